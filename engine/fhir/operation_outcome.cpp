@@ -1,0 +1,59 @@
+#include "engine/fhir/operation_outcome.h"
+
+#include <algorithm>
+
+namespace courier::fhir {
+
+std::string_view to_string(Severity severity) {
+  switch (severity) {
+    case Severity::fatal: return "fatal";
+    case Severity::error: return "error";
+    case Severity::warning: return "warning";
+    case Severity::information: return "information";
+  }
+  return "error";
+}
+
+bool has_errors(const Issues& issues) {
+  return std::any_of(issues.begin(), issues.end(), [](const Issue& i) {
+    return i.severity == Severity::error || i.severity == Severity::fatal;
+  });
+}
+
+namespace {
+
+void add_integer_extension(Element& issue, std::string_view url, std::uint32_t value) {
+  Element& ext = issue.add("extension");
+  ext.add_value("url", std::string(url));
+  ext.add_value("value", std::to_string(value), "integer");
+}
+
+}  // namespace
+
+Element to_operation_outcome(const Issues& issues) {
+  Element outcome = Element::resource("OperationOutcome");
+  if (issues.empty()) {
+    Element& issue = outcome.add("issue");
+    issue.add_value("severity", "information");
+    issue.add_value("code", "informational");
+    issue.add_value("diagnostics", "no issues found");
+    return outcome;
+  }
+  for (const Issue& i : issues) {
+    Element& issue = outcome.add("issue");
+    if (i.where) {
+      add_integer_extension(issue, "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-line",
+                            i.where->line);
+      add_integer_extension(issue, "http://hl7.org/fhir/StructureDefinition/operationoutcome-issue-col",
+                            i.where->column);
+    }
+    issue.add_value("severity", std::string(to_string(i.severity)));
+    issue.add_value("code", i.code.empty() ? "processing" : i.code);
+    if (!i.diagnostics.empty()) issue.add_value("diagnostics", i.diagnostics);
+    if (!i.expression.empty()) issue.add_value("expression", i.expression);
+    issue.sort_children();
+  }
+  return outcome;
+}
+
+}  // namespace courier::fhir

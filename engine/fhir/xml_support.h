@@ -1,0 +1,33 @@
+// XML rules shared by the FHIR XML reader and the narrative (XHTML) checks.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace courier::fhir {
+
+inline constexpr std::string_view kFhirNamespace = "http://hl7.org/fhir";
+inline constexpr std::string_view kXhtmlNamespace = "http://www.w3.org/1999/xhtml";
+
+struct XmlProblem {
+  std::string message;
+  std::size_t offset;
+};
+
+// Finds what FHIR XML forbids before any parser sees it: a DOCTYPE (so no
+// DTD and no entity declarations) and references to entities other than
+// XML's five predefined ones. Comments and CDATA are passed over.
+std::optional<XmlProblem> check_xml_safety(std::string_view text);
+
+// Checks a narrative `div` as FHIR requires: well-formed XML, a root `div`
+// in the XHTML namespace, and none of the elements or attributes FHIR
+// forbids (scripts, forms, frames, event handlers, ...). Returns the problem.
+std::optional<std::string> check_xhtml(std::string_view xhtml);
+
+// One spelling of an XHTML fragment, so that two fragments can be compared
+// by meaning (attribute quoting, escapes and empty-element forms differ).
+std::string canonical_xhtml(std::string_view xhtml);
+
+}  // namespace courier::fhir

@@ -1,0 +1,31 @@
+// Small text helpers shared by the parsers and the error messages.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace courier::util {
+
+// Where an offset into a text lies, 1-based, columns counted in bytes.
+struct LineColumn {
+  std::uint32_t line = 0;
+  std::uint32_t column = 0;
+};
+
+LineColumn line_column(std::string_view text, std::size_t offset);
+
+// Offset of the first byte that is not part of well-formed UTF-8 (overlongs,
+// surrogates and code points above U+10FFFF are ill-formed), or npos.
+std::size_t find_invalid_utf8(std::string_view text);
+
+// Appends the UTF-8 encoding of a code point (assumed valid).
+void append_utf8(std::string& out, std::uint32_t code_point);
+
+// The candidate closest to `word` by edit distance, or "" when none is close
+// enough to be a plausible misspelling.
+std::string closest(std::string_view word, std::span<const std::string_view> candidates);
+
+}  // namespace courier::util

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs everything courier needs to build and test, from Debian's packages.
+# Idempotent: packages already present are left as they are. Runs as root
+# (or with sudo available).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build ccache pkg-config
+  libboost1.81-dev libboost-test1.81-dev
+  libpugixml-dev nlohmann-json3-dev libyaml-cpp-dev
+  libcli11-dev                  # the command line parser: subcommands, --help, usage errors
+  libsqlite3-dev libssl-dev
+  clang-14 libclang-rt-14-dev   # libFuzzer targets and sanitizer builds
+  python3-hl7                   # Debian's mllp_send, an HL7 v2 peer for tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+# Node.js and npm run the independent FHIR peers the tests use. Some images ship
+# a Node.js build that bundles npm; Debian's npm package conflicts with it.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "setup: all packages present"
+fi
