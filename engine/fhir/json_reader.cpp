@@ -22,6 +22,11 @@ struct Unreadable {
 
 constexpr std::size_t kMaxIssues = 1000;
 
+std::string with_article(const std::string& noun) {
+  const bool vowel = !noun.empty() && std::string_view("aeiouAEIOU").find(noun[0]) != std::string_view::npos;
+  return (vowel ? "an " : "a ") + noun;
+}
+
 class JsonReader {
  public:
   JsonReader(std::string_view text, const ParseLimits& limits, const TypeRegistry& registry,
@@ -439,7 +444,7 @@ class JsonReader {
       std::string buffer;
       const std::string_view text = read_string(buffer);
       if (type.json_kind != JsonKind::string) {
-        report("structure", "a " + type.name + " must be a JSON " +
+        report("structure", with_article(type.name) + " must be a JSON " +
                                 (type.json_kind == JsonKind::boolean ? "boolean" : "number") +
                                 ", not a string", at);
         return;
@@ -454,7 +459,7 @@ class JsonReader {
       const bool ok = read_literal("true") || read_literal("false");
       if (!ok) fail("expected a JSON value");
       if (type.json_kind != JsonKind::boolean) {
-        report("structure", "a " + type.name + " must be a JSON " +
+        report("structure", with_article(type.name) + " must be a JSON " +
                                 (type.json_kind == JsonKind::number ? "number" : "string") +
                                 ", not a boolean", at);
         return;
@@ -465,7 +470,7 @@ class JsonReader {
     if (c == '-' || (c >= '0' && c <= '9')) {
       const std::string_view number = read_number();
       if (type.json_kind != JsonKind::number) {
-        report("structure", "a " + type.name + " must be a JSON " +
+        report("structure", with_article(type.name) + " must be a JSON " +
                                 (type.json_kind == JsonKind::boolean ? "boolean" : "string") +
                                 ", not a number", at);
         return;
@@ -474,7 +479,7 @@ class JsonReader {
       return;
     }
     if (c == '{' || c == '[') {
-      report("structure", "a " + type.name + " must be a primitive value, not " +
+      report("structure", with_article(type.name) + " must be a primitive value, not " +
                               (c == '{' ? "an object" : "an array"), at);
       skip_value(depth);
       return;

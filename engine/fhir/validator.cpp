@@ -264,8 +264,9 @@ class Validator {
     });
   }
 
-  // References between the resources of a message: a urn: that is not in
-  // the Bundle points nowhere; a relative one has no server to resolve it.
+  // References between the resources of a message that cannot resolve: a
+  // urn: or relative reference that is not in the Bundle. Warnings, as the
+  // FHIR validator has them: the message is still processable.
   void references_in_message(const Element& e, const BundleIndex& index, std::string_view full_url) {
     std::string_view previous;
     std::int32_t i = 0;
@@ -277,10 +278,8 @@ class Validator {
       if (c.type().name == "Reference") {
         const std::string_view target = c.child_value("reference");
         if (!target.empty() && target[0] != '#' && index.resolve(target, full_url) == nullptr) {
-          if (target.starts_with("urn:"))
-            error("not-found", "reference '" + std::string(target) + "' does not resolve to an entry in the Bundle");
-          else if (!is_absolute_reference(target))
-            warning("not-found", "relative reference '" + std::string(target) +
+          if (!is_absolute_reference(target) || target.starts_with("urn:"))
+            warning("not-found", "reference '" + std::string(target) +
                                      "' does not resolve to an entry in the Bundle");
         }
       }

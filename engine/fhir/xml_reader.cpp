@@ -86,7 +86,8 @@ class XmlReader {
   }
 
   std::size_t offset(const pugi::xml_node& node) const {
-    const std::ptrdiff_t o = node.offset_debug();
+    // pugixml gives the offset of an element's name; the element starts at its '<'.
+    const std::ptrdiff_t o = node.offset_debug() - (node.type() == pugi::node_element ? 1 : 0);
     return o < 0 ? 0 : static_cast<std::size_t>(o);
   }
 

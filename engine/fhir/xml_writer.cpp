@@ -69,7 +69,6 @@ class XmlWriter {
 
   // After the start tag's name: attributes, then children or "/>".
   void write_body(const Element& e, std::string_view tag, int indent) {
-    if (e.has_value()) write_attribute("value", e.value());
     bool has_elements = false;
     for (const Element& c : e.children()) {
       if (c.info()->xml_attribute)
@@ -77,6 +76,7 @@ class XmlWriter {
       else
         has_elements = true;
     }
+    if (e.has_value()) write_attribute("value", e.value());
     if (!has_elements) {
       out_ += "/>";
       return;
