@@ -192,44 +192,49 @@ bool is_json_number(std::string_view v) {
 }
 
 std::optional<std::string> check_primitive(const TypeInfo& type, std::string_view v) {
-  const std::string& t = type.name;
   auto invalid = [&](std::string_view what = {}) -> std::optional<std::string> {
-    std::string message = "not a valid " + t;
+    std::string message = "not a valid " + type.name;
     if (!what.empty()) message += ": " + std::string(what);
     return message;
   };
+  auto rule = [&](bool valid, std::string_view what = {}) { return valid ? std::nullopt : invalid(what); };
   if (v.empty()) return std::string("empty values are not allowed; leave the element out");
-  if (t == "xhtml") return check_xhtml(v);
+  if (type.primitive == Primitive::xhtml) return check_xhtml(v);
+  // One pass over the bytes: only those up to space need a second look.
+  bool whitespace = false;
   for (char c : v) {
-    if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\r' && c != '\n')
+    if (static_cast<unsigned char>(c) > 0x20) continue;
+    if (!is_space(c) && c != ' ')
       return std::string("control characters other than tab, CR and LF are not allowed");
+    whitespace = true;
   }
-  if (t == "boolean") return v == "true" || v == "false" ? std::nullopt : invalid("use true or false");
-  if (t == "integer")
-    return valid_integer(v, -2147483648LL, 2147483647LL) ? std::nullopt : invalid("a 32-bit whole number");
-  if (t == "positiveInt")
-    return valid_integer(v, 1, 2147483647LL) ? std::nullopt : invalid("a whole number from 1");
-  if (t == "unsignedInt")
-    return valid_integer(v, 0, 2147483647LL) ? std::nullopt : invalid("a whole number from 0");
-  if (t == "decimal") return is_json_number(v) ? std::nullopt : invalid();
-  if (t == "date") return valid_date(v) ? std::nullopt : invalid("YYYY, YYYY-MM or YYYY-MM-DD");
-  if (t == "dateTime")
-    return valid_date_time(v) ? std::nullopt
-                              : invalid("YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss with a time zone");
-  if (t == "instant") return valid_instant(v) ? std::nullopt : invalid("YYYY-MM-DDThh:mm:ss(.sss) with a time zone");
-  if (t == "time") return valid_time(v) ? std::nullopt : invalid("hh:mm:ss");
-  if (t == "code") return valid_code(v) ? std::nullopt : invalid("no leading, trailing or double whitespace");
-  if (t == "id") return valid_id(v) ? std::nullopt : invalid("1 to 64 of A-Z, a-z, 0-9, '-' and '.'");
-  if (t == "oid") return valid_oid(v) ? std::nullopt : invalid("urn:oid: followed by dotted numbers");
-  if (t == "uuid") return valid_uuid(v) ? std::nullopt : invalid("urn:uuid: followed by a lower-case UUID");
-  if (t == "uri" || t == "url" || t == "canonical") {
-    for (char c : v)
-      if (is_space(c)) return invalid("whitespace is not allowed");
-    return std::nullopt;
+  switch (type.primitive) {
+    case Primitive::boolean: return rule(v == "true" || v == "false", "use true or false");
+    case Primitive::integer: return rule(valid_integer(v, -2147483648LL, 2147483647LL), "a 32-bit whole number");
+    case Primitive::positive_int: return rule(valid_integer(v, 1, 2147483647LL), "a whole number from 1");
+    case Primitive::unsigned_int: return rule(valid_integer(v, 0, 2147483647LL), "a whole number from 0");
+    case Primitive::decimal: return rule(is_json_number(v));
+    case Primitive::date: return rule(valid_date(v), "YYYY, YYYY-MM or YYYY-MM-DD");
+    case Primitive::date_time:
+      return rule(valid_date_time(v), "YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm:ss with a time zone");
+    case Primitive::instant: return rule(valid_instant(v), "YYYY-MM-DDThh:mm:ss(.sss) with a time zone");
+    case Primitive::time: return rule(valid_time(v), "hh:mm:ss");
+    case Primitive::code: return rule(valid_code(v), "no leading, trailing or double whitespace");
+    case Primitive::id: return rule(valid_id(v), "1 to 64 of A-Z, a-z, 0-9, '-' and '.'");
+    case Primitive::oid: return rule(valid_oid(v), "urn:oid: followed by dotted numbers");
+    case Primitive::uuid: return rule(valid_uuid(v), "urn:uuid: followed by a lower-case UUID");
+    case Primitive::uri:
+    case Primitive::url:
+    case Primitive::canonical:
+      return rule(!whitespace, "whitespace is not allowed");
+    case Primitive::base64_binary: return rule(valid_base64(v));
+    case Primitive::string:
+    case Primitive::markdown:
+      return rule(v.size() <= (1u << 20), "strings are limited to 1 MB");
+    case Primitive::xhtml:
+    case Primitive::none: break;
   }
-  if (t == "base64Binary") return valid_base64(v) ? std::nullopt : invalid();
-  if (v.size() > (1u << 20)) return std::string("strings are limited to 1 MB");
-  return std::nullopt;  // string, markdown
+  return std::nullopt;
 }
 
 }  // namespace courier::fhir

@@ -21,6 +21,24 @@ JsonKind json_kind_of(const TypeInfo& type) {
   return JsonKind::string;
 }
 
+Primitive primitive_of(std::string_view name) {
+  static const std::pair<std::string_view, Primitive> table[] = {
+      {"boolean", Primitive::boolean},   {"integer", Primitive::integer},
+      {"positiveInt", Primitive::positive_int}, {"unsignedInt", Primitive::unsigned_int},
+      {"decimal", Primitive::decimal},   {"date", Primitive::date},
+      {"dateTime", Primitive::date_time}, {"instant", Primitive::instant},
+      {"time", Primitive::time},         {"string", Primitive::string},
+      {"code", Primitive::code},         {"id", Primitive::id},
+      {"markdown", Primitive::markdown}, {"uri", Primitive::uri},
+      {"url", Primitive::url},           {"canonical", Primitive::canonical},
+      {"oid", Primitive::oid},           {"uuid", Primitive::uuid},
+      {"base64Binary", Primitive::base64_binary}, {"xhtml", Primitive::xhtml},
+  };
+  for (const auto& [n, p] : table)
+    if (n == name) return p;
+  throw std::runtime_error("types.json: unknown primitive type " + std::string(name));
+}
+
 std::string capitalised(std::string_view s) {
   std::string out(s);
   if (!out.empty()) out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
@@ -96,7 +114,10 @@ std::unique_ptr<TypeRegistry> TypeRegistry::from_json(std::string_view text) {
     }
   }
   for (auto& info : registry->storage_) {
-    if (info->is_primitive()) info->json_kind = json_kind_of(*info);
+    if (info->is_primitive()) {
+      info->json_kind = json_kind_of(*info);
+      info->primitive = primitive_of(info->name);
+    }
     PropertyTable& table = registry->properties_[info.get()];
     for (const auto& el : info->elements)
       for (const TypeInfo* t : el.types) table.emplace(wire_name(el, *t), PropertyMatch{&el, t});

@@ -16,6 +16,12 @@ struct TypeInfo;
 
 enum class TypeKind : std::uint8_t { primitive, complex, resource, backbone };
 
+// Which primitive a type is, so that checks need not compare names.
+enum class Primitive : std::uint8_t {
+  none, boolean, integer, positive_int, unsigned_int, decimal, date, date_time, instant, time,
+  string, code, id, markdown, uri, url, canonical, oid, uuid, base64_binary, xhtml
+};
+
 // How a primitive's value is written in JSON.
 enum class JsonKind : std::uint8_t { string, number, boolean };
 
@@ -38,6 +44,7 @@ struct TypeInfo {
   std::string name;  // "Patient", "string", or a backbone path "Patient.contact"
   TypeKind kind = TypeKind::complex;
   JsonKind json_kind = JsonKind::string;  // primitives only
+  Primitive primitive = Primitive::none;
   const TypeInfo* base = nullptr;
   bool abstract = false;
   std::vector<ElementInfo> elements;

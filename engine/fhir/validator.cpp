@@ -97,6 +97,7 @@ class Validator {
         ++count;
         ++k;
       }
+      if (count >= info.min && (info.max < 0 || count <= static_cast<std::size_t>(info.max))) continue;
       const std::string name = info.choice ? info.name + "[x]" : info.name;
       if (count < info.min) {
         error("required", e.type().name + "." + name + ": minimum required = " + std::to_string(info.min) +

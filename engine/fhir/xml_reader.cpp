@@ -121,7 +121,7 @@ class XmlReader {
       read_child(node, child, type, name, index, depth);
     }
     node.sort_children();
-    if (!node.has_value() && node.children().empty())
+    if (!type.is_resource() && !node.has_value() && node.children().empty())
       report("structure", "element has neither a value nor children", xml);
   }
 

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""The courier command line as a user runs it: real processes, real files,
+exit codes and output checked. Usage: test_cli.py COURIER_BINARY"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import xml.etree.ElementTree as ET
+
+COURIER = None
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXAMPLES = os.path.join(ROOT, "tests", "data", "fhir-examples")
+VALIDATOR_CASES = os.path.join(os.path.dirname(ROOT), "shared", "conformance", "fhir-test-cases-validator")
+
+
+def courier(*args, stdin=None):
+    return subprocess.run([COURIER, *args], input=stdin, capture_output=True, timeout=60)
+
+
+def exact_json(text):
+    # Decimals compared by their text, as FHIR requires.
+    return json.loads(text, parse_float=lambda s: ("decimal", s), parse_int=lambda s: ("decimal", s))
+
+
+class Validate(unittest.TestCase):
+    def test_valid_resource_exits_0_with_an_informational_outcome(self):
+        r = courier("validate", os.path.join(EXAMPLES, "Patient-example.json"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        outcome = json.loads(r.stdout)
+        self.assertEqual(outcome["resourceType"], "OperationOutcome")
+        self.assertEqual([i["severity"] for i in outcome["issue"]], ["information"])
+
+    def test_invalid_message_exits_1_naming_rule_and_place(self):
+        r = courier("validate", os.path.join(VALIDATOR_CASES, "message-empty-entry.xml"))
+        self.assertEqual(r.returncode, 1)
+        errors = [i for i in json.loads(r.stdout)["issue"] if i["severity"] == "error"]
+        self.assertEqual(len(errors), 1)
+        self.assertEqual(errors[0]["expression"], ["Bundle.entry[5]"])
+        self.assertTrue(errors[0]["diagnostics"].startswith("bdl-5"))
+        self.assertEqual(errors[0]["code"], "invariant")
+
+    def test_outcome_in_xml(self):
+        r = courier("validate", "--format", "xml", "-", stdin=b'{"resourceType":"Patient","active":"yes"}')
+        self.assertEqual(r.returncode, 1)
+        root = ET.fromstring(r.stdout)
+        self.assertEqual(root.tag, "{http://hl7.org/fhir}OperationOutcome")
+        diagnostics = root.find("{http://hl7.org/fhir}issue/{http://hl7.org/fhir}diagnostics").get("value")
+        self.assertEqual(diagnostics, "a boolean must be a JSON boolean, not a string")
+
+    def test_malformed_input_reports_line_and_column(self):
+        r = courier("validate", "-", stdin=b'{\n "resourceType": "Patient",\n "active": tru\n}')
+        self.assertEqual(r.returncode, 1)
+        issue = json.loads(r.stdout)["issue"][0]
+        self.assertEqual(issue["severity"], "fatal")
+        ext = {e["url"].rsplit("-", 1)[1]: e["valueInteger"] for e in issue["extension"]}
+        self.assertEqual(ext, {"line": 3, "col": 12})
+
+    def test_missing_file_exits_1(self):
+        r = courier("validate", "/nonexistent/x.json")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"/nonexistent/x.json: No such file or directory", r.stderr)
+
+    def test_usage_errors_exit_2(self):
+        self.assertEqual(courier("validate", "--format", "yaml", "x").returncode, 2)
+        self.assertEqual(courier("validate", "--bogus").returncode, 2)
+        self.assertEqual(courier().returncode, 2)
+        self.assertEqual(courier("frobnicate").returncode, 2)
+
+    def test_help_and_version_exit_0(self):
+        for args in (("--help",), ("validate", "--help"), ("convert", "--help"), ("run", "--help"), ("--version",)):
+            r = courier(*args)
+            self.assertEqual(r.returncode, 0, args)
+            self.assertTrue(r.stdout, args)
+
+
+class Convert(unittest.TestCase):
+    def test_json_to_xml_and_back_keeps_the_meaning(self):
+        for name in ("Observation-decimal.json", "Patient-example.json", "Bundle-10bb101f-a121-4264-a920-67be9cb82c74.json"):
+            path = os.path.join(EXAMPLES, name)
+            xml = courier("convert", "--to", "xml", path)
+            self.assertEqual(xml.returncode, 0, xml.stderr)
+            ET.fromstring(xml.stdout)  # well-formed XML
+            back = courier("convert", "--to", "json", "-", stdin=xml.stdout)
+            self.assertEqual(back.returncode, 0, back.stderr)
+            with open(path, "rb") as f:
+                original = exact_json(f.read())
+            again = exact_json(back.stdout)
+            # Narrative may be re-spelt by the XML layer; compare all else exactly.
+            for doc in (original, again):
+                doc.pop("text", None)
+            self.assertEqual(again, original, name)
+
+    def test_decimal_precision_survives(self):
+        r = courier("convert", "--to", "xml", "--compact", "-",
+                    stdin=b'{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":2.00}}')
+        self.assertIn(b'<value value="2.00"/>', r.stdout)
+
+    def test_bad_input_exits_1_with_file_line_column(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            f.write('{"resourceType":"Patient",\n"birthdate":"1970"}')
+        try:
+            r = courier("convert", "--to", "xml", f.name)
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(r.stdout, b"")
+            self.assertIn(f"{f.name}:2:1: unknown property 'birthdate' in Patient; did you mean 'birthDate'?".encode(), r.stderr)
+        finally:
+            os.unlink(f.name)
+
+    def test_dtd_is_refused(self):
+        r = courier("convert", "--to", "json", "-",
+                    stdin=b'<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><Patient xmlns="http://hl7.org/fhir"><id value="&e;"/></Patient>')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"DOCTYPE and entity declarations are not allowed", r.stderr)
+        self.assertNotIn(b"root:", r.stdout + r.stderr)
+
+    def test_to_is_required(self):
+        self.assertEqual(courier("convert", "-", stdin=b"{}").returncode, 2)
+
+
+class Run(unittest.TestCase):
+    def write_config(self, folder, text):
+        path = os.path.join(folder, "courier.yaml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_runs_until_sigterm_and_creates_its_data_directory(self):
+        with tempfile.TemporaryDirectory() as folder:
+            config = self.write_config(folder, "data-dir: ${TEST_DATA:-" + folder + "/default}/var\n")
+            env = dict(os.environ, TEST_DATA=os.path.join(folder, "chosen"))
+            p = subprocess.Popen([COURIER, "run", "--config", config], env=env, stderr=subprocess.PIPE)
+            line = p.stderr.readline().decode()
+            self.assertIn("no listeners are configured", line)
+            self.assertTrue(os.path.isdir(os.path.join(folder, "chosen", "var")))
+            p.send_signal(signal.SIGTERM)
+            self.assertEqual(p.wait(timeout=10), 0)
+            p.stderr.close()
+
+    def test_default_config_starts(self):
+        with tempfile.TemporaryDirectory() as folder:
+            env = dict(os.environ, COURIER_DATA_DIR=os.path.join(folder, "data"))
+            p = subprocess.Popen([COURIER, "run"], cwd=ROOT, env=env, stderr=subprocess.PIPE)
+            self.assertIn("courier: running with conf/courier.yaml", p.stderr.readline().decode())
+            p.send_signal(signal.SIGINT)
+            self.assertEqual(p.wait(timeout=10), 0)
+            p.stderr.close()
+
+    def test_unknown_key_names_place_and_suggestion(self):
+        with tempfile.TemporaryDirectory() as folder:
+            config = self.write_config(folder, "data-dir: x\nlistener: []\n")
+            r = courier("run", "--config", config)
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(r.stderr.decode().strip(),
+                             f"courier run: {config}:2:1: unknown key 'listener' in the configuration; did you mean 'listeners'?")
+
+    def test_unset_variable_without_default_is_an_error(self):
+        with tempfile.TemporaryDirectory() as folder:
+            config = self.write_config(folder, "data-dir: ${COURIER_TEST_SURELY_UNSET}\n")
+            r = courier("run", "--config", config)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(b"COURIER_TEST_SURELY_UNSET is not set and has no default", r.stderr)
+
+
+if __name__ == "__main__":
+    COURIER = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=1)
