@@ -74,4 +74,18 @@ void Element::sort_children() {
                    [&](const Element& a, const Element& b) { return index(a) < index(b); });
 }
 
+std::vector<const ElementInfo*> Element::drop_extra_singles() {
+  std::vector<const ElementInfo*> dropped;
+  for (std::size_t i = 1; i < children_.size();) {
+    const ElementInfo* info = children_[i].info_;
+    if (info != nullptr && info == children_[i - 1].info_ && !info->repeats()) {
+      if (dropped.empty() || dropped.back() != info) dropped.push_back(info);
+      children_.erase(children_.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+  return dropped;
+}
+
 }  // namespace courier::fhir

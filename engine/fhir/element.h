@@ -62,6 +62,10 @@ class Element {
 
   // Puts the children in definition order, keeping the order of repeats.
   void sort_children();
+  // After sort_children: removes all but the first child of each element
+  // that does not repeat, returning those elements. A reader reports them;
+  // removing them keeps the tree writable (JSON has one value per key).
+  std::vector<const ElementInfo*> drop_extra_singles();
 
  private:
   const ElementInfo* info_;

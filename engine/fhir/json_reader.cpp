@@ -331,6 +331,9 @@ class JsonReader {
     keys_.resize(first_key);
     if (first_key == 0) escaped_keys_.clear();
     node.sort_children();
+    for (const ElementInfo* info : node.drop_extra_singles())
+      report("structure", "'" + info->name + (info->choice ? "[x]" : "") + "' may have only one value",
+             object_start);
   }
 
   void read_member(Element& node, const TypeInfo& type, std::string_view key, std::size_t key_at,

@@ -121,6 +121,8 @@ class XmlReader {
       read_child(node, child, type, name, index, depth);
     }
     node.sort_children();
+    for (const ElementInfo* info : node.drop_extra_singles())
+      report("structure", "'" + info->name + (info->choice ? "[x]" : "") + "' may appear only once", xml);
     if (!type.is_resource() && !node.has_value() && node.children().empty())
       report("structure", "element has neither a value nor children", xml);
   }
@@ -262,32 +264,27 @@ ParseResult parse_xml(std::string_view text, const ParseLimits& limits, const Ty
     return result;
   }
   pugi::xml_document doc;
-  const pugi::xml_parse_result parsed =
-      doc.load_buffer(text.data(), text.size(),
-                      pugi::parse_default | pugi::parse_ws_pcdata | pugi::parse_declaration,
-                      pugi::encoding_utf8);
+  const pugi::xml_parse_result parsed = doc.load_buffer(
+      text.data(), text.size(),
+      pugi::parse_default | pugi::parse_ws_pcdata | pugi::parse_declaration | pugi::parse_fragment,
+      pugi::encoding_utf8);
   if (!parsed) {
     fatal(std::string("malformed XML: ") + parsed.description(), static_cast<std::size_t>(parsed.offset));
     return result;
   }
   for (const pugi::xml_node& n : doc.children()) {
-    if (n.type() == pugi::node_declaration) {
-      const std::string_view encoding = n.attribute("encoding").value();
-      if (!encoding.empty() && encoding != "UTF-8" && encoding != "utf-8") {
-        fatal("FHIR XML must be UTF-8, not " + std::string(encoding), 0);
-        return result;
-      }
-    } else if (n.type() == pugi::node_pcdata &&
-               std::string_view(n.value()).find_first_not_of(" \t\r\n") != std::string_view::npos) {
-      fatal("malformed XML: text outside the root element", 0);
+    if (n.type() != pugi::node_declaration) continue;
+    const std::string_view encoding = n.attribute("encoding").value();
+    if (!encoding.empty() && encoding != "UTF-8" && encoding != "utf-8") {
+      fatal("FHIR XML must be UTF-8, not " + std::string(encoding), 0);
       return result;
     }
   }
-  const pugi::xml_node root = doc.document_element();
-  if (!root) {
-    fatal("malformed XML: no root element", 0);
+  if (auto problem = check_single_root(doc)) {
+    fatal("malformed XML: " + *problem, 0);
     return result;
   }
+  const pugi::xml_node root = doc.document_element();
   try {
     XmlReader reader(text, limits, registry, result.issues);
     result.resource = reader.read(root);

@@ -40,6 +40,18 @@ std::optional<XmlProblem> check_xml_safety(std::string_view text) {
   return std::nullopt;
 }
 
+std::optional<std::string> check_single_root(const pugi::xml_document& doc) {
+  std::size_t elements = 0;
+  for (const pugi::xml_node& n : doc.children()) {
+    if (n.type() == pugi::node_element) ++elements;
+    else if ((n.type() == pugi::node_pcdata || n.type() == pugi::node_cdata) &&
+             std::string_view(n.value()).find_first_not_of(" \t\r\n") != std::string_view::npos)
+      return std::string("text outside the root element");
+  }
+  if (elements != 1) return elements == 0 ? "no root element" : "more than one root element";
+  return std::nullopt;
+}
+
 namespace {
 
 constexpr std::array<std::string_view, 14> kForbiddenElements{
@@ -69,14 +81,15 @@ std::optional<std::string> check_xhtml_node(const pugi::xml_node& node, int dept
 std::optional<std::string> check_xhtml(std::string_view xhtml) {
   if (auto unsafe = check_xml_safety(xhtml)) return unsafe->message;
   pugi::xml_document doc;
+  // As a fragment, so that pugixml keeps (and we can refuse) text and
+  // elements beside the root.
   const auto result = doc.load_buffer(xhtml.data(), xhtml.size(),
-                                      pugi::parse_default | pugi::parse_ws_pcdata, pugi::encoding_utf8);
+                                      pugi::parse_default | pugi::parse_ws_pcdata | pugi::parse_fragment,
+                                      pugi::encoding_utf8);
   if (!result) return std::string("not well-formed XML: ") + result.description();
+  if (auto problem = check_single_root(doc)) return *problem;
   const pugi::xml_node root = doc.document_element();
   if (std::string_view(root.name()) != "div") return "the narrative's root element must be <div>";
-  for (const pugi::xml_node& n : doc.children())
-    if (n.type() == pugi::node_pcdata && std::string_view(n.value()).find_first_not_of(" \t\r\n") != std::string_view::npos)
-      return "text outside the <div>";
   if (std::string_view(root.attribute("xmlns").value()) != kXhtmlNamespace)
     return "the <div> must declare xmlns=\"http://www.w3.org/1999/xhtml\"";
   return check_xhtml_node(root, 0);

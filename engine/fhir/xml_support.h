@@ -6,6 +6,10 @@
 #include <string>
 #include <string_view>
 
+namespace pugi {
+class xml_document;
+}
+
 namespace courier::fhir {
 
 inline constexpr std::string_view kFhirNamespace = "http://hl7.org/fhir";
@@ -20,6 +24,11 @@ struct XmlProblem {
 // DTD and no entity declarations) and references to entities other than
 // XML's five predefined ones. Comments and CDATA are passed over.
 std::optional<XmlProblem> check_xml_safety(std::string_view text);
+
+// A parsed document (loaded with pugi::parse_fragment, so that pugixml keeps
+// what lies beside the root) must have one root element and no text beside
+// it. Returns the problem.
+std::optional<std::string> check_single_root(const pugi::xml_document& doc);
 
 // Checks a narrative `div` as FHIR requires: well-formed XML, a root `div`
 // in the XHTML namespace, and none of the elements or attributes FHIR

@@ -20,9 +20,9 @@
 //   --no-exclusions  ignore fhirjs_exclusions.txt (to see whether entries still fail)
 //
 // Files skipped without being counted: package.json (an npm package manifest,
-// not a FHIR resource) and files larger than 5 MiB (FHIR.js and the comparison
-// hold whole documents in memory several times over; the largest R4 example
-// bundles would take minutes each without adding coverage of new element kinds).
+// not a FHIR resource) and files larger than 5 MiB (in the R4 example package
+// these are only the big definition bundles; leaving them out bounds the run's
+// time and memory).
 //
 // What is normalised, and why (everything else must match exactly):
 //   1. Object key order is ignored: JSON object members and FHIR.js's output
@@ -52,15 +52,21 @@
 //      below separately rejects an empty XML element, which is the one courier
 //      bug this rule could otherwise hide.
 //
-// FHIR.js on its own is lenient in ways that would let broken XML through: its
-// parser swallows well-formedness errors, ignores namespaces, and accepts any
-// property written as an attribute. So before FHIR.js runs, the XML goes
-// through a strict well-formedness and namespace check with sax, the XML parser
-// that ships inside the `fhir` package (no extra dependency): every element
-// outside a narrative must be in the FHIR namespace and carry only the
-// attributes FHIR XML uses (value, id, url), no text content, and must not be
-// empty (FHIR's ele-1: a value attribute or child elements); narrative divs
-// must be XHTML.
+// FHIR.js on its own is lenient in ways that would let broken XML through, so
+// two checks of courier's XML run before it:
+//   - Its parser swallows well-formedness errors, ignores namespaces and takes
+//     any property written as an attribute. So the XML is first read with sax,
+//     the XML parser that ships inside the `fhir` package (no extra
+//     dependency), in strict mode: it must be well-formed; every element
+//     outside a narrative must be in the FHIR namespace, carry only the
+//     attributes FHIR XML uses (value, id, url), have no text content and not
+//     be empty (FHIR's ele-1: a value attribute or child elements); narrative
+//     divs must be XHTML.
+//   - Its reader looks properties up by name, so it accepts elements in any
+//     order, drops unknown ones and lets a repeated single element overwrite
+//     the first. So the element names are also checked, against FHIR.js's own
+//     R4 definitions, for being defined, in StructureDefinition order, and
+//     repeated only where the element repeats.
 
 'use strict';
 
@@ -179,7 +185,7 @@ function structuralCheck(xml) {
     const el = stack.pop();
     // FHIR's ele-1: every element has a value or child elements.
     if (el.uri === FHIR_NS && !el.hasValue && el.node.children.length === 0) {
-      fail('empty FHIR element <' + el.local + '>');
+      fail('empty FHIR element <' + el.local + '> (no value attribute, no child elements: FHIR ele-1)');
     }
   };
   const onText = (t) => {
@@ -229,7 +235,9 @@ function makeOrderChecker(defs) {
   };
   const childProps = (prop) => {
     if (prop._type.startsWith('#')) return referencedProps(prop._type);
-    if (prop._properties) return prop._properties; // BackboneElement
+    // As in FHIR.js's reader: only these carry their own property list (other
+    // properties have an empty _properties and take their type's).
+    if (prop._type === 'BackboneElement' || prop._type === 'Element') return prop._properties;
     return typeProps(prop._type);
   };
   const check = (node, props, where) => {
@@ -367,6 +375,19 @@ const show = (v) => {
   return s === undefined ? 'nothing' : s.length > 80 ? s.slice(0, 77) + '...' : s;
 };
 
+// "expected X, FHIR.js gave Y"; long strings are cut around the first
+// character that differs, so the difference stays visible.
+function contrast(expected, actual) {
+  if (typeof expected === 'string' && typeof actual === 'string' && (expected.length > 80 || actual.length > 80)) {
+    let k = 0;
+    while (k < expected.length && expected[k] === actual[k]) k++;
+    const from = Math.max(0, k - 30);
+    const cut = (str) => (from > 0 ? '...' : '') + JSON.stringify(str.slice(from, k + 30)) + (k + 30 < str.length ? '...' : '');
+    return 'differs at character ' + k + ': expected ' + cut(expected) + ', FHIR.js gave ' + cut(actual);
+  }
+  return 'expected ' + show(expected) + ', FHIR.js gave ' + show(actual);
+}
+
 function kind(n) {
   return n.name !== undefined ? '<' + n.name + '>' : n.text !== undefined ? 'text ' + show(n.text) : 'comment ' + show(n.comment);
 }
@@ -377,7 +398,7 @@ function diffXhtml(a, b, where) {
   const names = new Set([...a.attrs.keys(), ...b.attrs.keys()]);
   for (const n of names) {
     if (a.attrs.get(n) !== b.attrs.get(n)) {
-      return where + '/@' + n + ': expected ' + show(a.attrs.get(n)) + ', FHIR.js gave ' + show(b.attrs.get(n));
+      return where + '/@' + n + ': ' + contrast(a.attrs.get(n), b.attrs.get(n));
     }
   }
   const counts = {};
@@ -393,9 +414,9 @@ function diffXhtml(a, b, where) {
       const d = diffXhtml(x, y, here);
       if (d) return d;
     } else if (x.text !== undefined && y.text !== undefined) {
-      if (x.text !== y.text) return here + ': expected ' + show(x.text) + ', FHIR.js gave ' + show(y.text);
+      if (x.text !== y.text) return here + ': ' + contrast(x.text, y.text);
     } else if (x.comment !== undefined && y.comment !== undefined) {
-      if (x.comment !== y.comment) return here + ': expected comment ' + show(x.comment) + ', FHIR.js gave ' + show(y.comment);
+      if (x.comment !== y.comment) return here + ': comment ' + contrast(x.comment, y.comment);
     } else {
       return here + ': expected ' + kind(x) + ', FHIR.js gave ' + kind(y);
     }
@@ -471,7 +492,7 @@ function diff(expected, actual, where, key) {
     return null;
   }
   // string or boolean
-  return expected === actual ? null : where + ': expected ' + show(expected) + ', FHIR.js gave ' + show(actual);
+  return expected === actual ? null : where + ': ' + contrast(expected, actual);
 }
 
 // ---------------------------------------------------------------------------

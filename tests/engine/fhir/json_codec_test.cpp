@@ -148,6 +148,17 @@ BOOST_AUTO_TEST_CASE(pretty_output_reads_back_the_same) {
   BOOST_TEST(write_json(parse_ok(write_xml(patient, {.pretty = true}))) == write_json(patient));
 }
 
+BOOST_AUTO_TEST_CASE(narrative_must_be_one_xhtml_div) {
+  const std::string start = R"({"resourceType":"Patient","text":{"status":"generated","div":")";
+  error_with(start + R"(<div xmlns=\"http://www.w3.org/1999/xhtml\">a</div>%"}})", "text outside the root element");
+  error_with(start + R"(<div>a</div>"}})", "must declare xmlns");
+  error_with(start + R"(<p xmlns=\"http://www.w3.org/1999/xhtml\">a</p>"}})", "root element must be <div>");
+  error_with(start + R"(<div xmlns=\"http://www.w3.org/1999/xhtml\"><a onclick=\"x()\">a</a></div>"}})",
+             "event attribute 'onclick'");
+  error_with(start + R"(<div xmlns=\"http://www.w3.org/1999/xhtml\">a &nbsp; b</div>"}})", "undeclared entity");
+  error_with(start + R"(<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>a</div>"}})", "not well-formed XML");
+}
+
 // ---- bad input ---------------------------------------------------------------
 
 BOOST_AUTO_TEST_CASE(malformed_json_names_line_and_column) {
@@ -193,6 +204,7 @@ BOOST_AUTO_TEST_CASE(wrong_json_types_are_named) {
   error_with(R"({"resourceType":"Patient","active":{"value":true}})", "must be a primitive value, not an object");
   error_with(R"({"resourceType":"Patient","active":null})", "null is only allowed");
   error_with(R"({"resourceType":"Patient","maritalStatus":{}})", "empty objects are not allowed");
+  error_with(R"({"resourceType":"Observation","valueString":"a","valueBoolean":true})", "'value[x]' may have only one value");
   error_with(R"({"resourceType":"Patient","name":[]})", "empty arrays are not allowed");
 }
 

@@ -86,6 +86,16 @@ BOOST_AUTO_TEST_CASE(malformed_xml_has_a_line_and_column) {
   BOOST_TEST(i.where->line == 3u);
 }
 
+BOOST_AUTO_TEST_CASE(a_document_has_one_root_and_nothing_beside_it) {
+  first_error(R"(<Patient xmlns="http://hl7.org/fhir"/>x)", "text outside the root element");
+  first_error(R"(<Patient xmlns="http://hl7.org/fhir"/><Patient xmlns="http://hl7.org/fhir"/>)", "more than one root element");
+  first_error(R"(<Patient xmlns="http://hl7.org/fhir"><text><status value="generated"/>)"
+              R"(<div xmlns="http://www.w3.org/1999/xhtml">a</div><div xmlns="http://www.w3.org/1999/xhtml">b</div></text></Patient>)",
+              "'div' may appear only once");
+  first_error(R"(<Patient xmlns="http://hl7.org/fhir"><active value="true"/><active value="false"/></Patient>)",
+              "'active' may appear only once");
+}
+
 BOOST_AUTO_TEST_CASE(structural_errors_are_named) {
   first_error(R"(<Patient><id value="x"/></Patient>)", "must be in the FHIR namespace");
   first_error(R"(<Patinet xmlns="http://hl7.org/fhir"/>)", "unknown resource type 'Patinet'");
