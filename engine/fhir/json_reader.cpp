@@ -330,10 +330,28 @@ class JsonReader {
     expect('}');
     keys_.resize(first_key);
     if (first_key == 0) escaped_keys_.clear();
+    drop_empty_primitives(node, object_start);
     node.sort_children();
     for (const ElementInfo* info : node.drop_extra_singles())
       report("structure", "'" + info->name + (info->choice ? "[x]" : "") + "' may have only one value",
              object_start);
+  }
+
+  // A primitive whose item is null in both `name` and `_name` is nothing at
+  // all: refused, and left out so that the tree stays writable.
+  void drop_empty_primitives(Element& node, std::size_t object_start) {
+    auto& children = node.children();
+    const auto empty = [](const Element& c) {
+      return c.type().is_primitive() && !c.has_value() && c.children().empty();
+    };
+    for (const Element& c : children)
+      if (empty(c)) {
+        report("structure", "an item of '" + std::string(c.name()) + "' is null in both '" +
+                                std::string(c.name()) + "' and '_" + std::string(c.name()) + "'",
+               object_start);
+        break;
+      }
+    children.erase(std::remove_if(children.begin(), children.end(), empty), children.end());
   }
 
   void read_member(Element& node, const TypeInfo& type, std::string_view key, std::size_t key_at,

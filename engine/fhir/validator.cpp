@@ -64,14 +64,13 @@ class Validator {
   }
 
   void walk(const Element& e) {
-    if (e.type().is_primitive()) {
-      if (e.has_value()) {
-        if (auto problem = check_primitive(e.type(), e.value())) error("value", *problem);
-      } else if (e.children().empty()) {
-        error("required", "ele-1: the element has neither a value nor children");
-      }
-    } else if (e.children().empty() && !e.is_resource()) {
-      error("required", "ele-1: the element has neither a value nor children");
+    if (e.has_value()) {
+      if (auto problem = check_primitive(e.type(), e.value())) error("value", *problem);
+    } else if (!e.is_resource() &&
+               std::all_of(e.children().begin(), e.children().end(),
+                           [](const Element& c) { return c.name() == "id"; })) {
+      // ele-1: hasValue() or (children().count() > id.count())
+      error("required", "ele-1: the element has neither a value nor children other than an id");
     }
     cardinality(e);
     std::string_view previous;

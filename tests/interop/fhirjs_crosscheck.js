@@ -521,6 +521,7 @@ function parseArgs(argv) {
     else opts.positional.push(a);
   }
   if (opts.positional.length !== 2) usage();
+  if (!fs.statSync(opts.positional[1], { throwIfNoEntry: false })?.isDirectory()) usage('not a folder: ' + opts.positional[1]);
   return opts;
 }
 

@@ -204,6 +204,8 @@ BOOST_AUTO_TEST_CASE(wrong_json_types_are_named) {
   error_with(R"({"resourceType":"Patient","active":{"value":true}})", "must be a primitive value, not an object");
   error_with(R"({"resourceType":"Patient","active":null})", "null is only allowed");
   error_with(R"({"resourceType":"Patient","maritalStatus":{}})", "empty objects are not allowed");
+  error_with(R"({"resourceType":"Patient","name":[{"given":["a",null],"_given":[null]}]})",
+             "an item of 'given' is null in both 'given' and '_given'");
   error_with(R"({"resourceType":"Observation","valueString":"a","valueBoolean":true})", "'value[x]' may have only one value");
   error_with(R"({"resourceType":"Patient","name":[]})", "empty arrays are not allowed");
 }

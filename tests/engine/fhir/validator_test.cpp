@@ -64,6 +64,14 @@ BOOST_AUTO_TEST_CASE(cardinality_and_primitive_formats) {
   expect_issue(issues, Severity::error, "not a valid dateTime", "Observation.effective.ofType(dateTime)");
 }
 
+BOOST_AUTO_TEST_CASE(ele_1_an_id_alone_is_not_content) {
+  const Issues issues = validate_text(
+      R"({"resourceType":"Patient","name":[{"given":["a",null],"_given":[null,{"id":"g"}]}],"maritalStatus":{"id":"m"}})");
+  BOOST_TEST(describe(issues) ==
+             "error Patient.name[0].given[1]: ele-1: the element has neither a value nor children other than an id\n"
+             "error Patient.maritalStatus: ele-1: the element has neither a value nor children other than an id\n");
+}
+
 BOOST_AUTO_TEST_CASE(too_many_repeats_is_a_maximum_error) {
   const Issues issues = validate_text(
       R"({"resourceType":"Bundle","type":"message","entry":[{"fullUrl":"urn:uuid:1","resource":{"resourceType":"MessageHeader",)"
