@@ -29,7 +29,8 @@ int run_command(const RunOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(config->data_dir, ec);
   if (ec) {
-    std::cerr << "courier run: cannot create data directory " << config->data_dir << ": " << ec.message() << '\n';
+    std::cerr << "courier run: cannot create data directory " << config->data_dir << ": " << ec.message()
+              << '\n';
     return 1;
   }
   // Block the stop signals before any thread exists, then wait for one.

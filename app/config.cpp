@@ -34,8 +34,8 @@ std::optional<std::string> expand_variables(std::string_view text, std::string& 
     } else if (dash != std::string_view::npos) {
       out.append(body.substr(dash + 2));
     } else {
-      error = "environment variable " + name + " is not set and has no default (write ${" + name +
-              ":-default})";
+      error =
+          "environment variable " + name + " is not set and has no default (write ${" + name + ":-default})";
       return std::nullopt;
     }
     i = end + 1;
@@ -51,7 +51,8 @@ struct ConfigReader {
 
   bool fail(const YAML::Node& node, const std::string& message) {
     const YAML::Mark mark = node.Mark();
-    error = path + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": " + message;
+    error =
+        path + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": " + message;
     return false;
   }
 
@@ -91,12 +92,14 @@ std::optional<Config> load_config(const std::string& path, std::string& error) {
     error = path + ": cannot read the file";
     return std::nullopt;
   } catch (const YAML::ParserException& e) {
-    error = path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg;
+    error =
+        path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg;
     return std::nullopt;
   }
   Config config;
   config.data_dir = "./var";
-  bool ok = root.IsNull() || reader.check_keys(root, {"data-dir", "listeners", "routes"}, "the configuration");
+  bool ok =
+      root.IsNull() || reader.check_keys(root, {"data-dir", "listeners", "routes"}, "the configuration");
   if (ok && root["data-dir"]) ok = reader.scalar(root["data-dir"], "data-dir", config.data_dir);
   if (ok && root["listeners"]) {
     const YAML::Node listeners = root["listeners"];

@@ -35,19 +35,16 @@ std::vector<const Element*> Element::children_named(std::string_view name) const
   return out;
 }
 
-Element& Element::add(std::string_view name, std::string_view type_name,
-                      const TypeRegistry& registry) {
+Element& Element::add(std::string_view name, std::string_view type_name, const TypeRegistry& registry) {
   const ElementInfo* found = nullptr;
   for (const ElementInfo& e : type_->elements)
     if (e.name == name) found = &e;
-  if (found == nullptr)
-    throw std::invalid_argument(type_->name + " has no element " + std::string(name));
+  if (found == nullptr) throw std::invalid_argument(type_->name + " has no element " + std::string(name));
   const TypeInfo* type = found->types.size() == 1 ? found->types.front() : nullptr;
   if (!type_name.empty()) {
     const TypeInfo* wanted = registry.find(type_name);
-    const bool fits = wanted != nullptr &&
-                      std::any_of(found->types.begin(), found->types.end(),
-                                  [&](const TypeInfo* t) { return wanted->is_a(*t); });
+    const bool fits = wanted != nullptr && std::any_of(found->types.begin(), found->types.end(),
+                                                       [&](const TypeInfo* t) { return wanted->is_a(*t); });
     if (!fits)
       throw std::invalid_argument(type_->name + "." + std::string(name) + " cannot hold " +
                                   std::string(type_name));

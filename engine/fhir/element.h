@@ -21,8 +21,7 @@ class Element {
 
   // A new root resource of the named type; throws std::invalid_argument for
   // an unknown resource type.
-  static Element resource(std::string_view type_name,
-                          const TypeRegistry& registry = TypeRegistry::r4());
+  static Element resource(std::string_view type_name, const TypeRegistry& registry = TypeRegistry::r4());
 
   const ElementInfo* info() const { return info_; }
   const TypeInfo& type() const { return *type_; }

@@ -4,7 +4,8 @@ asm(".section .rodata\n"
     ".global courier_r4_types_begin\n"
     ".global courier_r4_types_end\n"
     "courier_r4_types_begin:\n"
-    ".incbin \"" COURIER_TYPES_JSON "\"\n"
+    ".incbin \"" COURIER_TYPES_JSON
+    "\"\n"
     "courier_r4_types_end:\n"
     ".byte 0\n"
     ".previous\n");

@@ -29,8 +29,7 @@ std::string with_article(const std::string& noun) {
 
 class JsonReader {
  public:
-  JsonReader(std::string_view text, const ParseLimits& limits, const TypeRegistry& registry,
-             Issues& issues)
+  JsonReader(std::string_view text, const ParseLimits& limits, const TypeRegistry& registry, Issues& issues)
       : in_(text), limits_(limits), registry_(registry), issues_(issues), path_("") {}
 
   std::optional<Element> read_document() {
@@ -54,7 +53,7 @@ class JsonReader {
   const TypeRegistry& registry_;
   Issues& issues_;
   PathBuilder path_;
-  std::vector<std::string_view> keys_;  // keys of the objects being read, for duplicates
+  std::vector<std::string_view> keys_;    // keys of the objects being read, for duplicates
   std::deque<std::string> escaped_keys_;  // owners of keys that had escapes
   std::string scratch_;
 
@@ -68,8 +67,8 @@ class JsonReader {
   void report(std::string code, std::string message, std::size_t offset,
               Severity severity = Severity::error) {
     if (issues_.size() >= kMaxIssues) fail("too many errors; stopped reading", offset);
-    issues_.push_back(Issue{severity, std::move(code), std::move(message), path_.str(),
-                            util::line_column(in_, offset)});
+    issues_.push_back(
+        Issue{severity, std::move(code), std::move(message), path_.str(), util::line_column(in_, offset)});
   }
 
   // ---- tokens ---------------------------------------------------------------
@@ -104,10 +103,14 @@ class JsonReader {
     for (int i = 0; i < 4; ++i) {
       const char c = in_[pos_++];
       v <<= 4;
-      if (c >= '0' && c <= '9') v |= static_cast<unsigned>(c - '0');
-      else if (c >= 'a' && c <= 'f') v |= static_cast<unsigned>(c - 'a' + 10);
-      else if (c >= 'A' && c <= 'F') v |= static_cast<unsigned>(c - 'A' + 10);
-      else fail("invalid \\u escape");
+      if (c >= '0' && c <= '9')
+        v |= static_cast<unsigned>(c - '0');
+      else if (c >= 'a' && c <= 'f')
+        v |= static_cast<unsigned>(c - 'a' + 10);
+      else if (c >= 'A' && c <= 'F')
+        v |= static_cast<unsigned>(c - 'A' + 10);
+      else
+        fail("invalid \\u escape");
     }
     return v;
   }
@@ -131,7 +134,8 @@ class JsonReader {
       if (pos_ >= in_.size()) fail("unterminated string", start - 1);
       const char c = in_[pos_++];
       if (c == '"') return buffer;
-      if (static_cast<unsigned char>(c) < 0x20) fail("control character in a string must be escaped", pos_ - 1);
+      if (static_cast<unsigned char>(c) < 0x20)
+        fail("control character in a string must be escaped", pos_ - 1);
       if (c != '\\') {
         buffer.push_back(c);
         continue;
@@ -238,10 +242,18 @@ class JsonReader {
         return;
       }
       case '"': read_string(scratch_); return;
-      case 't': if (read_literal("true")) return; break;
-      case 'f': if (read_literal("false")) return; break;
-      case 'n': if (read_literal("null")) return; break;
-      case '\0': if (pos_ >= in_.size()) fail("unexpected end of input"); break;
+      case 't':
+        if (read_literal("true")) return;
+        break;
+      case 'f':
+        if (read_literal("false")) return;
+        break;
+      case 'n':
+        if (read_literal("null")) return;
+        break;
+      case '\0':
+        if (pos_ >= in_.size()) fail("unexpected end of input");
+        break;
       default:
         if (peek() == '-' || (peek() >= '0' && peek() <= '9')) {
           read_number();
@@ -346,8 +358,9 @@ class JsonReader {
     };
     for (const Element& c : children)
       if (empty(c)) {
-        report("structure", "an item of '" + std::string(c.name()) + "' is null in both '" +
-                                std::string(c.name()) + "' and '_" + std::string(c.name()) + "'",
+        report("structure",
+               "an item of '" + std::string(c.name()) + "' is null in both '" + std::string(c.name()) +
+                   "' and '_" + std::string(c.name()) + "'",
                object_start);
         break;
       }
@@ -373,8 +386,7 @@ class JsonReader {
     skip_ws();
     const bool array = peek() == '[';
     if (array != match.element->repeats()) {
-      report("structure",
-             "'" + std::string(key) + (array ? "' must not be an array" : "' must be an array"),
+      report("structure", "'" + std::string(key) + (array ? "' must not be an array" : "' must be an array"),
              pos_);
       skip_value(depth + 1);
     } else if (array) {
@@ -465,9 +477,10 @@ class JsonReader {
       std::string buffer;
       const std::string_view text = read_string(buffer);
       if (type.json_kind != JsonKind::string) {
-        report("structure", with_article(type.name) + " must be a JSON " +
-                                (type.json_kind == JsonKind::boolean ? "boolean" : "number") +
-                                ", not a string", at);
+        report("structure",
+               with_article(type.name) + " must be a JSON " +
+                   (type.json_kind == JsonKind::boolean ? "boolean" : "number") + ", not a string",
+               at);
         return;
       }
       if (type.name == "xhtml") {
@@ -480,9 +493,10 @@ class JsonReader {
       const bool ok = read_literal("true") || read_literal("false");
       if (!ok) fail("expected a JSON value");
       if (type.json_kind != JsonKind::boolean) {
-        report("structure", with_article(type.name) + " must be a JSON " +
-                                (type.json_kind == JsonKind::number ? "number" : "string") +
-                                ", not a boolean", at);
+        report("structure",
+               with_article(type.name) + " must be a JSON " +
+                   (type.json_kind == JsonKind::number ? "number" : "string") + ", not a boolean",
+               at);
         return;
       }
       slot.set_value(c == 't' ? "true" : "false");
@@ -491,17 +505,20 @@ class JsonReader {
     if (c == '-' || (c >= '0' && c <= '9')) {
       const std::string_view number = read_number();
       if (type.json_kind != JsonKind::number) {
-        report("structure", with_article(type.name) + " must be a JSON " +
-                                (type.json_kind == JsonKind::boolean ? "boolean" : "string") +
-                                ", not a number", at);
+        report("structure",
+               with_article(type.name) + " must be a JSON " +
+                   (type.json_kind == JsonKind::boolean ? "boolean" : "string") + ", not a number",
+               at);
         return;
       }
       slot.set_value(std::string(number));
       return;
     }
     if (c == '{' || c == '[') {
-      report("structure", with_article(type.name) + " must be a primitive value, not " +
-                              (c == '{' ? "an object" : "an array"), at);
+      report("structure",
+             with_article(type.name) + " must be a primitive value, not " +
+                 (c == '{' ? "an object" : "an array"),
+             at);
       skip_value(depth);
       return;
     }
@@ -511,12 +528,11 @@ class JsonReader {
 
 }  // namespace
 
-ParseResult parse_json(std::string_view text, const ParseLimits& limits,
-                       const TypeRegistry& registry) {
+ParseResult parse_json(std::string_view text, const ParseLimits& limits, const TypeRegistry& registry) {
   ParseResult result;
   auto fatal = [&](std::string message, std::size_t offset) {
-    result.issues.push_back(Issue{Severity::fatal, "structure", std::move(message), "",
-                                  util::line_column(text, offset)});
+    result.issues.push_back(
+        Issue{Severity::fatal, "structure", std::move(message), "", util::line_column(text, offset)});
   };
   if (text.size() > limits.max_bytes) {
     fatal("the document is " + std::to_string(text.size()) + " bytes, more than the limit of " +

@@ -11,8 +11,12 @@ namespace courier::fhir {
 
 namespace {
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
 
 // A cursor over a value for the date and time grammars.
 struct Scan {
@@ -46,7 +50,9 @@ struct Scan {
   }
 };
 
-bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool leap(int y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 int days_in_month(int y, int m) {
   static constexpr int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -93,8 +99,8 @@ bool valid_date_time(std::string_view v) {
   if (!scan_date(sc, false)) return false;
   if (sc.done()) return true;
   // A time needs a full date before it and a zone after it.
-  return v.size() > 10 && v[10] == 'T' && sc.i == 10 && sc.literal('T') && scan_time(sc) &&
-         scan_zone(sc) && sc.done();
+  return v.size() > 10 && v[10] == 'T' && sc.i == 10 && sc.literal('T') && scan_time(sc) && scan_zone(sc) &&
+         sc.done();
 }
 
 bool valid_instant(std::string_view v) {
@@ -177,8 +183,10 @@ bool is_json_number(std::string_view v) {
     return i - from;
   };
   if (i < v.size() && v[i] == '-') ++i;
-  if (i < v.size() && v[i] == '0') ++i;
-  else if (digits() == 0) return false;
+  if (i < v.size() && v[i] == '0')
+    ++i;
+  else if (digits() == 0)
+    return false;
   if (i < v.size() && v[i] == '.') {
     ++i;
     if (digits() == 0) return false;
@@ -210,7 +218,8 @@ std::optional<std::string> check_primitive(const TypeInfo& type, std::string_vie
   }
   switch (type.primitive) {
     case Primitive::boolean: return rule(v == "true" || v == "false", "use true or false");
-    case Primitive::integer: return rule(valid_integer(v, -2147483648LL, 2147483647LL), "a 32-bit whole number");
+    case Primitive::integer:
+      return rule(valid_integer(v, -2147483648LL, 2147483647LL), "a 32-bit whole number");
     case Primitive::positive_int: return rule(valid_integer(v, 1, 2147483647LL), "a whole number from 1");
     case Primitive::unsigned_int: return rule(valid_integer(v, 0, 2147483647LL), "a whole number from 0");
     case Primitive::decimal: return rule(is_json_number(v));
@@ -225,12 +234,10 @@ std::optional<std::string> check_primitive(const TypeInfo& type, std::string_vie
     case Primitive::uuid: return rule(valid_uuid(v), "urn:uuid: followed by a lower-case UUID");
     case Primitive::uri:
     case Primitive::url:
-    case Primitive::canonical:
-      return rule(!whitespace, "whitespace is not allowed");
+    case Primitive::canonical: return rule(!whitespace, "whitespace is not allowed");
     case Primitive::base64_binary: return rule(valid_base64(v));
     case Primitive::string:
-    case Primitive::markdown:
-      return rule(v.size() <= (1u << 20), "strings are limited to 1 MB");
+    case Primitive::markdown: return rule(v.size() <= (1u << 20), "strings are limited to 1 MB");
     case Primitive::xhtml:
     case Primitive::none: break;
   }

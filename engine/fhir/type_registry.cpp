@@ -23,16 +23,26 @@ JsonKind json_kind_of(const TypeInfo& type) {
 
 Primitive primitive_of(std::string_view name) {
   static const std::pair<std::string_view, Primitive> table[] = {
-      {"boolean", Primitive::boolean},   {"integer", Primitive::integer},
-      {"positiveInt", Primitive::positive_int}, {"unsignedInt", Primitive::unsigned_int},
-      {"decimal", Primitive::decimal},   {"date", Primitive::date},
-      {"dateTime", Primitive::date_time}, {"instant", Primitive::instant},
-      {"time", Primitive::time},         {"string", Primitive::string},
-      {"code", Primitive::code},         {"id", Primitive::id},
-      {"markdown", Primitive::markdown}, {"uri", Primitive::uri},
-      {"url", Primitive::url},           {"canonical", Primitive::canonical},
-      {"oid", Primitive::oid},           {"uuid", Primitive::uuid},
-      {"base64Binary", Primitive::base64_binary}, {"xhtml", Primitive::xhtml},
+      {"boolean", Primitive::boolean},
+      {"integer", Primitive::integer},
+      {"positiveInt", Primitive::positive_int},
+      {"unsignedInt", Primitive::unsigned_int},
+      {"decimal", Primitive::decimal},
+      {"date", Primitive::date},
+      {"dateTime", Primitive::date_time},
+      {"instant", Primitive::instant},
+      {"time", Primitive::time},
+      {"string", Primitive::string},
+      {"code", Primitive::code},
+      {"id", Primitive::id},
+      {"markdown", Primitive::markdown},
+      {"uri", Primitive::uri},
+      {"url", Primitive::url},
+      {"canonical", Primitive::canonical},
+      {"oid", Primitive::oid},
+      {"uuid", Primitive::uuid},
+      {"base64Binary", Primitive::base64_binary},
+      {"xhtml", Primitive::xhtml},
   };
   for (const auto& [n, p] : table)
     if (n == name) return p;
@@ -64,9 +74,8 @@ std::string wire_name(const ElementInfo& element, const TypeInfo& type) {
 }
 
 const TypeRegistry& TypeRegistry::r4() {
-  static const std::unique_ptr<TypeRegistry> registry = from_json(
-      std::string_view(courier_r4_types_begin,
-                       static_cast<std::size_t>(courier_r4_types_end - courier_r4_types_begin)));
+  static const std::unique_ptr<TypeRegistry> registry = from_json(std::string_view(
+      courier_r4_types_begin, static_cast<std::size_t>(courier_r4_types_end - courier_r4_types_begin)));
   return *registry;
 }
 

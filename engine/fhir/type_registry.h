@@ -18,8 +18,27 @@ enum class TypeKind : std::uint8_t { primitive, complex, resource, backbone };
 
 // Which primitive a type is, so that checks need not compare names.
 enum class Primitive : std::uint8_t {
-  none, boolean, integer, positive_int, unsigned_int, decimal, date, date_time, instant, time,
-  string, code, id, markdown, uri, url, canonical, oid, uuid, base64_binary, xhtml
+  none,
+  boolean,
+  integer,
+  positive_int,
+  unsigned_int,
+  decimal,
+  date,
+  date_time,
+  instant,
+  time,
+  string,
+  code,
+  id,
+  markdown,
+  uri,
+  url,
+  canonical,
+  oid,
+  uuid,
+  base64_binary,
+  xhtml
 };
 
 // How a primitive's value is written in JSON.
@@ -30,7 +49,7 @@ struct ElementInfo {
   std::vector<const TypeInfo*> types;  // one, or several for a choice
   std::vector<std::string> targets;    // Reference/canonical target types
   std::uint32_t min = 0;
-  std::int32_t max = 1;  // -1: unbounded
+  std::int32_t max = 1;     // -1: unbounded
   std::uint16_t index = 0;  // position in the owning type's element list
   bool choice = false;
   bool xml_attribute = false;

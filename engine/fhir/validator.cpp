@@ -19,8 +19,8 @@ struct MessageReference {
   bool required_in_bundle;
 };
 constexpr MessageReference kMessageReferences[] = {
-    {"focus", "", true},       {"sender", "", false},      {"enterer", "", false},
-    {"author", "", false},     {"responsible", "", false}, {"destination", "receiver", false},
+    {"focus", "", true},   {"sender", "", false},      {"enterer", "", false},
+    {"author", "", false}, {"responsible", "", false}, {"destination", "receiver", false},
 };
 
 class Validator {
@@ -39,7 +39,9 @@ class Validator {
   void add(Severity severity, std::string code, std::string message) {
     issues_.push_back(Issue{severity, std::move(code), std::move(message), path_.str(), std::nullopt});
   }
-  void error(std::string code, std::string message) { add(Severity::error, std::move(code), std::move(message)); }
+  void error(std::string code, std::string message) {
+    add(Severity::error, std::move(code), std::move(message));
+  }
   void warning(std::string code, std::string message) {
     add(Severity::warning, std::move(code), std::move(message));
   }
@@ -66,9 +68,8 @@ class Validator {
   void walk(const Element& e) {
     if (e.has_value()) {
       if (auto problem = check_primitive(e.type(), e.value())) error("value", *problem);
-    } else if (!e.is_resource() &&
-               std::all_of(e.children().begin(), e.children().end(),
-                           [](const Element& c) { return c.name() == "id"; })) {
+    } else if (!e.is_resource() && std::all_of(e.children().begin(), e.children().end(),
+                                               [](const Element& c) { return c.name() == "id"; })) {
       // ele-1: hasValue() or (children().count() > id.count())
       error("required", "ele-1: the element has neither a value nor children other than an id");
     }
@@ -127,8 +128,10 @@ class Validator {
           error("invariant", requests ? "bdl-3: entry.request mandatory for batch/transaction/history"
                                       : "bdl-3: entry.request allowed only for batch/transaction/history");
         if ((entry.child("response") != nullptr) != responses)
-          error("invariant", responses ? "bdl-4: entry.response mandatory for batch-response/transaction-response/history"
-                                       : "bdl-4: entry.response allowed only for batch-response/transaction-response/history");
+          error("invariant",
+                responses
+                    ? "bdl-4: entry.response mandatory for batch-response/transaction-response/history"
+                    : "bdl-4: entry.response allowed only for batch-response/transaction-response/history");
         if (entry.child("resource") == nullptr && entry.child("request") == nullptr &&
             entry.child("response") == nullptr)
           error("invariant", "bdl-5: must be a resource unless there's a request or response");
@@ -141,16 +144,18 @@ class Validator {
           if (resource != nullptr)
             if (const Element* meta = resource->child("meta")) version = meta->child_value("versionId");
           if (!full_urls.emplace(full_url, version).second)
-            error("invariant", "bdl-7: fullUrl must be unique in a bundle, or else entries with the same "
-                               "fullUrl must have different meta.versionId; '" + std::string(full_url) +
-                               "' is repeated");
+            error("invariant",
+                  "bdl-7: fullUrl must be unique in a bundle, or else entries with the same "
+                  "fullUrl must have different meta.versionId; '" +
+                      std::string(full_url) + "' is repeated");
         }
         full_url_agreement(entry);
       });
     }
     if (type == "document") {
       const Element* identifier = b.child("identifier");
-      if (identifier == nullptr || identifier->child("system") == nullptr || identifier->child("value") == nullptr)
+      if (identifier == nullptr || identifier->child("system") == nullptr ||
+          identifier->child("value") == nullptr)
         error("invariant", "bdl-9: a document must have an identifier with a system and a value");
       if (b.child_value("timestamp").empty()) error("invariant", "bdl-10: a document must have a date");
       if (entries.empty() || entries[0]->child("resource") == nullptr ||
@@ -189,9 +194,7 @@ class Validator {
     }
     const BundleIndex index(b);
     const std::string_view header_url = entries[0]->child_value("fullUrl");
-    at("entry", 0, [&] {
-      at("resource", -1, [&] { message_header(*header, index, header_url); });
-    });
+    at("entry", 0, [&] { at("resource", -1, [&] { message_header(*header, index, header_url); }); });
     for (std::size_t i = 0; i < entries.size(); ++i) {
       const Element& entry = *entries[i];
       at("entry", static_cast<std::int32_t>(i), [&] {
@@ -222,8 +225,10 @@ class Validator {
             else
               warning("not-found", message);
           };
-          if (m.child.empty()) check();
-          else at(m.child, -1, check);
+          if (m.child.empty())
+            check();
+          else
+            at(m.child, -1, check);
         });
       }
     }
@@ -233,8 +238,8 @@ class Validator {
       const std::string_view code = response->child_value("code");
       if (!code.empty() && code != "ok" && code != "transient-error" && code != "fatal-error")
         at("code", -1, [&] {
-          error("code-invalid", "response.code '" + std::string(code) +
-                                    "' is not one of ok, transient-error, fatal-error");
+          error("code-invalid",
+                "response.code '" + std::string(code) + "' is not one of ok, transient-error, fatal-error");
         });
       const Element* details = response->child("details");
       if (details == nullptr) return;
@@ -242,8 +247,9 @@ class Validator {
         const std::string_view target = details->child_value("reference");
         const Element* outcome = target.empty() ? nullptr : index.resolve(target, header_url);
         if (outcome == nullptr) {
-          error("not-found", "response.details must reference an OperationOutcome in the Bundle" +
-                                 (target.empty() ? std::string() : "; '" + std::string(target) + "' is not there"));
+          error("not-found",
+                "response.details must reference an OperationOutcome in the Bundle" +
+                    (target.empty() ? std::string() : "; '" + std::string(target) + "' is not there"));
           return;
         }
         if (outcome->type().name != "OperationOutcome") {
@@ -258,8 +264,8 @@ class Validator {
         if (outcome_has_errors && code == "ok")
           error("business-rule", "response.code is 'ok' but response.details reports errors");
         else if (!outcome_has_errors && (code == "transient-error" || code == "fatal-error"))
-          warning("business-rule", "response.code is '" + std::string(code) +
-                                       "' but response.details reports no error");
+          warning("business-rule",
+                  "response.code is '" + std::string(code) + "' but response.details reports no error");
       });
     });
   }
@@ -279,8 +285,8 @@ class Validator {
         const std::string_view target = c.child_value("reference");
         if (!target.empty() && target[0] != '#' && index.resolve(target, full_url) == nullptr) {
           if (!is_absolute_reference(target) || target.starts_with("urn:"))
-            warning("not-found", "reference '" + std::string(target) +
-                                     "' does not resolve to an entry in the Bundle");
+            warning("not-found",
+                    "reference '" + std::string(target) + "' does not resolve to an entry in the Bundle");
         }
       }
       references_in_message(c, index, full_url);

@@ -20,8 +20,7 @@ struct TooManyIssues {};
 
 class XmlReader {
  public:
-  XmlReader(std::string_view text, const ParseLimits& limits, const TypeRegistry& registry,
-            Issues& issues)
+  XmlReader(std::string_view text, const ParseLimits& limits, const TypeRegistry& registry, Issues& issues)
       : in_(text), limits_(limits), registry_(registry), issues_(issues), path_("") {}
 
   std::optional<Element> read(const pugi::xml_node& root) {
@@ -58,8 +57,10 @@ class XmlReader {
     Scope(XmlReader& r, const pugi::xml_node& node) : reader(r), size(r.namespaces_.size()) {
       for (const pugi::xml_attribute& a : node.attributes()) {
         const std::string_view name = a.name();
-        if (name == "xmlns") reader.namespaces_.emplace_back("", a.value());
-        else if (name.starts_with("xmlns:")) reader.namespaces_.emplace_back(name.substr(6), a.value());
+        if (name == "xmlns")
+          reader.namespaces_.emplace_back("", a.value());
+        else if (name.starts_with("xmlns:"))
+          reader.namespaces_.emplace_back(name.substr(6), a.value());
       }
     }
     ~Scope() { reader.namespaces_.resize(size); }
@@ -98,8 +99,7 @@ class XmlReader {
   }
 
   // Reads an element's attributes and child elements into `node`.
-  void read_content(Element& node, const pugi::xml_node& xml, const TypeInfo& type,
-                    std::uint32_t depth) {
+  void read_content(Element& node, const pugi::xml_node& xml, const TypeInfo& type, std::uint32_t depth) {
     if (depth > limits_.max_depth) {
       report("too-costly", "nesting deeper than " + std::to_string(limits_.max_depth) + " levels", xml);
       return;
@@ -138,7 +138,8 @@ class XmlReader {
         continue;  // attributes of other namespaces (xsi:schemaLocation) carry no FHIR content
       }
       if (value.empty()) {
-        report("value", "attribute '" + std::string(name) + "' is empty; FHIR XML has no empty attributes", xml);
+        report("value", "attribute '" + std::string(name) + "' is empty; FHIR XML has no empty attributes",
+               xml);
         continue;
       }
       if (name == "value" && type.is_primitive()) {
@@ -158,9 +159,10 @@ class XmlReader {
                            const pugi::xml_node& xml) {
     // Values that JSON writes as numbers or booleans must be such, or they
     // could not be written back; the full rules are the validator's.
-    const bool representable = type.json_kind == JsonKind::string ||
-                               (type.json_kind == JsonKind::boolean && (value == "true" || value == "false")) ||
-                               (type.json_kind == JsonKind::number && is_json_number(value));
+    const bool representable =
+        type.json_kind == JsonKind::string ||
+        (type.json_kind == JsonKind::boolean && (value == "true" || value == "false")) ||
+        (type.json_kind == JsonKind::number && is_json_number(value));
     if (!representable) {
       report("value", "'" + std::string(value.substr(0, 40)) + "' is not a valid " + type.name, xml);
       return;
@@ -168,8 +170,8 @@ class XmlReader {
     node.set_value(std::string(value));
   }
 
-  void read_child(Element& node, const pugi::xml_node& child, const TypeInfo& type,
-                  std::string_view name, std::int32_t index, std::uint32_t depth) {
+  void read_child(Element& node, const pugi::xml_node& child, const TypeInfo& type, std::string_view name,
+                  std::int32_t index, std::uint32_t depth) {
     const PropertyMatch match = registry_.property(type, name);
     if (match.element == nullptr || match.element->xml_attribute) {
       std::string message = "unknown element '" + std::string(name) + "' in " + type.name;
@@ -246,8 +248,8 @@ class XmlReader {
 ParseResult parse_xml(std::string_view text, const ParseLimits& limits, const TypeRegistry& registry) {
   ParseResult result;
   auto fatal = [&](std::string message, std::size_t offset) {
-    result.issues.push_back(Issue{Severity::fatal, "structure", std::move(message), "",
-                                  util::line_column(text, offset)});
+    result.issues.push_back(
+        Issue{Severity::fatal, "structure", std::move(message), "", util::line_column(text, offset)});
   };
   if (text.size() > limits.max_bytes) {
     fatal("the document is " + std::to_string(text.size()) + " bytes, more than the limit of " +
@@ -309,11 +311,12 @@ ParseResult parse(std::string_view text, const ParseLimits& limits, const TypeRe
   if (format == Format::json) return parse_json(text, limits, registry);
   if (format == Format::xml) return parse_xml(text, limits, registry);
   ParseResult result;
-  result.issues.push_back(Issue{Severity::fatal, "structure",
-                                text.find_first_not_of(" \t\r\n") == std::string_view::npos
-                                    ? "the input is empty"
-                                    : "the input is neither FHIR JSON (starting with '{') nor FHIR XML (starting with '<')",
-                                "", util::LineColumn{1, 1}});
+  result.issues.push_back(
+      Issue{Severity::fatal, "structure",
+            text.find_first_not_of(" \t\r\n") == std::string_view::npos
+                ? "the input is empty"
+                : "the input is neither FHIR JSON (starting with '{') nor FHIR XML (starting with '<')",
+            "", util::LineColumn{1, 1}});
   return result;
 }
 

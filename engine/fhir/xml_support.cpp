@@ -43,7 +43,8 @@ std::optional<XmlProblem> check_xml_safety(std::string_view text) {
 std::optional<std::string> check_single_root(const pugi::xml_document& doc) {
   std::size_t elements = 0;
   for (const pugi::xml_node& n : doc.children()) {
-    if (n.type() == pugi::node_element) ++elements;
+    if (n.type() == pugi::node_element)
+      ++elements;
     else if ((n.type() == pugi::node_pcdata || n.type() == pugi::node_cdata) &&
              std::string_view(n.value()).find_first_not_of(" \t\r\n") != std::string_view::npos)
       return std::string("text outside the root element");
@@ -55,8 +56,8 @@ std::optional<std::string> check_single_root(const pugi::xml_document& doc) {
 namespace {
 
 constexpr std::array<std::string_view, 14> kForbiddenElements{
-    "script", "form", "input", "button", "select", "textarea", "iframe",
-    "frame",  "frameset", "object", "embed", "applet", "head", "body"};
+    "script", "form",     "input",  "button", "select", "textarea", "iframe",
+    "frame",  "frameset", "object", "embed",  "applet", "head",     "body"};
 
 std::optional<std::string> check_xhtml_node(const pugi::xml_node& node, int depth) {
   if (depth > 200) return "nesting too deep";

@@ -123,6 +123,8 @@ std::string write(const Element& resource, Format format, const WriteOptions& op
   return format == Format::json ? write_json(resource, options) : write_xml(resource, options);
 }
 
-std::string_view to_string(Format format) { return format == Format::json ? "json" : "xml"; }
+std::string_view to_string(Format format) {
+  return format == Format::json ? "json" : "xml";
+}
 
 }  // namespace courier::fhir

@@ -16,6 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   validate(*parsed.resource);
   const std::string json = write_json(*parsed.resource);
   const ParseResult again = parse_json(json);
-  if (!again.ok() || write_json(*again.resource) != json) throw std::logic_error("XML -> JSON -> JSON changed");
+  if (!again.ok() || write_json(*again.resource) != json)
+    throw std::logic_error("XML -> JSON -> JSON changed");
   return 0;
 }

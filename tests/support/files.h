@@ -9,9 +9,13 @@
 namespace courier::testing {
 
 // The repository's root, compiled in by CMake.
-inline std::filesystem::path source_dir() { return COURIER_SOURCE_DIR; }
+inline std::filesystem::path source_dir() {
+  return COURIER_SOURCE_DIR;
+}
 // Conformance material written by others, beside the repository.
-inline std::filesystem::path conformance_dir() { return source_dir().parent_path() / "shared" / "conformance"; }
+inline std::filesystem::path conformance_dir() {
+  return source_dir().parent_path() / "shared" / "conformance";
+}
 
 inline std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

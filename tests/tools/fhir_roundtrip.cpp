@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
       std::cout << "FAIL " << name << ": " << difference << '\n';
     }
   }
-  std::cout << "round trip JSON -> XML -> JSON: " << passed << " passed, " << failed << " failed, "
-            << skipped << " excluded, of " << files.size() << " examples\n";
+  std::cout << "round trip JSON -> XML -> JSON: " << passed << " passed, " << failed << " failed, " << skipped
+            << " excluded, of " << files.size() << " examples\n";
   return failed == 0 ? 0 : 1;
 }

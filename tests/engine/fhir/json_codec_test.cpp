@@ -54,7 +54,8 @@ BOOST_AUTO_TEST_CASE(decimals_keep_their_exact_text_through_xml_and_back) {
 }
 
 BOOST_AUTO_TEST_CASE(meaning_comparison_sees_a_lost_decimal_zero) {
-  BOOST_TEST(courier::testing::normalised_json(R"({"v":2.00})") != courier::testing::normalised_json(R"({"v":2})"));
+  BOOST_TEST(courier::testing::normalised_json(R"({"v":2.00})") !=
+             courier::testing::normalised_json(R"({"v":2})"));
   BOOST_TEST(courier::testing::normalised_json(R"({"a":1,"b":2})") ==
              courier::testing::normalised_json(R"({"b":2,"a":1})"));
 }
@@ -80,7 +81,8 @@ BOOST_AUTO_TEST_CASE(a_primitive_with_only_an_extension_writes_only_the_undersco
   const std::string out = write_json(patient);
   BOOST_TEST(out.find(R"("gender")") == std::string::npos);
   BOOST_TEST(out.find(R"("_gender":{)") != std::string::npos);
-  BOOST_TEST(write_xml(patient).find(R"(<gender><extension url="http://example.org/x">)") != std::string::npos);
+  BOOST_TEST(write_xml(patient).find(R"(<gender><extension url="http://example.org/x">)") !=
+             std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(repeating_primitives_use_parallel_arrays_padded_with_null) {
@@ -93,8 +95,9 @@ BOOST_AUTO_TEST_CASE(repeating_primitives_use_parallel_arrays_padded_with_null) 
   BOOST_TEST(!given[1]->has_value());
   BOOST_TEST(given[1]->child_value("id") == "g2");
   BOOST_TEST(given[2]->value() == "James");
-  BOOST_TEST(write_json(patient) ==
-             R"({"resourceType":"Patient","name":[{"given":["Peter",null,"James"],"_given":[null,{"id":"g2"},null]}]})");
+  BOOST_TEST(
+      write_json(patient) ==
+      R"({"resourceType":"Patient","name":[{"given":["Peter",null,"James"],"_given":[null,{"id":"g2"},null]}]})");
 }
 
 BOOST_AUTO_TEST_CASE(resource_type_may_come_anywhere_in_the_object) {
@@ -122,8 +125,9 @@ BOOST_AUTO_TEST_CASE(elements_are_written_in_definition_order) {
 }
 
 BOOST_AUTO_TEST_CASE(narrative_is_xhtml_in_xml_and_a_string_in_json) {
-  const std::string json = R"({"resourceType":"Patient","text":{"status":"generated","div":)"
-                           R"("<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>A &amp; B <b>bold</b></p></div>"}})";
+  const std::string json =
+      R"({"resourceType":"Patient","text":{"status":"generated","div":)"
+      R"("<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>A &amp; B <b>bold</b></p></div>"}})";
   const Element patient = parse_ok(json);
   const std::string xml = write_xml(patient);
   BOOST_TEST(xml.find(R"(<div xmlns="http://www.w3.org/1999/xhtml"><p>A &amp; B <b>bold</b></p></div>)") !=
@@ -132,7 +136,8 @@ BOOST_AUTO_TEST_CASE(narrative_is_xhtml_in_xml_and_a_string_in_json) {
 }
 
 BOOST_AUTO_TEST_CASE(strings_are_escaped_both_ways) {
-  const std::string json = R"({"resourceType":"Patient","name":[{"text":"a\"b\\c\nd\te <&> \u00e9 \ud83d\ude00"}]})";
+  const std::string json =
+      R"({"resourceType":"Patient","name":[{"text":"a\"b\\c\nd\te <&> \u00e9 \ud83d\ude00"}]})";
   const Element patient = parse_ok(json);
   BOOST_TEST(patient.child("name")->child_value("text") == "a\"b\\c\nd\te <&> \xC3\xA9 \xF0\x9F\x98\x80");
   const std::string xml = write_xml(patient);
@@ -150,12 +155,14 @@ BOOST_AUTO_TEST_CASE(pretty_output_reads_back_the_same) {
 
 BOOST_AUTO_TEST_CASE(narrative_must_be_one_xhtml_div) {
   const std::string start = R"({"resourceType":"Patient","text":{"status":"generated","div":")";
-  error_with(start + R"(<div xmlns=\"http://www.w3.org/1999/xhtml\">a</div>%"}})", "text outside the root element");
+  error_with(start + R"(<div xmlns=\"http://www.w3.org/1999/xhtml\">a</div>%"}})",
+             "text outside the root element");
   error_with(start + R"(<div>a</div>"}})", "must declare xmlns");
   error_with(start + R"(<p xmlns=\"http://www.w3.org/1999/xhtml\">a</p>"}})", "root element must be <div>");
   error_with(start + R"(<div xmlns=\"http://www.w3.org/1999/xhtml\"><a onclick=\"x()\">a</a></div>"}})",
              "event attribute 'onclick'");
-  error_with(start + R"(<div xmlns=\"http://www.w3.org/1999/xhtml\">a &nbsp; b</div>"}})", "undeclared entity");
+  error_with(start + R"(<div xmlns=\"http://www.w3.org/1999/xhtml\">a &nbsp; b</div>"}})",
+             "undeclared entity");
   error_with(start + R"(<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>a</div>"}})", "not well-formed XML");
 }
 
@@ -183,30 +190,35 @@ BOOST_AUTO_TEST_CASE(json_syntax_errors) {
 }
 
 BOOST_AUTO_TEST_CASE(duplicate_keys_are_errors) {
-  const Issue i = error_with(R"({"resourceType":"Patient","active":true,"active":false})", "duplicate property 'active'");
+  const Issue i =
+      error_with(R"({"resourceType":"Patient","active":true,"active":false})", "duplicate property 'active'");
   BOOST_TEST(i.where->column == 41u);
 }
 
 BOOST_AUTO_TEST_CASE(unknown_properties_suggest_the_closest_name) {
-  const Issue i = error_with(R"({"resourceType":"Patient","birthdate":"1970"})", "unknown property 'birthdate'");
+  const Issue i =
+      error_with(R"({"resourceType":"Patient","birthdate":"1970"})", "unknown property 'birthdate'");
   BOOST_TEST(i.diagnostics.find("did you mean 'birthDate'?") != std::string::npos);
   BOOST_TEST(i.expression == "Patient");
 }
 
 BOOST_AUTO_TEST_CASE(wrong_json_types_are_named) {
-  error_with(R"({"resourceType":"Patient","active":"true"})", "a boolean must be a JSON boolean, not a string");
+  error_with(R"({"resourceType":"Patient","active":"true"})",
+             "a boolean must be a JSON boolean, not a string");
   error_with(R"({"resourceType":"Patient","gender":1})", "a code must be a JSON string, not a number");
   error_with(R"({"resourceType":"Observation","status":"final","code":{"text":"x"},"valueInteger":"1"})",
-               "an integer must be a JSON number");
+             "an integer must be a JSON number");
   error_with(R"({"resourceType":"Patient","name":{"text":"x"}})", "'name' must be an array");
   error_with(R"({"resourceType":"Patient","gender":["male"]})", "'gender' must not be an array");
   error_with(R"({"resourceType":"Patient","maritalStatus":"M"})", "expected an object for maritalStatus");
-  error_with(R"({"resourceType":"Patient","active":{"value":true}})", "must be a primitive value, not an object");
+  error_with(R"({"resourceType":"Patient","active":{"value":true}})",
+             "must be a primitive value, not an object");
   error_with(R"({"resourceType":"Patient","active":null})", "null is only allowed");
   error_with(R"({"resourceType":"Patient","maritalStatus":{}})", "empty objects are not allowed");
   error_with(R"({"resourceType":"Patient","name":[{"given":["a",null],"_given":[null]}]})",
              "an item of 'given' is null in both 'given' and '_given'");
-  error_with(R"({"resourceType":"Observation","valueString":"a","valueBoolean":true})", "'value[x]' may have only one value");
+  error_with(R"({"resourceType":"Observation","valueString":"a","valueBoolean":true})",
+             "'value[x]' may have only one value");
   error_with(R"({"resourceType":"Patient","name":[]})", "empty arrays are not allowed");
 }
 
@@ -215,7 +227,7 @@ BOOST_AUTO_TEST_CASE(unknown_resource_types_are_errors) {
   error_with(R"({"resourceType":"DomainResource"})", "unknown resourceType 'DomainResource'");
   error_with(R"({"id":"x"})", "must have a resourceType");
   error_with(R"({"resourceType":"Bundle","type":"collection","entry":[{"resource":{"id":"x"}}]})",
-               "must have a resourceType");
+             "must have a resourceType");
 }
 
 BOOST_AUTO_TEST_CASE(invalid_utf8_is_rejected_with_its_offset) {
