@@ -112,7 +112,9 @@ int main(int argc, char** argv) {
     const double bytes = static_cast<double>(json.size());
     const double reference =
         seconds_per_call([&] { sink = sink + nlohmann::json::parse(json).size(); }, quick);
-    const std::string label = name + " (" + std::to_string(json.size() / 1024) + " KiB)";
+    char label_text[64];
+    std::snprintf(label_text, sizeof label_text, "%s (%.1f KiB)", name.c_str(), bytes / 1024);
+    const std::string label = label_text;
     print({label, "nlohmann::json::parse", reference, bytes, reference});
     print({label, "parse JSON",
            seconds_per_call([&] { sink = sink + parse_json(json).issues.size(); }, quick), bytes, reference});
