@@ -21,7 +21,8 @@ int run_command(const RunOptions& options) {
     std::cerr << "courier run: " << error << '\n';
     return 1;
   }
-  for (const ListenerConfig& listener : config->listeners) {
+  if (!config->listeners.empty()) {
+    const ListenerConfig& listener = config->listeners.front();
     std::cerr << "courier run: " << options.config << ": listener '" << listener.name << "' has type '"
               << listener.type << "', which this build does not provide (known types: none yet)\n";
     return 1;

@@ -8,6 +8,7 @@
 
 #include "engine/fhir/codec.h"
 #include "engine/fhir/path.h"
+#include "engine/fhir/reader_support.h"
 #include "engine/fhir/xml_support.h"
 
 namespace courier::fhir {
@@ -531,17 +532,10 @@ class JsonReader {
 ParseResult parse_json(std::string_view text, const ParseLimits& limits, const TypeRegistry& registry) {
   ParseResult result;
   auto fatal = [&](std::string message, std::size_t offset) {
-    result.issues.push_back(
-        Issue{Severity::fatal, "structure", std::move(message), "", util::line_column(text, offset)});
+    result.issues.push_back(fatal_issue(std::move(message), text, offset));
   };
-  if (text.size() > limits.max_bytes) {
-    fatal("the document is " + std::to_string(text.size()) + " bytes, more than the limit of " +
-              std::to_string(limits.max_bytes),
-          0);
-    return result;
-  }
-  if (const std::size_t bad = util::find_invalid_utf8(text); bad != std::string_view::npos) {
-    fatal("invalid UTF-8", bad);
+  if (auto problem = check_input(text, limits)) {
+    result.issues.push_back(std::move(*problem));
     return result;
   }
   try {

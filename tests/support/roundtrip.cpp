@@ -79,19 +79,15 @@ std::string normalised_json(std::string_view text) {
 }
 
 std::string roundtrip_difference(std::string_view original) {
+  auto failed = [](std::string_view step, const fhir::ParseResult& r) {
+    std::string out(step);
+    for (const auto& i : r.issues) out += " [" + i.expression + ": " + i.diagnostics + "]";
+    return out;
+  };
   const fhir::ParseResult from_json = fhir::parse_json(original);
-  if (!from_json.ok()) {
-    std::string out = "JSON parse:";
-    for (const auto& i : from_json.issues) out += " [" + i.expression + ": " + i.diagnostics + "]";
-    return out;
-  }
-  const std::string xml = fhir::write_xml(*from_json.resource);
-  const fhir::ParseResult from_xml = fhir::parse_xml(xml);
-  if (!from_xml.ok()) {
-    std::string out = "XML parse:";
-    for (const auto& i : from_xml.issues) out += " [" + i.expression + ": " + i.diagnostics + "]";
-    return out;
-  }
+  if (!from_json.ok()) return failed("JSON parse:", from_json);
+  const fhir::ParseResult from_xml = fhir::parse_xml(fhir::write_xml(*from_json.resource));
+  if (!from_xml.ok()) return failed("XML parse:", from_xml);
   const std::string back = fhir::write_json(*from_xml.resource);
   const std::string expected = normalised_json(original);
   const std::string actual = normalised_json(back);
