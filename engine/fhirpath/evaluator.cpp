@@ -1,0 +1,856 @@
+// Evaluation of compiled FHIRPath over the Element tree.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <functional>
+#include <iostream>
+#include <regex>
+#include <unordered_map>
+
+#include "engine/fhir/bundle_index.h"
+#include "engine/fhir/codec.h"
+#include "engine/fhirpath/ast.h"
+#include "engine/fhirpath/fhirpath.h"
+#include "engine/fhirpath/operations.h"
+
+namespace courier::fhirpath {
+
+namespace {
+
+struct Context {
+  const fhir::Element* resource = nullptr;
+  const Collection* root = nullptr;
+  const std::map<std::string, Collection>* variables = nullptr;
+  const Item* this_item = nullptr;
+  std::int64_t index = 0;
+  const Collection* total = nullptr;
+};
+
+[[noreturn]] void execution_error(const Node& n, const std::string& message) {
+  throw Error(Error::Kind::execution, n.position, message);
+}
+
+class Evaluator;
+using Function = Collection (*)(Evaluator&, const Node&, const Collection&, const Context&);
+
+class Evaluator {
+ public:
+  Collection eval(const Node& n, const Collection& focus, const Context& ctx);
+
+  // Evaluates a function argument for each item of `input`, with $this,
+  // $index (and $total) set.
+  Collection eval_on(const Node& arg, const Item& item, std::int64_t index, const Context& ctx,
+                     const Collection* total = nullptr) {
+    Context inner = ctx;
+    inner.this_item = &item;
+    inner.index = index;
+    if (total != nullptr) inner.total = total;
+    return eval(arg, Collection{item}, inner);
+  }
+
+  // A function argument evaluated once against the outer focus.
+  Collection argument(const Node& call, std::size_t i, const Context& ctx) {
+    const Collection focus = ctx.this_item != nullptr ? Collection{*ctx.this_item} : *ctx.root;
+    return eval(call.args.at(i), focus, ctx);
+  }
+
+ private:
+  Collection member(const Node& n, const Collection& focus, bool at_root);
+  Collection call(const Node& n, const Collection& focus, const Context& ctx);
+};
+
+// ---- helpers ---------------------------------------------------------------------
+
+void check_arity(const Node& n, std::size_t low, std::size_t high) {
+  if (n.args.size() < low || n.args.size() > high)
+    throw Error(Error::Kind::semantic, n.position,
+                n.name + "() takes " + (low == high ? std::to_string(low) : std::to_string(low) + " to " + std::to_string(high)) +
+                    " argument" + (high == 1 ? "" : "s") + ", not " + std::to_string(n.args.size()));
+}
+
+// The single item of a collection, converted to a System value; nullopt for
+// empty; an error for more than one.
+std::optional<Item> single_value(const Node& n, const Collection& c) {
+  if (c.empty()) return std::nullopt;
+  if (c.size() > 1) execution_error(n, "expected a single item, got " + std::to_string(c.size()));
+  return system_value(c.front());
+}
+
+const std::string* as_string(const std::optional<Item>& v) {
+  return v ? std::get_if<std::string>(&v->value) : nullptr;
+}
+
+Collection boolean(bool b) { return Collection{Item{b}}; }
+
+// Singleton evaluation of a collection as a Boolean: empty → unknown; one
+// boolean → it; any other single item → true; more → error.
+std::optional<bool> truth(const Node& n, const Collection& c) {
+  if (c.empty()) return std::nullopt;
+  if (c.size() > 1) execution_error(n, "expected a single boolean, got " + std::to_string(c.size()) + " items");
+  const auto v = system_value(c.front());
+  if (v) {
+    if (const bool* b = std::get_if<bool>(&v->value)) return *b;
+  }
+  return true;
+}
+
+std::optional<std::int64_t> integer_argument(Evaluator& ev, const Node& n, std::size_t i, const Context& ctx) {
+  const auto v = single_value(n, ev.argument(n, i, ctx));
+  if (!v) return std::nullopt;
+  if (const auto* x = std::get_if<std::int64_t>(&v->value)) return *x;
+  execution_error(n, n.name + "() expects an integer argument");
+}
+
+std::string strip_namespace(std::string_view type) {
+  if (type.starts_with("FHIR.")) return std::string(type.substr(5));
+  return std::string(type);
+}
+
+// The FHIRPath `is` test for one item.
+bool is_type(const Item& item, std::string_view type) {
+  if (const fhir::Element* e = item.element()) {
+    if (type.starts_with("System.")) return false;
+    return e->type().is_a(strip_namespace(type));
+  }
+  std::string_view t = type.starts_with("System.") ? type.substr(7) : type;
+  const std::string name = item.type_name();  // boolean, integer, ...
+  if (t.size() != name.size()) return false;
+  for (std::size_t i = 0; i < t.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(t[i])) != std::tolower(static_cast<unsigned char>(name[i]))) return false;
+  return true;
+}
+
+void add_distinct(Collection& out, const Item& item) {
+  for (const Item& o : out)
+    if (items_equal(o, item) == true) return;
+  out.push_back(item);
+}
+
+void descendants(const fhir::Element& e, Collection& out) {
+  for (const fhir::Element& c : e.children()) {
+    out.push_back(Item{&c});
+    descendants(c, out);
+  }
+}
+
+// ---- the function library ------------------------------------------------------
+
+using Functions = std::unordered_map<std::string, Function>;
+
+Collection fn_empty(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  return boolean(in.empty());
+}
+
+Collection fn_exists(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 0, 1);
+  if (n.args.empty()) return boolean(!in.empty());
+  for (std::size_t i = 0; i < in.size(); ++i)
+    if (truth(n, ev.eval_on(n.args[0], in[i], static_cast<std::int64_t>(i), ctx)) == true) return boolean(true);
+  return boolean(false);
+}
+
+Collection fn_all(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 1);
+  for (std::size_t i = 0; i < in.size(); ++i)
+    if (truth(n, ev.eval_on(n.args[0], in[i], static_cast<std::int64_t>(i), ctx)) != true) return boolean(false);
+  return boolean(true);
+}
+
+template <bool Want, bool Any>
+Collection fn_bool_set(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  for (const Item& item : in) {
+    const auto v = system_value(item);
+    const bool* b = v ? std::get_if<bool>(&v->value) : nullptr;
+    if (b == nullptr) execution_error(n, n.name + "() needs booleans");
+    if (Any && *b == Want) return boolean(true);
+    if (!Any && *b != Want) return boolean(false);
+  }
+  return boolean(!Any);
+}
+
+Collection fn_subset_of(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 1);
+  const Collection other = ev.argument(n, 0, ctx);
+  const bool superset = n.name == "supersetOf";
+  const Collection& small = superset ? other : in;
+  const Collection& big = superset ? in : other;
+  for (const Item& a : small)
+    if (std::none_of(big.begin(), big.end(), [&](const Item& b) { return items_equal(a, b) == true; }))
+      return boolean(false);
+  return boolean(true);
+}
+
+Collection fn_count(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  return Collection{Item{static_cast<std::int64_t>(in.size())}};
+}
+
+Collection fn_distinct(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  Collection out;
+  for (const Item& i : in) add_distinct(out, i);
+  return out;
+}
+
+Collection fn_is_distinct(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  Collection out;
+  for (const Item& i : in) add_distinct(out, i);
+  return boolean(out.size() == in.size());
+}
+
+Collection fn_where(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 1);
+  Collection out;
+  for (std::size_t i = 0; i < in.size(); ++i)
+    if (truth(n, ev.eval_on(n.args[0], in[i], static_cast<std::int64_t>(i), ctx)) == true) out.push_back(in[i]);
+  return out;
+}
+
+Collection fn_select(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 1);
+  Collection out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    Collection r = ev.eval_on(n.args[0], in[i], static_cast<std::int64_t>(i), ctx);
+    out.insert(out.end(), r.begin(), r.end());
+  }
+  return out;
+}
+
+Collection fn_repeat(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 1);
+  Collection out;
+  Collection frontier = in;
+  for (int round = 0; !frontier.empty() && round < 1000; ++round) {
+    Collection next;
+    for (std::size_t i = 0; i < frontier.size(); ++i) {
+      for (const Item& r : ev.eval_on(n.args[0], frontier[i], static_cast<std::int64_t>(i), ctx)) {
+        const std::size_t before = out.size();
+        add_distinct(out, r);
+        if (out.size() > before) next.push_back(r);
+      }
+    }
+    frontier = std::move(next);
+  }
+  return out;
+}
+
+Collection fn_of_type(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 1, 1);
+  const std::string type = type_specifier(n.args[0]);
+  if (type.empty()) throw Error(Error::Kind::semantic, n.position, "ofType() needs a type name");
+  Collection out;
+  for (const Item& i : in)
+    if (is_type(i, type)) out.push_back(i);
+  return out;
+}
+
+Collection fn_is_as(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 1, 1);
+  const std::string type = type_specifier(n.args[0]);
+  if (type.empty()) throw Error(Error::Kind::semantic, n.position, n.name + "() needs a type name");
+  if (in.empty()) return {};
+  if (in.size() > 1) execution_error(n, n.name + "() needs a single item");
+  const bool match = is_type(in.front(), type);
+  if (n.name == "is") return boolean(match);
+  return match ? in : Collection{};
+}
+
+Collection fn_single(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  if (in.size() > 1) execution_error(n, "single() on " + std::to_string(in.size()) + " items");
+  return in;
+}
+
+Collection fn_first(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  return in.empty() ? Collection{} : Collection{in.front()};
+}
+
+Collection fn_last(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  return in.empty() ? Collection{} : Collection{in.back()};
+}
+
+Collection fn_tail(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  return in.size() <= 1 ? Collection{} : Collection(in.begin() + 1, in.end());
+}
+
+Collection fn_skip_take(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 1);
+  const auto count = integer_argument(ev, n, 0, ctx);
+  if (!count) return {};
+  const std::size_t k = static_cast<std::size_t>(std::clamp<std::int64_t>(*count, 0, static_cast<std::int64_t>(in.size())));
+  if (n.name == "skip") return Collection(in.begin() + static_cast<std::ptrdiff_t>(k), in.end());
+  return Collection(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(k));
+}
+
+Collection fn_intersect_exclude(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 1);
+  const Collection other = ev.argument(n, 0, ctx);
+  const bool keep_common = n.name == "intersect";
+  Collection out;
+  for (const Item& a : in) {
+    const bool common = std::any_of(other.begin(), other.end(), [&](const Item& b) { return items_equal(a, b) == true; });
+    if (common != keep_common) continue;
+    if (keep_common) add_distinct(out, a);
+    else out.push_back(a);
+  }
+  return out;
+}
+
+Collection fn_union(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 1);
+  Collection out;
+  for (const Item& i : in) add_distinct(out, i);
+  for (const Item& i : ev.argument(n, 0, ctx)) add_distinct(out, i);
+  return out;
+}
+
+Collection fn_combine(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 1);
+  Collection out = in;
+  const Collection other = ev.argument(n, 0, ctx);
+  out.insert(out.end(), other.begin(), other.end());
+  return out;
+}
+
+Collection fn_iif(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 2, 3);
+  if (in.size() > 1) execution_error(n, "iif() on more than one item");
+  Context inner = ctx;
+  if (!in.empty()) inner.this_item = &in.front();
+  const Collection criterion = ev.argument(n, 0, inner);
+  if (criterion.size() > 1) throw Error(Error::Kind::semantic, n.position, "iif() criterion must be a single boolean");
+  if (criterion.size() == 1) {
+    const auto v = system_value(criterion.front());
+    if (!v || !std::holds_alternative<bool>(v->value))
+      throw Error(Error::Kind::semantic, n.position, "iif() criterion must be a boolean");
+  }
+  if (truth(n, criterion) == true) return ev.argument(n, 1, inner);
+  return n.args.size() == 3 ? ev.argument(n, 2, inner) : Collection{};
+}
+
+Collection fn_children(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  Collection out;
+  for (const Item& i : in)
+    if (const fhir::Element* e = i.element())
+      for (const fhir::Element& c : e->children()) out.push_back(Item{&c});
+  return out;
+}
+
+Collection fn_descendants(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  Collection out;
+  for (const Item& i : in)
+    if (const fhir::Element* e = i.element()) descendants(*e, out);
+  return out;
+}
+
+Collection fn_trace(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 2);
+  (void)ev;
+  (void)ctx;
+  return in;  // traces go nowhere: no patient data in logs
+}
+
+Collection fn_now(Evaluator&, const Node& n, const Collection&, const Context&) {
+  check_arity(n, 0, 0);
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  Temporal v;
+  v.kind = n.name == "timeOfDay" ? Temporal::Kind::time : n.name == "today" ? Temporal::Kind::date : Temporal::Kind::date_time;
+  v.year_ = tm.tm_year + 1900;
+  v.month_ = tm.tm_mon + 1;
+  v.day_ = tm.tm_mday;
+  v.hour_ = tm.tm_hour;
+  v.minute_ = tm.tm_min;
+  v.second_ = tm.tm_sec;
+  v.millis_ = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
+  v.precision = v.kind == Temporal::Kind::date ? Temporal::day : Temporal::millisecond;
+  if (v.kind == Temporal::Kind::date_time) v.offset_minutes = 0;
+  return Collection{Item{v}};
+}
+
+Collection fn_aggregate(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 2);
+  Collection total = n.args.size() == 2 ? ev.argument(n, 1, ctx) : Collection{};
+  for (std::size_t i = 0; i < in.size(); ++i) total = ev.eval_on(n.args[0], in[i], static_cast<std::int64_t>(i), ctx, &total);
+  return total;
+}
+
+// String functions take a single string input; empty in, empty out.
+template <typename F>
+Collection on_string(const Node& n, const Collection& in, F&& f) {
+  const auto v = single_value(n, in);
+  if (!v) return {};
+  const std::string* s = as_string(v);
+  if (s == nullptr) {
+    if (in.front().element() != nullptr && !in.front().element()->type().is_primitive())
+      throw Error(Error::Kind::semantic, n.position, n.name + "() needs a string, not a " + in.front().type_name());
+    execution_error(n, n.name + "() needs a string");
+  }
+  return f(*s);
+}
+
+std::optional<std::string> string_argument(Evaluator& ev, const Node& n, std::size_t i, const Context& ctx) {
+  const auto v = single_value(n, ev.argument(n, i, ctx));
+  if (!v) return std::nullopt;
+  if (const std::string* s = as_string(v)) return *s;
+  execution_error(n, n.name + "() expects a string argument");
+}
+
+std::size_t utf8_length(std::string_view s) {
+  std::size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+Collection fn_string(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  const std::string& f = n.name;
+  if (f == "length" || f == "upper" || f == "lower" || f == "toChars" || f == "trim") check_arity(n, 0, 0);
+  return on_string(n, in, [&](const std::string& s) -> Collection {
+    if (f == "length") return Collection{Item{static_cast<std::int64_t>(utf8_length(s))}};
+    if (f == "upper" || f == "lower") {
+      std::string out = s;
+      for (char& c : out) c = static_cast<char>(f == "upper" ? std::toupper(static_cast<unsigned char>(c)) : std::tolower(static_cast<unsigned char>(c)));
+      return Collection{Item{out}};
+    }
+    if (f == "trim") {
+      const auto first = s.find_first_not_of(" \t\r\n");
+      if (first == std::string::npos) return Collection{Item{std::string()}};
+      return Collection{Item{s.substr(first, s.find_last_not_of(" \t\r\n") - first + 1)}};
+    }
+    if (f == "toChars") {
+      Collection out;
+      for (std::size_t i = 0; i < s.size();) {
+        std::size_t len = 1;
+        while (i + len < s.size() && (static_cast<unsigned char>(s[i + len]) & 0xC0) == 0x80) ++len;
+        out.push_back(Item{s.substr(i, len)});
+        i += len;
+      }
+      return out;
+    }
+    if (f == "substring") {
+      check_arity(n, 1, 2);
+      const auto start = integer_argument(ev, n, 0, ctx);
+      if (!start || *start < 0 || *start >= static_cast<std::int64_t>(s.size())) return {};
+      std::int64_t length = static_cast<std::int64_t>(s.size());
+      if (n.args.size() == 2) {
+        const auto l = integer_argument(ev, n, 1, ctx);
+        if (!l) return Collection{Item{s.substr(static_cast<std::size_t>(*start))}};
+        length = std::max<std::int64_t>(0, *l);
+      }
+      return Collection{Item{s.substr(static_cast<std::size_t>(*start), static_cast<std::size_t>(length))}};
+    }
+    if (f == "split") {
+      check_arity(n, 1, 1);
+      const auto sep = string_argument(ev, n, 0, ctx);
+      if (!sep) return {};
+      Collection out;
+      std::size_t at = 0;
+      while (true) {
+        const std::size_t next = sep->empty() ? std::string::npos : s.find(*sep, at);
+        out.push_back(Item{s.substr(at, next == std::string::npos ? std::string::npos : next - at)});
+        if (next == std::string::npos) break;
+        at = next + sep->size();
+      }
+      return out;
+    }
+    check_arity(n, f == "replace" || f == "replaceMatches" ? 2 : 1, f == "replace" || f == "replaceMatches" ? 2 : 1);
+    const auto a = string_argument(ev, n, 0, ctx);
+    if (!a) return {};
+    if (f == "indexOf") return Collection{Item{static_cast<std::int64_t>(s.find(*a) == std::string::npos ? -1 : static_cast<std::int64_t>(s.find(*a)))}};
+    if (f == "startsWith") return boolean(s.starts_with(*a));
+    if (f == "endsWith") return boolean(s.ends_with(*a));
+    if (f == "contains") return boolean(s.find(*a) != std::string::npos);
+    if (f == "matches") {
+      try {
+        return boolean(std::regex_search(s, std::regex(*a, std::regex::ECMAScript)));
+      } catch (const std::regex_error& e) {
+        execution_error(n, std::string("invalid regular expression: ") + e.what());
+      }
+    }
+    const auto b = string_argument(ev, n, 1, ctx);
+    if (!b) return {};
+    if (f == "replaceMatches") {
+      try {
+        return Collection{Item{std::regex_replace(s, std::regex(*a, std::regex::ECMAScript), *b)}};
+      } catch (const std::regex_error& e) {
+        execution_error(n, std::string("invalid regular expression: ") + e.what());
+      }
+    }
+    // replace: every occurrence; an empty pattern goes between characters.
+    if (a->empty()) {
+      std::string out = *b;
+      for (const Item& c : fn_string(ev, Node{Node::Kind::function, "toChars", n.position, nullptr, {}, {}, {}}, in, ctx))
+        out += std::get<std::string>(c.value) + *b;
+      return Collection{Item{out}};
+    }
+    std::string out;
+    std::size_t at = 0;
+    for (std::size_t next; (next = s.find(*a, at)) != std::string::npos; at = next + a->size()) out += s.substr(at, next - at) + *b;
+    out += s.substr(at);
+    return Collection{Item{out}};
+  });
+}
+
+Collection fn_join(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 0, 1);
+  const std::string sep = n.args.empty() ? "" : string_argument(ev, n, 0, ctx).value_or("");
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    const auto v = system_value(in[i]);
+    const std::string* s = as_string(v);
+    if (s == nullptr) execution_error(n, "join() needs strings");
+    if (i > 0) out += sep;
+    out += *s;
+  }
+  return Collection{Item{out}};
+}
+
+Collection fn_math(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  const std::string& f = n.name;
+  check_arity(n, 0, f == "log" || f == "power" || f == "round" ? 1 : 0);
+  const auto v = single_value(n, in);
+  if (!v) return {};
+  const auto* i = std::get_if<std::int64_t>(&v->value);
+  const auto* d = std::get_if<Decimal>(&v->value);
+  const auto* q = std::get_if<Quantity>(&v->value);
+  if (f == "abs") {
+    if (i) return Collection{Item{*i < 0 ? -*i : *i}};
+    if (d) return Collection{Item{*d < Decimal(0) ? -*d : *d}};
+    if (q) return Collection{Item{Quantity{q->value < Decimal(0) ? -q->value : q->value, q->unit}}};
+  }
+  if (!i && !d) execution_error(n, f + "() needs a number");
+  const Decimal x = i ? Decimal(*i) : *d;
+  const double xd = x.to_double();
+  auto dec = [](double r) -> Collection {
+    if (std::isnan(r) || std::isinf(r)) return {};
+    return Collection{Item{Decimal::from_double(r)}};
+  };
+  if (f == "ceiling") return Collection{Item{static_cast<std::int64_t>(std::ceil(xd))}};
+  if (f == "floor") return Collection{Item{static_cast<std::int64_t>(std::floor(xd))}};
+  if (f == "truncate") return Collection{Item{x.truncated().value_or(0)}};
+  if (f == "exp") return dec(std::exp(xd));
+  if (f == "ln") return dec(std::log(xd));
+  if (f == "sqrt") return dec(std::sqrt(xd));
+  if (f == "round") {
+    std::int64_t digits = 0;
+    if (!n.args.empty()) {
+      const auto p = integer_argument(ev, n, 0, ctx);
+      if (!p) return {};
+      if (*p < 0) execution_error(n, "round() precision must not be negative");
+      digits = *p;
+    }
+    return Collection{Item{x.rounded(static_cast<int>(digits))}};
+  }
+  const auto arg = single_value(n, ev.argument(n, 0, ctx));
+  if (!arg) return {};
+  const auto* ai = std::get_if<std::int64_t>(&arg->value);
+  const auto* ad = std::get_if<Decimal>(&arg->value);
+  if (!ai && !ad) execution_error(n, f + "() needs a number argument");
+  const double y = ai ? static_cast<double>(*ai) : ad->to_double();
+  if (f == "log") return dec(std::log(xd) / std::log(y));
+  // power
+  const double r = std::pow(xd, y);
+  if (i && ai && *ai >= 0 && std::fabs(r) < 9e18) return Collection{Item{static_cast<std::int64_t>(std::llround(r))}};
+  return dec(r);
+}
+
+Collection fn_convert(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  const bool test = n.name.starts_with("convertsTo");
+  const std::string target = test ? n.name.substr(10) : n.name.substr(2);
+  check_arity(n, 0, target == "Quantity" ? 1 : 0);
+  const auto v = single_value(n, in);
+  if (!v) return {};
+  const auto converted = convert(*v, target);
+  if (test) return boolean(converted.has_value());
+  return converted ? Collection{*converted} : Collection{};
+}
+
+Collection fn_resolve(Evaluator&, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 0, 0);
+  Collection out;
+  const fhir::Element* root = ctx.resource;
+  for (const Item& item : in) {
+    std::string reference;
+    if (const fhir::Element* e = item.element(); e != nullptr && e->type().name == "Reference")
+      reference = std::string(e->child_value("reference"));
+    else if (const auto v = system_value(item); v && as_string(v) != nullptr)
+      reference = *as_string(v);
+    if (reference.empty() || root == nullptr) continue;
+    if (reference[0] == '#') {
+      for (const fhir::Element& c : root->children())
+        if (c.name() == "contained" && c.child_value("id") == std::string_view(reference).substr(1)) out.push_back(Item{&c});
+      continue;
+    }
+    if (root->type().name == "Bundle") {
+      const fhir::BundleIndex index(*root);
+      if (const fhir::Element* target = index.resolve(reference)) out.push_back(Item{target});
+    }
+  }
+  return out;
+}
+
+Collection fn_extension(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 1);
+  const auto url = string_argument(ev, n, 0, ctx);
+  Collection out;
+  if (!url) return out;
+  for (const Item& item : in)
+    if (const fhir::Element* e = item.element())
+      for (const fhir::Element& c : e->children())
+        if ((c.name() == "extension" || c.name() == "modifierExtension") && c.child_value("url") == *url) out.push_back(Item{&c});
+  return out;
+}
+
+Collection fn_has_value(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  return boolean(in.size() == 1 && in.front().element() != nullptr && in.front().element()->has_value());
+}
+
+Collection fn_get_value(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  if (in.size() != 1 || in.front().element() == nullptr || !in.front().element()->has_value()) return {};
+  const auto v = system_value(in.front());
+  return v ? Collection{*v} : Collection{};
+}
+
+Collection fn_html_checks(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  for (const Item& i : in)
+    if (const fhir::Element* e = i.element(); e == nullptr || e->type().name != "xhtml" || !e->has_value()) return boolean(false);
+  return boolean(true);
+}
+
+Collection fn_conforms_to(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 1);
+  const auto url = string_argument(ev, n, 0, ctx);
+  if (!url || in.size() != 1 || in.front().element() == nullptr) return {};
+  // Only the core profiles are known: http://hl7.org/fhir/StructureDefinition/[Type]
+  constexpr std::string_view core = "http://hl7.org/fhir/StructureDefinition/";
+  if (!url->starts_with(core)) return {};
+  return boolean(in.front().element()->type().is_a(url->substr(core.size())));
+}
+
+Collection fn_not(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  const auto t = truth(n, in);
+  return t ? boolean(!*t) : Collection{};
+}
+
+Collection fn_precision(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  const auto v = single_value(n, in);
+  if (!v) return {};
+  if (const auto* d = std::get_if<Decimal>(&v->value)) return Collection{Item{static_cast<std::int64_t>(d->scale())}};
+  if (const auto* t = std::get_if<Temporal>(&v->value)) {
+    static constexpr int date_digits[] = {0, 4, 6, 8, 10, 12, 14, 17};
+    static constexpr int time_digits[] = {0, 0, 0, 0, 2, 4, 6, 9};
+    const auto p = static_cast<int>(t->precision);
+    return Collection{Item{static_cast<std::int64_t>(t->kind == Temporal::Kind::time ? time_digits[p] : date_digits[p])}};
+  }
+  return {};
+}
+
+const Functions& functions() {
+  static const Functions table = {
+      {"empty", fn_empty}, {"exists", fn_exists}, {"all", fn_all},
+      {"allTrue", fn_bool_set<true, false>}, {"anyTrue", fn_bool_set<true, true>},
+      {"allFalse", fn_bool_set<false, false>}, {"anyFalse", fn_bool_set<false, true>},
+      {"subsetOf", fn_subset_of}, {"supersetOf", fn_subset_of}, {"count", fn_count},
+      {"distinct", fn_distinct}, {"isDistinct", fn_is_distinct}, {"where", fn_where},
+      {"select", fn_select}, {"repeat", fn_repeat}, {"ofType", fn_of_type}, {"is", fn_is_as},
+      {"as", fn_is_as}, {"single", fn_single}, {"first", fn_first}, {"last", fn_last},
+      {"tail", fn_tail}, {"skip", fn_skip_take}, {"take", fn_skip_take},
+      {"intersect", fn_intersect_exclude}, {"exclude", fn_intersect_exclude}, {"union", fn_union},
+      {"combine", fn_combine}, {"iif", fn_iif}, {"children", fn_children},
+      {"descendants", fn_descendants}, {"trace", fn_trace}, {"now", fn_now}, {"today", fn_now},
+      {"timeOfDay", fn_now}, {"aggregate", fn_aggregate}, {"indexOf", fn_string},
+      {"substring", fn_string}, {"startsWith", fn_string}, {"endsWith", fn_string},
+      {"contains", fn_string}, {"upper", fn_string}, {"lower", fn_string}, {"replace", fn_string},
+      {"matches", fn_string}, {"replaceMatches", fn_string}, {"length", fn_string},
+      {"toChars", fn_string}, {"trim", fn_string}, {"split", fn_string}, {"join", fn_join},
+      {"abs", fn_math}, {"ceiling", fn_math}, {"exp", fn_math}, {"floor", fn_math}, {"ln", fn_math},
+      {"log", fn_math}, {"power", fn_math}, {"round", fn_math}, {"sqrt", fn_math}, {"truncate", fn_math},
+      {"toBoolean", fn_convert}, {"toInteger", fn_convert}, {"toDecimal", fn_convert},
+      {"toString", fn_convert}, {"toDate", fn_convert}, {"toDateTime", fn_convert},
+      {"toTime", fn_convert}, {"toQuantity", fn_convert}, {"convertsToBoolean", fn_convert},
+      {"convertsToInteger", fn_convert}, {"convertsToDecimal", fn_convert},
+      {"convertsToString", fn_convert}, {"convertsToDate", fn_convert},
+      {"convertsToDateTime", fn_convert}, {"convertsToTime", fn_convert},
+      {"convertsToQuantity", fn_convert}, {"resolve", fn_resolve}, {"extension", fn_extension},
+      {"hasValue", fn_has_value}, {"getValue", fn_get_value}, {"htmlChecks", fn_html_checks},
+      {"conformsTo", fn_conforms_to}, {"not", fn_not}, {"precision", fn_precision},
+  };
+  return table;
+}
+
+// ---- evaluation ----------------------------------------------------------------
+
+Collection Evaluator::member(const Node& n, const Collection& focus, bool at_root) {
+  Collection out;
+  for (const Item& item : focus) {
+    const fhir::Element* e = item.element();
+    if (e == nullptr) continue;
+    // At the start of a path a type name selects the focus: Patient.name
+    if (at_root && !n.name.empty() && std::isupper(static_cast<unsigned char>(n.name[0])) && e->type().is_a(n.name)) {
+      out.push_back(item);
+      continue;
+    }
+    for (const fhir::Element& c : e->children())
+      if (c.name() == n.name) out.push_back(Item{&c});
+  }
+  return out;
+}
+
+Collection Evaluator::call(const Node& n, const Collection& focus, const Context& ctx) {
+  const auto& table = functions();
+  const auto it = table.find(n.name);
+  if (it == table.end()) throw Error(Error::Kind::semantic, n.position, "unknown function " + n.name + "()");
+  return it->second(*this, n, focus, ctx);
+}
+
+Collection Evaluator::eval(const Node& n, const Collection& focus, const Context& ctx) {
+  switch (n.kind) {
+    case Node::Kind::empty: return {};
+    case Node::Kind::literal: return Collection{n.literal};
+    case Node::Kind::this_item: return ctx.this_item != nullptr ? Collection{*ctx.this_item} : focus;
+    case Node::Kind::index: return Collection{Item{ctx.index}};
+    case Node::Kind::total: return ctx.total != nullptr ? *ctx.total : Collection{};
+    case Node::Kind::variable: {
+      if (n.name == "resource" || n.name == "rootResource")
+        return ctx.resource != nullptr ? Collection{Item{ctx.resource}} : Collection{};
+      if (n.name == "context") return *ctx.root;
+      if (n.name == "ucum") return Collection{Item{std::string("http://unitsofmeasure.org")}};
+      if (n.name == "sct") return Collection{Item{std::string("http://snomed.info/sct")}};
+      if (n.name == "loinc") return Collection{Item{std::string("http://loinc.org")}};
+      if (n.name.starts_with("vs-")) return Collection{Item{"http://hl7.org/fhir/ValueSet/" + n.name.substr(3)}};
+      if (n.name.starts_with("ext-")) return Collection{Item{"http://hl7.org/fhir/StructureDefinition/" + n.name.substr(4)}};
+      if (ctx.variables != nullptr)
+        if (auto it = ctx.variables->find(n.name); it != ctx.variables->end()) return it->second;
+      execution_error(n, "unknown variable %" + n.name);
+    }
+    case Node::Kind::member: {
+      if (n.input) return member(n, eval(*n.input, focus, ctx), false);
+      return member(n, focus, true);
+    }
+    case Node::Kind::function: {
+      if (n.input) return call(n, eval(*n.input, focus, ctx), ctx);
+      return call(n, focus, ctx);
+    }
+    case Node::Kind::indexer: {
+      const Collection input = eval(*n.input, focus, ctx);
+      const auto index = single_value(n, eval(n.args[0], focus, ctx));
+      if (!index) return {};
+      const auto* i = std::get_if<std::int64_t>(&index->value);
+      if (i == nullptr) execution_error(n, "an index must be an integer");
+      if (*i < 0 || *i >= static_cast<std::int64_t>(input.size())) return {};
+      return Collection{input[static_cast<std::size_t>(*i)]};
+    }
+    case Node::Kind::unary: {
+      const Collection operand = eval(n.args[0], focus, ctx);
+      if (n.name == "+") return operand;
+      return negate(n, operand);
+    }
+    case Node::Kind::type_test: {
+      const Collection operand = eval(n.args[0], focus, ctx);
+      if (operand.empty()) return {};
+      if (operand.size() > 1) execution_error(n, "'" + n.name + "' needs a single item");
+      const bool match = is_type(operand.front(), n.type_name);
+      if (n.name == "is") return boolean(match);
+      return match ? operand : Collection{};
+    }
+    case Node::Kind::binary: {
+      const std::string& op = n.name;
+      if (op == "and" || op == "or" || op == "xor" || op == "implies") {
+        const auto a = truth(n, eval(n.args[0], focus, ctx));
+        if (op == "and" && a == false) return boolean(false);
+        if (op == "or" && a == true) return boolean(true);
+        if (op == "implies" && a == false) return boolean(true);
+        const auto b = truth(n, eval(n.args[1], focus, ctx));
+        if (op == "and") {
+          if (b == false) return boolean(false);
+          if (a && b) return boolean(true);
+          return {};
+        }
+        if (op == "or") {
+          if (b == true) return boolean(true);
+          if (a && b) return boolean(false);
+          return {};
+        }
+        if (op == "xor") return a && b ? boolean(*a != *b) : Collection{};
+        // implies, a true or unknown
+        if (b == true) return boolean(true);
+        if (a == true && b == false) return boolean(false);
+        return {};
+      }
+      const Collection a = eval(n.args[0], focus, ctx);
+      const Collection b = eval(n.args[1], focus, ctx);
+      return binary(n, a, b);
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string output_text(const Item& item) {
+  if (const fhir::Element* e = item.element(); e != nullptr && !e->type().is_primitive())
+    return fhir::write_json(*e);
+  const auto v = system_value(item);
+  if (!v) return {};
+  return std::visit(
+      [](const auto& x) -> std::string {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, bool>) return x ? "true" : "false";
+        else if constexpr (std::is_same_v<T, std::int64_t>) return std::to_string(x);
+        else if constexpr (std::is_same_v<T, Decimal>) return x.str();
+        else if constexpr (std::is_same_v<T, std::string>) return x;
+        else if constexpr (std::is_same_v<T, Temporal>) return (x.kind == Temporal::Kind::time ? "@T" : "@") + x.str();
+        else if constexpr (std::is_same_v<T, Quantity>) return x.str();
+        else return {};
+      },
+      v->value);
+}
+
+std::string_view to_string(Error::Kind kind) {
+  switch (kind) {
+    case Error::Kind::syntax: return "syntax";
+    case Error::Kind::semantic: return "semantic";
+    case Error::Kind::execution: return "execution";
+  }
+  return "execution";
+}
+
+Expression Expression::compile(std::string_view text, const CompileOptions& options) {
+  Expression e;
+  e.text_ = std::string(text);
+  auto root = std::make_shared<Node>(parse(text));
+  check(*root, options);
+  e.root_ = std::move(root);
+  return e;
+}
+
+Collection Expression::evaluate(const fhir::Element& resource, const std::map<std::string, Collection>& variables) const {
+  return evaluate(Collection{Item{&resource}}, &resource, variables);
+}
+
+Collection Expression::evaluate(const Collection& context, const fhir::Element* resource,
+                                const std::map<std::string, Collection>& variables) const {
+  Evaluator ev;
+  Context ctx;
+  ctx.resource = resource;
+  ctx.root = &context;
+  ctx.variables = &variables;
+  return ev.eval(*root_, context, ctx);
+}
+
+}  // namespace courier::fhirpath

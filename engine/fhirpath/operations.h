@@ -1,0 +1,28 @@
+// FHIRPath's operators and conversions on values, and the compile-time checks.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include "engine/fhirpath/ast.h"
+#include "engine/fhirpath/fhirpath.h"
+
+namespace courier::fhirpath {
+
+// `=` on two items: empty when the answer is unknown (dates of different precision).
+std::optional<bool> items_equal(const Item& a, const Item& b);
+// `~` on two items.
+bool items_equivalent(const Item& a, const Item& b);
+
+// Every binary operator but the Boolean ones (which need lazy operands).
+Collection binary(const Node& n, const Collection& a, const Collection& b);
+Collection negate(const Node& n, const Collection& a);
+
+// toX(): the value as `target` (Boolean, Integer, Decimal, String, Date,
+// DateTime, Time, Quantity), or nullopt when it does not convert.
+std::optional<Item> convert(const Item& value, std::string_view target);
+
+// The semantic checks made when compiling; throws Error (semantic).
+void check(const Node& root, const CompileOptions& options);
+
+}  // namespace courier::fhirpath
