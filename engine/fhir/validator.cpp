@@ -56,11 +56,6 @@ class Validator {
   }
 
   void walk_resource(const Element& r) {
-    if (const Element* id = r.child("id"); id != nullptr && id->has_value()) {
-      static const TypeInfo* id_type = TypeRegistry::r4().find("id");
-      if (auto problem = check_primitive(*id_type, id->value()))
-        at("id", -1, [&] { error("value", "resource id " + *problem); });
-    }
     walk(r);
     if (r.type().name == "Bundle") bundle(r);
   }

@@ -107,10 +107,14 @@ std::string strip_namespace(std::string_view type) {
 }
 
 // The FHIRPath `is` test for one item.
-bool is_type(const Item& item, std::string_view type) {
+// `exact` is for as() and ofType(), which the R4 suite has match a FHIR
+// primitive only by its own type (a code is not as(string)), while `is`
+// follows derivation (a code is a string, a url is a uri).
+bool is_type(const Item& item, std::string_view type, bool exact = false) {
   if (const fhir::Element* e = item.element()) {
     if (type.starts_with("System.")) return false;
-    return e->type().is_a(strip_namespace(type));
+    const std::string name = strip_namespace(type);
+    return exact && e->type().is_primitive() ? e->type().name == name : e->type().is_a(name);
   }
   std::string_view t = type.starts_with("System.") ? type.substr(7) : type;
   const std::string name = item.type_name();  // boolean, integer, ...
@@ -237,23 +241,31 @@ Collection fn_repeat(Evaluator& ev, const Node& n, const Collection& in, const C
   return out;
 }
 
+// A type name as written in is/as/ofType, checked to name a known type.
+std::string known_type(const Node& n, const std::string& type) {
+  if (type.empty()) throw Error(Error::Kind::semantic, n.position, n.name + "() needs a type name");
+  static constexpr std::string_view system[] = {"Boolean", "Integer", "Decimal", "String", "Date", "DateTime", "Time", "Quantity"};
+  if (type.starts_with("System.")) return type;  // an unknown System type matches nothing
+  if (std::find(std::begin(system), std::end(system), type) != std::end(system)) return type;
+  if (fhir::TypeRegistry::r4().find(strip_namespace(type)) == nullptr) execution_error(n, "unknown type " + type);
+  return type;
+}
+
 Collection fn_of_type(Evaluator&, const Node& n, const Collection& in, const Context&) {
   check_arity(n, 1, 1);
-  const std::string type = type_specifier(n.args[0]);
-  if (type.empty()) throw Error(Error::Kind::semantic, n.position, "ofType() needs a type name");
+  const std::string type = known_type(n, type_specifier(n.args[0]));
   Collection out;
   for (const Item& i : in)
-    if (is_type(i, type)) out.push_back(i);
+    if (is_type(i, type, true)) out.push_back(i);
   return out;
 }
 
 Collection fn_is_as(Evaluator&, const Node& n, const Collection& in, const Context&) {
   check_arity(n, 1, 1);
-  const std::string type = type_specifier(n.args[0]);
-  if (type.empty()) throw Error(Error::Kind::semantic, n.position, n.name + "() needs a type name");
+  const std::string type = known_type(n, type_specifier(n.args[0]));
   if (in.empty()) return {};
   if (in.size() > 1) execution_error(n, n.name + "() needs a single item");
-  const bool match = is_type(in.front(), type);
+  const bool match = is_type(in.front(), type, n.name == "as");
   if (n.name == "is") return boolean(match);
   return match ? in : Collection{};
 }
@@ -406,6 +418,25 @@ std::optional<std::string> string_argument(Evaluator& ev, const Node& n, std::si
   execution_error(n, n.name + "() expects a string argument");
 }
 
+// FHIRPath regexes run in single-line mode, where '.' also matches a line
+// break; ECMAScript has no flag for it, so unescaped dots outside brackets
+// become [\s\S].
+std::string dot_matches_all(const std::string& pattern) {
+  std::string out;
+  bool in_class = false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      out += pattern.substr(i++, 2);
+      continue;
+    }
+    if (c == '[') in_class = true;
+    else if (c == ']') in_class = false;
+    out += (c == '.' && !in_class) ? std::string("[\\s\\S]") : std::string(1, c);
+  }
+  return out;
+}
+
 std::size_t utf8_length(std::string_view s) {
   std::size_t n = 0;
   for (unsigned char c : s) n += (c & 0xC0) != 0x80;
@@ -470,9 +501,10 @@ Collection fn_string(Evaluator& ev, const Node& n, const Collection& in, const C
     if (f == "startsWith") return boolean(s.starts_with(*a));
     if (f == "endsWith") return boolean(s.ends_with(*a));
     if (f == "contains") return boolean(s.find(*a) != std::string::npos);
-    if (f == "matches") {
+    if (f == "matches" || f == "matchesFull") {
       try {
-        return boolean(std::regex_search(s, std::regex(*a, std::regex::ECMAScript)));
+        const std::regex re(dot_matches_all(*a), std::regex::ECMAScript);
+        return boolean(f == "matches" ? std::regex_search(s, re) : std::regex_match(s, re));
       } catch (const std::regex_error& e) {
         execution_error(n, std::string("invalid regular expression: ") + e.what());
       }
@@ -480,8 +512,9 @@ Collection fn_string(Evaluator& ev, const Node& n, const Collection& in, const C
     const auto b = string_argument(ev, n, 1, ctx);
     if (!b) return {};
     if (f == "replaceMatches") {
+      if (a->empty()) return Collection{Item{s}};
       try {
-        return Collection{Item{std::regex_replace(s, std::regex(*a, std::regex::ECMAScript), *b)}};
+        return Collection{Item{std::regex_replace(s, std::regex(dot_matches_all(*a), std::regex::ECMAScript), *b)}};
       } catch (const std::regex_error& e) {
         execution_error(n, std::string("invalid regular expression: ") + e.what());
       }
@@ -676,7 +709,7 @@ const Functions& functions() {
       {"timeOfDay", fn_now}, {"aggregate", fn_aggregate}, {"indexOf", fn_string},
       {"substring", fn_string}, {"startsWith", fn_string}, {"endsWith", fn_string},
       {"contains", fn_string}, {"upper", fn_string}, {"lower", fn_string}, {"replace", fn_string},
-      {"matches", fn_string}, {"replaceMatches", fn_string}, {"length", fn_string},
+      {"matches", fn_string}, {"matchesFull", fn_string}, {"replaceMatches", fn_string}, {"length", fn_string},
       {"toChars", fn_string}, {"trim", fn_string}, {"split", fn_string}, {"join", fn_join},
       {"abs", fn_math}, {"ceiling", fn_math}, {"exp", fn_math}, {"floor", fn_math}, {"ln", fn_math},
       {"log", fn_math}, {"power", fn_math}, {"round", fn_math}, {"sqrt", fn_math}, {"truncate", fn_math},
@@ -764,7 +797,7 @@ Collection Evaluator::eval(const Node& n, const Collection& focus, const Context
       const Collection operand = eval(n.args[0], focus, ctx);
       if (operand.empty()) return {};
       if (operand.size() > 1) execution_error(n, "'" + n.name + "' needs a single item");
-      const bool match = is_type(operand.front(), n.type_name);
+      const bool match = is_type(operand.front(), n.type_name, n.name == "as");
       if (n.name == "is") return boolean(match);
       return match ? operand : Collection{};
     }

@@ -45,6 +45,12 @@ std::optional<Unit> unit_of(std::string_view u) {
   return std::nullopt;
 }
 
+bool is_calendar_keyword(std::string_view u) {
+  static constexpr std::string_view words[] = {"year", "month", "week", "day", "hour", "minute", "second", "millisecond"};
+  if (u.ends_with('s')) u.remove_suffix(1);
+  return std::find(std::begin(words), std::end(words), u) != std::end(words);
+}
+
 std::string calendar_base(std::string_view u) {
   if (u == "years") return "year";
   if (u == "months") return "month";
@@ -112,7 +118,7 @@ std::optional<bool> values_compare_equal(const Item& a, const Item& b, bool equi
   }
   if (const auto* ta = std::get_if<Temporal>(&a.value)) {
     const auto* tb = std::get_if<Temporal>(&b.value);
-    if (tb == nullptr) return false;
+    if (tb == nullptr || (ta->kind == Temporal::Kind::time) != (tb->kind == Temporal::Kind::time)) return false;
     const auto order = compare(*ta, *tb);
     if (!order) return equivalence ? std::optional<bool>(false) : std::nullopt;
     return *order == 0;
@@ -464,7 +470,7 @@ std::optional<Item> convert(const Item& v, std::string_view target) {
       if (space == std::string::npos) return Item{Quantity{*value, "1"}};
       std::string unit = s->substr(space + 1);
       if (unit.size() >= 2 && unit.front() == '\'' && unit.back() == '\'') unit = unit.substr(1, unit.size() - 2);
-      else if (!unit_of(unit) && calendar_base(unit) != "year" && calendar_base(unit) != "month") return std::nullopt;
+      else if (!is_calendar_keyword(unit)) return std::nullopt;  // UCUM units are quoted
       return Item{Quantity{*value, unit}};
     }
     return std::nullopt;

@@ -96,6 +96,11 @@ def element_types(sds):
             elif path in has_children:
                 item["types"] = [path]
                 new_type(path, "backbone")
+            elif kind == "resource" and name == "id" and parent == sd["type"]:
+                # R4's snapshots type a resource's id as System.String with
+                # fhir-type "string"; the resource definitions say "id", and
+                # FHIRPath (contained.id is id) and validation follow them.
+                item["types"] = ["id"]
             else:
                 item["types"] = [type_code(t) for t in el.get("type", [])]
                 targets = [short(p) for t in el.get("type", [])

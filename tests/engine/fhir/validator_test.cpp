@@ -63,7 +63,7 @@ BOOST_AUTO_TEST_CASE(cardinality_and_primitive_formats) {
       R"({"resourceType":"Observation","id":"bad id","code":{"text":"x"},"effectiveDateTime":"2024-02-30"})");
   expect_issue(issues, Severity::error, "Observation.status: minimum required = 1, but only found 0",
                "Observation");
-  expect_issue(issues, Severity::error, "resource id not a valid id", "Observation.id");
+  expect_issue(issues, Severity::error, "not a valid id", "Observation.id");
   expect_issue(issues, Severity::error, "not a valid dateTime", "Observation.effective.ofType(dateTime)");
 }
 
