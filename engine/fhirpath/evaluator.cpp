@@ -669,7 +669,7 @@ Collection fn_conforms_to(Evaluator& ev, const Node& n, const Collection& in, co
   if (!url || in.size() != 1 || in.front().element() == nullptr) return {};
   // Only the core profiles are known: http://hl7.org/fhir/StructureDefinition/[Type]
   constexpr std::string_view core = "http://hl7.org/fhir/StructureDefinition/";
-  if (!url->starts_with(core)) return {};
+  if (!url->starts_with(core)) execution_error(n, "unknown profile " + *url);
   return boolean(in.front().element()->type().is_a(url->substr(core.size())));
 }
 
@@ -691,6 +691,176 @@ Collection fn_precision(Evaluator&, const Node& n, const Collection& in, const C
     return Collection{Item{static_cast<std::int64_t>(t->kind == Temporal::Kind::time ? time_digits[p] : date_digits[p])}};
   }
   return {};
+}
+
+Collection fn_type(Evaluator&, const Node& n, const Collection& in, const Context&) {
+  check_arity(n, 0, 0);
+  Collection out;
+  for (const Item& i : in) {
+    if (const fhir::Element* e = i.element()) {
+      out.push_back(Item{TypeName{"FHIR", e->type().name}});
+      continue;
+    }
+    std::string name = i.type_name();
+    if (name == "dateTime") name = "DateTime";
+    name[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(name[0])));
+    out.push_back(Item{TypeName{"System", name}});
+  }
+  return out;
+}
+
+// sort(key, ...): ascending by each key in turn; a key written -expr sorts descending.
+Collection fn_sort(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  struct Keyed {
+    Item item;
+    std::vector<std::optional<Item>> keys;
+  };
+  std::vector<Keyed> rows;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    Keyed row{in[i], {}};
+    if (n.args.empty()) row.keys.push_back(system_value(in[i]));
+    for (const Node& key : n.args) {
+      const Node& expr = key.kind == Node::Kind::unary && key.name == "-" ? key.args[0] : key;
+      row.keys.push_back(single_value(n, ev.eval_on(expr, in[i], static_cast<std::int64_t>(i), ctx)));
+    }
+    rows.push_back(std::move(row));
+  }
+  auto less = [&](const Keyed& a, const Keyed& b) {
+    for (std::size_t k = 0; k < a.keys.size(); ++k) {
+      const bool descending = k < n.args.size() && n.args[k].kind == Node::Kind::unary && n.args[k].name == "-";
+      const auto& x = a.keys[k];
+      const auto& y = b.keys[k];
+      if (!x || !y) {
+        if (x.has_value() == y.has_value()) continue;
+        return !x.has_value();  // items without the key come first, either way
+      }
+      const auto o = order_items(n, *x, *y);
+      if (!o || *o == 0) continue;
+      return (*o < 0) != descending;
+    }
+    return false;
+  };
+  std::stable_sort(rows.begin(), rows.end(), less);
+  Collection out;
+  for (auto& r : rows) out.push_back(std::move(r.item));
+  return out;
+}
+
+std::string base64_encode(std::string_view in, bool url) {
+  const char* alphabet = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                             : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out += alphabet[(v >> s) & 63];
+  }
+  if (i < in.size()) {
+    unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size()) v |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += alphabet[(v >> 18) & 63];
+    out += alphabet[(v >> 12) & 63];
+    out += i + 1 < in.size() ? alphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view in) {
+  std::string out;
+  unsigned v = 0;
+  int bits = 0;
+  for (char c : in) {
+    int d;
+    if (c >= 'A' && c <= 'Z') d = c - 'A';
+    else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') d = c - '0' + 52;
+    else if (c == '+' || c == '-') d = 62;
+    else if (c == '/' || c == '_') d = 63;
+    else if (c == '=') break;
+    else return std::nullopt;
+    v = (v << 6) | static_cast<unsigned>(d);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((v >> bits) & 0xFF);
+    }
+  }
+  return out;
+}
+
+Collection fn_encode(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 1);
+  const auto format = string_argument(ev, n, 0, ctx);
+  const auto v = single_value(n, in);
+  const std::string* s = as_string(v);
+  if (!format || s == nullptr) return {};
+  static constexpr char hex[] = "0123456789abcdef";
+  if (n.name == "encode") {
+    if (*format == "base64" || *format == "urlbase64") return Collection{Item{base64_encode(*s, *format == "urlbase64")}};
+    if (*format == "hex") {
+      std::string out;
+      for (unsigned char c : *s) {
+        out += hex[c >> 4];
+        out += hex[c & 15];
+      }
+      return Collection{Item{out}};
+    }
+    return {};
+  }
+  if (*format == "base64" || *format == "urlbase64") {
+    auto decoded = base64_decode(*s);
+    return decoded ? Collection{Item{*decoded}} : Collection{};
+  }
+  if (*format == "hex") {
+    if (s->size() % 2 != 0) return {};
+    std::string out;
+    for (std::size_t i = 0; i < s->size(); i += 2) out += static_cast<char>(std::stoi(s->substr(i, 2), nullptr, 16));
+    return Collection{Item{out}};
+  }
+  return {};
+}
+
+Collection fn_escape(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 1);
+  const auto format = string_argument(ev, n, 0, ctx);
+  const auto v = single_value(n, in);
+  const std::string* s = as_string(v);
+  if (!format || s == nullptr) return {};
+  static const std::pair<std::string_view, std::string_view> html[] = {
+      {"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}, {"'", "&#39;"}};
+  static const std::pair<std::string_view, std::string_view> json[] = {
+      {"\\", "\\\\"}, {"\"", "\\\""}, {"\n", "\\n"}, {"\r", "\\r"}, {"\t", "\\t"}};
+  const auto& table = *format == "html" ? html : json;
+  if (*format != "html" && *format != "json") return {};
+  std::string out;
+  const bool escape = n.name == "escape";
+  for (std::size_t i = 0; i < s->size();) {
+    bool replaced = false;
+    for (const auto& [plain, coded] : table) {
+      const std::string_view from = escape ? plain : coded;
+      if (std::string_view(*s).substr(i).starts_with(from)) {
+        out += escape ? coded : plain;
+        i += from.size();
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) out += (*s)[i++];
+  }
+  return Collection{Item{out}};
+}
+
+Collection fn_comparable(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 1);
+  const auto a = single_value(n, in);
+  const auto b = single_value(n, ev.argument(n, 0, ctx));
+  if (!a || !b) return {};
+  const auto* qa = std::get_if<Quantity>(&a->value);
+  const auto* qb = std::get_if<Quantity>(&b->value);
+  if (qa == nullptr || qb == nullptr) execution_error(n, "comparable() needs quantities");
+  return boolean(quantities_comparable(*qa, *qb));
 }
 
 const Functions& functions() {
@@ -722,6 +892,8 @@ const Functions& functions() {
       {"convertsToQuantity", fn_convert}, {"resolve", fn_resolve}, {"extension", fn_extension},
       {"hasValue", fn_has_value}, {"getValue", fn_get_value}, {"htmlChecks", fn_html_checks},
       {"conformsTo", fn_conforms_to}, {"not", fn_not}, {"precision", fn_precision},
+      {"type", fn_type}, {"sort", fn_sort}, {"encode", fn_encode}, {"decode", fn_encode},
+      {"escape", fn_escape}, {"unescape", fn_escape}, {"comparable", fn_comparable},
   };
   return table;
 }
@@ -731,6 +903,11 @@ const Functions& functions() {
 Collection Evaluator::member(const Node& n, const Collection& focus, bool at_root) {
   Collection out;
   for (const Item& item : focus) {
+    if (const auto* t = std::get_if<TypeName>(&item.value)) {
+      if (n.name == "namespace") out.push_back(Item{t->space});
+      if (n.name == "name") out.push_back(Item{t->name});
+      continue;
+    }
     const fhir::Element* e = item.element();
     if (e == nullptr) continue;
     // At the start of a path a type name selects the focus: Patient.name
@@ -849,6 +1026,7 @@ std::string output_text(const Item& item) {
         else if constexpr (std::is_same_v<T, std::string>) return x;
         else if constexpr (std::is_same_v<T, Temporal>) return (x.kind == Temporal::Kind::time ? "@T" : "@") + x.str();
         else if constexpr (std::is_same_v<T, Quantity>) return x.str();
+        else if constexpr (std::is_same_v<T, TypeName>) return x.space + "." + x.name;
         else return {};
       },
       v->value);

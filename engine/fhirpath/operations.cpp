@@ -30,7 +30,8 @@ std::optional<Unit> unit_of(std::string_view u) {
       {"g", {"mass", "1"}},          {"mg", {"mass", "0.001"}},      {"ug", {"mass", "0.000001"}},
       {"kg", {"mass", "1000"}},      {"ng", {"mass", "0.000000001"}}, {"m", {"length", "1"}},
       {"cm", {"length", "0.01"}},    {"mm", {"length", "0.001"}},    {"km", {"length", "1000"}},
-      {"um", {"length", "0.000001"}}, {"[in_i]", {"length", "0.0254"}}, {"L", {"volume", "1"}},
+      {"um", {"length", "0.000001"}}, {"[in_i]", {"length", "0.0254"}}, {"[ft_i]", {"length", "0.3048"}},
+      {"[lb_av]", {"mass", "453.59237"}}, {"[oz_av]", {"mass", "28.349523125"}}, {"L", {"volume", "1"}},
       {"l", {"volume", "1"}},        {"mL", {"volume", "0.001"}},    {"dL", {"volume", "0.1"}},
       {"s", {"time", "1"}},          {"ms", {"time", "0.001"}},      {"min", {"time", "60"}},
       {"h", {"time", "3600"}},       {"d", {"time", "86400"}},       {"wk", {"time", "604800"}},
@@ -128,7 +129,12 @@ std::optional<bool> values_compare_equal(const Item& a, const Item& b, bool equi
     if (qb == nullptr) return false;
     const auto both = comparable(*qa, *qb);
     if (!both) return equivalence ? std::optional<bool>(false) : std::nullopt;
-    return both->first == both->second;
+    if (!equivalence) return both->first == both->second;
+    // Equivalence compares at the precision of the less precise value.
+    const int scale = std::min(qa->value.scale(), qb->value.scale());
+    const Decimal unit_a = unit_of(qa->unit) ? unit_of(qa->unit)->factor : Decimal(1);
+    return both->first.divide(unit_a).value_or(both->first).rounded(scale) ==
+           both->second.divide(unit_a).value_or(both->second).rounded(scale);
   }
   return false;
 }
@@ -191,7 +197,11 @@ std::optional<Item> single(const Node& n, const Collection& c) {
   return v;
 }
 
-std::optional<std::strong_ordering> order(const Node& n, const Item& a, const Item& b) {
+}  // namespace
+
+bool quantities_comparable(const Quantity& a, const Quantity& b) { return comparable(a, b).has_value(); }
+
+std::optional<std::strong_ordering> order_items(const Node& n, const Item& a, const Item& b) {
   if (const auto na = number(a), nb = number(b); na && nb) return *na <=> *nb;
   if (const auto* sa = std::get_if<std::string>(&a.value))
     if (const auto* sb = std::get_if<std::string>(&b.value)) return *sa <=> *sb;
@@ -210,13 +220,16 @@ std::optional<std::strong_ordering> order(const Node& n, const Item& a, const It
   execution_error(n, "cannot compare " + a.type_name() + " with " + b.type_name());
 }
 
+namespace {
+
 // Adds a calendar or UCUM time quantity to a date, dateTime or time.
 std::optional<Temporal> add_duration(const Node& n, Temporal t, const Quantity& q, int sign) {
   std::string unit = calendar_base(q.unit);
   if (unit.size() > 1 && unit.back() == 's' && unit != "ms" && unit != "s") unit.pop_back();
+  // UCUM's 'a' and 'mo' are mean lengths, not calendar years and months, so
+  // only the definite units may be added to a date.
   static const std::pair<std::string_view, std::string_view> ucum[] = {
-      {"a", "year"}, {"mo", "month"}, {"wk", "week"}, {"d", "day"}, {"h", "hour"},
-      {"min", "minute"}, {"s", "second"}, {"ms", "millisecond"}};
+      {"wk", "week"}, {"d", "day"}, {"h", "hour"}, {"min", "minute"}, {"s", "second"}, {"ms", "millisecond"}};
   for (const auto& [code, name] : ucum)
     if (unit == code) unit = name;
   const auto whole = q.value.truncated();
@@ -237,7 +250,7 @@ std::optional<Temporal> add_duration(const Node& n, Temporal t, const Quantity& 
   else if (unit == "day") millis = v * 86400000;
   else if (unit == "hour") millis = v * 3600000;
   else if (unit == "minute") millis = v * 60000;
-  else if (unit == "second") millis = sign * (q.value * Decimal(1000)).truncated().value_or(0);
+  else if (unit == "second") millis = v * 1000;  // whole seconds, as the quantity is truncated
   else if (unit == "millisecond") millis = v;
   else execution_error(n, "'" + q.unit + "' is not a unit of time");
   // Durations finer than the value's precision are dropped, as FHIRPath says.
@@ -294,6 +307,30 @@ Collection arithmetic(const Node& n, const Item& a, const Item& b) {
       const Decimal scale = unit_of(qa->unit) ? unit_of(qa->unit)->factor : Decimal(1);
       const Decimal sum = op == "+" ? both->first + both->second : both->first - both->second;
       return Collection{Item{Quantity{sum.divide(scale).value_or(sum), qa->unit}}};
+    }
+    if (qb != nullptr && (op == "*" || op == "/")) {
+      // Units multiply and divide in their dimensions' base units.
+      const auto ua = unit_of(qa->unit);
+      const auto ub = unit_of(qb->unit);
+      if (!ua || !ub) return {};
+      static const std::pair<std::string_view, std::string_view> base[] = {
+          {"mass", "g"}, {"length", "m"}, {"volume", "L"}, {"time", "s"}, {"one", "1"}};
+      auto base_of = [&](std::string_view d) {
+        for (const auto& [dim, u] : base)
+          if (dim == d) return std::string(u);
+        return std::string(d);
+      };
+      const Decimal x = qa->value * ua->factor;
+      const Decimal y = qb->value * ub->factor;
+      if (op == "*") {
+        const std::string unit = ua->dimension == ub->dimension ? base_of(ua->dimension) + "2"
+                                                                : base_of(ua->dimension) + "." + base_of(ub->dimension);
+        return Collection{Item{Quantity{x * y, unit}}};
+      }
+      const auto r = x.divide(y);
+      if (!r) return {};
+      const std::string unit = ua->dimension == ub->dimension ? "1" : base_of(ua->dimension) + "/" + base_of(ub->dimension);
+      return Collection{Item{Quantity{*r, unit}}};
     }
     if (const auto nb = number(b); nb && (op == "*" || op == "/")) {
       if (op == "*") return Collection{Item{Quantity{qa->value * *nb, qa->unit}}};
@@ -369,7 +406,7 @@ Collection binary(const Node& n, const Collection& a, const Collection& b) {
   const auto vb = single(n, b);
   if (!va || !vb) return {};
   if (op == "<" || op == ">" || op == "<=" || op == ">=") {
-    const auto o = order(n, *va, *vb);
+    const auto o = order_items(n, *va, *vb);
     if (!o) return {};
     if (op == "<") return boolean(*o < 0);
     if (op == ">") return boolean(*o > 0);
@@ -518,6 +555,11 @@ struct Checker {
               out.insert(out.end(), e.types.begin(), e.types.end());
             }
         }
+        if (!found)
+          for (const fhir::TypeInfo* t : input)
+            for (const fhir::ElementInfo& e : t->elements)
+              if (e.choice && n.name.starts_with(e.name) && n.name.size() > e.name.size())
+                semantic(n, "'" + n.name + "' is not a path; write " + e.name + ".ofType(" + n.name.substr(e.name.size()) + ")");
         if (!found && options.strict) {
           std::string types;
           for (const fhir::TypeInfo* t : input) types += (types.empty() ? "" : ", ") + t->name;

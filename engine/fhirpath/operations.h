@@ -14,6 +14,12 @@ std::optional<bool> items_equal(const Item& a, const Item& b);
 // `~` on two items.
 bool items_equivalent(const Item& a, const Item& b);
 
+// The order of two System values (numbers, strings, dates, quantities);
+// empty when it is unknown; an error for values that have no order.
+std::optional<std::strong_ordering> order_items(const Node& n, const Item& a, const Item& b);
+// True when two quantities' units can be converted into each other.
+bool quantities_comparable(const Quantity& a, const Quantity& b);
+
 // Every binary operator but the Boolean ones (which need lazy operands).
 Collection binary(const Node& n, const Collection& a, const Collection& b);
 Collection negate(const Node& n, const Collection& a);

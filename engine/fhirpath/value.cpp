@@ -367,6 +367,7 @@ std::string Item::type_name() const {
         else if constexpr (std::is_same_v<T, Decimal>) return "decimal";
         else if constexpr (std::is_same_v<T, std::string>) return "string";
         else if constexpr (std::is_same_v<T, Quantity>) return "Quantity";
+        else if constexpr (std::is_same_v<T, TypeName>) return "TypeInfo";
         else return v.kind == Temporal::Kind::date ? "date" : v.kind == Temporal::Kind::time ? "time" : "dateTime";
       },
       value);

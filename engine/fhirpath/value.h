@@ -75,9 +75,15 @@ struct Quantity {
   std::string str() const;
 };
 
+// What type() gives: a type's namespace (System or FHIR) and name.
+struct TypeName {
+  std::string space;
+  std::string name;
+};
+
 // One item of a FHIRPath collection.
 struct Item {
-  std::variant<const fhir::Element*, bool, std::int64_t, Decimal, std::string, Temporal, Quantity> value;
+  std::variant<const fhir::Element*, bool, std::int64_t, Decimal, std::string, Temporal, Quantity, TypeName> value;
 
   const fhir::Element* element() const {
     const auto* e = std::get_if<const fhir::Element*>(&value);
