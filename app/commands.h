@@ -10,5 +10,6 @@ namespace courier::app {
 void add_run_command(CLI::App& app, int& status);
 void add_validate_command(CLI::App& app, int& status);
 void add_convert_command(CLI::App& app, int& status);
+void add_fhirpath_command(CLI::App& app, int& status);
 
 }  // namespace courier::app

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   courier::app::add_run_command(app, status);
   courier::app::add_validate_command(app, status);
   courier::app::add_convert_command(app, status);
+  courier::app::add_fhirpath_command(app, status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {

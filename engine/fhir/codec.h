@@ -47,7 +47,11 @@ struct WriteOptions {
   bool pretty = false;
 };
 
+// Writes any element as JSON: a resource with its resourceType, a complex
+// element as an object, a primitive's id and extensions as an object.
 std::string write_json(const Element& resource, const WriteOptions& options = {});
+// Appends `text` as a JSON string literal, quoted and escaped.
+void append_json_string(std::string& out, std::string_view text);
 std::string write_xml(const Element& resource, const WriteOptions& options = {});
 std::string write(const Element& resource, Format format, const WriteOptions& options = {});
 

@@ -6,6 +6,34 @@
 
 namespace courier::fhir {
 
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  std::size_t run = 0;  // start of the pending run of bytes that need no escape
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out.append(s.substr(run, i - run));
+    run = i + 1;
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      case '\b': out += "\\b"; break;
+      case '\f': out += "\\f"; break;
+      default: {
+        static constexpr char hex[] = "0123456789abcdef";
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 0xF];
+      }
+    }
+  }
+  out.append(s.substr(run));
+  out += '"';
+}
+
 namespace {
 
 class JsonWriter {
@@ -37,33 +65,7 @@ class JsonWriter {
     out_ += pretty_ ? "\": " : "\":";
   }
 
-  void write_string(std::string_view s) {
-    out_ += '"';
-    std::size_t run = 0;  // start of the pending run of bytes that need no escape
-    for (std::size_t i = 0; i < s.size(); ++i) {
-      const auto c = static_cast<unsigned char>(s[i]);
-      if (c >= 0x20 && c != '"' && c != '\\') continue;
-      out_.append(s.substr(run, i - run));
-      run = i + 1;
-      switch (c) {
-        case '"': out_ += "\\\""; break;
-        case '\\': out_ += "\\\\"; break;
-        case '\n': out_ += "\\n"; break;
-        case '\r': out_ += "\\r"; break;
-        case '\t': out_ += "\\t"; break;
-        case '\b': out_ += "\\b"; break;
-        case '\f': out_ += "\\f"; break;
-        default: {
-          static constexpr char hex[] = "0123456789abcdef";
-          out_ += "\\u00";
-          out_ += hex[c >> 4];
-          out_ += hex[c & 0xF];
-        }
-      }
-    }
-    out_.append(s.substr(run));
-    out_ += '"';
-  }
+  void write_string(std::string_view s) { append_json_string(out_, s); }
 
   void write_value(const Element& e) {
     if (e.type().json_kind == JsonKind::string)

@@ -12,18 +12,18 @@ namespace courier::fhirpath {
 
 struct Node {
   enum class Kind {
-    empty,       // {}
-    literal,     // true, 'text', 1, 1.5, @2020, 4 'mg'
-    member,      // name, on `input` or on the focus
-    function,    // name(args...), on `input` or on the focus
-    this_item,   // $this
-    index,       // $index
-    total,       // $total
-    variable,    // %name
-    indexer,     // input[args[0]]
-    unary,       // name is "-" or "+"; args[0]
-    binary,      // name is the operator; args[0], args[1]
-    type_test,   // args[0] is / as type_name
+    empty,      // {}
+    literal,    // true, 'text', 1, 1.5, @2020, 4 'mg'
+    member,     // name, on `input` or on the focus
+    function,   // name(args...), on `input` or on the focus
+    this_item,  // $this
+    index,      // $index
+    total,      // $total
+    variable,   // %name
+    indexer,    // input[args[0]]
+    unary,      // name is "-" or "+"; args[0]
+    binary,     // name is the operator; args[0], args[1]
+    type_test,  // args[0] is / as type_name
   };
 
   Kind kind = Kind::empty;

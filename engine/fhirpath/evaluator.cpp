@@ -63,9 +63,11 @@ class Evaluator {
 
 void check_arity(const Node& n, std::size_t low, std::size_t high) {
   if (n.args.size() < low || n.args.size() > high)
-    throw Error(Error::Kind::semantic, n.position,
-                n.name + "() takes " + (low == high ? std::to_string(low) : std::to_string(low) + " to " + std::to_string(high)) +
-                    " argument" + (high == 1 ? "" : "s") + ", not " + std::to_string(n.args.size()));
+    throw Error(
+        Error::Kind::semantic, n.position,
+        n.name + "() takes " +
+            (low == high ? std::to_string(low) : std::to_string(low) + " to " + std::to_string(high)) +
+            " argument" + (high == 1 ? "" : "s") + ", not " + std::to_string(n.args.size()));
 }
 
 // The single item of a collection, converted to a System value; nullopt for
@@ -80,13 +82,16 @@ const std::string* as_string(const std::optional<Item>& v) {
   return v ? std::get_if<std::string>(&v->value) : nullptr;
 }
 
-Collection boolean(bool b) { return Collection{Item{b}}; }
+Collection boolean(bool b) {
+  return Collection{Item{b}};
+}
 
 // Singleton evaluation of a collection as a Boolean: empty → unknown; one
 // boolean → it; any other single item → true; more → error.
 std::optional<bool> truth(const Node& n, const Collection& c) {
   if (c.empty()) return std::nullopt;
-  if (c.size() > 1) execution_error(n, "expected a single boolean, got " + std::to_string(c.size()) + " items");
+  if (c.size() > 1)
+    execution_error(n, "expected a single boolean, got " + std::to_string(c.size()) + " items");
   const auto v = system_value(c.front());
   if (v) {
     if (const bool* b = std::get_if<bool>(&v->value)) return *b;
@@ -94,7 +99,8 @@ std::optional<bool> truth(const Node& n, const Collection& c) {
   return true;
 }
 
-std::optional<std::int64_t> integer_argument(Evaluator& ev, const Node& n, std::size_t i, const Context& ctx) {
+std::optional<std::int64_t> integer_argument(Evaluator& ev, const Node& n, std::size_t i,
+                                             const Context& ctx) {
   const auto v = single_value(n, ev.argument(n, i, ctx));
   if (!v) return std::nullopt;
   if (const auto* x = std::get_if<std::int64_t>(&v->value)) return *x;
@@ -120,7 +126,8 @@ bool is_type(const Item& item, std::string_view type, bool exact = false) {
   const std::string name = item.type_name();  // boolean, integer, ...
   if (t.size() != name.size()) return false;
   for (std::size_t i = 0; i < t.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(t[i])) != std::tolower(static_cast<unsigned char>(name[i]))) return false;
+    if (std::tolower(static_cast<unsigned char>(t[i])) != std::tolower(static_cast<unsigned char>(name[i])))
+      return false;
   return true;
 }
 
@@ -150,14 +157,16 @@ Collection fn_exists(Evaluator& ev, const Node& n, const Collection& in, const C
   check_arity(n, 0, 1);
   if (n.args.empty()) return boolean(!in.empty());
   for (std::size_t i = 0; i < in.size(); ++i)
-    if (truth(n, ev.eval_on(n.args[0], in[i], static_cast<std::int64_t>(i), ctx)) == true) return boolean(true);
+    if (truth(n, ev.eval_on(n.args[0], in[i], static_cast<std::int64_t>(i), ctx)) == true)
+      return boolean(true);
   return boolean(false);
 }
 
 Collection fn_all(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
   check_arity(n, 1, 1);
   for (std::size_t i = 0; i < in.size(); ++i)
-    if (truth(n, ev.eval_on(n.args[0], in[i], static_cast<std::int64_t>(i), ctx)) != true) return boolean(false);
+    if (truth(n, ev.eval_on(n.args[0], in[i], static_cast<std::int64_t>(i), ctx)) != true)
+      return boolean(false);
   return boolean(true);
 }
 
@@ -209,7 +218,8 @@ Collection fn_where(Evaluator& ev, const Node& n, const Collection& in, const Co
   check_arity(n, 1, 1);
   Collection out;
   for (std::size_t i = 0; i < in.size(); ++i)
-    if (truth(n, ev.eval_on(n.args[0], in[i], static_cast<std::int64_t>(i), ctx)) == true) out.push_back(in[i]);
+    if (truth(n, ev.eval_on(n.args[0], in[i], static_cast<std::int64_t>(i), ctx)) == true)
+      out.push_back(in[i]);
   return out;
 }
 
@@ -244,10 +254,12 @@ Collection fn_repeat(Evaluator& ev, const Node& n, const Collection& in, const C
 // A type name as written in is/as/ofType, checked to name a known type.
 std::string known_type(const Node& n, const std::string& type) {
   if (type.empty()) throw Error(Error::Kind::semantic, n.position, n.name + "() needs a type name");
-  static constexpr std::string_view system[] = {"Boolean", "Integer", "Decimal", "String", "Date", "DateTime", "Time", "Quantity"};
+  static constexpr std::string_view system[] = {"Boolean", "Integer",  "Decimal", "String",
+                                                "Date",    "DateTime", "Time",    "Quantity"};
   if (type.starts_with("System.")) return type;  // an unknown System type matches nothing
   if (std::find(std::begin(system), std::end(system), type) != std::end(system)) return type;
-  if (fhir::TypeRegistry::r4().find(strip_namespace(type)) == nullptr) execution_error(n, "unknown type " + type);
+  if (fhir::TypeRegistry::r4().find(strip_namespace(type)) == nullptr)
+    execution_error(n, "unknown type " + type);
   return type;
 }
 
@@ -295,7 +307,8 @@ Collection fn_skip_take(Evaluator& ev, const Node& n, const Collection& in, cons
   check_arity(n, 1, 1);
   const auto count = integer_argument(ev, n, 0, ctx);
   if (!count) return {};
-  const std::size_t k = static_cast<std::size_t>(std::clamp<std::int64_t>(*count, 0, static_cast<std::int64_t>(in.size())));
+  const std::size_t k =
+      static_cast<std::size_t>(std::clamp<std::int64_t>(*count, 0, static_cast<std::int64_t>(in.size())));
   if (n.name == "skip") return Collection(in.begin() + static_cast<std::ptrdiff_t>(k), in.end());
   return Collection(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(k));
 }
@@ -306,10 +319,13 @@ Collection fn_intersect_exclude(Evaluator& ev, const Node& n, const Collection& 
   const bool keep_common = n.name == "intersect";
   Collection out;
   for (const Item& a : in) {
-    const bool common = std::any_of(other.begin(), other.end(), [&](const Item& b) { return items_equal(a, b) == true; });
+    const bool common =
+        std::any_of(other.begin(), other.end(), [&](const Item& b) { return items_equal(a, b) == true; });
     if (common != keep_common) continue;
-    if (keep_common) add_distinct(out, a);
-    else out.push_back(a);
+    if (keep_common)
+      add_distinct(out, a);
+    else
+      out.push_back(a);
   }
   return out;
 }
@@ -336,7 +352,8 @@ Collection fn_iif(Evaluator& ev, const Node& n, const Collection& in, const Cont
   Context inner = ctx;
   if (!in.empty()) inner.this_item = &in.front();
   const Collection criterion = ev.argument(n, 0, inner);
-  if (criterion.size() > 1) throw Error(Error::Kind::semantic, n.position, "iif() criterion must be a single boolean");
+  if (criterion.size() > 1)
+    throw Error(Error::Kind::semantic, n.position, "iif() criterion must be a single boolean");
   if (criterion.size() == 1) {
     const auto v = system_value(criterion.front());
     if (!v || !std::holds_alternative<bool>(v->value))
@@ -377,14 +394,17 @@ Collection fn_now(Evaluator&, const Node& n, const Collection&, const Context&) 
   std::tm tm{};
   gmtime_r(&t, &tm);
   Temporal v;
-  v.kind = n.name == "timeOfDay" ? Temporal::Kind::time : n.name == "today" ? Temporal::Kind::date : Temporal::Kind::date_time;
+  v.kind = n.name == "timeOfDay" ? Temporal::Kind::time
+           : n.name == "today"   ? Temporal::Kind::date
+                                 : Temporal::Kind::date_time;
   v.year_ = tm.tm_year + 1900;
   v.month_ = tm.tm_mon + 1;
   v.day_ = tm.tm_mday;
   v.hour_ = tm.tm_hour;
   v.minute_ = tm.tm_min;
   v.second_ = tm.tm_sec;
-  v.millis_ = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
+  v.millis_ = static_cast<int>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
   v.precision = v.kind == Temporal::Kind::date ? Temporal::day : Temporal::millisecond;
   if (v.kind == Temporal::Kind::date_time) v.offset_minutes = 0;
   return Collection{Item{v}};
@@ -393,7 +413,8 @@ Collection fn_now(Evaluator&, const Node& n, const Collection&, const Context&) 
 Collection fn_aggregate(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
   check_arity(n, 1, 2);
   Collection total = n.args.size() == 2 ? ev.argument(n, 1, ctx) : Collection{};
-  for (std::size_t i = 0; i < in.size(); ++i) total = ev.eval_on(n.args[0], in[i], static_cast<std::int64_t>(i), ctx, &total);
+  for (std::size_t i = 0; i < in.size(); ++i)
+    total = ev.eval_on(n.args[0], in[i], static_cast<std::int64_t>(i), ctx, &total);
   return total;
 }
 
@@ -405,7 +426,8 @@ Collection on_string(const Node& n, const Collection& in, F&& f) {
   const std::string* s = as_string(v);
   if (s == nullptr) {
     if (in.front().element() != nullptr && !in.front().element()->type().is_primitive())
-      throw Error(Error::Kind::semantic, n.position, n.name + "() needs a string, not a " + in.front().type_name());
+      throw Error(Error::Kind::semantic, n.position,
+                  n.name + "() needs a string, not a " + in.front().type_name());
     execution_error(n, n.name + "() needs a string");
   }
   return f(*s);
@@ -430,8 +452,10 @@ std::string dot_matches_all(const std::string& pattern) {
       out += pattern.substr(i++, 2);
       continue;
     }
-    if (c == '[') in_class = true;
-    else if (c == ']') in_class = false;
+    if (c == '[')
+      in_class = true;
+    else if (c == ']')
+      in_class = false;
     out += (c == '.' && !in_class) ? std::string("[\\s\\S]") : std::string(1, c);
   }
   return out;
@@ -450,7 +474,9 @@ Collection fn_string(Evaluator& ev, const Node& n, const Collection& in, const C
     if (f == "length") return Collection{Item{static_cast<std::int64_t>(utf8_length(s))}};
     if (f == "upper" || f == "lower") {
       std::string out = s;
-      for (char& c : out) c = static_cast<char>(f == "upper" ? std::toupper(static_cast<unsigned char>(c)) : std::tolower(static_cast<unsigned char>(c)));
+      for (char& c : out)
+        c = static_cast<char>(f == "upper" ? std::toupper(static_cast<unsigned char>(c))
+                                           : std::tolower(static_cast<unsigned char>(c)));
       return Collection{Item{out}};
     }
     if (f == "trim") {
@@ -494,10 +520,13 @@ Collection fn_string(Evaluator& ev, const Node& n, const Collection& in, const C
       }
       return out;
     }
-    check_arity(n, f == "replace" || f == "replaceMatches" ? 2 : 1, f == "replace" || f == "replaceMatches" ? 2 : 1);
+    check_arity(n, f == "replace" || f == "replaceMatches" ? 2 : 1,
+                f == "replace" || f == "replaceMatches" ? 2 : 1);
     const auto a = string_argument(ev, n, 0, ctx);
     if (!a) return {};
-    if (f == "indexOf") return Collection{Item{static_cast<std::int64_t>(s.find(*a) == std::string::npos ? -1 : static_cast<std::int64_t>(s.find(*a)))}};
+    if (f == "indexOf")
+      return Collection{Item{static_cast<std::int64_t>(
+          s.find(*a) == std::string::npos ? -1 : static_cast<std::int64_t>(s.find(*a)))}};
     if (f == "startsWith") return boolean(s.starts_with(*a));
     if (f == "endsWith") return boolean(s.ends_with(*a));
     if (f == "contains") return boolean(s.find(*a) != std::string::npos);
@@ -514,7 +543,8 @@ Collection fn_string(Evaluator& ev, const Node& n, const Collection& in, const C
     if (f == "replaceMatches") {
       if (a->empty()) return Collection{Item{s}};
       try {
-        return Collection{Item{std::regex_replace(s, std::regex(dot_matches_all(*a), std::regex::ECMAScript), *b)}};
+        return Collection{
+            Item{std::regex_replace(s, std::regex(dot_matches_all(*a), std::regex::ECMAScript), *b)}};
       } catch (const std::regex_error& e) {
         execution_error(n, std::string("invalid regular expression: ") + e.what());
       }
@@ -522,13 +552,15 @@ Collection fn_string(Evaluator& ev, const Node& n, const Collection& in, const C
     // replace: every occurrence; an empty pattern goes between characters.
     if (a->empty()) {
       std::string out = *b;
-      for (const Item& c : fn_string(ev, Node{Node::Kind::function, "toChars", n.position, nullptr, {}, {}, {}}, in, ctx))
+      for (const Item& c :
+           fn_string(ev, Node{Node::Kind::function, "toChars", n.position, nullptr, {}, {}, {}}, in, ctx))
         out += std::get<std::string>(c.value) + *b;
       return Collection{Item{out}};
     }
     std::string out;
     std::size_t at = 0;
-    for (std::size_t next; (next = s.find(*a, at)) != std::string::npos; at = next + a->size()) out += s.substr(at, next - at) + *b;
+    for (std::size_t next; (next = s.find(*a, at)) != std::string::npos; at = next + a->size())
+      out += s.substr(at, next - at) + *b;
     out += s.substr(at);
     return Collection{Item{out}};
   });
@@ -593,7 +625,8 @@ Collection fn_math(Evaluator& ev, const Node& n, const Collection& in, const Con
   if (f == "log") return dec(std::log(xd) / std::log(y));
   // power
   const double r = std::pow(xd, y);
-  if (i && ai && *ai >= 0 && std::fabs(r) < 9e18) return Collection{Item{static_cast<std::int64_t>(std::llround(r))}};
+  if (i && ai && *ai >= 0 && std::fabs(r) < 9e18)
+    return Collection{Item{static_cast<std::int64_t>(std::llround(r))}};
   return dec(r);
 }
 
@@ -621,7 +654,8 @@ Collection fn_resolve(Evaluator&, const Node& n, const Collection& in, const Con
     if (reference.empty() || root == nullptr) continue;
     if (reference[0] == '#') {
       for (const fhir::Element& c : root->children())
-        if (c.name() == "contained" && c.child_value("id") == std::string_view(reference).substr(1)) out.push_back(Item{&c});
+        if (c.name() == "contained" && c.child_value("id") == std::string_view(reference).substr(1))
+          out.push_back(Item{&c});
       continue;
     }
     if (root->type().name == "Bundle") {
@@ -640,7 +674,8 @@ Collection fn_extension(Evaluator& ev, const Node& n, const Collection& in, cons
   for (const Item& item : in)
     if (const fhir::Element* e = item.element())
       for (const fhir::Element& c : e->children())
-        if ((c.name() == "extension" || c.name() == "modifierExtension") && c.child_value("url") == *url) out.push_back(Item{&c});
+        if ((c.name() == "extension" || c.name() == "modifierExtension") && c.child_value("url") == *url)
+          out.push_back(Item{&c});
   return out;
 }
 
@@ -659,7 +694,8 @@ Collection fn_get_value(Evaluator&, const Node& n, const Collection& in, const C
 Collection fn_html_checks(Evaluator&, const Node& n, const Collection& in, const Context&) {
   check_arity(n, 0, 0);
   for (const Item& i : in)
-    if (const fhir::Element* e = i.element(); e == nullptr || e->type().name != "xhtml" || !e->has_value()) return boolean(false);
+    if (const fhir::Element* e = i.element(); e == nullptr || e->type().name != "xhtml" || !e->has_value())
+      return boolean(false);
   return boolean(true);
 }
 
@@ -683,12 +719,14 @@ Collection fn_precision(Evaluator&, const Node& n, const Collection& in, const C
   check_arity(n, 0, 0);
   const auto v = single_value(n, in);
   if (!v) return {};
-  if (const auto* d = std::get_if<Decimal>(&v->value)) return Collection{Item{static_cast<std::int64_t>(d->scale())}};
+  if (const auto* d = std::get_if<Decimal>(&v->value))
+    return Collection{Item{static_cast<std::int64_t>(d->scale())}};
   if (const auto* t = std::get_if<Temporal>(&v->value)) {
     static constexpr int date_digits[] = {0, 4, 6, 8, 10, 12, 14, 17};
     static constexpr int time_digits[] = {0, 0, 0, 0, 2, 4, 6, 9};
     const auto p = static_cast<int>(t->precision);
-    return Collection{Item{static_cast<std::int64_t>(t->kind == Temporal::Kind::time ? time_digits[p] : date_digits[p])}};
+    return Collection{
+        Item{static_cast<std::int64_t>(t->kind == Temporal::Kind::time ? time_digits[p] : date_digits[p])}};
   }
   return {};
 }
@@ -727,7 +765,8 @@ Collection fn_sort(Evaluator& ev, const Node& n, const Collection& in, const Con
   }
   auto less = [&](const Keyed& a, const Keyed& b) {
     for (std::size_t k = 0; k < a.keys.size(); ++k) {
-      const bool descending = k < n.args.size() && n.args[k].kind == Node::Kind::unary && n.args[k].name == "-";
+      const bool descending =
+          k < n.args.size() && n.args[k].kind == Node::Kind::unary && n.args[k].name == "-";
       const auto& x = a.keys[k];
       const auto& y = b.keys[k];
       if (!x || !y) {
@@ -752,8 +791,8 @@ std::string base64_encode(std::string_view in, bool url) {
   std::string out;
   std::size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
-    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                       static_cast<unsigned char>(in[i + 2]);
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) |
+                       (static_cast<unsigned char>(in[i + 1]) << 8) | static_cast<unsigned char>(in[i + 2]);
     for (int s = 18; s >= 0; s -= 6) out += alphabet[(v >> s) & 63];
   }
   if (i < in.size()) {
@@ -773,13 +812,20 @@ std::optional<std::string> base64_decode(std::string_view in) {
   int bits = 0;
   for (char c : in) {
     int d;
-    if (c >= 'A' && c <= 'Z') d = c - 'A';
-    else if (c >= 'a' && c <= 'z') d = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') d = c - '0' + 52;
-    else if (c == '+' || c == '-') d = 62;
-    else if (c == '/' || c == '_') d = 63;
-    else if (c == '=') break;
-    else return std::nullopt;
+    if (c >= 'A' && c <= 'Z')
+      d = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      d = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      d = c - '0' + 52;
+    else if (c == '+' || c == '-')
+      d = 62;
+    else if (c == '/' || c == '_')
+      d = 63;
+    else if (c == '=')
+      break;
+    else
+      return std::nullopt;
     v = (v << 6) | static_cast<unsigned>(d);
     bits += 6;
     if (bits >= 8) {
@@ -798,7 +844,8 @@ Collection fn_encode(Evaluator& ev, const Node& n, const Collection& in, const C
   if (!format || s == nullptr) return {};
   static constexpr char hex[] = "0123456789abcdef";
   if (n.name == "encode") {
-    if (*format == "base64" || *format == "urlbase64") return Collection{Item{base64_encode(*s, *format == "urlbase64")}};
+    if (*format == "base64" || *format == "urlbase64")
+      return Collection{Item{base64_encode(*s, *format == "urlbase64")}};
     if (*format == "hex") {
       std::string out;
       for (unsigned char c : *s) {
@@ -816,7 +863,8 @@ Collection fn_encode(Evaluator& ev, const Node& n, const Collection& in, const C
   if (*format == "hex") {
     if (s->size() % 2 != 0) return {};
     std::string out;
-    for (std::size_t i = 0; i < s->size(); i += 2) out += static_cast<char>(std::stoi(s->substr(i, 2), nullptr, 16));
+    for (std::size_t i = 0; i < s->size(); i += 2)
+      out += static_cast<char>(std::stoi(s->substr(i, 2), nullptr, 16));
     return Collection{Item{out}};
   }
   return {};
@@ -865,35 +913,99 @@ Collection fn_comparable(Evaluator& ev, const Node& n, const Collection& in, con
 
 const Functions& functions() {
   static const Functions table = {
-      {"empty", fn_empty}, {"exists", fn_exists}, {"all", fn_all},
-      {"allTrue", fn_bool_set<true, false>}, {"anyTrue", fn_bool_set<true, true>},
-      {"allFalse", fn_bool_set<false, false>}, {"anyFalse", fn_bool_set<false, true>},
-      {"subsetOf", fn_subset_of}, {"supersetOf", fn_subset_of}, {"count", fn_count},
-      {"distinct", fn_distinct}, {"isDistinct", fn_is_distinct}, {"where", fn_where},
-      {"select", fn_select}, {"repeat", fn_repeat}, {"ofType", fn_of_type}, {"is", fn_is_as},
-      {"as", fn_is_as}, {"single", fn_single}, {"first", fn_first}, {"last", fn_last},
-      {"tail", fn_tail}, {"skip", fn_skip_take}, {"take", fn_skip_take},
-      {"intersect", fn_intersect_exclude}, {"exclude", fn_intersect_exclude}, {"union", fn_union},
-      {"combine", fn_combine}, {"iif", fn_iif}, {"children", fn_children},
-      {"descendants", fn_descendants}, {"trace", fn_trace}, {"now", fn_now}, {"today", fn_now},
-      {"timeOfDay", fn_now}, {"aggregate", fn_aggregate}, {"indexOf", fn_string},
-      {"substring", fn_string}, {"startsWith", fn_string}, {"endsWith", fn_string},
-      {"contains", fn_string}, {"upper", fn_string}, {"lower", fn_string}, {"replace", fn_string},
-      {"matches", fn_string}, {"matchesFull", fn_string}, {"replaceMatches", fn_string}, {"length", fn_string},
-      {"toChars", fn_string}, {"trim", fn_string}, {"split", fn_string}, {"join", fn_join},
-      {"abs", fn_math}, {"ceiling", fn_math}, {"exp", fn_math}, {"floor", fn_math}, {"ln", fn_math},
-      {"log", fn_math}, {"power", fn_math}, {"round", fn_math}, {"sqrt", fn_math}, {"truncate", fn_math},
-      {"toBoolean", fn_convert}, {"toInteger", fn_convert}, {"toDecimal", fn_convert},
-      {"toString", fn_convert}, {"toDate", fn_convert}, {"toDateTime", fn_convert},
-      {"toTime", fn_convert}, {"toQuantity", fn_convert}, {"convertsToBoolean", fn_convert},
-      {"convertsToInteger", fn_convert}, {"convertsToDecimal", fn_convert},
-      {"convertsToString", fn_convert}, {"convertsToDate", fn_convert},
-      {"convertsToDateTime", fn_convert}, {"convertsToTime", fn_convert},
-      {"convertsToQuantity", fn_convert}, {"resolve", fn_resolve}, {"extension", fn_extension},
-      {"hasValue", fn_has_value}, {"getValue", fn_get_value}, {"htmlChecks", fn_html_checks},
-      {"conformsTo", fn_conforms_to}, {"not", fn_not}, {"precision", fn_precision},
-      {"type", fn_type}, {"sort", fn_sort}, {"encode", fn_encode}, {"decode", fn_encode},
-      {"escape", fn_escape}, {"unescape", fn_escape}, {"comparable", fn_comparable},
+      {"empty", fn_empty},
+      {"exists", fn_exists},
+      {"all", fn_all},
+      {"allTrue", fn_bool_set<true, false>},
+      {"anyTrue", fn_bool_set<true, true>},
+      {"allFalse", fn_bool_set<false, false>},
+      {"anyFalse", fn_bool_set<false, true>},
+      {"subsetOf", fn_subset_of},
+      {"supersetOf", fn_subset_of},
+      {"count", fn_count},
+      {"distinct", fn_distinct},
+      {"isDistinct", fn_is_distinct},
+      {"where", fn_where},
+      {"select", fn_select},
+      {"repeat", fn_repeat},
+      {"ofType", fn_of_type},
+      {"is", fn_is_as},
+      {"as", fn_is_as},
+      {"single", fn_single},
+      {"first", fn_first},
+      {"last", fn_last},
+      {"tail", fn_tail},
+      {"skip", fn_skip_take},
+      {"take", fn_skip_take},
+      {"intersect", fn_intersect_exclude},
+      {"exclude", fn_intersect_exclude},
+      {"union", fn_union},
+      {"combine", fn_combine},
+      {"iif", fn_iif},
+      {"children", fn_children},
+      {"descendants", fn_descendants},
+      {"trace", fn_trace},
+      {"now", fn_now},
+      {"today", fn_now},
+      {"timeOfDay", fn_now},
+      {"aggregate", fn_aggregate},
+      {"indexOf", fn_string},
+      {"substring", fn_string},
+      {"startsWith", fn_string},
+      {"endsWith", fn_string},
+      {"contains", fn_string},
+      {"upper", fn_string},
+      {"lower", fn_string},
+      {"replace", fn_string},
+      {"matches", fn_string},
+      {"matchesFull", fn_string},
+      {"replaceMatches", fn_string},
+      {"length", fn_string},
+      {"toChars", fn_string},
+      {"trim", fn_string},
+      {"split", fn_string},
+      {"join", fn_join},
+      {"abs", fn_math},
+      {"ceiling", fn_math},
+      {"exp", fn_math},
+      {"floor", fn_math},
+      {"ln", fn_math},
+      {"log", fn_math},
+      {"power", fn_math},
+      {"round", fn_math},
+      {"sqrt", fn_math},
+      {"truncate", fn_math},
+      {"toBoolean", fn_convert},
+      {"toInteger", fn_convert},
+      {"toDecimal", fn_convert},
+      {"toString", fn_convert},
+      {"toDate", fn_convert},
+      {"toDateTime", fn_convert},
+      {"toTime", fn_convert},
+      {"toQuantity", fn_convert},
+      {"convertsToBoolean", fn_convert},
+      {"convertsToInteger", fn_convert},
+      {"convertsToDecimal", fn_convert},
+      {"convertsToString", fn_convert},
+      {"convertsToDate", fn_convert},
+      {"convertsToDateTime", fn_convert},
+      {"convertsToTime", fn_convert},
+      {"convertsToQuantity", fn_convert},
+      {"resolve", fn_resolve},
+      {"extension", fn_extension},
+      {"hasValue", fn_has_value},
+      {"getValue", fn_get_value},
+      {"htmlChecks", fn_html_checks},
+      {"conformsTo", fn_conforms_to},
+      {"not", fn_not},
+      {"precision", fn_precision},
+      {"type", fn_type},
+      {"sort", fn_sort},
+      {"encode", fn_encode},
+      {"decode", fn_encode},
+      {"escape", fn_escape},
+      {"unescape", fn_escape},
+      {"comparable", fn_comparable},
   };
   return table;
 }
@@ -903,6 +1015,11 @@ const Functions& functions() {
 Collection Evaluator::member(const Node& n, const Collection& focus, bool at_root) {
   Collection out;
   for (const Item& item : focus) {
+    if (const auto* q = std::get_if<Quantity>(&item.value)) {  // System.Quantity's properties
+      if (n.name == "value") out.push_back(Item{q->value});
+      if (n.name == "unit") out.push_back(Item{q->unit});
+      continue;
+    }
     if (const auto* t = std::get_if<TypeName>(&item.value)) {
       if (n.name == "namespace") out.push_back(Item{t->space});
       if (n.name == "name") out.push_back(Item{t->name});
@@ -911,7 +1028,8 @@ Collection Evaluator::member(const Node& n, const Collection& focus, bool at_roo
     const fhir::Element* e = item.element();
     if (e == nullptr) continue;
     // At the start of a path a type name selects the focus: Patient.name
-    if (at_root && !n.name.empty() && std::isupper(static_cast<unsigned char>(n.name[0])) && e->type().is_a(n.name)) {
+    if (at_root && !n.name.empty() && std::isupper(static_cast<unsigned char>(n.name[0])) &&
+        e->type().is_a(n.name)) {
       out.push_back(item);
       continue;
     }
@@ -942,8 +1060,10 @@ Collection Evaluator::eval(const Node& n, const Collection& focus, const Context
       if (n.name == "ucum") return Collection{Item{std::string("http://unitsofmeasure.org")}};
       if (n.name == "sct") return Collection{Item{std::string("http://snomed.info/sct")}};
       if (n.name == "loinc") return Collection{Item{std::string("http://loinc.org")}};
-      if (n.name.starts_with("vs-")) return Collection{Item{"http://hl7.org/fhir/ValueSet/" + n.name.substr(3)}};
-      if (n.name.starts_with("ext-")) return Collection{Item{"http://hl7.org/fhir/StructureDefinition/" + n.name.substr(4)}};
+      if (n.name.starts_with("vs-"))
+        return Collection{Item{"http://hl7.org/fhir/ValueSet/" + n.name.substr(3)}};
+      if (n.name.starts_with("ext-"))
+        return Collection{Item{"http://hl7.org/fhir/StructureDefinition/" + n.name.substr(4)}};
       if (ctx.variables != nullptr)
         if (auto it = ctx.variables->find(n.name); it != ctx.variables->end()) return it->second;
       execution_error(n, "unknown variable %" + n.name);
@@ -1020,14 +1140,22 @@ std::string output_text(const Item& item) {
   return std::visit(
       [](const auto& x) -> std::string {
         using T = std::decay_t<decltype(x)>;
-        if constexpr (std::is_same_v<T, bool>) return x ? "true" : "false";
-        else if constexpr (std::is_same_v<T, std::int64_t>) return std::to_string(x);
-        else if constexpr (std::is_same_v<T, Decimal>) return x.str();
-        else if constexpr (std::is_same_v<T, std::string>) return x;
-        else if constexpr (std::is_same_v<T, Temporal>) return (x.kind == Temporal::Kind::time ? "@T" : "@") + x.str();
-        else if constexpr (std::is_same_v<T, Quantity>) return x.str();
-        else if constexpr (std::is_same_v<T, TypeName>) return x.space + "." + x.name;
-        else return {};
+        if constexpr (std::is_same_v<T, bool>)
+          return x ? "true" : "false";
+        else if constexpr (std::is_same_v<T, std::int64_t>)
+          return std::to_string(x);
+        else if constexpr (std::is_same_v<T, Decimal>)
+          return x.str();
+        else if constexpr (std::is_same_v<T, std::string>)
+          return x;
+        else if constexpr (std::is_same_v<T, Temporal>)
+          return (x.kind == Temporal::Kind::time ? "@T" : "@") + x.str();
+        else if constexpr (std::is_same_v<T, Quantity>)
+          return x.str();
+        else if constexpr (std::is_same_v<T, TypeName>)
+          return x.space + "." + x.name;
+        else
+          return {};
       },
       v->value);
 }
@@ -1050,7 +1178,8 @@ Expression Expression::compile(std::string_view text, const CompileOptions& opti
   return e;
 }
 
-Collection Expression::evaluate(const fhir::Element& resource, const std::map<std::string, Collection>& variables) const {
+Collection Expression::evaluate(const fhir::Element& resource,
+                                const std::map<std::string, Collection>& variables) const {
   return evaluate(Collection{Item{&resource}}, &resource, variables);
 }
 

@@ -13,7 +13,9 @@ namespace {
   throw Error(Error::Kind::execution, n.position, message);
 }
 
-Collection boolean(bool b) { return Collection{Item{b}}; }
+Collection boolean(bool b) {
+  return Collection{Item{b}};
+}
 
 // ---- units -----------------------------------------------------------------------
 
@@ -27,18 +29,42 @@ struct Unit {
 // month and year do not).
 std::optional<Unit> unit_of(std::string_view u) {
   static const std::pair<std::string_view, std::pair<std::string_view, const char*>> table[] = {
-      {"g", {"mass", "1"}},          {"mg", {"mass", "0.001"}},      {"ug", {"mass", "0.000001"}},
-      {"kg", {"mass", "1000"}},      {"ng", {"mass", "0.000000001"}}, {"m", {"length", "1"}},
-      {"cm", {"length", "0.01"}},    {"mm", {"length", "0.001"}},    {"km", {"length", "1000"}},
-      {"um", {"length", "0.000001"}}, {"[in_i]", {"length", "0.0254"}}, {"[ft_i]", {"length", "0.3048"}},
-      {"[lb_av]", {"mass", "453.59237"}}, {"[oz_av]", {"mass", "28.349523125"}}, {"L", {"volume", "1"}},
-      {"l", {"volume", "1"}},        {"mL", {"volume", "0.001"}},    {"dL", {"volume", "0.1"}},
-      {"s", {"time", "1"}},          {"ms", {"time", "0.001"}},      {"min", {"time", "60"}},
-      {"h", {"time", "3600"}},       {"d", {"time", "86400"}},       {"wk", {"time", "604800"}},
-      {"second", {"time", "1"}},     {"seconds", {"time", "1"}},     {"millisecond", {"time", "0.001"}},
-      {"milliseconds", {"time", "0.001"}}, {"minute", {"time", "60"}}, {"minutes", {"time", "60"}},
-      {"hour", {"time", "3600"}},    {"hours", {"time", "3600"}},    {"day", {"time", "86400"}},
-      {"days", {"time", "86400"}},   {"week", {"time", "604800"}},   {"weeks", {"time", "604800"}},
+      {"g", {"mass", "1"}},
+      {"mg", {"mass", "0.001"}},
+      {"ug", {"mass", "0.000001"}},
+      {"kg", {"mass", "1000"}},
+      {"ng", {"mass", "0.000000001"}},
+      {"m", {"length", "1"}},
+      {"cm", {"length", "0.01"}},
+      {"mm", {"length", "0.001"}},
+      {"km", {"length", "1000"}},
+      {"um", {"length", "0.000001"}},
+      {"[in_i]", {"length", "0.0254"}},
+      {"[ft_i]", {"length", "0.3048"}},
+      {"[lb_av]", {"mass", "453.59237"}},
+      {"[oz_av]", {"mass", "28.349523125"}},
+      {"L", {"volume", "1"}},
+      {"l", {"volume", "1"}},
+      {"mL", {"volume", "0.001"}},
+      {"dL", {"volume", "0.1"}},
+      {"s", {"time", "1"}},
+      {"ms", {"time", "0.001"}},
+      {"min", {"time", "60"}},
+      {"h", {"time", "3600"}},
+      {"d", {"time", "86400"}},
+      {"wk", {"time", "604800"}},
+      {"second", {"time", "1"}},
+      {"seconds", {"time", "1"}},
+      {"millisecond", {"time", "0.001"}},
+      {"milliseconds", {"time", "0.001"}},
+      {"minute", {"time", "60"}},
+      {"minutes", {"time", "60"}},
+      {"hour", {"time", "3600"}},
+      {"hours", {"time", "3600"}},
+      {"day", {"time", "86400"}},
+      {"days", {"time", "86400"}},
+      {"week", {"time", "604800"}},
+      {"weeks", {"time", "604800"}},
       {"1", {"one", "1"}},
   };
   for (const auto& [name, unit] : table)
@@ -47,7 +73,8 @@ std::optional<Unit> unit_of(std::string_view u) {
 }
 
 bool is_calendar_keyword(std::string_view u) {
-  static constexpr std::string_view words[] = {"year", "month", "week", "day", "hour", "minute", "second", "millisecond"};
+  static constexpr std::string_view words[] = {"year", "month",  "week",   "day",
+                                               "hour", "minute", "second", "millisecond"};
   if (u.ends_with('s')) u.remove_suffix(1);
   return std::find(std::begin(words), std::end(words), u) != std::end(words);
 }
@@ -119,7 +146,8 @@ std::optional<bool> values_compare_equal(const Item& a, const Item& b, bool equi
   }
   if (const auto* ta = std::get_if<Temporal>(&a.value)) {
     const auto* tb = std::get_if<Temporal>(&b.value);
-    if (tb == nullptr || (ta->kind == Temporal::Kind::time) != (tb->kind == Temporal::Kind::time)) return false;
+    if (tb == nullptr || (ta->kind == Temporal::Kind::time) != (tb->kind == Temporal::Kind::time))
+      return false;
     const auto order = compare(*ta, *tb);
     if (!order) return equivalence ? std::optional<bool>(false) : std::nullopt;
     return *order == 0;
@@ -191,7 +219,8 @@ bool collections_equivalent(const Collection& a, const Collection& b) {
 
 std::optional<Item> single(const Node& n, const Collection& c) {
   if (c.empty()) return std::nullopt;
-  if (c.size() > 1) execution_error(n, "'" + n.name + "' needs single items, got " + std::to_string(c.size()));
+  if (c.size() > 1)
+    execution_error(n, "'" + n.name + "' needs single items, got " + std::to_string(c.size()));
   auto v = system_value(c.front());
   if (!v) execution_error(n, "'" + n.name + "' cannot be applied to a " + c.front().type_name());
   return v;
@@ -199,7 +228,9 @@ std::optional<Item> single(const Node& n, const Collection& c) {
 
 }  // namespace
 
-bool quantities_comparable(const Quantity& a, const Quantity& b) { return comparable(a, b).has_value(); }
+bool quantities_comparable(const Quantity& a, const Quantity& b) {
+  return comparable(a, b).has_value();
+}
 
 std::optional<std::strong_ordering> order_items(const Node& n, const Item& a, const Item& b) {
   if (const auto na = number(a), nb = number(b); na && nb) return *na <=> *nb;
@@ -237,7 +268,8 @@ std::optional<Temporal> add_duration(const Node& n, Temporal t, const Quantity& 
   const std::int64_t v = sign * *whole;
   if (unit == "year" || unit == "month") {
     if (t.kind == Temporal::Kind::time) execution_error(n, "cannot add " + unit + "s to a time");
-    std::int64_t months = static_cast<std::int64_t>(t.year_) * 12 + (t.month_ - 1) + (unit == "year" ? v * 12 : v);
+    std::int64_t months =
+        static_cast<std::int64_t>(t.year_) * 12 + (t.month_ - 1) + (unit == "year" ? v * 12 : v);
     t.year_ = static_cast<int>(months / 12);
     t.month_ = static_cast<int>(months % 12) + 1;
     static constexpr int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -246,13 +278,20 @@ std::optional<Temporal> add_duration(const Node& n, Temporal t, const Quantity& 
     return t;
   }
   std::int64_t millis;
-  if (unit == "week") millis = v * 604800000;
-  else if (unit == "day") millis = v * 86400000;
-  else if (unit == "hour") millis = v * 3600000;
-  else if (unit == "minute") millis = v * 60000;
-  else if (unit == "second") millis = v * 1000;  // whole seconds, as the quantity is truncated
-  else if (unit == "millisecond") millis = v;
-  else execution_error(n, "'" + q.unit + "' is not a unit of time");
+  if (unit == "week")
+    millis = v * 604800000;
+  else if (unit == "day")
+    millis = v * 86400000;
+  else if (unit == "hour")
+    millis = v * 3600000;
+  else if (unit == "minute")
+    millis = v * 60000;
+  else if (unit == "second")
+    millis = v * 1000;  // whole seconds, as the quantity is truncated
+  else if (unit == "millisecond")
+    millis = v;
+  else
+    execution_error(n, "'" + q.unit + "' is not a unit of time");
   // Durations finer than the value's precision are dropped, as FHIRPath says.
   const bool day_or_coarser = t.kind == Temporal::Kind::date || t.precision <= Temporal::day;
   if (day_or_coarser) millis = millis / 86400000 * 86400000;
@@ -262,10 +301,12 @@ std::optional<Temporal> add_duration(const Node& n, Temporal t, const Quantity& 
     int y = t.year_ - (t.month_ <= 2);
     const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
     const unsigned yoe = static_cast<unsigned>(y - era * 400);
-    const unsigned doy = (153 * (t.month_ + (t.month_ > 2 ? -3 : 9)) + 2) / 5 + static_cast<unsigned>(t.day_) - 1;
+    const unsigned doy =
+        (153 * (t.month_ + (t.month_ > 2 ? -3 : 9)) + 2) / 5 + static_cast<unsigned>(t.day_) - 1;
     day_count = era * 146097 + static_cast<std::int64_t>(yoe * 365 + yoe / 4 - yoe / 100 + doy) - 719468;
   }
-  std::int64_t total = day_count * 86400000 + t.hour_ * 3600000LL + t.minute_ * 60000LL + t.second_ * 1000LL + t.millis_ + millis;
+  std::int64_t total = day_count * 86400000 + t.hour_ * 3600000LL + t.minute_ * 60000LL + t.second_ * 1000LL +
+                       t.millis_ + millis;
   std::int64_t days = total >= 0 ? total / 86400000 : (total - 86399999) / 86400000;
   std::int64_t rest = total - days * 86400000;
   t.hour_ = static_cast<int>(rest / 3600000);
@@ -291,7 +332,8 @@ Collection arithmetic(const Node& n, const Item& a, const Item& b) {
   if (op == "+" || op == "-") {
     if (const auto* t = std::get_if<Temporal>(&a.value)) {
       const auto* q = std::get_if<Quantity>(&b.value);
-      if (q == nullptr) throw Error(Error::Kind::semantic, n.position, "a date can only be added a quantity of time");
+      if (q == nullptr)
+        throw Error(Error::Kind::semantic, n.position, "a date can only be added a quantity of time");
       const auto r = add_duration(n, *t, *q, op == "+" ? 1 : -1);
       return r ? Collection{Item{*r}} : Collection{};
     }
@@ -323,13 +365,15 @@ Collection arithmetic(const Node& n, const Item& a, const Item& b) {
       const Decimal x = qa->value * ua->factor;
       const Decimal y = qb->value * ub->factor;
       if (op == "*") {
-        const std::string unit = ua->dimension == ub->dimension ? base_of(ua->dimension) + "2"
-                                                                : base_of(ua->dimension) + "." + base_of(ub->dimension);
+        const std::string unit = ua->dimension == ub->dimension
+                                     ? base_of(ua->dimension) + "2"
+                                     : base_of(ua->dimension) + "." + base_of(ub->dimension);
         return Collection{Item{Quantity{x * y, unit}}};
       }
       const auto r = x.divide(y);
       if (!r) return {};
-      const std::string unit = ua->dimension == ub->dimension ? "1" : base_of(ua->dimension) + "/" + base_of(ub->dimension);
+      const std::string unit =
+          ua->dimension == ub->dimension ? "1" : base_of(ua->dimension) + "/" + base_of(ub->dimension);
       return Collection{Item{Quantity{*r, unit}}};
     }
     if (const auto nb = number(b); nb && (op == "*" || op == "/")) {
@@ -342,7 +386,8 @@ Collection arithmetic(const Node& n, const Item& a, const Item& b) {
   const auto* ia = std::get_if<std::int64_t>(&a.value);
   const auto* ib = std::get_if<std::int64_t>(&b.value);
   const auto na = number(a), nb = number(b);
-  if (!na || !nb) execution_error(n, "'" + op + "' needs numbers, not " + a.type_name() + " and " + b.type_name());
+  if (!na || !nb)
+    execution_error(n, "'" + op + "' needs numbers, not " + a.type_name() + " and " + b.type_name());
   if (ia && ib && op != "/") {
     const std::int64_t x = *ia, y = *ib;
     if (op == "+") return Collection{Item{x + y}};
@@ -390,7 +435,8 @@ Collection binary(const Node& n, const Collection& a, const Collection& b) {
     const Collection& set = op == "in" ? b : a;
     if (item.empty()) return {};
     if (item.size() > 1) execution_error(n, "'" + op + "' needs a single item");
-    return boolean(std::any_of(set.begin(), set.end(), [&](const Item& s) { return items_equal(s, item.front()) == true; }));
+    return boolean(std::any_of(set.begin(), set.end(),
+                               [&](const Item& s) { return items_equal(s, item.front()) == true; }));
   }
   if (op == "&") {
     auto text = [&](const Collection& c) -> std::string {
@@ -459,7 +505,9 @@ std::optional<Item> convert(const Item& v, std::string_view target) {
     if (s) {
       std::string_view text = *s;
       if (text.starts_with('+') || text.starts_with('-')) text.remove_prefix(1);
-      if (text.empty() || text.size() > 18 || !std::all_of(text.begin(), text.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+      if (text.empty() || text.size() > 18 || !std::all_of(text.begin(), text.end(), [](char c) {
+            return std::isdigit(static_cast<unsigned char>(c));
+          }))
         return std::nullopt;
       return Item{static_cast<std::int64_t>(std::stoll(*s))};
     }
@@ -478,7 +526,9 @@ std::optional<Item> convert(const Item& v, std::string_view target) {
     return std::nullopt;
   }
   if (target == "Date" || target == "DateTime" || target == "Time") {
-    const auto kind = target == "Date" ? Temporal::Kind::date : target == "Time" ? Temporal::Kind::time : Temporal::Kind::date_time;
+    const auto kind = target == "Date"   ? Temporal::Kind::date
+                      : target == "Time" ? Temporal::Kind::time
+                                         : Temporal::Kind::date_time;
     if (t) {
       if (t->kind == kind) return v;
       if (kind == Temporal::Kind::time || t->kind == Temporal::Kind::time) return std::nullopt;
@@ -506,8 +556,10 @@ std::optional<Item> convert(const Item& v, std::string_view target) {
       if (!value) return std::nullopt;
       if (space == std::string::npos) return Item{Quantity{*value, "1"}};
       std::string unit = s->substr(space + 1);
-      if (unit.size() >= 2 && unit.front() == '\'' && unit.back() == '\'') unit = unit.substr(1, unit.size() - 2);
-      else if (!is_calendar_keyword(unit)) return std::nullopt;  // UCUM units are quoted
+      if (unit.size() >= 2 && unit.front() == '\'' && unit.back() == '\'')
+        unit = unit.substr(1, unit.size() - 2);
+      else if (!is_calendar_keyword(unit))
+        return std::nullopt;  // UCUM units are quoted
       return Item{Quantity{*value, unit}};
     }
     return std::nullopt;
@@ -540,6 +592,8 @@ struct Checker {
     switch (n.kind) {
       case Node::Kind::member: {
         const auto input = n.input ? walk(*n.input, focus) : focus;
+        // A path that starts with a resource type names its own context.
+        if (!n.input && input.empty()) return types_named(n.name);
         if (input.empty()) return {};
         std::vector<const fhir::TypeInfo*> out;
         bool found = false;
@@ -559,7 +613,8 @@ struct Checker {
           for (const fhir::TypeInfo* t : input)
             for (const fhir::ElementInfo& e : t->elements)
               if (e.choice && n.name.starts_with(e.name) && n.name.size() > e.name.size())
-                semantic(n, "'" + n.name + "' is not a path; write " + e.name + ".ofType(" + n.name.substr(e.name.size()) + ")");
+                semantic(n, "'" + n.name + "' is not a path; write " + e.name + ".ofType(" +
+                                n.name.substr(e.name.size()) + ")");
         if (!found && options.strict) {
           std::string types;
           for (const fhir::TypeInfo* t : input) types += (types.empty() ? "" : ", ") + t->name;
@@ -569,12 +624,15 @@ struct Checker {
       }
       case Node::Kind::function: {
         const auto input = n.input ? walk(*n.input, focus) : focus;
-        if (n.name == "where" || n.name == "first" || n.name == "last" || n.name == "single" || n.name == "tail" ||
-            n.name == "skip" || n.name == "take" || n.name == "distinct")
+        if (n.name == "where" || n.name == "first" || n.name == "last" || n.name == "single" ||
+            n.name == "tail" || n.name == "skip" || n.name == "take" || n.name == "distinct")
           return input;
-        if ((n.name == "ofType" || n.name == "as") && !n.args.empty()) return types_named(type_specifier(n.args[0]));
+        if ((n.name == "ofType" || n.name == "as") && !n.args.empty())
+          return types_named(type_specifier(n.args[0]));
         if ((n.name == "startsWith" || n.name == "endsWith" || n.name == "contains" || n.name == "matches") &&
-            !input.empty() && std::none_of(input.begin(), input.end(), [](const fhir::TypeInfo* t) { return t->is_primitive(); }))
+            !input.empty() && std::none_of(input.begin(), input.end(), [](const fhir::TypeInfo* t) {
+              return t->is_primitive();
+            }))
           semantic(n, n.name + "() needs a string, not a " + input.front()->name);
         return {};
       }
@@ -587,9 +645,11 @@ struct Checker {
         if (n.name == "+" || n.name == "-") {
           const Node& l = n.args[0];
           const Node& r = n.args[1];
-          const bool date = l.kind == Node::Kind::literal && std::holds_alternative<Temporal>(l.literal.value);
-          const bool plain_number = r.kind == Node::Kind::literal && (std::holds_alternative<std::int64_t>(r.literal.value) ||
-                                                                     std::holds_alternative<Decimal>(r.literal.value));
+          const bool date =
+              l.kind == Node::Kind::literal && std::holds_alternative<Temporal>(l.literal.value);
+          const bool plain_number =
+              r.kind == Node::Kind::literal && (std::holds_alternative<std::int64_t>(r.literal.value) ||
+                                                std::holds_alternative<Decimal>(r.literal.value));
           if (date && plain_number) semantic(n, "a date can only be added a quantity of time, not a number");
         }
         if (n.name == "|") {

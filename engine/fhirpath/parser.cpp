@@ -66,9 +66,12 @@ class Lexer {
     } else if (c == '%') {
       l.token = Token::variable;
       ++i_;
-      if (i_ < s_.size() && s_[i_] == '`') l.text = quoted('`');
-      else if (i_ < s_.size() && s_[i_] == '\'') l.text = quoted('\'');
-      else l.text = word();
+      if (i_ < s_.size() && s_[i_] == '`')
+        l.text = quoted('`');
+      else if (i_ < s_.size() && s_[i_] == '\'')
+        l.text = quoted('\'');
+      else
+        l.text = word();
       if (l.text.empty()) syntax_error(l.position, "expected a name after '%'");
     } else if (c == '$') {
       l.token = Token::special;
@@ -152,8 +155,8 @@ class Lexer {
 
 bool is_calendar_unit(std::string_view w) {
   static constexpr std::string_view units[] = {
-      "year",  "years",  "month",  "months",  "week",   "weeks",   "day",         "days",
-      "hour",  "hours",  "minute", "minutes", "second", "seconds", "millisecond", "milliseconds"};
+      "year", "years", "month",  "months",  "week",   "weeks",   "day",         "days",
+      "hour", "hours", "minute", "minutes", "second", "seconds", "millisecond", "milliseconds"};
   for (auto u : units)
     if (u == w) return true;
   return false;
@@ -315,10 +318,14 @@ class Parser {
         advance();
         Node n;
         n.position = l.position;
-        if (l.text == "$this") n.kind = Node::Kind::this_item;
-        else if (l.text == "$index") n.kind = Node::Kind::index;
-        else if (l.text == "$total") n.kind = Node::Kind::total;
-        else syntax_error(l.position, "unknown " + l.text);
+        if (l.text == "$this")
+          n.kind = Node::Kind::this_item;
+        else if (l.text == "$index")
+          n.kind = Node::Kind::index;
+        else if (l.text == "$total")
+          n.kind = Node::Kind::total;
+        else
+          syntax_error(l.position, "unknown " + l.text);
         return n;
       }
       case Token::delimited: return name_or_call();
@@ -382,9 +389,12 @@ class Parser {
   Node temporal(const Lexeme& l) {
     const std::string& t = l.text;
     std::optional<Temporal> value;
-    if (t.starts_with("T")) value = Temporal::parse(t.substr(1), Temporal::Kind::time);
-    else if (t.find('T') != std::string::npos) value = Temporal::parse(t, Temporal::Kind::date_time);
-    else value = Temporal::parse(t, Temporal::Kind::date);
+    if (t.starts_with("T"))
+      value = Temporal::parse(t.substr(1), Temporal::Kind::time);
+    else if (t.find('T') != std::string::npos)
+      value = Temporal::parse(t, Temporal::Kind::date_time);
+    else
+      value = Temporal::parse(t, Temporal::Kind::date);
     if (!value) syntax_error(l.position, "invalid date/time literal @" + t);
     return literal(Item{*value}, l.position);
   }
@@ -392,7 +402,9 @@ class Parser {
 
 }  // namespace
 
-Node parse(std::string_view text) { return Parser(text).parse_all(); }
+Node parse(std::string_view text) {
+  return Parser(text).parse_all();
+}
 
 std::string type_specifier(const Node& node) {
   if (node.kind != Node::Kind::member) return {};

@@ -76,9 +76,13 @@ std::string Decimal::str() const {
   return (mantissa_ < 0 ? "-" : "") + digits;
 }
 
-double Decimal::to_double() const { return std::stod(str()); }
+double Decimal::to_double() const {
+  return std::stod(str());
+}
 
-bool Decimal::is_integer() const { return mantissa_ % pow10(scale_) == 0; }
+bool Decimal::is_integer() const {
+  return mantissa_ % pow10(scale_) == 0;
+}
 
 std::optional<std::int64_t> Decimal::truncated() const {
   const int128 whole = mantissa_ / pow10(scale_);
@@ -99,7 +103,9 @@ Decimal Decimal::operator+(const Decimal& o) const {
   return r;
 }
 
-Decimal Decimal::operator-(const Decimal& o) const { return *this + (-o); }
+Decimal Decimal::operator-(const Decimal& o) const {
+  return *this + (-o);
+}
 
 Decimal Decimal::operator-() const {
   Decimal r = *this;
@@ -128,7 +134,9 @@ std::optional<Decimal> Decimal::divide(const Decimal& o) const {
 
 std::strong_ordering Decimal::operator<=>(const Decimal& o) const {
   auto [x, y] = aligned(*this, o);
-  return x < y ? std::strong_ordering::less : x > y ? std::strong_ordering::greater : std::strong_ordering::equal;
+  return x < y   ? std::strong_ordering::less
+         : x > y ? std::strong_ordering::greater
+                 : std::strong_ordering::equal;
 }
 
 Decimal Decimal::rounded(int digits) const {
@@ -136,7 +144,7 @@ Decimal Decimal::rounded(int digits) const {
   const int128 factor = pow10(scale_ - digits);
   int128 q = mantissa_ / factor;
   const int128 rest = mantissa_ % factor;
-  if (rest * 2 >= factor) ++q;        // half away from zero
+  if (rest * 2 >= factor) ++q;  // half away from zero
   if (rest * 2 <= -factor) --q;
   Decimal r;
   r.mantissa_ = q;
@@ -305,8 +313,8 @@ std::optional<std::strong_ordering> compare(const Temporal& a, const Temporal& b
     std::array<std::int64_t, 7> f{t.year_, t.month_, t.day_, t.hour_, t.minute_, t.second_, t.millis_};
     if (to_utc && t.offset_minutes && *t.offset_minutes != 0 && t.precision >= Temporal::hour) {
       // Shift to UTC through a count of minutes.
-      std::int64_t minutes = days_from_civil(t.year_, t.month_, t.day_) * 1440 + t.hour_ * 60 + t.minute_ -
-                             *t.offset_minutes;
+      std::int64_t minutes =
+          days_from_civil(t.year_, t.month_, t.day_) * 1440 + t.hour_ * 60 + t.minute_ - *t.offset_minutes;
       std::int64_t days = minutes >= 0 ? minutes / 1440 : (minutes - 1439) / 1440;
       minutes -= days * 1440;
       // civil_from_days
@@ -361,14 +369,24 @@ std::string Item::type_name() const {
   return std::visit(
       [](const auto& v) -> std::string {
         using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, const fhir::Element*>) return v->type().name;
-        else if constexpr (std::is_same_v<T, bool>) return "boolean";
-        else if constexpr (std::is_same_v<T, std::int64_t>) return "integer";
-        else if constexpr (std::is_same_v<T, Decimal>) return "decimal";
-        else if constexpr (std::is_same_v<T, std::string>) return "string";
-        else if constexpr (std::is_same_v<T, Quantity>) return "Quantity";
-        else if constexpr (std::is_same_v<T, TypeName>) return "TypeInfo";
-        else return v.kind == Temporal::Kind::date ? "date" : v.kind == Temporal::Kind::time ? "time" : "dateTime";
+        if constexpr (std::is_same_v<T, const fhir::Element*>)
+          return v->type().name;
+        else if constexpr (std::is_same_v<T, bool>)
+          return "boolean";
+        else if constexpr (std::is_same_v<T, std::int64_t>)
+          return "integer";
+        else if constexpr (std::is_same_v<T, Decimal>)
+          return "decimal";
+        else if constexpr (std::is_same_v<T, std::string>)
+          return "string";
+        else if constexpr (std::is_same_v<T, Quantity>)
+          return "Quantity";
+        else if constexpr (std::is_same_v<T, TypeName>)
+          return "TypeInfo";
+        else
+          return v.kind == Temporal::Kind::date   ? "date"
+                 : v.kind == Temporal::Kind::time ? "time"
+                                                  : "dateTime";
       },
       value);
 }

@@ -83,7 +83,8 @@ struct TypeName {
 
 // One item of a FHIRPath collection.
 struct Item {
-  std::variant<const fhir::Element*, bool, std::int64_t, Decimal, std::string, Temporal, Quantity, TypeName> value;
+  std::variant<const fhir::Element*, bool, std::int64_t, Decimal, std::string, Temporal, Quantity, TypeName>
+      value;
 
   const fhir::Element* element() const {
     const auto* e = std::get_if<const fhir::Element*>(&value);

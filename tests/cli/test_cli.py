@@ -121,6 +121,38 @@ class Convert(unittest.TestCase):
         self.assertEqual(courier("convert", "-", stdin=b"{}").returncode, 2)
 
 
+class Fhirpath(unittest.TestCase):
+    MESSAGE = os.path.join(ROOT, "bench", "data", "lab-order-message.json")
+
+    def test_result_items_have_type_and_value(self):
+        r = courier("fhirpath", "--input", self.MESSAGE,
+                    "Bundle.entry[0].resource.focus.resolve().ofType(ServiceRequest).authoredOn | Bundle.entry.count()")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), [{"type": "dateTime", "value": "@2026-11-26T09:14:47+01:00"},
+                                                {"type": "integer", "value": 7}])
+
+    def test_decimals_keep_their_text_and_complex_values_are_fhir_json(self):
+        r = courier("fhirpath", "--input", self.MESSAGE, "Bundle.entry.resource.ofType(Specimen).collection.quantity")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b'"value":5.0,', r.stdout)
+        self.assertEqual(json.loads(r.stdout)[0]["type"], "Quantity")
+
+    def test_reads_xml_and_stdin(self):
+        xml = courier("convert", "--to", "xml", self.MESSAGE).stdout
+        r = courier("fhirpath", "--input", "-", "Bundle.entry[2].resource.name.family", stdin=xml)
+        self.assertEqual(json.loads(r.stdout), [{"type": "string", "value": "Doe"}])
+
+    def test_invalid_expressions_exit_1_with_the_kind(self):
+        r = courier("fhirpath", "1 +")
+        self.assertEqual(r.returncode, 1)
+        self.assertTrue(r.stderr.startswith(b"syntax: "), r.stderr)
+        r = courier("fhirpath", "--input", self.MESSAGE, "Bundle.entry.resource.nosuch()")
+        self.assertTrue(r.stderr.startswith(b"semantic: unknown function nosuch()"), r.stderr)
+        r = courier("fhirpath", "--input", self.MESSAGE, "Bundle.entry.single()")
+        self.assertTrue(r.stderr.startswith(b"execution: "), r.stderr)
+        self.assertEqual(courier("fhirpath").returncode, 2)
+
+
 class Run(unittest.TestCase):
     def write_config(self, folder, text):
         path = os.path.join(folder, "courier.yaml")

@@ -34,18 +34,22 @@ std::string run_test(const pugi::xml_node& test, const fhir::Element* resource) 
                       std::string_view(expr.attribute("mode").value()) == "strict";
   const bool predicate = std::string_view(test.attribute("predicate").value()) == "true";
   std::vector<Output> expected;
-  for (const pugi::xml_node& o : test.children("output")) expected.push_back({o.attribute("type").value(), o.text().get()});
+  for (const pugi::xml_node& o : test.children("output"))
+    expected.push_back({o.attribute("type").value(), o.text().get()});
   fhirpath::Collection result;
   try {
     fhirpath::CompileOptions options;
     options.strict = strict;
     if (resource != nullptr) options.context_type = resource->type().name;
     const auto compiled = fhirpath::Expression::compile(text, options);
-    result = resource != nullptr ? compiled.evaluate(*resource) : compiled.evaluate(fhirpath::Collection{}, nullptr);
+    result = resource != nullptr ? compiled.evaluate(*resource)
+                                 : compiled.evaluate(fhirpath::Collection{}, nullptr);
   } catch (const fhirpath::Error& e) {
-    if (invalid.empty()) return std::string("unexpected ") + std::string(fhirpath::to_string(e.kind())) + " error: " + e.what();
+    if (invalid.empty())
+      return std::string("unexpected ") + std::string(fhirpath::to_string(e.kind())) + " error: " + e.what();
     if (invalid != "true" && invalid != fhirpath::to_string(e.kind()))
-      return "expected a " + invalid + " error, got " + std::string(fhirpath::to_string(e.kind())) + ": " + e.what();
+      return "expected a " + invalid + " error, got " + std::string(fhirpath::to_string(e.kind())) + ": " +
+             e.what();
     return {};
   }
   if (!invalid.empty()) return "expected a " + invalid + " error, got a result";
@@ -68,8 +72,10 @@ int main(int argc, char** argv) {
   std::string expected_failures_file;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--list-failures") list_failures = true;
-    else expected_failures_file = a;
+    if (a == "--list-failures")
+      list_failures = true;
+    else
+      expected_failures_file = a;
   }
   std::set<std::string> expected_failures;
   if (!expected_failures_file.empty()) {
@@ -118,12 +124,13 @@ int main(int argc, char** argv) {
       const bool listed = expected_failures.count(name) != 0;
       if (!listed) ++unexpected;
       if (list_failures || !listed)
-        std::cout << (listed ? "  expected failure " : "  FAIL ") << name << ": " << test.child("expression").text().get()
-                  << " -- " << problem << '\n';
+        std::cout << (listed ? "  expected failure " : "  FAIL ") << name << ": "
+                  << test.child("expression").text().get() << " -- " << problem << '\n';
     }
     std::cout << group.attribute("name").value() << ": " << group_passed << "/" << group_total << '\n';
   }
-  for (const auto& n : now_passing) std::cout << "now passing, remove from the expected failures: " << n << '\n';
+  for (const auto& n : now_passing)
+    std::cout << "now passing, remove from the expected failures: " << n << '\n';
   std::cout << "FHIRPath R4 suite: " << passed << " passed, " << failed << " failed, of " << passed + failed
             << " (" << unexpected << " not in the expected failures)\n";
   return unexpected == 0 ? 0 : 1;
