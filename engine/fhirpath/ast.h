@@ -1,6 +1,7 @@
 // The syntax tree of a compiled FHIRPath expression.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -9,6 +10,33 @@
 #include "engine/fhirpath/value.h"
 
 namespace courier::fhirpath {
+
+// Binary operators, resolved when parsing so evaluation need not compare names.
+enum class BinaryOp : std::uint8_t {
+  none,
+  implies,
+  or_,
+  xor_,
+  and_,
+  in,
+  contains,
+  equal,
+  equivalent,
+  not_equal,
+  not_equivalent,
+  less,
+  greater,
+  less_equal,
+  greater_equal,
+  union_,
+  plus,
+  minus,
+  concat,
+  times,
+  divide,
+  div,
+  mod
+};
 
 struct Node {
   enum class Kind {
@@ -32,8 +60,14 @@ struct Node {
   std::unique_ptr<Node> input;
   std::vector<Node> args;
   Item literal;
-  std::string type_name;  // for is/as: "Patient", "System.String", "FHIR.code"
+  std::string type_name;         // for is/as: "Patient", "System.String", "FHIR.code"
+  BinaryOp op = BinaryOp::none;  // for binary nodes
+  // For function nodes, the implementation, looked up once when compiling
+  // (a generic function pointer, cast back by the evaluator).
+  void (*function)() = nullptr;
 };
+
+BinaryOp binary_op(std::string_view name);
 
 // Parses an expression; throws Error (syntax).
 Node parse(std::string_view text);

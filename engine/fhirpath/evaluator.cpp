@@ -252,7 +252,7 @@ Collection fn_repeat(Evaluator& ev, const Node& n, const Collection& in, const C
 }
 
 // A type name as written in is/as/ofType, checked to name a known type.
-std::string known_type(const Node& n, const std::string& type) {
+const std::string& known_type(const Node& n, const std::string& type) {
   if (type.empty()) throw Error(Error::Kind::semantic, n.position, n.name + "() needs a type name");
   static constexpr std::string_view system[] = {"Boolean", "Integer",  "Decimal", "String",
                                                 "Date",    "DateTime", "Time",    "Quantity"};
@@ -265,7 +265,7 @@ std::string known_type(const Node& n, const std::string& type) {
 
 Collection fn_of_type(Evaluator&, const Node& n, const Collection& in, const Context&) {
   check_arity(n, 1, 1);
-  const std::string type = known_type(n, type_specifier(n.args[0]));
+  const std::string& type = known_type(n, n.type_name);
   Collection out;
   for (const Item& i : in)
     if (is_type(i, type, true)) out.push_back(i);
@@ -274,7 +274,7 @@ Collection fn_of_type(Evaluator&, const Node& n, const Collection& in, const Con
 
 Collection fn_is_as(Evaluator&, const Node& n, const Collection& in, const Context&) {
   check_arity(n, 1, 1);
-  const std::string type = known_type(n, type_specifier(n.args[0]));
+  const std::string& type = known_type(n, n.type_name);
   if (in.empty()) return {};
   if (in.size() > 1) execution_error(n, n.name + "() needs a single item");
   const bool match = is_type(in.front(), type, n.name == "as");
@@ -1040,10 +1040,24 @@ Collection Evaluator::member(const Node& n, const Collection& focus, bool at_roo
 }
 
 Collection Evaluator::call(const Node& n, const Collection& focus, const Context& ctx) {
-  const auto& table = functions();
-  const auto it = table.find(n.name);
-  if (it == table.end()) throw Error(Error::Kind::semantic, n.position, "unknown function " + n.name + "()");
-  return it->second(*this, n, focus, ctx);
+  return reinterpret_cast<Function>(n.function)(*this, n, focus, ctx);
+}
+
+// Looks up every function of the tree once, so that an unknown one is a
+// compile-time (semantic) error and a call costs no lookup.
+void bind_functions(Node& n) {
+  if (n.kind == Node::Kind::function) {
+    const auto& table = functions();
+    const auto it = table.find(n.name);
+    if (it == table.end())
+      throw Error(Error::Kind::semantic, n.position, "unknown function " + n.name + "()");
+    n.function = reinterpret_cast<void (*)()>(it->second);
+    // ofType/is/as: the type argument, written down once (checked when run).
+    if ((n.name == "ofType" || n.name == "is" || n.name == "as") && n.args.size() == 1)
+      n.type_name = type_specifier(n.args[0]);
+  }
+  if (n.input) bind_functions(*n.input);
+  for (Node& a : n.args) bind_functions(a);
 }
 
 Collection Evaluator::eval(const Node& n, const Collection& focus, const Context& ctx) {
@@ -1099,24 +1113,24 @@ Collection Evaluator::eval(const Node& n, const Collection& focus, const Context
       return match ? operand : Collection{};
     }
     case Node::Kind::binary: {
-      const std::string& op = n.name;
-      if (op == "and" || op == "or" || op == "xor" || op == "implies") {
+      const BinaryOp op = n.op;
+      if (op == BinaryOp::and_ || op == BinaryOp::or_ || op == BinaryOp::xor_ || op == BinaryOp::implies) {
         const auto a = truth(n, eval(n.args[0], focus, ctx));
-        if (op == "and" && a == false) return boolean(false);
-        if (op == "or" && a == true) return boolean(true);
-        if (op == "implies" && a == false) return boolean(true);
+        if (op == BinaryOp::and_ && a == false) return boolean(false);
+        if (op == BinaryOp::or_ && a == true) return boolean(true);
+        if (op == BinaryOp::implies && a == false) return boolean(true);
         const auto b = truth(n, eval(n.args[1], focus, ctx));
-        if (op == "and") {
+        if (op == BinaryOp::and_) {
           if (b == false) return boolean(false);
           if (a && b) return boolean(true);
           return {};
         }
-        if (op == "or") {
+        if (op == BinaryOp::or_) {
           if (b == true) return boolean(true);
           if (a && b) return boolean(false);
           return {};
         }
-        if (op == "xor") return a && b ? boolean(*a != *b) : Collection{};
+        if (op == BinaryOp::xor_) return a && b ? boolean(*a != *b) : Collection{};
         // implies, a true or unknown
         if (b == true) return boolean(true);
         if (a == true && b == false) return boolean(false);
@@ -1173,6 +1187,7 @@ Expression Expression::compile(std::string_view text, const CompileOptions& opti
   Expression e;
   e.text_ = std::string(text);
   auto root = std::make_shared<Node>(parse(text));
+  bind_functions(*root);
   check(*root, options);
   e.root_ = std::move(root);
   return e;

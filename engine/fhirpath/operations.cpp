@@ -411,8 +411,8 @@ Collection arithmetic(const Node& n, const Item& a, const Item& b) {
 }  // namespace
 
 Collection binary(const Node& n, const Collection& a, const Collection& b) {
-  const std::string& op = n.name;
-  if (op == "|") {
+  const BinaryOp op = n.op;
+  if (op == BinaryOp::union_) {
     Collection out;
     for (const Collection* c : {&a, &b})
       for (const Item& i : *c)
@@ -420,25 +420,25 @@ Collection binary(const Node& n, const Collection& a, const Collection& b) {
           out.push_back(i);
     return out;
   }
-  if (op == "=" || op == "!=") {
+  if (op == BinaryOp::equal || op == BinaryOp::not_equal) {
     if (a.empty() || b.empty()) return {};
     const auto e = collections_equal(a, b);
     if (!e) return {};
-    return boolean(op == "=" ? *e : !*e);
+    return boolean(op == BinaryOp::equal ? *e : !*e);
   }
-  if (op == "~" || op == "!~") {
+  if (op == BinaryOp::equivalent || op == BinaryOp::not_equivalent) {
     const bool e = collections_equivalent(a, b);
-    return boolean(op == "~" ? e : !e);
+    return boolean(op == BinaryOp::equivalent ? e : !e);
   }
-  if (op == "in" || op == "contains") {
-    const Collection& item = op == "in" ? a : b;
-    const Collection& set = op == "in" ? b : a;
+  if (op == BinaryOp::in || op == BinaryOp::contains) {
+    const Collection& item = op == BinaryOp::in ? a : b;
+    const Collection& set = op == BinaryOp::in ? b : a;
     if (item.empty()) return {};
-    if (item.size() > 1) execution_error(n, "'" + op + "' needs a single item");
+    if (item.size() > 1) execution_error(n, "'" + n.name + "' needs a single item");
     return boolean(std::any_of(set.begin(), set.end(),
                                [&](const Item& s) { return items_equal(s, item.front()) == true; }));
   }
-  if (op == "&") {
+  if (op == BinaryOp::concat) {
     auto text = [&](const Collection& c) -> std::string {
       const auto v = single(n, c);
       if (!v) return "";
@@ -451,12 +451,13 @@ Collection binary(const Node& n, const Collection& a, const Collection& b) {
   const auto va = single(n, a);
   const auto vb = single(n, b);
   if (!va || !vb) return {};
-  if (op == "<" || op == ">" || op == "<=" || op == ">=") {
+  if (op == BinaryOp::less || op == BinaryOp::greater || op == BinaryOp::less_equal ||
+      op == BinaryOp::greater_equal) {
     const auto o = order_items(n, *va, *vb);
     if (!o) return {};
-    if (op == "<") return boolean(*o < 0);
-    if (op == ">") return boolean(*o > 0);
-    if (op == "<=") return boolean(*o <= 0);
+    if (op == BinaryOp::less) return boolean(*o < 0);
+    if (op == BinaryOp::greater) return boolean(*o > 0);
+    if (op == BinaryOp::less_equal) return boolean(*o <= 0);
     return boolean(*o >= 0);
   }
   return arithmetic(n, *va, *vb);

@@ -239,6 +239,7 @@ class Parser {
         Node n;
         n.kind = Node::Kind::binary;
         n.name = op.text;
+        n.op = binary_op(op.text);
         n.position = op.position;
         n.args.push_back(std::move(left));
         n.args.push_back(expression(power));
@@ -411,6 +412,25 @@ std::string type_specifier(const Node& node) {
   if (!node.input) return node.name;
   if (node.input->kind == Node::Kind::member && !node.input->input) return node.input->name + "." + node.name;
   return {};
+}
+
+BinaryOp binary_op(std::string_view name) {
+  static const std::pair<std::string_view, BinaryOp> table[] = {
+      {"implies", BinaryOp::implies}, {"or", BinaryOp::or_},
+      {"xor", BinaryOp::xor_},        {"and", BinaryOp::and_},
+      {"in", BinaryOp::in},           {"contains", BinaryOp::contains},
+      {"=", BinaryOp::equal},         {"~", BinaryOp::equivalent},
+      {"!=", BinaryOp::not_equal},    {"!~", BinaryOp::not_equivalent},
+      {"<", BinaryOp::less},          {">", BinaryOp::greater},
+      {"<=", BinaryOp::less_equal},   {">=", BinaryOp::greater_equal},
+      {"|", BinaryOp::union_},        {"+", BinaryOp::plus},
+      {"-", BinaryOp::minus},         {"&", BinaryOp::concat},
+      {"*", BinaryOp::times},         {"/", BinaryOp::divide},
+      {"div", BinaryOp::div},         {"mod", BinaryOp::mod},
+  };
+  for (const auto& [n, op] : table)
+    if (n == name) return op;
+  return BinaryOp::none;
 }
 
 }  // namespace courier::fhirpath
