@@ -34,6 +34,17 @@ const Element* BundleIndex::resolve(std::string_view reference, std::string_view
   }
   const auto [type, id] = reference_type_and_id(reference);
   if (type.empty()) return nullptr;
+  // A version-specific reference names the entry with that meta.versionId.
+  std::string_view version;
+  if (const auto history = reference.find("/_history/"); history != std::string_view::npos) {
+    version = reference.substr(history + 10);
+    reference = reference.substr(0, history);
+  }
+  auto version_matches = [&](const Element& resource) {
+    if (version.empty()) return true;
+    const Element* meta = resource.child("meta");
+    return meta != nullptr && meta->child_value("versionId") == version;
+  };
   // Against the referring entry's base: http://x/fhir/Observation/1 → http://x/fhir/
   if (!from_full_url.empty() && !from_full_url.starts_with("urn:")) {
     const auto [from_type, from_id] = reference_type_and_id(from_full_url);
@@ -41,12 +52,14 @@ const Element* BundleIndex::resolve(std::string_view reference, std::string_view
       const std::string_view base = from_full_url.substr(0, from_type.data() - from_full_url.data());
       for (const Entry& e : entries_)
         if (e.resource != nullptr && e.full_url.size() == base.size() + reference.size() &&
-            e.full_url.starts_with(base) && e.full_url.ends_with(reference))
+            e.full_url.starts_with(base) && e.full_url.ends_with(reference) && version_matches(*e.resource))
           return e.resource;
+      return nullptr;  // a RESTful entry's relative references resolve against its base only
     }
   }
   for (const Entry& e : entries_)
-    if (e.resource != nullptr && e.resource->type().name == type && e.resource->child_value("id") == id)
+    if (e.resource != nullptr && e.resource->type().name == type && e.resource->child_value("id") == id &&
+        version_matches(*e.resource))
       return e.resource;
   return nullptr;
 }

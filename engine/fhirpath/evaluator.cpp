@@ -4,6 +4,7 @@
 #include <cmath>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <regex>
 #include <unordered_map>
 
@@ -55,7 +56,9 @@ class Evaluator {
   }
 
  private:
-  Collection member(const Node& n, const Collection& focus, bool at_root);
+  // `limit`: stop after that many results (first() needs one).
+  Collection member(const Node& n, const Collection& focus, bool at_root,
+                    std::size_t limit = std::numeric_limits<std::size_t>::max());
   Collection call(const Node& n, const Collection& focus, const Context& ctx);
 };
 
@@ -630,38 +633,80 @@ Collection fn_math(Evaluator& ev, const Node& n, const Collection& in, const Con
   return dec(r);
 }
 
-Collection fn_convert(Evaluator&, const Node& n, const Collection& in, const Context&) {
+Collection fn_convert(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
   const bool test = n.name.starts_with("convertsTo");
   const std::string target = test ? n.name.substr(10) : n.name.substr(2);
   check_arity(n, 0, target == "Quantity" ? 1 : 0);
   const auto v = single_value(n, in);
   if (!v) return {};
-  const auto converted = convert(*v, target);
+  auto converted = convert(*v, target);
+  if (converted && !n.args.empty()) {  // toQuantity(unit): in that unit, or nothing
+    const auto unit = string_argument(ev, n, 0, ctx);
+    if (!unit) return {};
+    converted = convert_quantity(std::get<Quantity>(converted->value), *unit);
+  }
   if (test) return boolean(converted.has_value());
   return converted ? Collection{*converted} : Collection{};
+}
+
+// The innermost resource holding `target` below `node` (skipping contained
+// ones: their "#id" references point into their container), and the fullUrl
+// of the Bundle entry it is in: what a reference is resolved from. A search
+// of the tree, made only for references that need it (relative or "#id").
+struct Container {
+  const fhir::Element* resource = nullptr;
+  std::string_view full_url;
+};
+
+bool find_container(const fhir::Element& node, const fhir::Element* target, Container& found) {
+  for (const fhir::Element& c : node.children()) {
+    if (&c == target || find_container(c, target, found)) {
+      if (found.resource == nullptr && node.is_resource() && node.name() != "contained")
+        found.resource = &node;
+      if (found.full_url.empty() && node.name() == "entry") found.full_url = node.child_value("fullUrl");
+      return true;
+    }
+  }
+  return false;
 }
 
 Collection fn_resolve(Evaluator&, const Node& n, const Collection& in, const Context& ctx) {
   check_arity(n, 0, 0);
   Collection out;
   const fhir::Element* root = ctx.resource;
+  if (root == nullptr) return out;
+  std::optional<fhir::BundleIndex> index;
   for (const Item& item : in) {
     std::string reference;
-    if (const fhir::Element* e = item.element(); e != nullptr && e->type().name == "Reference")
+    const fhir::Element* e = item.element();
+    if (e != nullptr && e->type().name == "Reference")
       reference = std::string(e->child_value("reference"));
     else if (const auto v = system_value(item); v && as_string(v) != nullptr)
       reference = *as_string(v);
-    if (reference.empty() || root == nullptr) continue;
-    if (reference[0] == '#') {
-      for (const fhir::Element& c : root->children())
+    if (reference.empty()) continue;
+    const bool local = reference[0] == '#';
+    Container from;
+    if (e != nullptr && (local || !fhir::is_absolute_reference(reference))) find_container(*root, e, from);
+    if (local) {
+      // A contained resource of the resource that holds the reference.
+      const fhir::Element* holder = from.resource != nullptr ? from.resource : root;
+      for (const fhir::Element& c : holder->children())
         if (c.name() == "contained" && c.child_value("id") == std::string_view(reference).substr(1))
           out.push_back(Item{&c});
       continue;
     }
-    if (root->type().name == "Bundle") {
-      const fhir::BundleIndex index(*root);
-      if (const fhir::Element* target = index.resolve(reference)) out.push_back(Item{target});
+    if (root->type().name != "Bundle") continue;
+    if (fhir::is_absolute_reference(reference)) {  // the common case in messages: one scan, no index
+      for (const fhir::Element& entry : root->children())
+        if (entry.name() == "entry" && entry.child_value("fullUrl") == reference)
+          if (const fhir::Element* target = entry.child("resource")) {
+            out.push_back(Item{target});
+            break;
+          }
+      continue;
     }
+    if (!index) index.emplace(*root);
+    if (const fhir::Element* target = index->resolve(reference, from.full_url)) out.push_back(Item{target});
   }
   return out;
 }
@@ -1012,9 +1057,10 @@ const Functions& functions() {
 
 // ---- evaluation ----------------------------------------------------------------
 
-Collection Evaluator::member(const Node& n, const Collection& focus, bool at_root) {
+Collection Evaluator::member(const Node& n, const Collection& focus, bool at_root, std::size_t limit) {
   Collection out;
   for (const Item& item : focus) {
+    if (out.size() >= limit) break;
     if (const auto* q = std::get_if<Quantity>(&item.value)) {  // System.Quantity's properties
       if (n.name == "value") out.push_back(Item{q->value});
       if (n.name == "unit") out.push_back(Item{q->unit});
@@ -1033,9 +1079,13 @@ Collection Evaluator::member(const Node& n, const Collection& focus, bool at_roo
       out.push_back(item);
       continue;
     }
-    for (const fhir::Element& c : e->children())
-      if (c.name() == n.name) out.push_back(Item{&c});
+    for (const fhir::Element& c : e->children()) {
+      if (c.name() != n.name) continue;
+      out.push_back(Item{&c});
+      if (out.size() >= limit) break;
+    }
   }
+  out.resize(std::min(out.size(), limit));
   return out;
 }
 
@@ -1087,6 +1137,13 @@ Collection Evaluator::eval(const Node& n, const Collection& focus, const Context
       return member(n, focus, true);
     }
     case Node::Kind::function: {
+      // path.first() takes the first match without collecting the rest.
+      if (n.input && n.input->kind == Node::Kind::member && n.args.empty() &&
+          n.function == reinterpret_cast<void (*)()>(&fn_first)) {
+        const Node& path = *n.input;
+        return path.input ? member(path, eval(*path.input, focus, ctx), false, 1)
+                          : member(path, focus, true, 1);
+      }
       if (n.input) return call(n, eval(*n.input, focus, ctx), ctx);
       return call(n, focus, ctx);
     }
@@ -1150,7 +1207,10 @@ std::string output_text(const Item& item) {
   if (const fhir::Element* e = item.element(); e != nullptr && !e->type().is_primitive())
     return fhir::write_json(*e);
   const auto v = system_value(item);
-  if (!v) return {};
+  if (!v) {  // a FHIR value beyond FHIRPath's ranges (a decimal of 1E-245) is shown as written
+    const fhir::Element* e = item.element();
+    return e != nullptr ? e->value() : std::string();
+  }
   return std::visit(
       [](const auto& x) -> std::string {
         using T = std::decay_t<decltype(x)>;

@@ -44,6 +44,16 @@ std::optional<Unit> unit_of(std::string_view u) {
       {"[lb_av]", {"mass", "453.59237"}},
       {"[oz_av]", {"mass", "28.349523125"}},
       {"L", {"volume", "1"}},
+      {"Pa", {"pressure", "1"}},
+      {"kPa", {"pressure", "1000"}},
+      {"mm[Hg]", {"pressure", "133.322387415"}},
+      {"mol/L", {"concentration", "1"}},
+      {"mmol/L", {"concentration", "0.001"}},
+      {"umol/L", {"concentration", "0.000001"}},
+      {"g/L", {"mass concentration", "1"}},
+      {"g/dL", {"mass concentration", "10"}},
+      {"mg/dL", {"mass concentration", "0.01"}},
+      {"mg/L", {"mass concentration", "0.001"}},
       {"l", {"volume", "1"}},
       {"mL", {"volume", "0.001"}},
       {"dL", {"volume", "0.1"}},
@@ -222,7 +232,13 @@ std::optional<Item> single(const Node& n, const Collection& c) {
   if (c.size() > 1)
     execution_error(n, "'" + n.name + "' needs single items, got " + std::to_string(c.size()));
   auto v = system_value(c.front());
-  if (!v) execution_error(n, "'" + n.name + "' cannot be applied to a " + c.front().type_name());
+  if (!v) {
+    const fhir::Element* e = c.front().element();
+    if (e != nullptr && e->type().is_primitive() && e->has_value())
+      execution_error(n,
+                      "the " + e->type().name + " " + e->value() + " is outside the range FHIRPath supports");
+    execution_error(n, "'" + n.name + "' cannot be applied to a " + c.front().type_name());
+  }
   return v;
 }
 
@@ -344,11 +360,11 @@ Collection arithmetic(const Node& n, const Item& a, const Item& b) {
   if (const auto* qa = std::get_if<Quantity>(&a.value)) {
     const auto* qb = std::get_if<Quantity>(&b.value);
     if (qb != nullptr && (op == "+" || op == "-")) {
-      const auto both = comparable(*qa, *qb);
-      if (!both) return {};
-      const Decimal scale = unit_of(qa->unit) ? unit_of(qa->unit)->factor : Decimal(1);
-      const Decimal sum = op == "+" ? both->first + both->second : both->first - both->second;
-      return Collection{Item{Quantity{sum.divide(scale).value_or(sum), qa->unit}}};
+      // In the left operand's unit.
+      const auto right = convert_quantity(*qb, qa->unit);
+      if (!right) return {};
+      const Decimal& y = std::get<Quantity>(right->value).value;
+      return Collection{Item{Quantity{op == "+" ? qa->value + y : qa->value - y, qa->unit}}};
     }
     if (qb != nullptr && (op == "*" || op == "/")) {
       // Units multiply and divide in their dimensions' base units.
@@ -470,6 +486,16 @@ Collection negate(const Node& n, const Collection& a) {
   if (const auto* d = std::get_if<Decimal>(&v->value)) return Collection{Item{-*d}};
   if (const auto* q = std::get_if<Quantity>(&v->value)) return Collection{Item{Quantity{-q->value, q->unit}}};
   execution_error(n, "'-' needs a number");
+}
+
+std::optional<Item> convert_quantity(const Quantity& q, std::string_view unit) {
+  if (q.unit == unit) return Item{q};
+  const auto from = unit_of(q.unit);
+  const auto to = unit_of(unit);
+  if (!from || !to || from->dimension != to->dimension) return std::nullopt;
+  const auto value = (q.value * from->factor).divide(to->factor);
+  if (!value) return std::nullopt;
+  return Item{Quantity{*value, std::string(unit)}};
 }
 
 std::optional<Item> convert(const Item& v, std::string_view target) {
@@ -625,6 +651,10 @@ struct Checker {
       }
       case Node::Kind::function: {
         const auto input = n.input ? walk(*n.input, focus) : focus;
+        // The arguments of where(), select(), exists(), all() and repeat() run on each input item.
+        if (n.name == "where" || n.name == "select" || n.name == "exists" || n.name == "all" ||
+            n.name == "repeat")
+          for (const Node& a : n.args) walk(a, input);
         if (n.name == "where" || n.name == "first" || n.name == "last" || n.name == "single" ||
             n.name == "tail" || n.name == "skip" || n.name == "take" || n.name == "distinct")
           return input;

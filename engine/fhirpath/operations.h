@@ -28,6 +28,9 @@ Collection negate(const Node& n, const Collection& a);
 // DateTime, Time, Quantity), or nullopt when it does not convert.
 std::optional<Item> convert(const Item& value, std::string_view target);
 
+// A quantity in another unit of the same dimension (toQuantity(unit)).
+std::optional<Item> convert_quantity(const Quantity& q, std::string_view unit);
+
 // The semantic checks made when compiling; throws Error (semantic).
 void check(const Node& root, const CompileOptions& options);
 

@@ -14,7 +14,9 @@
 //
 // and fhirpath.evaluate(resource, EXPRESSION, {resource}, r4model), brings both
 // results into one comparable form (below) and compares them. One line is
-// printed per mismatch, then a summary line:
+// printed per mismatch (MISMATCH FILE :: EXPRESSION :: courier RESULT ::
+// fhirpath.js RESULT, or :: expected RESULT for a reference_wrong case), then a
+// summary line:
 //
 //   fhirpath cross-check: N passed, M failed
 //
@@ -131,10 +133,11 @@ function normaliseReferenceItem(raw) {
   // A primitive with only an id/extension and no value is dropped by
   // resolveInternalTypes; keep it visible.
   let value = resolved.length ? resolved[0] : null;
+  const shown = value;
   if (kind === 'Quantity' && typeof value === 'string') value = parseQuantityText(value);
   else if ((kind === 'integer' || kind === 'decimal') && value !== null) value = Number(value);
   else if ((kind === 'date' || kind === 'dateTime' || kind === 'time') && value !== null) value = String(value);
-  return { kind, value };
+  return { kind, value, shown: { type, value: shown } };
 }
 
 function numbersEqual(a, b) {
@@ -176,7 +179,7 @@ function resultsEqual(a, b, unordered) {
 }
 
 function show(result, raw) {
-  if (result.error !== undefined) return 'error(' + result.error + ')';
+  if (result.error !== undefined) return 'error(' + (raw && raw.error !== undefined ? raw.error : result.error) + ')';
   const text = JSON.stringify(raw !== undefined ? raw : result.items);
   return text.length > 600 ? text.slice(0, 600) + '...' : text;
 }
@@ -220,7 +223,7 @@ async function runReference(resourceText, expression) {
     const raw = await fhirpath.evaluate(resource, expression, { resource }, r4model,
       { resolveInternalTypes: false, async: true });
     const items = raw.map(normaliseReferenceItem);
-    return { result: { items }, raw: items.map((it) => ({ type: it.kind, value: it.value })) };
+    return { result: { items }, raw: items.map((it) => it.shown) };
   } catch (e) {
     return { result: { error: 'fhirpath.js: ' + String(e.message || e).split('\n')[0] } };
   }
@@ -301,34 +304,25 @@ async function main() {
     if (c.reference_wrong !== undefined) {
       const exp = expectedResult(c.expected);
       ok = !cour.result.crash && resultsEqual(cour.result, exp, c.unordered);
-      if (!ok) {
-        line = 'MISMATCH ' + label + '\n    courier:  ' + show(cour.result, cour.raw) +
-          '\n    expected: ' + show(exp, c.expected) +
-          '\n    (fhirpath.js is not used here: ' + c.reference_wrong + '; it gave ' + show(ref.result, ref.raw) + ')';
-      }
+      line = label + ' :: courier ' + show(cour.result, cour.raw) + ' :: expected ' + show(exp, c.expected) +
+        ' (fhirpath.js, not compared: ' + show(ref.result, ref.raw) + '; see reference_wrong in the cases file)';
       if (resultsEqual(ref.result, exp, c.unordered)) {
         console.log('note: fhirpath.js now gives the expected result for ' + label + ' (reference_wrong may be removed)');
       }
     } else {
       ok = !cour.result.crash && resultsEqual(cour.result, ref.result, c.unordered);
-      if (!ok) {
-        line = 'MISMATCH ' + label + '\n    courier:     ' + show(cour.result, cour.raw) +
-          '\n    fhirpath.js: ' + show(ref.result, ref.raw);
-      }
+      line = label + ' :: courier ' + show(cour.result, cour.raw) + ' :: fhirpath.js ' + show(ref.result, ref.raw);
     }
     if (ok) passed++; else failed++;
-    if (line) console.log(line);
-    else if (opts.verbose) {
-      console.log('ok ' + label + '\n    courier:     ' + show(cour.result, cour.raw) +
-        '\n    fhirpath.js: ' + show(ref.result, ref.raw) + (c.reference_wrong ? '  [reference_wrong]' : ''));
-    }
+    if (!ok) console.log('MISMATCH ' + line);
+    else if (opts.verbose) console.log('ok ' + line);
   }
   if (opts.verbose && blockedFetches.length) {
     console.log('note: fhirpath.js tried to fetch ' + blockedFetches.length + ' URL(s); network access was refused: ' +
       [...new Set(blockedFetches)].join(' '));
   }
   console.log('fhirpath cross-check: ' + passed + ' passed, ' + failed + ' failed');
-  process.exit(failed > 0 || passed + failed === 0 ? 1 : 0);
+  process.exitCode = failed > 0 || passed + failed === 0 ? 1 : 0;
 }
 
 main().catch((e) => {

@@ -55,6 +55,26 @@ BOOST_AUTO_TEST_CASE(route_expressions_on_a_message) {
   BOOST_TEST(run("Bundle.entry.resource.where($this is Organization).name.count()", &m) == "integer:2");
 }
 
+BOOST_AUTO_TEST_CASE(resolve_follows_the_bundle_reference_rules) {
+  auto parsed = fhir::parse(R"({"resourceType":"Bundle","type":"collection","entry":[
+    {"fullUrl":"http://a.example/fhir/Observation/1","resource":{"resourceType":"Observation","id":"1","status":"final",
+      "code":{"text":"x"},"subject":{"reference":"Patient/23"},"performer":[{"reference":"Patient/45/_history/2"}],
+      "contained":[{"resourceType":"Device","id":"d1"}],"device":{"reference":"#d1"}}},
+    {"fullUrl":"http://b.example/fhir/Observation/2","resource":{"resourceType":"Observation","id":"2","status":"final",
+      "code":{"text":"y"},"subject":{"reference":"Patient/23"}}},
+    {"fullUrl":"http://a.example/fhir/Patient/23","resource":{"resourceType":"Patient","id":"23","gender":"female"}},
+    {"fullUrl":"http://a.example/fhir/Patient/45","resource":{"resourceType":"Patient","id":"45","meta":{"versionId":"1"},"gender":"male"}},
+    {"fullUrl":"http://a.example/fhir/Patient/45","resource":{"resourceType":"Patient","id":"45","meta":{"versionId":"2"},"gender":"other"}}]})");
+  BOOST_REQUIRE(parsed.ok());
+  const fhir::Element& b = *parsed.resource;
+  BOOST_TEST(run("Bundle.entry[0].resource.subject.resolve().gender", &b) == "code:female");
+  // Relative to its own entry's base, http://b.example/fhir/, where there is no Patient/23.
+  BOOST_TEST(run("Bundle.entry[1].resource.subject.resolve()", &b) == "");
+  BOOST_TEST(run("Bundle.entry[0].resource.performer.resolve().gender", &b) == "code:other");
+  // "#d1" is contained in the resource that holds the reference, not in the Bundle.
+  BOOST_TEST(run("Bundle.entry[0].resource.device.resolve().id", &b) == "id:d1");
+}
+
 BOOST_AUTO_TEST_CASE(decimals_are_exact_and_keep_precision) {
   BOOST_TEST(run("0.1 + 0.2 = 0.3") == "boolean:true");
   BOOST_TEST(run("1.50 * 2") == "decimal:3.00");
