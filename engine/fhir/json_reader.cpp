@@ -3,6 +3,7 @@
 // duplicate keys, and builds the model in one pass without an intermediate
 // tree.
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 
@@ -116,6 +117,14 @@ class JsonReader {
     return v;
   }
 
+  // FHIR strings cannot hold control characters other than tab, CR and LF
+  // (XML cannot carry them): an escaped one is an error, reading goes on.
+  void control_character(unsigned cp, std::size_t at) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "%04X", cp);
+    report("value", std::string("control character U+") + hex + " is not allowed in FHIR strings", at);
+  }
+
   // Reads a string token. Returns a view of the input when it has no escapes,
   // else of `buffer` holding the decoded text.
   std::string_view read_string(std::string& buffer) {
@@ -147,8 +156,14 @@ class JsonReader {
         case '"': buffer.push_back('"'); break;
         case '\\': buffer.push_back('\\'); break;
         case '/': buffer.push_back('/'); break;
-        case 'b': buffer.push_back('\b'); break;
-        case 'f': buffer.push_back('\f'); break;
+        case 'b':
+          control_character('\b', pos_ - 2);
+          buffer.push_back('\b');
+          break;
+        case 'f':
+          control_character('\f', pos_ - 2);
+          buffer.push_back('\f');
+          break;
         case 'n': buffer.push_back('\n'); break;
         case 'r': buffer.push_back('\r'); break;
         case 't': buffer.push_back('\t'); break;
@@ -164,6 +179,7 @@ class JsonReader {
           } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
             fail("unpaired surrogate in \\u escape");
           }
+          if (cp < 0x20 && cp != '\t' && cp != '\n' && cp != '\r') control_character(cp, pos_ - 6);
           util::append_utf8(buffer, cp);
           break;
         }

@@ -311,16 +311,8 @@ std::optional<Temporal> add_duration(const Node& n, Temporal t, const Quantity& 
   // Durations finer than the value's precision are dropped, as FHIRPath says.
   const bool day_or_coarser = t.kind == Temporal::Kind::date || t.precision <= Temporal::day;
   if (day_or_coarser) millis = millis / 86400000 * 86400000;
-  std::int64_t day_count = 0;
-  if (t.kind != Temporal::Kind::time) {
-    // days since 1970 via the civil algorithm
-    int y = t.year_ - (t.month_ <= 2);
-    const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = static_cast<unsigned>(y - era * 400);
-    const unsigned doy =
-        (153 * (t.month_ + (t.month_ > 2 ? -3 : 9)) + 2) / 5 + static_cast<unsigned>(t.day_) - 1;
-    day_count = era * 146097 + static_cast<std::int64_t>(yoe * 365 + yoe / 4 - yoe / 100 + doy) - 719468;
-  }
+  const std::int64_t day_count =
+      t.kind != Temporal::Kind::time ? days_from_civil(t.year_, t.month_, t.day_) : 0;
   std::int64_t total = day_count * 86400000 + t.hour_ * 3600000LL + t.minute_ * 60000LL + t.second_ * 1000LL +
                        t.millis_ + millis;
   std::int64_t days = total >= 0 ? total / 86400000 : (total - 86399999) / 86400000;
@@ -329,17 +321,7 @@ std::optional<Temporal> add_duration(const Node& n, Temporal t, const Quantity& 
   t.minute_ = static_cast<int>(rest / 60000 % 60);
   t.second_ = static_cast<int>(rest / 1000 % 60);
   t.millis_ = static_cast<int>(rest % 1000);
-  if (t.kind != Temporal::Kind::time) {
-    days += 719468;
-    const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-    const std::int64_t doe = days - era * 146097;
-    const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const std::int64_t mp = (5 * doy + 2) / 153;
-    t.day_ = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
-    t.month_ = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
-    t.year_ = static_cast<int>(yoe + era * 400 + (t.month_ <= 2));
-  }
+  if (t.kind != Temporal::Kind::time) civil_from_days(days, t.year_, t.month_, t.day_);
   return t;
 }
 

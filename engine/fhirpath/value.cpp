@@ -206,16 +206,29 @@ std::size_t parse_time_part(std::string_view s, std::size_t at, Temporal& t) {
   return at;
 }
 
+}  // namespace
+
 std::int64_t days_from_civil(int y, int m, int d) {
   y -= m <= 2;
   const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
   const unsigned yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + static_cast<unsigned>(d) - 1;
+  const unsigned doy =
+      (153 * static_cast<unsigned>(m + (m > 2 ? -3 : 9)) + 2) / 5 + static_cast<unsigned>(d) - 1;
   const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-}  // namespace
+void civil_from_days(std::int64_t days, int& year, int& month, int& day) {
+  days += 719468;
+  const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+  const std::int64_t doe = days - era * 146097;
+  const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const std::int64_t mp = (5 * doy + 2) / 153;
+  day = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
+  month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
+  year = static_cast<int>(yoe + era * 400 + (month <= 2));
+}
 
 std::optional<Temporal> Temporal::parse(std::string_view s, Kind kind) {
   Temporal t;
@@ -317,16 +330,9 @@ std::optional<std::strong_ordering> compare(const Temporal& a, const Temporal& b
           days_from_civil(t.year_, t.month_, t.day_) * 1440 + t.hour_ * 60 + t.minute_ - *t.offset_minutes;
       std::int64_t days = minutes >= 0 ? minutes / 1440 : (minutes - 1439) / 1440;
       minutes -= days * 1440;
-      // civil_from_days
-      days += 719468;
-      const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-      const std::int64_t doe = days - era * 146097;
-      const std::int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-      const std::int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-      const std::int64_t mp = (5 * doy + 2) / 153;
-      const std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
-      const std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
-      f[0] = yoe + era * 400 + (m <= 2);
+      int y = 0, m = 0, d = 0;
+      civil_from_days(days, y, m, d);
+      f[0] = y;
       f[1] = m;
       f[2] = d;
       f[3] = minutes / 60;

@@ -65,6 +65,10 @@ struct Temporal {
   std::string str() const;  // FHIR form, without '@'
 };
 
+// Days since 1970-01-01 of a proleptic Gregorian date, and back.
+std::int64_t days_from_civil(int year, int month, int day);
+void civil_from_days(std::int64_t days, int& year, int& month, int& day);
+
 // Compares at the common precision; empty when the answer depends on
 // digits that one side does not have.
 std::optional<std::strong_ordering> compare(const Temporal& a, const Temporal& b);

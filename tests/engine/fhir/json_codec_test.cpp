@@ -183,6 +183,10 @@ BOOST_AUTO_TEST_CASE(json_syntax_errors) {
   error_with(R"({"resourceType":"Patient","id":"a\q"})", "invalid escape");
   error_with(R"({"resourceType":"Patient","id":"\ud800"})", "unpaired surrogate");
   error_with("{\"resourceType\":\"Patient\",\"id\":\"a\tb\"}", "control character");
+  error_with(R"({"resourceType":"Patient","name":[{"text":"a\u0000b"}]})",
+             "control character U+0000 is not allowed");
+  error_with(R"({"resourceType":"Patient","name":[{"text":"a\fb"}]})",
+             "control character U+000C is not allowed");
   error_with(R"({"resourceType":"Observation","valueInteger":01})", "invalid number");
   error_with(R"([1,2])", "neither FHIR JSON");
   error_with(R"(  "Patient")", "neither FHIR JSON");
