@@ -176,6 +176,12 @@ class Parser {
  private:
   Lexer lexer_;
   Lexeme current_;
+  // Bounds that keep the tree shallow enough for recursive evaluation:
+  // nesting of sub-expressions, and operators in all (each can deepen a chain).
+  int depth_ = 0;
+  int operators_ = 0;
+  static constexpr int kMaxDepth = 200;
+  static constexpr int kMaxOperators = 1000;
 
   void advance() { current_ = lexer_.next(); }
 
@@ -211,11 +217,22 @@ class Parser {
   }
 
   Node expression(int min_power) {
+    struct Nesting {
+      int& depth;
+      explicit Nesting(int& d, std::size_t position) : depth(d) {
+        if (++depth > kMaxDepth) {
+          --depth;
+          syntax_error(position, "the expression is nested too deeply");
+        }
+      }
+      ~Nesting() { --depth; }
+    } nesting(depth_, current_.position);
     Node left = prefix();
     for (;;) {
       const int power = infix_power();
       if (power == 0 || power <= min_power) return left;
       const Lexeme op = current_;
+      if (++operators_ > kMaxOperators) syntax_error(op.position, "the expression has too many operators");
       advance();
       if (op.text == ".") {
         left = invocation(std::move(left));
