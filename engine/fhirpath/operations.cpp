@@ -596,8 +596,9 @@ struct Checker {
 
   // The possible FHIR types of a node's result; empty when unknown (System
   // values, functions whose result we do not model).
+  // Each node is visited once: visiting an argument twice would make the
+  // check exponential in the expression's depth.
   std::vector<const fhir::TypeInfo*> walk(const Node& n, const std::vector<const fhir::TypeInfo*>& focus) {
-    for (const Node& a : n.args) walk(a, {});
     switch (n.kind) {
       case Node::Kind::member: {
         const auto input = n.input ? walk(*n.input, focus) : focus;
@@ -634,9 +635,9 @@ struct Checker {
       case Node::Kind::function: {
         const auto input = n.input ? walk(*n.input, focus) : focus;
         // The arguments of where(), select(), exists(), all() and repeat() run on each input item.
-        if (n.name == "where" || n.name == "select" || n.name == "exists" || n.name == "all" ||
-            n.name == "repeat")
-          for (const Node& a : n.args) walk(a, input);
+        const bool per_item = n.name == "where" || n.name == "select" || n.name == "exists" ||
+                              n.name == "all" || n.name == "repeat";
+        for (const Node& a : n.args) walk(a, per_item ? input : std::vector<const fhir::TypeInfo*>{});
         if (n.name == "where" || n.name == "first" || n.name == "last" || n.name == "single" ||
             n.name == "tail" || n.name == "skip" || n.name == "take" || n.name == "distinct")
           return input;
@@ -653,7 +654,8 @@ struct Checker {
         walk(n.args.at(0), focus);
         return n.name == "as" ? types_named(n.type_name) : std::vector<const fhir::TypeInfo*>{};
       }
-      case Node::Kind::indexer: return n.input ? walk(*n.input, focus) : focus;
+      case Node::Kind::indexer: walk(n.args.at(0), focus); return n.input ? walk(*n.input, focus) : focus;
+      case Node::Kind::unary: walk(n.args.at(0), focus); return {};
       case Node::Kind::binary: {
         if (n.name == "+" || n.name == "-") {
           const Node& l = n.args[0];

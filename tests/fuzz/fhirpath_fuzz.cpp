@@ -11,13 +11,14 @@
 namespace {
 
 const courier::fhir::Element& bundle() {
-  static const courier::fhir::Element resource = *courier::fhir::parse_json(
-      R"({"resourceType":"Bundle","type":"message","timestamp":"2024-05-01T10:00:00Z","entry":[
+  static const courier::fhir::Element resource =
+      *courier::fhir::parse_json(
+           R"({"resourceType":"Bundle","type":"message","timestamp":"2024-05-01T10:00:00Z","entry":[
         {"fullUrl":"urn:uuid:1","resource":{"resourceType":"MessageHeader","eventCoding":{"code":"order"},
           "source":{"endpoint":"urn:s"},"focus":[{"reference":"urn:uuid:2"}]}},
         {"fullUrl":"urn:uuid:2","resource":{"resourceType":"Observation","status":"final","code":{"text":"x"},
           "valueQuantity":{"value":4.50,"unit":"mg"},"effectiveDateTime":"2024-05-01"}}]})")
-                                                             .resource;
+           .resource;
   return resource;
 }
 

@@ -111,7 +111,8 @@ BOOST_AUTO_TEST_CASE(errors_have_a_kind_and_a_position) {
 
 BOOST_AUTO_TEST_CASE(hostile_expressions_are_syntax_errors_not_stack_overflows) {
   std::size_t at = 0;
-  BOOST_TEST((error_kind(std::string(100000, '(') + "1" + std::string(100000, ')'), at) == fhirpath::Error::Kind::syntax));
+  BOOST_TEST((error_kind(std::string(100000, '(') + "1" + std::string(100000, ')'), at) ==
+              fhirpath::Error::Kind::syntax));
   BOOST_TEST((error_kind(std::string(100000, '-') + "1", at) == fhirpath::Error::Kind::syntax));
   std::string chain = "1";
   for (int i = 0; i < 50000; ++i) chain += "+1";
