@@ -1,5 +1,6 @@
 // Evaluation of compiled FHIRPath over the Element tree.
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -908,8 +909,12 @@ Collection fn_encode(Evaluator& ev, const Node& n, const Collection& in, const C
   if (*format == "hex") {
     if (s->size() % 2 != 0) return {};
     std::string out;
-    for (std::size_t i = 0; i < s->size(); i += 2)
-      out += static_cast<char>(std::stoi(s->substr(i, 2), nullptr, 16));
+    for (std::size_t i = 0; i < s->size(); i += 2) {
+      unsigned byte = 0;
+      const auto [end, ec] = std::from_chars(s->data() + i, s->data() + i + 2, byte, 16);
+      if (ec != std::errc() || end != s->data() + i + 2) return {};  // not hex: nothing to decode
+      out += static_cast<char>(byte);
+    }
     return Collection{Item{out}};
   }
   return {};
@@ -1265,7 +1270,15 @@ Collection Expression::evaluate(const Collection& context, const fhir::Element* 
   ctx.resource = resource;
   ctx.root = &context;
   ctx.variables = &variables;
-  return ev.eval(*root_, context, ctx);
+  try {
+    return ev.eval(*root_, context, ctx);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    // A gap in the evaluator must still reach the caller as an execution
+    // error (a message refused), never as a crash of the engine.
+    throw Error(Error::Kind::execution, 0, std::string("internal error: ") + e.what());
+  }
 }
 
 }  // namespace courier::fhirpath

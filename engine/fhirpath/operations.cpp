@@ -1,6 +1,7 @@
 #include "engine/fhirpath/operations.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 
 #include "engine/fhir/type_registry.h"
@@ -518,7 +519,12 @@ std::optional<Item> convert(const Item& v, std::string_view target) {
             return std::isdigit(static_cast<unsigned char>(c));
           }))
         return std::nullopt;
-      return Item{static_cast<std::int64_t>(std::stoll(*s))};
+      std::int64_t n = 0;
+      const std::string_view digits =
+          s->starts_with('+') ? std::string_view(*s).substr(1) : std::string_view(*s);
+      if (std::from_chars(digits.data(), digits.data() + digits.size(), n).ec != std::errc())
+        return std::nullopt;
+      return Item{n};
     }
     return std::nullopt;
   }

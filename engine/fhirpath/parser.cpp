@@ -2,6 +2,7 @@
 // (lowest first): implies; or xor; and; in contains; = ~ != !~;
 // < > <= >=; |; is as; + - &; * / div mod; unary + -; . [] (invocation).
 #include <cctype>
+#include <charconv>
 
 #include "engine/fhirpath/ast.h"
 #include "engine/fhirpath/fhirpath.h"
@@ -139,7 +140,9 @@ class Lexer {
         case 'f': out.push_back('\f'); break;
         case 'u': {
           if (i_ + 4 > s_.size()) syntax_error(i_, "incomplete \\u escape");
-          const unsigned cp = static_cast<unsigned>(std::stoul(std::string(s_.substr(i_, 4)), nullptr, 16));
+          unsigned cp = 0;
+          const auto [end, ec] = std::from_chars(s_.data() + i_, s_.data() + i_ + 4, cp, 16);
+          if (ec != std::errc() || end != s_.data() + i_ + 4) syntax_error(i_, "invalid \\u escape");
           util::append_utf8(out, cp);
           i_ += 4;
           break;

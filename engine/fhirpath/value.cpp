@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -44,7 +45,12 @@ std::optional<Decimal> Decimal::parse(std::string_view text) {
     if (fraction) ++d.scale_;
   }
   if (i < text.size()) {
-    const int exponent = std::stoi(std::string(text.substr(i + 1)));
+    int exponent = 0;
+    std::string_view exponent_text = text.substr(i + 1);
+    if (exponent_text.starts_with('+')) exponent_text.remove_prefix(1);
+    const char* last = exponent_text.data() + exponent_text.size();
+    const auto [end, ec] = std::from_chars(exponent_text.data(), last, exponent);
+    if (ec != std::errc() || end != last || exponent > 1000 || exponent < -1000) return std::nullopt;
     d.scale_ -= exponent;
     if (d.scale_ < 0) {
       if (digits - d.scale_ > 36) return std::nullopt;
@@ -409,7 +415,12 @@ std::optional<Item> system_value(const Item& item) {
       case Primitive::boolean: return Item{v == "true"};
       case Primitive::integer:
       case Primitive::positive_int:
-      case Primitive::unsigned_int: return Item{static_cast<std::int64_t>(std::stoll(v))};
+      case Primitive::unsigned_int: {
+        std::int64_t n = 0;
+        const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc() || end != v.data() + v.size()) return std::nullopt;  // not a valid integer
+        return Item{n};
+      }
       case Primitive::decimal: {
         auto d = Decimal::parse(v);
         if (!d) return std::nullopt;
