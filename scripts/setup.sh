@@ -9,6 +9,7 @@ packages=(
   libboost1.81-dev libboost-test1.81-dev
   libpugixml-dev nlohmann-json3-dev libyaml-cpp-dev
   libcli11-dev                  # the command line parser: subcommands, --help, usage errors
+  libre2-dev                    # FHIRPath matches(): linear-time regexes, safe on hostile patterns
   libsqlite3-dev libssl-dev
   clang-14 libclang-rt-14-dev   # libFuzzer targets and sanitizer builds
   python3-hl7                   # Debian's mllp_send, an HL7 v2 peer for tests

@@ -6,8 +6,9 @@
 #include <functional>
 #include <iostream>
 #include <limits>
-#include <regex>
 #include <unordered_map>
+
+#include <re2/re2.h>
 
 #include "engine/fhir/bundle_index.h"
 #include "engine/fhir/codec.h"
@@ -444,23 +445,34 @@ std::optional<std::string> string_argument(Evaluator& ev, const Node& n, std::si
   execution_error(n, n.name + "() expects a string argument");
 }
 
-// FHIRPath regexes run in single-line mode, where '.' also matches a line
-// break; ECMAScript has no flag for it, so unescaped dots outside brackets
-// become [\s\S].
-std::string dot_matches_all(const std::string& pattern) {
+// FHIRPath's regular expressions, with RE2: its matching takes time linear
+// in the input whatever the pattern, where a backtracking engine
+// (std::regex) can take exponential time, or overflow the stack, on a
+// pattern such as (a*)*b. FHIRPath runs them in single-line mode: '.' also
+// matches a line break.
+std::unique_ptr<re2::RE2> compile_regex(const Node& n, const std::string& pattern) {
+  re2::RE2::Options options;
+  options.set_dot_nl(true);
+  options.set_log_errors(false);
+  options.set_max_mem(8 << 20);
+  auto re = std::make_unique<re2::RE2>(pattern, options);
+  if (!re->ok()) execution_error(n, "invalid regular expression: " + re->error());
+  return re;
+}
+
+// FHIRPath writes a capture group in a substitution as $1; RE2 as \1.
+std::string re2_rewrite(const std::string& substitution) {
   std::string out;
-  bool in_class = false;
-  for (std::size_t i = 0; i < pattern.size(); ++i) {
-    const char c = pattern[i];
-    if (c == '\\' && i + 1 < pattern.size()) {
-      out += pattern.substr(i++, 2);
-      continue;
-    }
-    if (c == '[')
-      in_class = true;
-    else if (c == ']')
-      in_class = false;
-    out += (c == '.' && !in_class) ? std::string("[\\s\\S]") : std::string(1, c);
+  for (std::size_t i = 0; i < substitution.size(); ++i) {
+    const char c = substitution[i];
+    const bool group = c == '$' && i + 1 < substitution.size() &&
+                       std::isdigit(static_cast<unsigned char>(substitution[i + 1]));
+    if (group)
+      out += '\\';  // $1 becomes \1
+    else if (c == '\\')
+      out += "\\\\";  // a literal backslash
+    else
+      out += c;
   }
   return out;
 }
@@ -535,23 +547,17 @@ Collection fn_string(Evaluator& ev, const Node& n, const Collection& in, const C
     if (f == "endsWith") return boolean(s.ends_with(*a));
     if (f == "contains") return boolean(s.find(*a) != std::string::npos);
     if (f == "matches" || f == "matchesFull") {
-      try {
-        const std::regex re(dot_matches_all(*a), std::regex::ECMAScript);
-        return boolean(f == "matches" ? std::regex_search(s, re) : std::regex_match(s, re));
-      } catch (const std::regex_error& e) {
-        execution_error(n, std::string("invalid regular expression: ") + e.what());
-      }
+      const auto re = compile_regex(n, *a);
+      return boolean(f == "matches" ? re2::RE2::PartialMatch(s, *re) : re2::RE2::FullMatch(s, *re));
     }
     const auto b = string_argument(ev, n, 1, ctx);
     if (!b) return {};
     if (f == "replaceMatches") {
       if (a->empty()) return Collection{Item{s}};
-      try {
-        return Collection{
-            Item{std::regex_replace(s, std::regex(dot_matches_all(*a), std::regex::ECMAScript), *b)}};
-      } catch (const std::regex_error& e) {
-        execution_error(n, std::string("invalid regular expression: ") + e.what());
-      }
+      const auto re = compile_regex(n, *a);
+      std::string out = s;
+      re2::RE2::GlobalReplace(&out, *re, re2_rewrite(*b));
+      return Collection{Item{out}};
     }
     // replace: every occurrence; an empty pattern goes between characters.
     if (a->empty()) {
