@@ -180,7 +180,11 @@ std::optional<bool> values_compare_equal(const Item& a, const Item& b, bool equi
 
 }  // namespace
 
-std::optional<bool> items_equal(const Item& a, const Item& b) {
+namespace {
+
+// `=` (equivalence false) or `~` on two items: System values by value;
+// complex elements, which have none, by their content.
+std::optional<bool> compare_items(const Item& a, const Item& b, bool equivalence) {
   const auto va = system_value(a);
   const auto vb = system_value(b);
   if (!va || !vb) {
@@ -188,18 +192,17 @@ std::optional<bool> items_equal(const Item& a, const Item& b) {
     const fhir::Element* eb = b.element();
     return ea != nullptr && eb != nullptr && elements_equal(*ea, *eb);
   }
-  return values_compare_equal(*va, *vb, false);
+  return values_compare_equal(*va, *vb, equivalence);
+}
+
+}  // namespace
+
+std::optional<bool> items_equal(const Item& a, const Item& b) {
+  return compare_items(a, b, false);
 }
 
 bool items_equivalent(const Item& a, const Item& b) {
-  const auto va = system_value(a);
-  const auto vb = system_value(b);
-  if (!va || !vb) {
-    const fhir::Element* ea = a.element();
-    const fhir::Element* eb = b.element();
-    return ea != nullptr && eb != nullptr && elements_equal(*ea, *eb);
-  }
-  return values_compare_equal(*va, *vb, true).value_or(false);
+  return compare_items(a, b, true).value_or(false);
 }
 
 namespace {
