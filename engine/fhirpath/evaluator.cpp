@@ -477,6 +477,18 @@ std::string re2_rewrite(const std::string& substitution) {
   return out;
 }
 
+// The characters of a UTF-8 string, each as the bytes that encode it.
+std::vector<std::string_view> utf8_characters(std::string_view s) {
+  std::vector<std::string_view> out;
+  for (std::size_t i = 0; i < s.size();) {
+    std::size_t len = 1;
+    while (i + len < s.size() && (static_cast<unsigned char>(s[i + len]) & 0xC0) == 0x80) ++len;
+    out.push_back(s.substr(i, len));
+    i += len;
+  }
+  return out;
+}
+
 std::size_t utf8_length(std::string_view s) {
   std::size_t n = 0;
   for (unsigned char c : s) n += (c & 0xC0) != 0x80;
@@ -502,12 +514,7 @@ Collection fn_string(Evaluator& ev, const Node& n, const Collection& in, const C
     }
     if (f == "toChars") {
       Collection out;
-      for (std::size_t i = 0; i < s.size();) {
-        std::size_t len = 1;
-        while (i + len < s.size() && (static_cast<unsigned char>(s[i + len]) & 0xC0) == 0x80) ++len;
-        out.push_back(Item{s.substr(i, len)});
-        i += len;
-      }
+      for (std::string_view c : utf8_characters(s)) out.push_back(Item{std::string(c)});
       return out;
     }
     if (f == "substring") {
@@ -562,9 +569,7 @@ Collection fn_string(Evaluator& ev, const Node& n, const Collection& in, const C
     // replace: every occurrence; an empty pattern goes between characters.
     if (a->empty()) {
       std::string out = *b;
-      for (const Item& c :
-           fn_string(ev, Node{Node::Kind::function, "toChars", n.position, nullptr, {}, {}, {}}, in, ctx))
-        out += std::get<std::string>(c.value) + *b;
+      for (std::string_view c : utf8_characters(s)) (out += c) += *b;
       return Collection{Item{out}};
     }
     std::string out;

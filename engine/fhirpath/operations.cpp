@@ -83,13 +83,6 @@ std::optional<Unit> unit_of(std::string_view u) {
   return std::nullopt;
 }
 
-bool is_calendar_keyword(std::string_view u) {
-  static constexpr std::string_view words[] = {"year", "month",  "week",   "day",
-                                               "hour", "minute", "second", "millisecond"};
-  if (u.ends_with('s')) u.remove_suffix(1);
-  return std::find(std::begin(words), std::end(words), u) != std::end(words);
-}
-
 std::string calendar_base(std::string_view u) {
   if (u == "years") return "year";
   if (u == "months") return "month";
@@ -576,7 +569,7 @@ std::optional<Item> convert(const Item& v, std::string_view target) {
       std::string unit = s->substr(space + 1);
       if (unit.size() >= 2 && unit.front() == '\'' && unit.back() == '\'')
         unit = unit.substr(1, unit.size() - 2);
-      else if (!is_calendar_keyword(unit))
+      else if (!is_calendar_unit(unit))
         return std::nullopt;  // UCUM units are quoted
       return Item{Quantity{*value, unit}};
     }

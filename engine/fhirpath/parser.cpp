@@ -156,15 +156,6 @@ class Lexer {
   }
 };
 
-bool is_calendar_unit(std::string_view w) {
-  static constexpr std::string_view units[] = {
-      "year", "years", "month",  "months",  "week",   "weeks",   "day",         "days",
-      "hour", "hours", "minute", "minutes", "second", "seconds", "millisecond", "milliseconds"};
-  for (auto u : units)
-    if (u == w) return true;
-  return false;
-}
-
 class Parser {
  public:
   explicit Parser(std::string_view text) : lexer_(text) { advance(); }

@@ -368,13 +368,15 @@ std::optional<std::strong_ordering> compare(const Temporal& a, const Temporal& b
 
 // ---- Quantity and Item ---------------------------------------------------------
 
+bool is_calendar_unit(std::string_view u) {
+  static constexpr std::string_view words[] = {"year", "month",  "week",   "day",
+                                               "hour", "minute", "second", "millisecond"};
+  if (u.ends_with('s')) u.remove_suffix(1);
+  return std::find(std::begin(words), std::end(words), u) != std::end(words);
+}
+
 std::string Quantity::str() const {
-  const bool calendar = !unit.empty() && std::isalpha(static_cast<unsigned char>(unit[0])) &&
-                        unit.find_first_of("'") == std::string::npos &&
-                        (unit.starts_with("year") || unit.starts_with("month") || unit.starts_with("week") ||
-                         unit.starts_with("day") || unit.starts_with("hour") || unit.starts_with("minute") ||
-                         unit.starts_with("second") || unit.starts_with("millisecond"));
-  return value.str() + " " + (calendar ? unit : "'" + unit + "'");
+  return value.str() + " " + (is_calendar_unit(unit) ? unit : "'" + unit + "'");
 }
 
 std::string Item::type_name() const {

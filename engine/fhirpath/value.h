@@ -73,6 +73,10 @@ void civil_from_days(std::int64_t days, int& year, int& month, int& day);
 // digits that one side does not have.
 std::optional<std::strong_ordering> compare(const Temporal& a, const Temporal& b);
 
+// A calendar duration keyword: year, month, week, day, hour, minute,
+// second, millisecond, or a plural of one.
+bool is_calendar_unit(std::string_view unit);
+
 struct Quantity {
   Decimal value;
   std::string unit;  // a UCUM code, or a calendar duration keyword (year, month, ...)
