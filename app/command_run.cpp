@@ -1,10 +1,19 @@
 // courier run [--config FILE]: runs the engine until SIGINT or SIGTERM.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <thread>
 
 #include "app/commands.h"
 #include "app/config.h"
+#include "engine/store/sqlite_store.h"
 
 namespace courier::app {
 
@@ -12,39 +21,93 @@ namespace {
 
 struct RunOptions {
   std::string config = "conf/courier.yaml";
+  int threads = 2;
 };
 
+// One engine per data directory: a second would deliver everything twice.
+bool lock_data_dir(const std::string& data_dir, std::string& error) {
+  const std::string path = (std::filesystem::path(data_dir) / "courier.lock").string();
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    error = "another courier is running on data directory " + data_dir + " (cannot lock " + path + ")";
+    return false;
+  }
+  return true;  // held until the process exits
+}
+
 int run_command(const RunOptions& options) {
-  std::string error;
-  const auto config = load_config(options.config, error);
-  if (!config) {
-    std::cerr << "courier run: " << error << '\n';
+  std::vector<std::string> errors;
+  Loaded loaded = load_all(options.config, {}, errors);
+  if (!errors.empty()) {
+    for (const std::string& e : errors) std::cerr << "courier run: " << e << '\n';
     return 1;
   }
-  if (!config->listeners.empty()) {
-    const ListenerConfig& listener = config->listeners.front();
-    std::cerr << "courier run: " << options.config << ": listener '" << listener.name << "' has type '"
-              << listener.type << "', which this build does not provide (known types: none yet)\n";
-    return 1;
-  }
+  Config& config = loaded.config;
   std::error_code ec;
-  std::filesystem::create_directories(config->data_dir, ec);
+  std::filesystem::create_directories(config.data_dir, ec);
   if (ec) {
-    std::cerr << "courier run: cannot create data directory " << config->data_dir << ": " << ec.message()
+    std::cerr << "courier run: cannot create data directory " << config.data_dir << ": " << ec.message()
               << '\n';
     return 1;
   }
-  // Block the stop signals before any thread exists, then wait for one.
+  std::string error;
+  if (!lock_data_dir(config.data_dir, error)) {
+    std::cerr << "courier run: " << error << '\n';
+    return 1;
+  }
+  // Block the stop signals before any thread exists; the main thread waits
+  // for one with sigwait while the others serve.
   sigset_t stop;
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-  std::cerr << "courier: running with " << options.config << ", data in " << config->data_dir
-            << "; no listeners are configured, so no messages are received. Stop with Ctrl-C.\n";
+  std::signal(SIGPIPE, SIG_IGN);
+
+  boost::asio::io_context io(options.threads);
+  std::unique_ptr<Engine> engine;
+  try {
+    engine = std::make_unique<Engine>(io.get_executor(), config.engine, std::move(loaded.routes),
+                                      store::open_sqlite_store(config.data_dir), adapters::make_senders(io));
+    for (auto& listener : config.listeners) listener->start(io, *engine);
+  } catch (const std::exception& e) {
+    std::cerr << "courier run: " << e.what() << '\n';
+    return 1;
+  }
+  // The listeners are bound (port 0 has become a real port); peers can now
+  // be told where to send responses.
+  std::string public_url = config.public_url;
+  for (const auto& listener : config.listeners) {
+    if (public_url.empty()) public_url = listener->base_url();
+  }
+  engine->set_public_url(public_url);
+  engine->start();
+
+  std::cerr << "courier: running with " << options.config << ", data in " << config.data_dir << ", "
+            << engine->routes().routes.size() << " route(s)\n";
+  for (const auto& listener : config.listeners) {
+    std::cerr << "courier: listener " << listener->name() << ": " << listener->describe() << '\n';
+  }
+  if (config.listeners.empty())
+    std::cerr << "courier: no listeners are configured, so no messages are received\n";
+  std::cerr << "courier: ready\n";
+
+  std::vector<std::thread> threads;
+  for (int i = 0; i < options.threads; ++i) threads.emplace_back([&io] { io.run(); });
+  auto work = boost::asio::make_work_guard(io);
+
   int signal = 0;
   sigwait(&stop, &signal);
   std::cerr << "courier: stopping on signal " << signal << '\n';
+  for (auto& listener : config.listeners) {
+    boost::asio::post(io, [&listener] { listener->stop(); });
+  }
+  engine->stop();
+  work.reset();
+  io.stop();
+  for (std::thread& t : threads) t.join();
+  engine.reset();
+  std::cerr << "courier: stopped\n";
   return 0;
 }
 
@@ -54,6 +117,9 @@ void add_run_command(CLI::App& app, int& status) {
   auto options = std::make_shared<RunOptions>();
   CLI::App* cmd = app.add_subcommand("run", "Run the engine with a configuration file.");
   cmd->add_option("--config", options->config, "the engine configuration")->capture_default_str();
+  cmd->add_option("--threads", options->threads, "threads serving connections and deliveries")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   cmd->callback([options, &status] { status = run_command(*options); });
 }
 

@@ -1,135 +1,133 @@
 #include "app/config.h"
 
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include <glob.h>
 
-#include <yaml-cpp/yaml.h>
+#include <filesystem>
 
+#include "engine/config/yaml_reader.h"
 #include "engine/util/text.h"
 
 namespace courier::app {
 
-std::optional<std::string> expand_variables(std::string_view text, std::string& error) {
-  std::string out;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const std::size_t start = text.find("${", i);
-    if (start == std::string_view::npos) {
-      out.append(text.substr(i));
-      break;
-    }
-    out.append(text.substr(i, start - i));
-    const std::size_t end = text.find('}', start);
-    if (end == std::string_view::npos) {
-      error = "unterminated ${ in '" + std::string(text) + "'";
-      return std::nullopt;
-    }
-    const std::string_view body = text.substr(start + 2, end - start - 2);
-    const std::size_t dash = body.find(":-");
-    const std::string name(body.substr(0, dash));
-    const char* value = std::getenv(name.c_str());
-    if (value != nullptr && *value != '\0') {
-      out += value;
-    } else if (dash != std::string_view::npos) {
-      out.append(body.substr(dash + 2));
-    } else {
-      error =
-          "environment variable " + name + " is not set and has no default (write ${" + name + ":-default})";
-      return std::nullopt;
-    }
-    i = end + 1;
-  }
-  return out;
-}
-
 namespace {
 
-struct ConfigReader {
-  std::string path;
-  std::string error;
-
-  bool fail(const YAML::Node& node, const std::string& message) {
-    const YAML::Mark mark = node.Mark();
-    error =
-        path + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) + ": " + message;
-    return false;
+// "routes/*.yaml" → the matching files, sorted; a plain path as it is.
+void expand_route_pattern(const std::string& pattern, const YAML::Node& node, config::YamlReader& reader,
+                          std::vector<std::string>& out) {
+  if (pattern.find_first_of("*?[") == std::string::npos) {
+    if (!std::filesystem::exists(pattern)) reader.fail(node, "route file " + pattern + " does not exist");
+    out.push_back(pattern);
+    return;
   }
-
-  // Every key of `map` must be one of `known`.
-  bool check_keys(const YAML::Node& map, std::initializer_list<std::string_view> known,
-                  const std::string& where) {
-    if (!map.IsMap()) return fail(map, where + " must be a mapping");
-    for (const auto& item : map) {
-      const std::string key = item.first.as<std::string>();
-      if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-      std::string message = "unknown key '" + key + "' in " + where;
-      const std::string near = util::closest(key, std::span(known.begin(), known.size()));
-      if (!near.empty()) message += "; did you mean '" + near + "'?";
-      return fail(item.first, message);
+  glob_t found{};
+  if (::glob(pattern.c_str(), 0, nullptr, &found) == 0) {
+    for (std::size_t i = 0; i < found.gl_pathc; ++i) {
+      const std::string path = found.gl_pathv[i];
+      // Test case files live beside the routes; they are not routes.
+      if (!path.ends_with(".test.yaml")) out.push_back(path);
     }
-    return true;
   }
+  globfree(&found);
+}
 
-  bool scalar(const YAML::Node& node, const std::string& field, std::string& out) {
-    if (!node.IsScalar()) return fail(node, field + " must be a single value");
-    std::string expand_error;
-    auto value = expand_variables(node.Scalar(), expand_error);
-    if (!value) return fail(node, field + ": " + expand_error);
-    out = std::move(*value);
-    return true;
+void read_listeners(const YAML::Node& listeners, config::YamlReader& reader, Config& config) {
+  if (!listeners.IsSequence()) {
+    reader.fail(listeners, "listeners must be a list");
+    return;
   }
-};
+  const auto& types = adapters::listener_types();
+  std::vector<std::string_view> type_names;
+  for (const auto& [name, parser] : types) type_names.push_back(name);
+  for (std::size_t i = 0; i < listeners.size(); ++i) {
+    const YAML::Node node = listeners[i];
+    const std::string where = "listeners[" + std::to_string(i) + "]";
+    if (!node.IsMap()) {
+      reader.fail(node, where + " must be a mapping with name and type");
+      continue;
+    }
+    if (!node["name"] || !node["type"]) {
+      reader.fail(node, where + " needs a name and a type");
+      continue;
+    }
+    const auto name = reader.scalar(node["name"], where + ".name");
+    const auto type = reader.scalar(node["type"], where + ".type");
+    if (!name || !type) continue;
+    for (const auto& other : config.listeners) {
+      if (other->name() == *name) reader.fail(node["name"], "two listeners are named '" + *name + "'");
+    }
+    auto parser = types.find(*type);
+    if (parser == types.end()) {
+      std::string known;
+      for (std::string_view t : type_names) known += (known.empty() ? "" : ", ") + std::string(t);
+      std::string message = where + ".type: unknown listener type '" + *type + "' (known: " + known + ")";
+      const std::string near = util::closest(*type, type_names);
+      if (!near.empty()) message += "; did you mean '" + near + "'?";
+      reader.fail(node["type"], message);
+      continue;
+    }
+    if (auto listener = parser->second(*name, node, reader)) config.listeners.push_back(std::move(listener));
+  }
+}
 
 }  // namespace
 
-std::optional<Config> load_config(const std::string& path, std::string& error) {
-  ConfigReader reader{path, {}};
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    error = path + ": cannot read the file";
-    return std::nullopt;
-  } catch (const YAML::ParserException& e) {
-    error =
-        path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) + ": " + e.msg;
-    return std::nullopt;
-  }
+Config load_config(const std::string& path, std::vector<std::string>& errors) {
   Config config;
-  config.data_dir = "./var";
-  bool ok =
-      root.IsNull() || reader.check_keys(root, {"data-dir", "listeners", "routes"}, "the configuration");
-  if (ok && root["data-dir"]) ok = reader.scalar(root["data-dir"], "data-dir", config.data_dir);
-  if (ok && root["listeners"]) {
-    const YAML::Node listeners = root["listeners"];
-    if (!listeners.IsSequence()) {
-      ok = reader.fail(listeners, "listeners must be a list");
-    } else {
-      for (std::size_t i = 0; ok && i < listeners.size(); ++i) {
-        const std::string where = "listeners[" + std::to_string(i) + "]";
-        ListenerConfig listener;
-        ok = reader.check_keys(listeners[i], {"name", "type"}, where) &&
-             reader.scalar(listeners[i]["name"], where + ".name", listener.name) &&
-             reader.scalar(listeners[i]["type"], where + ".type", listener.type);
-        if (ok) config.listeners.push_back(std::move(listener));
+  config.path = path;
+  config::YamlReader reader(path);
+  YAML::Node root;
+  if (reader.load(root) && !root.IsNull()) {
+    reader.check_keys(root,
+                      {"data-dir", "public-url", "listeners", "routes", "reliable-cache",
+                       "on-reused-header-id", "sync-wait", "retention"},
+                      "the configuration");
+    if (root.IsMap()) {
+      if (root["data-dir"]) config.data_dir = reader.scalar(root["data-dir"], "data-dir").value_or("");
+      if (root["public-url"])
+        config.public_url = reader.scalar(root["public-url"], "public-url").value_or("");
+      if (root["reliable-cache"]) {
+        config.engine.reliable_cache =
+            reader.duration(root["reliable-cache"], "reliable-cache").value_or(config.engine.reliable_cache);
       }
+      if (root["on-reused-header-id"]) {
+        config.engine.reprocess_reused_header =
+            reader.choice(root["on-reused-header-id"], "on-reused-header-id", {"reject", "reprocess"}) ==
+            "reprocess";
+      }
+      if (root["sync-wait"])
+        config.engine.sync_wait =
+            reader.duration(root["sync-wait"], "sync-wait").value_or(config.engine.sync_wait);
+      if (root["retention"])
+        config.retention = reader.duration(root["retention"], "retention").value_or(config.retention);
+      if (root["listeners"]) read_listeners(root["listeners"], reader, config);
+      if (const YAML::Node routes = root["routes"]) {
+        if (!routes.IsSequence()) {
+          reader.fail(routes,
+                      "routes must be a list of route files (patterns such as routes/*.yaml allowed)");
+        } else {
+          for (std::size_t i = 0; i < routes.size(); ++i) {
+            if (auto pattern = reader.scalar(routes[i], "routes[" + std::to_string(i) + "]")) {
+              expand_route_pattern(*pattern, routes[i], reader, config.route_files);
+            }
+          }
+        }
+      }
+    } else {
+      reader.fail(root, "the configuration must be a mapping of keys such as data-dir and listeners");
     }
   }
-  if (ok && root["routes"]) {
-    const YAML::Node routes = root["routes"];
-    if (!routes.IsSequence()) ok = reader.fail(routes, "routes must be a list of route files");
-    for (std::size_t i = 0; ok && i < routes.size(); ++i) {
-      std::string file;
-      ok = reader.scalar(routes[i], "routes[" + std::to_string(i) + "]", file);
-      if (ok) config.routes.push_back(std::move(file));
-    }
-  }
-  if (!ok) {
-    error = reader.error;
-    return std::nullopt;
-  }
+  errors.insert(errors.end(), reader.errors().begin(), reader.errors().end());
   return config;
+}
+
+Loaded load_all(const std::string& config_path, const std::vector<std::string>& route_files,
+                std::vector<std::string>& errors) {
+  Loaded loaded{load_config(config_path, errors), {}};
+  std::vector<std::string> listener_names;
+  for (const auto& listener : loaded.config.listeners) listener_names.push_back(listener->name());
+  const std::vector<std::string>& files = route_files.empty() ? loaded.config.route_files : route_files;
+  loaded.routes = route::load_routes(files, listener_names, errors);
+  return loaded;
 }
 
 }  // namespace courier::app

@@ -1,29 +1,41 @@
-// The engine configuration, conf/courier.yaml.
+// The engine configuration, conf/courier.yaml: the data directory, the
+// listeners (each checked by its adapter), the route files to load, and the
+// engine's reliable-messaging and delivery settings.
 #pragma once
 
+#include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "adapters/listener.h"
+#include "engine/engine.h"
+
 namespace courier::app {
 
-struct ListenerConfig {
-  std::string name;
-  std::string type;
-};
-
 struct Config {
-  std::string data_dir;
-  std::vector<ListenerConfig> listeners;
-  std::vector<std::string> routes;  // route files to load
+  std::string path;
+  std::string data_dir = "./var";
+  std::string public_url;  // "" = the first HTTP listener's own URL
+  std::chrono::milliseconds retention{std::chrono::hours(24 * 30)};
+  EngineOptions engine;
+  std::vector<std::unique_ptr<adapters::Listener>> listeners;
+  std::vector<std::string> route_files;  // patterns expanded, in order
 };
 
-// Replaces ${VAR} and ${VAR:-default} with the environment's values. An
-// unset ${VAR} without a default is an error, returned in `error`.
-std::optional<std::string> expand_variables(std::string_view text, std::string& error);
+// Loads and checks a configuration file completely. Every problem is added
+// to `errors` as "file:line:col: what is wrong", naming the closest valid
+// key or value; the result is only usable when `errors` stayed empty.
+Config load_config(const std::string& path, std::vector<std::string>& errors);
 
-// Loads and checks a configuration file. Errors read
-// "file:line:col: what is wrong" and name the closest valid key.
-std::optional<Config> load_config(const std::string& path, std::string& error);
+// Loads the config, then its routes (or `route_files` instead, when given),
+// collecting every error of both.
+struct Loaded {
+  Config config;
+  route::RouteSet routes;
+};
+Loaded load_all(const std::string& config_path, const std::vector<std::string>& route_files,
+                std::vector<std::string>& errors);
 
 }  // namespace courier::app

@@ -153,6 +153,16 @@ class Fhirpath(unittest.TestCase):
         self.assertEqual(courier("fhirpath").returncode, 2)
 
 
+def read_until_ready(process):
+    lines = []
+    while not lines or lines[-1] != "courier: ready\n":
+        line = process.stderr.readline().decode()
+        if not line:
+            raise AssertionError("courier stopped before it was ready: " + "".join(lines))
+        lines.append(line)
+    return lines
+
+
 class Run(unittest.TestCase):
     def write_config(self, folder, text):
         path = os.path.join(folder, "courier.yaml")
@@ -165,8 +175,8 @@ class Run(unittest.TestCase):
             config = self.write_config(folder, "data-dir: ${TEST_DATA:-" + folder + "/default}/var\n")
             env = dict(os.environ, TEST_DATA=os.path.join(folder, "chosen"))
             p = subprocess.Popen([COURIER, "run", "--config", config], env=env, stderr=subprocess.PIPE)
-            line = p.stderr.readline().decode()
-            self.assertIn("no listeners are configured", line)
+            lines = read_until_ready(p)
+            self.assertIn("courier: no listeners are configured, so no messages are received\n", lines)
             self.assertTrue(os.path.isdir(os.path.join(folder, "chosen", "var")))
             p.send_signal(signal.SIGTERM)
             self.assertEqual(p.wait(timeout=10), 0)
@@ -174,9 +184,11 @@ class Run(unittest.TestCase):
 
     def test_default_config_starts(self):
         with tempfile.TemporaryDirectory() as folder:
-            env = dict(os.environ, COURIER_DATA_DIR=os.path.join(folder, "data"))
+            env = dict(os.environ, COURIER_DATA_DIR=os.path.join(folder, "data"), COURIER_HTTP_PORT="0")
             p = subprocess.Popen([COURIER, "run"], cwd=ROOT, env=env, stderr=subprocess.PIPE)
-            self.assertIn("courier: running with conf/courier.yaml", p.stderr.readline().decode())
+            lines = read_until_ready(p)
+            self.assertTrue(lines[0].startswith("courier: running with conf/courier.yaml"), lines)
+            self.assertTrue(any(line.startswith("courier: listener fhir: http on 0.0.0.0:") for line in lines), lines)
             p.send_signal(signal.SIGINT)
             self.assertEqual(p.wait(timeout=10), 0)
             p.stderr.close()

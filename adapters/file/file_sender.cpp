@@ -1,0 +1,146 @@
+#include "adapters/file/file_sender.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace courier::adapters {
+
+namespace {
+
+std::string errno_text(const std::string& what) {
+  return what + ": " + std::strerror(errno);
+}
+
+bool write_all(int fd, const std::string& data) {
+  std::size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+bool sync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+
+class FileSender final : public delivery::Sender, public std::enable_shared_from_this<FileSender> {
+ public:
+  FileSender() : thread_([this] { loop(); }) {}
+  ~FileSender() override {
+    {
+      std::lock_guard lock(mutex_);
+      closing_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+
+  void send(delivery::Outbound message, std::function<void(delivery::SendOutcome)> done) override {
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back(Job{std::move(message), std::move(done), {}, {}});
+    }
+    wake_.notify_one();
+  }
+
+ private:
+  struct Job {
+    delivery::Outbound message;
+    std::function<void(delivery::SendOutcome)> done;
+    std::string temporary;
+    std::string error;
+  };
+
+  void loop() {
+    for (;;) {
+      std::deque<Job> batch;
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return closing_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        batch.swap(queue_);
+      }
+      write_batch(batch);
+      for (Job& job : batch) {
+        delivery::SendOutcome outcome;
+        outcome.kind =
+            job.error.empty() ? delivery::SendOutcome::Kind::done : delivery::SendOutcome::Kind::transient;
+        outcome.error = job.error;
+        job.done(std::move(outcome));
+      }
+    }
+  }
+
+  // Each file is written and synced under a temporary name, then renamed;
+  // the folder is synced once per batch, which makes all the renames
+  // durable together. (syncfs would sync the batch in one call, but it also
+  // flushes everything else on the file system, which on a shared disk
+  // makes its cost unpredictable.)
+  static void write_batch(std::deque<Job>& batch) {
+    std::set<std::string> folders;
+    for (Job& job : batch) {
+      std::error_code ec;
+      std::filesystem::create_directories(job.message.target, ec);
+      if (ec) {
+        job.error = "cannot create folder " + job.message.target + ": " + ec.message();
+        continue;
+      }
+      const std::filesystem::path folder(job.message.target);
+      job.temporary = (folder / ("." + job.message.file_name + ".tmp")).string();
+      const int fd = ::open(job.temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+      if (fd < 0) {
+        job.error = errno_text("cannot create " + job.temporary);
+        continue;
+      }
+      if (!write_all(fd, job.message.body)) job.error = errno_text("cannot write " + job.temporary);
+      if (job.error.empty() && ::fdatasync(fd) != 0) job.error = errno_text("cannot sync " + job.temporary);
+      ::close(fd);
+      const std::string final_path = (folder / job.message.file_name).string();
+      if (job.error.empty() && ::rename(job.temporary.c_str(), final_path.c_str()) != 0) {
+        job.error = errno_text("cannot rename to " + final_path);
+      }
+      if (!job.error.empty()) {
+        ::unlink(job.temporary.c_str());
+        continue;
+      }
+      folders.insert(job.message.target);
+    }
+    for (const std::string& folder : folders) {
+      if (sync_path(folder)) continue;
+      const std::string error = errno_text("cannot sync folder " + folder);
+      for (Job& job : batch) {
+        if (job.error.empty() && job.message.target == folder) job.error = error;
+      }
+    }
+  }
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job> queue_;
+  bool closing_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::shared_ptr<delivery::Sender> make_file_sender() {
+  return std::make_shared<FileSender>();
+}
+
+}  // namespace courier::adapters

@@ -1,0 +1,343 @@
+#include "adapters/http/http_listener.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <atomic>
+#include <charconv>
+
+#include "adapters/http/http_support.h"
+#include "engine/admin.h"
+
+namespace courier::adapters {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using std::chrono::milliseconds;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+struct HttpSettings {
+  std::string address = "0.0.0.0";
+  std::uint16_t port = 8080;
+  std::string base = "/fhir";
+  std::string public_url;  // "" = derived from the bound address
+  std::size_t max_body = 16u << 20;
+  milliseconds header_timeout{10'000};
+  milliseconds idle_timeout{60'000};
+  milliseconds body_timeout{60'000};
+  std::size_t max_connections = 1024;
+};
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+// Waits for the engine's reply inside a coroutine.
+template <typename Token>
+auto async_accept(Engine& engine, Inbound inbound, Token&& token) {
+  return asio::async_initiate<Token, void(Reply)>(
+      [&engine](auto handler, Inbound inbound) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        engine.accept(std::move(inbound), [shared](Reply reply) {
+          auto executor = asio::get_associated_executor(*shared);
+          asio::post(executor, [shared, reply = std::move(reply)]() mutable { (*shared)(std::move(reply)); });
+        });
+      },
+      token, std::move(inbound));
+}
+
+class HttpListener final : public Listener {
+ public:
+  HttpListener(std::string name, HttpSettings settings)
+      : Listener(std::move(name)), settings_(std::move(settings)) {}
+
+  void start(asio::io_context& io, Engine& engine) override {
+    engine_ = &engine;
+    acceptor_.emplace(io);
+    boost::system::error_code ec;
+    const tcp::endpoint endpoint(asio::ip::make_address(settings_.address, ec), settings_.port);
+    if (ec)
+      throw std::runtime_error("listener " + name() + ": '" + settings_.address + "' is not an IP address");
+    acceptor_->open(endpoint.protocol());
+    acceptor_->set_option(asio::socket_base::reuse_address(true));
+    acceptor_->bind(endpoint, ec);
+    if (ec) {
+      throw std::runtime_error("listener " + name() + ": cannot listen on " + settings_.address + ":" +
+                               std::to_string(settings_.port) + ": " + ec.message());
+    }
+    acceptor_->listen(asio::socket_base::max_listen_connections);
+    bound_port_ = acceptor_->local_endpoint().port();
+    asio::co_spawn(io, accept_loop(), asio::detached);
+  }
+
+  void stop() override {
+    if (acceptor_) {
+      boost::system::error_code ignored;
+      acceptor_->close(ignored);
+    }
+  }
+
+  std::uint16_t port() const override { return bound_port_; }
+
+  std::string describe() const override {
+    return "http on " + settings_.address + ":" + std::to_string(bound_port_) + ", FHIR base " +
+           settings_.base;
+  }
+
+  std::string base_url() const override {
+    if (!settings_.public_url.empty()) return settings_.public_url;
+    const std::string host =
+        settings_.address == "0.0.0.0" || settings_.address == "::" ? "localhost" : settings_.address;
+    return "http://" + host + ":" + std::to_string(bound_port_) + settings_.base;
+  }
+
+ private:
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_->async_accept(use_tuple);
+      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
+      if (ec) continue;  // e.g. too many open files: keep serving the others
+      socket.set_option(tcp::no_delay(true), ec);
+      asio::co_spawn(acceptor_->get_executor(), session(std::move(socket)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> session(tcp::socket socket) {
+    beast::tcp_stream stream(std::move(socket));
+    const bool over_limit = ++connections_ > settings_.max_connections;
+    struct Release {
+      std::atomic<std::size_t>& count;
+      ~Release() { --count; }
+    } release{connections_};
+    beast::flat_buffer buffer;
+    bool first = true;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(settings_.max_body);
+      parser.header_limit(16 * 1024);
+      stream.expires_after(first ? settings_.header_timeout : settings_.idle_timeout);
+      first = false;
+      auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
+      if (hec) break;  // closed, timed out or malformed: nothing to answer
+      Response response;
+      bool keep_alive = parser.get().keep_alive();
+      if (over_limit) {
+        response = error_response(parser.get(), http::status::service_unavailable, "transient",
+                                  "courier has too many connections open; try again shortly");
+        keep_alive = false;
+      } else {
+        stream.expires_after(settings_.body_timeout);
+        auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
+        if (bec == http::error::body_limit) {
+          response = error_response(parser.get(), http::status::payload_too_large, "too-costly",
+                                    "the body is larger than this listener's limit of " +
+                                        std::to_string(settings_.max_body) + " bytes");
+          keep_alive = false;
+        } else if (bec) {
+          break;
+        } else {
+          response = co_await handle(parser.get());
+        }
+      }
+      response.version(11);
+      response.keep_alive(keep_alive);
+      response.set(http::field::server, "courier/0.1");
+      response.prepare_payload();
+      stream.expires_after(settings_.body_timeout);
+      auto [wec, wn] = co_await http::async_write(stream, response, use_tuple);
+      if (wec || !keep_alive) break;
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  // The format to answer in: _format, then Accept, then the request's own.
+  static fhir::Format answer_format(const Request& request, const std::map<std::string, std::string>& query,
+                                    std::optional<fhir::Format> request_format) {
+    if (auto it = query.find("_format"); it != query.end()) {
+      if (auto f = accepted_format(it->second)) return *f;
+    }
+    if (auto f = accepted_format(request[http::field::accept])) return *f;
+    return request_format.value_or(fhir::Format::json);
+  }
+
+  static Response fhir_response(http::status status, std::string body, fhir::Format format) {
+    Response response{status, 11};
+    if (!body.empty()) response.set(http::field::content_type, content_type(format));
+    response.body() = std::move(body);
+    return response;
+  }
+
+  Response error_response(const Request& request, http::status status, const std::string& code,
+                          const std::string& diagnostics) {
+    const fhir::Format format = answer_format(request, {}, format_of(request[http::field::content_type], ""));
+    return fhir_response(status, outcome_text(code, diagnostics, format), format);
+  }
+
+  static Response text_response(http::status status, std::string body, std::string_view type) {
+    Response response{status, 11};
+    response.set(http::field::content_type, type);
+    response.body() = std::move(body);
+    return response;
+  }
+
+  asio::awaitable<Response> handle(const Request& request) {
+    const std::string_view target = request.target();
+    const std::size_t question = target.find('?');
+    const std::string_view path = target.substr(0, question);
+    const auto query = parse_query(question == std::string_view::npos ? "" : target.substr(question + 1));
+    const bool get = request.method() == http::verb::get;
+    const bool post = request.method() == http::verb::post;
+    const std::string& base = settings_.base;
+
+    if (path == "/healthz" && get) co_return text_response(http::status::ok, "ok\n", "text/plain");
+    if (path == "/metrics" && get) {
+      co_return text_response(http::status::ok, engine_->metrics().prometheus_text(),
+                              "text/plain; version=0.0.4");
+    }
+    if (path.starts_with("/admin/")) co_return admin(request, path, query);
+    if (path == base + "/metadata" && get) {
+      const fhir::Format format = answer_format(request, query, std::nullopt);
+      co_return fhir_response(http::status::ok, fhir::write(engine_->capability_statement(), format), format);
+    }
+    if (path == base + "/$process-message") {
+      if (!post) {
+        co_return error_response(request, http::status::method_not_allowed, "not-supported",
+                                 "$process-message takes a message Bundle by POST");
+      }
+      co_return co_await process_message(request, query);
+    }
+    co_return error_response(request, http::status::not_found, "not-found",
+                             "courier serves " + base + "/$process-message and " + base +
+                                 "/metadata here, not " + std::string(path));
+  }
+
+  asio::awaitable<Response> process_message(const Request& request,
+                                            const std::map<std::string, std::string>& query) {
+    const std::optional<fhir::Format> format = format_of(request[http::field::content_type], request.body());
+    if (!format) {
+      co_return error_response(request, http::status::unsupported_media_type, "not-supported",
+                               "send the message as application/fhir+json or application/fhir+xml, not " +
+                                   std::string(request[http::field::content_type]));
+    }
+    Inbound inbound;
+    inbound.listener = name();
+    inbound.body = request.body();
+    inbound.format = format;
+    if (auto it = query.find("async"); it != query.end()) inbound.async = it->second == "true";
+    if (auto it = query.find("response-url"); it != query.end()) inbound.response_url = it->second;
+    Reply reply = co_await async_accept(*engine_, std::move(inbound), asio::use_awaitable);
+    const fhir::Format wanted = answer_format(request, query, format);
+    if (!reply.body.empty() && reply.format != wanted) {
+      // Answer in the format asked for; the stored original stays as it was.
+      const fhir::ParseResult parsed = fhir::parse(reply.body);
+      if (parsed.resource) {
+        reply.body = fhir::write(*parsed.resource, wanted);
+        reply.format = wanted;
+      }
+    }
+    co_return fhir_response(static_cast<http::status>(reply.status), std::move(reply.body), reply.format);
+  }
+
+  Response admin(const Request& request, std::string_view path,
+                 const std::map<std::string, std::string>& query) {
+    auto json = [](http::status status, const nlohmann::json& body) {
+      return text_response(status, body.dump(2) + "\n", "application/json");
+    };
+    auto number = [](std::string_view text) -> std::optional<std::int64_t> {
+      std::int64_t value = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+      return value;
+    };
+    store::Store& store = engine_->store();
+    constexpr std::string_view conversations = "/admin/conversations";
+    constexpr std::string_view deliveries = "/admin/deliveries/";
+    if (path == conversations && request.method() == http::verb::get) {
+      store::ConversationFilter filter;
+      auto get = [&](const char* key) {
+        auto it = query.find(key);
+        return it == query.end() ? std::string() : it->second;
+      };
+      filter.route = get("route");
+      filter.state = get("state");
+      filter.event = get("event");
+      filter.since = number(get("since")).value_or(0);
+      filter.limit = static_cast<int>(std::clamp<std::int64_t>(number(get("limit")).value_or(50), 1, 1000));
+      return json(http::status::ok, admin::conversation_list(store, filter));
+    }
+    if (path.starts_with(conversations) && path.size() > conversations.size() + 1 &&
+        request.method() == http::verb::get) {
+      const auto id = number(path.substr(conversations.size() + 1));
+      const nlohmann::json detail =
+          id ? admin::conversation_detail(store, *id, query.count("bodies") != 0) : nullptr;
+      if (detail.is_null()) return json(http::status::not_found, {{"error", "no such conversation"}});
+      return json(http::status::ok, detail);
+    }
+    if (path.starts_with(deliveries) && path.ends_with("/replay") && request.method() == http::verb::post) {
+      const auto id = number(path.substr(deliveries.size(), path.size() - deliveries.size() - 7));
+      std::string error = "not a delivery id";
+      if (id && engine_->replay(*id, error)) return json(http::status::ok, {{"replayed", *id}});
+      return json(http::status::conflict, {{"error", error}});
+    }
+    return json(http::status::not_found, {{"error", "unknown admin path"}});
+  }
+
+  HttpSettings settings_;
+  Engine* engine_ = nullptr;
+  std::optional<tcp::acceptor> acceptor_;
+  std::uint16_t bound_port_ = 0;
+  std::atomic<std::size_t> connections_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Listener> parse_http_listener(std::string name, const YAML::Node& node,
+                                              config::YamlReader& reader) {
+  const std::string where = "listener '" + name + "'";
+  if (!reader.check_keys(node,
+                         {"name", "type", "address", "port", "base", "public-url", "max-body",
+                          "header-timeout", "idle-timeout", "body-timeout", "max-connections"},
+                         where)) {
+    return nullptr;
+  }
+  HttpSettings s;
+  if (node["address"]) s.address = reader.scalar(node["address"], where + ".address").value_or(s.address);
+  if (node["port"])
+    s.port =
+        static_cast<std::uint16_t>(reader.integer(node["port"], where + ".port", 0, 65535).value_or(s.port));
+  if (node["base"]) {
+    s.base = reader.scalar(node["base"], where + ".base").value_or(s.base);
+    while (s.base.ends_with('/')) s.base.pop_back();
+    if (!s.base.empty() && !s.base.starts_with('/'))
+      reader.fail(node["base"], where + ".base must start with '/'");
+  }
+  if (node["public-url"])
+    s.public_url = reader.scalar(node["public-url"], where + ".public-url").value_or("");
+  if (node["max-body"])
+    s.max_body = static_cast<std::size_t>(reader.size(node["max-body"], where + ".max-body").value_or(1));
+  if (node["header-timeout"])
+    s.header_timeout =
+        reader.duration(node["header-timeout"], where + ".header-timeout").value_or(s.header_timeout);
+  if (node["idle-timeout"])
+    s.idle_timeout = reader.duration(node["idle-timeout"], where + ".idle-timeout").value_or(s.idle_timeout);
+  if (node["body-timeout"])
+    s.body_timeout = reader.duration(node["body-timeout"], where + ".body-timeout").value_or(s.body_timeout);
+  if (node["max-connections"]) {
+    s.max_connections = static_cast<std::size_t>(
+        reader.integer(node["max-connections"], where + ".max-connections", 1, 1'000'000).value_or(1));
+  }
+  return std::make_unique<HttpListener>(std::move(name), std::move(s));
+}
+
+}  // namespace courier::adapters

@@ -1,0 +1,155 @@
+#include "adapters/http/http_sender.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "adapters/http/http_support.h"
+
+namespace courier::adapters {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+class HttpSender final : public delivery::Sender, public std::enable_shared_from_this<HttpSender> {
+ public:
+  explicit HttpSender(asio::io_context& io) : io_(io) {}
+
+  void send(delivery::Outbound message, std::function<void(delivery::SendOutcome)> done) override {
+    asio::co_spawn(io_, post(shared_from_this(), std::move(message)),
+                   [done = std::move(done)](std::exception_ptr error, delivery::SendOutcome outcome) {
+                     if (error) {
+                       outcome = {};
+                       outcome.kind = delivery::SendOutcome::Kind::transient;
+                       outcome.error = "internal error while sending";
+                     }
+                     done(std::move(outcome));
+                   });
+  }
+
+ private:
+  static asio::awaitable<delivery::SendOutcome> post(std::shared_ptr<HttpSender> self,
+                                                     delivery::Outbound message) {
+    using Kind = delivery::SendOutcome::Kind;
+    delivery::SendOutcome outcome;
+    outcome.kind = Kind::transient;
+    const std::optional<Url> url = parse_url(message.target);
+    if (!url) {
+      outcome.kind = Kind::fatal;
+      outcome.error = "not an http:// URL: " + message.target;
+      co_return outcome;
+    }
+    if (url->tls) {
+      outcome.error = "https:// destinations need TLS, which this build does not have yet";
+      co_return outcome;
+    }
+    http::request<http::string_body> request{http::verb::post, url->target, 11};
+    request.set(http::field::host, url->host_header());
+    request.set(http::field::user_agent, "courier/0.1");
+    request.set(http::field::content_type, content_type(message.format));
+    request.set(http::field::accept, content_type(message.format));
+    request.keep_alive(true);
+    request.body() = std::move(message.body);
+    request.prepare_payload();
+
+    // A reused connection may have been closed by the peer meanwhile: one
+    // more try on a fresh connection in that case.
+    for (int round = 0; round < 2; ++round) {
+      std::optional<beast::tcp_stream> stream = self->take(url->host_port());
+      const bool reused = stream.has_value();
+      if (!stream) {
+        stream.emplace(co_await asio::this_coro::executor);
+        tcp::resolver resolver(co_await asio::this_coro::executor);
+        stream->expires_after(message.timeout);
+        auto [rec, endpoints] = co_await resolver.async_resolve(url->host, url->port, use_tuple);
+        if (rec) {
+          outcome.error = "cannot resolve " + url->host + ": " + rec.message();
+          co_return outcome;
+        }
+        auto [cec, endpoint] = co_await stream->async_connect(endpoints, use_tuple);
+        if (cec) {
+          outcome.error = "cannot connect to " + url->host_port() + ": " + cec.message();
+          co_return outcome;
+        }
+      }
+      stream->expires_after(message.timeout);
+      auto [wec, written] = co_await http::async_write(*stream, request, use_tuple);
+      beast::flat_buffer buffer;
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(64u << 20);
+      boost::system::error_code rec;
+      if (!wec) std::tie(rec, std::ignore) = co_await http::async_read(*stream, buffer, parser, use_tuple);
+      const boost::system::error_code ec = wec ? wec : rec;
+      if (ec) {
+        if (reused && round == 0 && ec != beast::error::timeout) continue;
+        outcome.error = ec == beast::error::timeout
+                            ? "no answer within " + std::to_string(message.timeout.count()) + " ms"
+                            : "connection to " + url->host_port() + " failed: " + ec.message();
+        co_return outcome;
+      }
+      http::response<http::string_body> response = parser.release();
+      if (response.keep_alive()) self->give_back(url->host_port(), std::move(*stream));
+      outcome.status = static_cast<int>(response.result_int());
+      outcome.body = std::move(response.body());
+      outcome.format =
+          format_of(response[http::field::content_type], outcome.body).value_or(fhir::Format::json);
+      const int status = outcome.status;
+      if (status == 202) {
+        outcome.kind = Kind::accepted;
+      } else if (status == 204 || (status >= 200 && status < 300 && outcome.body.empty())) {
+        outcome.kind = Kind::done;
+      } else if (status >= 200 && status < 300) {
+        outcome.kind = Kind::response;
+      } else if (status == 408 || status == 429 || status >= 500) {
+        outcome.error = "HTTP " + std::to_string(status);
+      } else {
+        outcome.kind = Kind::fatal;
+        outcome.error = "HTTP " + std::to_string(status) + outcome_summary(outcome.body, outcome.format);
+      }
+      co_return outcome;
+    }
+    co_return outcome;
+  }
+
+  std::optional<beast::tcp_stream> take(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto it = idle_.find(key);
+    if (it == idle_.end() || it->second.empty()) return std::nullopt;
+    beast::tcp_stream stream = std::move(it->second.back());
+    it->second.pop_back();
+    return stream;
+  }
+
+  void give_back(const std::string& key, beast::tcp_stream stream) {
+    std::lock_guard lock(mutex_);
+    auto& pool = idle_[key];
+    if (pool.size() < 64) pool.push_back(std::move(stream));
+  }
+
+  asio::io_context& io_;
+  std::mutex mutex_;
+  std::map<std::string, std::vector<beast::tcp_stream>> idle_;
+};
+
+}  // namespace
+
+std::shared_ptr<delivery::Sender> make_http_sender(asio::io_context& io) {
+  return std::make_shared<HttpSender>(io);
+}
+
+}  // namespace courier::adapters

@@ -1,0 +1,65 @@
+#include "engine/admin.h"
+
+#include <ctime>
+
+namespace courier::admin {
+
+std::string iso_time(store::Millis millis) {
+  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  char fraction[8];
+  std::snprintf(fraction, sizeof fraction, ".%03dZ", static_cast<int>(millis % 1000));
+  return std::string(text) + fraction;
+}
+
+namespace {
+
+nlohmann::json summary(const store::Conversation& c) {
+  return {{"id", c.id},
+          {"received", iso_time(c.received_at)},
+          {"listener", c.listener},
+          {"route", c.route},
+          {"event", c.event},
+          {"bundleId", c.bundle_id},
+          {"messageHeaderId", c.header_id},
+          {"state", c.state}};
+}
+
+}  // namespace
+
+nlohmann::json conversation_list(store::Store& store, const store::ConversationFilter& filter) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const store::Conversation& c : store.conversations(filter)) list.push_back(summary(c));
+  return list;
+}
+
+nlohmann::json conversation_detail(store::Store& store, store::Id id, bool with_bodies) {
+  const std::optional<store::Conversation> c = store.conversation(id);
+  if (!c) return nullptr;
+  nlohmann::json out = summary(*c);
+  out["replyTo"] = c->reply_to;
+  if (with_bodies) out["message"] = c->body;
+  nlohmann::json deliveries = nlohmann::json::array();
+  for (const store::Delivery& d : store.deliveries(id)) {
+    deliveries.push_back({{"id", d.id},
+                          {"kind", d.kind == store::DeliveryKind::relay ? "relay" : "forward"},
+                          {"destination", d.destination},
+                          {"orderKey", d.order_key},
+                          {"state", store::to_string(d.state)},
+                          {"attempts", d.attempts}});
+  }
+  out["deliveries"] = std::move(deliveries);
+  nlohmann::json timeline = nlohmann::json::array();
+  for (const store::Event& e : store.events(id)) {
+    nlohmann::json event{{"at", iso_time(e.at)}, {"kind", e.kind}, {"detail", e.detail}};
+    if (with_bodies && !e.body.empty()) event["message"] = e.body;
+    timeline.push_back(std::move(event));
+  }
+  out["timeline"] = std::move(timeline);
+  return out;
+}
+
+}  // namespace courier::admin

@@ -1,0 +1,22 @@
+// The operator's view of conversations, as JSON: served under /admin/ and
+// printed by `courier messages`, so both show the same thing.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "engine/store/store.h"
+
+namespace courier::admin {
+
+// One line per conversation: ids, route, event, state, times.
+nlohmann::json conversation_list(store::Store& store, const store::ConversationFilter& filter);
+
+// One conversation with its deliveries and its timeline of events; null
+// when there is no such conversation. Message bodies are included only
+// when `with_bodies` (they hold patient data).
+nlohmann::json conversation_detail(store::Store& store, store::Id id, bool with_bodies);
+
+// "2026-11-26T14:35:32.123Z"
+std::string iso_time(store::Millis millis);
+
+}  // namespace courier::admin

@@ -1,0 +1,845 @@
+#include "engine/engine.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include <atomic>
+#include <deque>
+#include <future>
+#include <random>
+#include <unordered_map>
+
+#include "engine/fhir/operation_outcome.h"
+#include "engine/fhir/validator.h"
+#include "engine/message/message_info.h"
+#include "engine/message/response_builder.h"
+
+namespace courier {
+
+namespace asio = boost::asio;
+using std::chrono::milliseconds;
+using store::DeliveryKind;
+using store::DeliveryState;
+using store::Millis;
+
+std::string outcome_text(const std::string& code, const std::string& diagnostics, fhir::Format format,
+                         const std::string& expression) {
+  fhir::Issues issues{fhir::Issue{fhir::Severity::error, code, diagnostics, expression, std::nullopt}};
+  return fhir::write(fhir::to_operation_outcome(issues), format);
+}
+
+namespace {
+
+Reply outcome_reply(int status, const std::string& code, const std::string& diagnostics, fhir::Format format,
+                    const std::string& expression = {}) {
+  return Reply{status, outcome_text(code, diagnostics, format, expression), format};
+}
+
+Reply issues_reply(int status, const fhir::Issues& issues, fhir::Format format) {
+  return Reply{status, fhir::write(fhir::to_operation_outcome(issues), format), format};
+}
+
+std::string seconds_text(milliseconds ms) {
+  return std::to_string(static_cast<double>(ms.count()) / 1000.0) + " s";
+}
+
+// A response the placer asked to get, by the messageheader-response-request extension.
+bool wanted(message::ResponseRequest request, const std::string& code) {
+  switch (request) {
+    case message::ResponseRequest::always: return true;
+    case message::ResponseRequest::never: return false;
+    case message::ResponseRequest::on_error: return code != "ok";
+    case message::ResponseRequest::on_success: return code == "ok";
+  }
+  return true;
+}
+
+}  // namespace
+
+class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
+ public:
+  Impl(asio::any_io_executor executor, EngineOptions options, route::RouteSet routes,
+       std::unique_ptr<store::Store> store, Senders senders)
+      : executor_(executor),
+        strand_(asio::make_strand(executor)),
+        options_(std::move(options)),
+        routes_(std::move(routes)),
+        store_(std::move(store)),
+        senders_(std::move(senders)) {}
+
+  // What the engine keeps in memory about a conversation while anything
+  // about it is still to happen.
+  struct Conversation {
+    store::Id id = 0;
+    std::shared_ptr<const std::string> body;
+    fhir::Format format = fhir::Format::json;
+    message::MessageInfo info;
+    const route::Route* route = nullptr;
+    std::string reply_to;
+    Millis received_at = 0;
+    std::vector<std::function<void(Reply)>> waiters;  // synchronous placers
+    std::unique_ptr<asio::steady_timer> wait_timer;
+    bool replied = false;
+    int open_deliveries = 0;
+    int responses = 0;
+  };
+  using ConversationPtr = std::shared_ptr<Conversation>;
+
+  struct Queued {
+    store::Delivery record;
+    ConversationPtr conversation;
+  };
+  struct Queue {
+    std::deque<Queued> items;
+    bool busy = false;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+
+  // ---- accepting ---------------------------------------------------------
+
+  void accept(Inbound in, std::function<void(Reply)> done) {
+    const fhir::Format format = in.format.value_or(fhir::detect_format(in.body).value_or(fhir::Format::json));
+    fhir::ParseResult parsed = format == fhir::Format::xml ? fhir::parse_xml(in.body, options_.limits)
+                                                           : fhir::parse_json(in.body, options_.limits);
+    if (!parsed.resource) {
+      count_received(in.listener, "", "rejected");
+      return done(issues_reply(400, parsed.issues, format));
+    }
+    fhir::Issues issues = std::move(parsed.issues);
+    if (!fhir::has_errors(issues)) issues = fhir::validate(*parsed.resource);
+    if (fhir::has_errors(issues)) {
+      count_received(in.listener, "", "rejected");
+      return done(issues_reply(422, errors_only(issues), format));
+    }
+    std::optional<message::MessageInfo> info = message::read_message_info(*parsed.resource, issues);
+    if (!info) {
+      count_received(in.listener, "", "rejected");
+      return done(issues_reply(422, issues, format));
+    }
+    auto body = std::make_shared<const std::string>(std::move(in.body));
+    if (info->response) {
+      asio::post(strand_, [self = shared_from_this(), in = std::move(in), body, format,
+                           info = std::move(*info), done = std::move(done)]() mutable {
+        self->accept_response(std::move(in), body, format, std::move(info), std::move(done));
+      });
+      return;
+    }
+    const route::Route* route = routes_.match(*info, *parsed.resource, in.listener);
+    if (route == nullptr) {
+      count_received(in.listener, "", "no-route");
+      return done(outcome_reply(422, "not-supported",
+                                "no route takes event '" + info->event() + "' from listener '" + in.listener +
+                                    "'; the message was not processed",
+                                format, "Bundle.entry[0].resource.event"));
+    }
+    store::NewConversation nc;
+    nc.listener = in.listener;
+    nc.route = route->name;
+    nc.event = info->event();
+    nc.bundle_id = info->bundle_id.empty() ? info->bundle_identifier : info->bundle_id;
+    nc.header_id = info->header_id.empty() ? info->bundle_identifier : info->header_id;
+    nc.reply_to = !in.response_url.empty() ? in.response_url
+                  : info->source_endpoint.starts_with("http")
+                      ? strip_slash(info->source_endpoint) + "/$process-message?async=true"
+                      : std::string();
+    nc.format = static_cast<int>(format);
+    nc.body = *body;
+    for (const route::Destination& d : route->to) {
+      store::NewDelivery nd;
+      nd.destination = d.name;
+      nd.order_key = order_key(d, *parsed.resource);
+      if (d.pattern == route::Pattern::messaging && d.async) {
+        // The filler answers to courier, not to the placer.
+        nd.body = with_source_endpoint(*parsed.resource, format);
+        nd.format = nc.format;
+      }
+      nc.deliveries.push_back(std::move(nd));
+    }
+    const bool async = in.async;
+    const std::string reply_to = nc.reply_to;
+    store_->accept(std::move(nc), options_.reprocess_reused_header, options_.reliable_cache.count(),
+                   [self = shared_from_this(), listener = in.listener, body, format, info = std::move(*info),
+                    route, async, reply_to, done = std::move(done)](store::AcceptResult result) mutable {
+                     asio::post(self->strand_,
+                                [self, listener = std::move(listener), body, format, info = std::move(info),
+                                 route, async, reply_to = std::move(reply_to), done = std::move(done),
+                                 result = std::move(result)]() mutable {
+                                  self->on_stored(listener, body, format, std::move(info), route, async,
+                                                  reply_to, std::move(result), std::move(done));
+                                });
+                   });
+  }
+
+  void on_stored(const std::string& listener, std::shared_ptr<const std::string> body, fhir::Format format,
+                 message::MessageInfo info, const route::Route* route, bool async,
+                 const std::string& reply_to, store::AcceptResult result, std::function<void(Reply)> done) {
+    using Outcome = store::AcceptResult::Outcome;
+    switch (result.outcome) {
+      case Outcome::header_reused:
+        count_received(listener, route->name, "rejected");
+        return done(outcome_reply(422, "duplicate",
+                                  "MessageHeader.id '" + info.header_id +
+                                      "' was already received in another Bundle; resend the original Bundle "
+                                      "unchanged, or send a new message with a new MessageHeader.id",
+                                  format, "Bundle.entry[0].resource.id"));
+      case Outcome::bundle_id_reused:
+        count_received(listener, route->name, "rejected");
+        return done(outcome_reply(422, "duplicate",
+                                  "Bundle.id '" + info.bundle_id +
+                                      "' was already used by a message with another MessageHeader.id; a new "
+                                      "message needs a new Bundle.id",
+                                  format, "Bundle.id"));
+      case Outcome::duplicate:
+        count_received(listener, route->name, "duplicate");
+        return answer_duplicate(result, format, info, async, reply_to, std::move(done));
+      case Outcome::stored: break;
+    }
+    count_received(listener, route->name, "accepted");
+    auto conversation = std::make_shared<Conversation>();
+    conversation->id = result.conversation;
+    conversation->body = std::move(body);
+    conversation->format = format;
+    conversation->info = std::move(info);
+    conversation->route = route;
+    conversation->reply_to = reply_to;
+    conversation->received_at = store::now_millis();
+    conversations_[conversation->id] = conversation;
+    for (store::Delivery& d : result.deliveries) enqueue(std::move(d), conversation);
+
+    if (async) return done(Reply{202, {}, format});
+    if (conversation->info.response_request == message::ResponseRequest::never)
+      return done(Reply{204, {}, format});
+    const bool filler_answers =
+        std::any_of(route->to.begin(), route->to.end(),
+                    [](const route::Destination& d) { return d.pattern == route::Pattern::messaging; });
+    if (!filler_answers) {
+      // Courier answers for destinations that cannot: the message is in its custody.
+      return reply_to_placer(conversation, own_response(*conversation, "ok", {}), "ok", std::move(done));
+    }
+    conversation->waiters.push_back(std::move(done));
+    conversation->wait_timer = std::make_unique<asio::steady_timer>(strand_, options_.sync_wait);
+    conversation->wait_timer->async_wait(
+        [self = shared_from_this(), conversation](boost::system::error_code ec) {
+          if (ec) return;
+          // No response in time: the placer has courier's custody (202); the
+          // response follows to its source.endpoint.
+          for (auto& waiter : conversation->waiters) waiter(Reply{202, {}, conversation->format});
+          conversation->waiters.clear();
+        });
+  }
+
+  void answer_duplicate(const store::AcceptResult& result, fhir::Format format,
+                        const message::MessageInfo& info, bool async, const std::string& reply_to,
+                        std::function<void(Reply)> done) {
+    if (info.response_request == message::ResponseRequest::never)
+      return done(Reply{async ? 202 : 204, {}, format});
+    if (result.reply) {
+      const Reply original{result.reply->status, result.reply->body,
+                           static_cast<fhir::Format>(result.reply->format)};
+      if (!async) return done(original);
+      done(Reply{202, {}, format});
+      if (!reply_to.empty() && !original.body.empty()) add_relay(result.conversation, reply_to, original);
+      return;
+    }
+    // The original is still in progress: wait with it for its response.
+    auto it = conversations_.find(result.conversation);
+    if (!async && it != conversations_.end() && !it->second->replied) {
+      it->second->waiters.push_back(std::move(done));
+      return;
+    }
+    done(Reply{202, {}, format});
+  }
+
+  // A message that answers another: the filler's acknowledgment or a
+  // progress message, relayed to the placer of the request it names.
+  void accept_response(Inbound in, std::shared_ptr<const std::string> body, fhir::Format format,
+                       message::MessageInfo info, std::function<void(Reply)> done) {
+    const std::string identifier = info.response->identifier;
+    store_->find_by_header_id(identifier, [self = shared_from_this(), in = std::move(in), body, format,
+                                           info = std::move(info), done = std::move(done)](
+                                              std::optional<store::Conversation> row) mutable {
+      asio::post(self->strand_, [self, in = std::move(in), body, format, info = std::move(info),
+                                 done = std::move(done), row = std::move(row)]() mutable {
+        if (!row) {
+          self->count_received(in.listener, "", "rejected");
+          return done(outcome_reply(422, "not-found",
+                                    "this response names message '" + info.response->identifier +
+                                        "', which courier did not carry (or no longer remembers)",
+                                    format, "Bundle.entry[0].resource.response.identifier"));
+        }
+        ConversationPtr conversation = self->conversation_from(*row);
+        if (conversation == nullptr) {
+          return done(outcome_reply(500, "exception", "the stored request could not be read", format));
+        }
+        self->count_received(in.listener, conversation->route->name, "response");
+        self->on_response(conversation, *body, format, info.response->code, "from listener " + in.listener);
+        done(Reply{in.async ? 202 : 204, {}, format});
+      });
+    });
+  }
+
+  // ---- correlation -------------------------------------------------------
+
+  // A response or progress message for `conversation` (whichever way it
+  // came): recorded, matched to the delivery waiting for it, relayed.
+  void on_response(const ConversationPtr& conversation, const std::string& body, fhir::Format format,
+                   const std::string& code, const std::string& how) {
+    const bool first = conversation->responses++ == 0;
+    const std::string kind = first ? "response" : "progress";
+    const std::string state = code == "fatal-error" ? "rejected"
+                              : code == "ok"        ? (first ? "accepted" : "in-progress")
+                                                    : "";
+    store_->add_event(conversation->id,
+                      store::Event{0, kind, code + " " + how, body, static_cast<int>(format)}, state, [] {});
+    // An asynchronous filler's response ends the wait of its delivery.
+    for (auto& [key, queue] : queues_) {
+      if (queue.items.empty() || !queue.busy) continue;
+      Queued& head = queue.items.front();
+      if (head.conversation != conversation || head.record.state != DeliveryState::waiting) continue;
+      if (code == "transient-error") {
+        retry_or_give_up(key, "the receiver answered transient-error", "transient-error");
+      } else {
+        finish(key, code == "ok" ? DeliveryState::delivered : DeliveryState::failed, code);
+      }
+      break;
+    }
+    if (code == "transient-error" && first) {
+      conversation->responses = 0;  // retried: not yet an answer for the placer
+      return;
+    }
+    reply_to_placer(conversation, Reply{200, body, format}, code, nullptr);
+  }
+
+  // Gives the placer a response: in the HTTP answer it is waiting on, or
+  // asynchronously to its address. The first one is kept for resends.
+  void reply_to_placer(const ConversationPtr& conversation, Reply reply, const std::string& code,
+                       std::function<void(Reply)> done) {
+    if (!conversation->replied) {
+      conversation->replied = true;
+      store_->set_reply(conversation->id,
+                        store::StoredReply{reply.status, reply.body, static_cast<int>(reply.format)}, [] {});
+    }
+    if (done) return done(std::move(reply));
+    if (!conversation->waiters.empty()) {
+      if (conversation->wait_timer) conversation->wait_timer->cancel();
+      for (auto& waiter : conversation->waiters) waiter(reply);
+      conversation->waiters.clear();
+      return;
+    }
+    if (!wanted(conversation->info.response_request, code) || conversation->reply_to.empty()) return;
+    add_relay(conversation->id, conversation->reply_to, reply);
+  }
+
+  void add_relay(store::Id conversation_id, const std::string& reply_to, const Reply& reply) {
+    store::NewDelivery nd;
+    nd.kind = DeliveryKind::relay;
+    nd.destination = reply_to;
+    nd.order_key = std::to_string(conversation_id);
+    nd.body = reply.body;
+    nd.format = static_cast<int>(reply.format);
+    store_->add_delivery(conversation_id, std::move(nd),
+                         [self = shared_from_this(), conversation_id](store::Delivery d) {
+                           asio::post(self->strand_, [self, d = std::move(d), conversation_id]() mutable {
+                             ConversationPtr conversation = self->find_or_load(conversation_id);
+                             if (conversation != nullptr) self->enqueue(std::move(d), conversation);
+                           });
+                         });
+  }
+
+  Reply own_response(const Conversation& conversation, const std::string& code, fhir::Issues issues) const {
+    const fhir::Element response = message::build_response(
+        conversation.info, message::ResponseSpec{code, std::move(issues), options_.public_url});
+    return Reply{200, fhir::write(response, conversation.format), conversation.format};
+  }
+
+  // ---- delivery ----------------------------------------------------------
+
+  static std::string queue_key(const store::Delivery& d) {
+    if (d.kind == DeliveryKind::relay) return "relay\n" + d.destination + "\n" + d.order_key;
+    return d.route + "\n" + d.destination + "\n" + d.order_key;
+  }
+
+  const route::Destination* destination_of(const Queued& item) const {
+    if (item.record.kind == DeliveryKind::relay || item.conversation->route == nullptr) return nullptr;
+    for (const route::Destination& d : item.conversation->route->to) {
+      if (d.name == item.record.destination) return &d;
+    }
+    return nullptr;
+  }
+
+  void enqueue(store::Delivery d, const ConversationPtr& conversation) {
+    const std::string key = queue_key(d);
+    Queue& queue = queues_[key];
+    ++conversation->open_deliveries;
+    queue.items.push_back(Queued{std::move(d), conversation});
+    update_depth(queue.items.back());
+    if (!queue.busy) start_head(key);
+  }
+
+  void start_head(const std::string& key) {
+    Queue& queue = queues_[key];
+    if (queue.items.empty()) {
+      queues_.erase(key);
+      return;
+    }
+    queue.busy = true;
+    Queued& head = queue.items.front();
+    const Millis wait = head.record.next_at - store::now_millis();
+    if (head.record.state == DeliveryState::waiting) {
+      // Resumed after a restart while waiting for an asynchronous response.
+      arm_ack_timer(key, milliseconds(std::max<Millis>(wait, 0)));
+      return;
+    }
+    if (wait <= 0) return attempt(key);
+    if (!queue.timer) queue.timer = std::make_unique<asio::steady_timer>(strand_);
+    queue.timer->expires_after(milliseconds(wait));
+    queue.timer->async_wait([self = shared_from_this(), key](boost::system::error_code ec) {
+      if (!ec && !self->stopped_) self->attempt(key);
+    });
+  }
+
+  void attempt(const std::string& key) {
+    Queue& queue = queues_[key];
+    Queued& head = queue.items.front();
+    delivery::Outbound out;
+    std::shared_ptr<delivery::Sender> sender;
+    const route::Destination* destination = destination_of(head);
+    if (head.record.kind == DeliveryKind::relay) {
+      out.target = head.record.destination;
+      out.body = head.record.body;
+      out.format = static_cast<fhir::Format>(head.record.format);
+      sender = sender_for(route::Pattern::messaging);
+    } else if (destination == nullptr) {
+      // The route or destination was removed from the route files since.
+      return finish(key, DeliveryState::parked, "its destination is no longer in the routes");
+    } else {
+      out.body = head.record.body.empty() ? *head.conversation->body : head.record.body;
+      out.format = head.conversation->format;
+      out.timeout = destination->ack_timeout;
+      if (destination->pattern == route::Pattern::file) {
+        out.target = destination->endpoint;
+        out.file_name = std::to_string(head.conversation->id) + "-" + destination->name +
+                        (out.format == fhir::Format::xml ? ".xml" : ".json");
+      } else {
+        out.target = destination->endpoint + "/$process-message" + (destination->async ? "?async=true" : "");
+      }
+      sender = sender_for(destination->pattern);
+    }
+    if (sender == nullptr)
+      return finish(key, DeliveryState::parked, "no sender for this destination's pattern");
+    ++head.record.attempts;
+    sender->send(std::move(out), [self = shared_from_this(), key](delivery::SendOutcome outcome) {
+      asio::post(self->strand_, [self, key, outcome = std::move(outcome)]() mutable {
+        if (!self->stopped_) self->on_sent(key, std::move(outcome));
+      });
+    });
+  }
+
+  void on_sent(const std::string& key, delivery::SendOutcome outcome) {
+    Queue& queue = queues_[key];
+    Queued& head = queue.items.front();
+    const ConversationPtr conversation = head.conversation;
+    using Kind = delivery::SendOutcome::Kind;
+    if (head.record.kind == DeliveryKind::relay) {
+      if (outcome.kind == Kind::transient) return retry_or_give_up(key, outcome.error, "");
+      if (outcome.kind == Kind::fatal)
+        return finish(key, DeliveryState::failed, "the placer refused it: " + outcome.error);
+      metrics_.add("courier_responses_relayed_total", {});
+      return finish(key, DeliveryState::delivered, "relayed to the placer");
+    }
+    switch (outcome.kind) {
+      case Kind::done:
+        finish(key, DeliveryState::delivered,
+               outcome.status != 0 ? "HTTP " + std::to_string(outcome.status) : "written");
+        if (!conversation->waiters.empty())
+          reply_to_placer(conversation, own_response(*conversation, "ok", {}), "ok", nullptr);
+        return;
+      case Kind::accepted: {
+        head.record.state = DeliveryState::waiting;
+        const route::Destination* destination = destination_of(head);
+        const milliseconds timeout = destination != nullptr ? destination->ack_timeout : milliseconds(30'000);
+        head.record.next_at = store::now_millis() + timeout.count();
+        store_->update_delivery(head.record, [] {});
+        store_->add_event(
+            conversation->id,
+            store::Event{
+                0, "attempt", head.record.destination + ": accepted (202), waiting for the response", {}, 0},
+            "", [] {});
+        return arm_ack_timer(key, timeout);
+      }
+      case Kind::response: {
+        fhir::Issues issues;
+        std::optional<message::MessageInfo> info;
+        fhir::ParseResult parsed = outcome.format == fhir::Format::xml
+                                       ? fhir::parse_xml(outcome.body, options_.limits)
+                                       : fhir::parse_json(outcome.body, options_.limits);
+        if (parsed.ok()) info = message::read_message_info(*parsed.resource, issues);
+        if (!info || !info->response) {
+          return retry_or_give_up(key, "the receiver answered with something that is not a response message",
+                                  "transient-error");
+        }
+        store_->add_event(
+            conversation->id,
+            store::Event{0, "attempt", head.record.destination + ": HTTP 200 with a response message", {}, 0},
+            "", [] {});
+        return on_response(conversation, outcome.body, outcome.format, info->response->code,
+                           "from " + head.record.destination);
+      }
+      case Kind::transient: return retry_or_give_up(key, outcome.error, "transient-error");
+      case Kind::fatal: {
+        fhir::Issues issues{
+            fhir::Issue{fhir::Severity::error,
+                        "processing",
+                        "destination '" + head.record.destination + "' refused the message: " + outcome.error,
+                        {},
+                        std::nullopt}};
+        finish(key, DeliveryState::failed, outcome.error);
+        reply_to_placer(conversation, own_response(*conversation, "fatal-error", std::move(issues)),
+                        "fatal-error", nullptr);
+        return;
+      }
+    }
+  }
+
+  void arm_ack_timer(const std::string& key, milliseconds timeout) {
+    Queue& queue = queues_[key];
+    if (!queue.timer) queue.timer = std::make_unique<asio::steady_timer>(strand_);
+    queue.timer->expires_after(timeout);
+    const store::Id id = queue.items.front().record.id;
+    queue.timer->async_wait([self = shared_from_this(), key, id](boost::system::error_code ec) {
+      if (ec || self->stopped_) return;
+      auto it = self->queues_.find(key);
+      if (it == self->queues_.end() || it->second.items.empty()) return;
+      Queued& head = it->second.items.front();
+      if (head.record.id != id || head.record.state != DeliveryState::waiting) return;
+      const route::Destination* destination = self->destination_of(head);
+      self->retry_or_give_up(key, "no response within the ack timeout",
+                             destination != nullptr ? destination->timeout_code : "transient-error");
+    });
+  }
+
+  // After a transient failure: try again later, or park/fail the delivery
+  // and tell the placer `code` (when non-empty).
+  void retry_or_give_up(const std::string& key, const std::string& reason, const std::string& code) {
+    Queue& queue = queues_[key];
+    Queued& head = queue.items.front();
+    const route::Destination* destination = destination_of(head);
+    const route::RetryPolicy& retry = destination != nullptr ? destination->retry : options_.relay_retry;
+    const Labels labels{{"route", route_name(head)}, {"destination", destination_label(head)}};
+    if (head.record.attempts < retry.attempts) {
+      const milliseconds delay = retry.delay_after(head.record.attempts, jitter_(random_));
+      head.record.state = DeliveryState::pending;
+      head.record.next_at = store::now_millis() + delay.count();
+      store_->update_delivery(head.record, [] {});
+      store_->add_event(
+          head.conversation->id,
+          store::Event{0,
+                       "attempt",
+                       destination_label(head) + ": attempt " + std::to_string(head.record.attempts) +
+                           " failed (" + reason + "); next in " + seconds_text(delay),
+                       {},
+                       0},
+          "", [] {});
+      metrics_.add(
+          "courier_deliveries_total",
+          {{"route", route_name(head)}, {"destination", destination_label(head)}, {"outcome", "retry"}});
+      metrics_.add("courier_delivery_retries_total", labels);
+      return start_head(key);
+    }
+    const bool park = destination == nullptr || destination->on_exhausted == route::OnExhausted::park;
+    const ConversationPtr conversation = head.conversation;
+    const std::string detail =
+        "gave up after " + std::to_string(head.record.attempts) + " attempts: " + reason;
+    const bool relay = head.record.kind == DeliveryKind::relay;
+    finish(key, park ? DeliveryState::parked : DeliveryState::failed, detail);
+    if (!relay && !code.empty()) {
+      fhir::Issues issues{fhir::Issue{
+          fhir::Severity::error,
+          code == "fatal-error" ? "processing" : "timeout",
+          "destination '" + (destination != nullptr ? destination->name : std::string()) + "': " + detail,
+          {},
+          std::nullopt}};
+      store_->add_event(conversation->id, store::Event{0, "outcome", code + ": " + detail, {}, 0}, "failed",
+                        [] {});
+      reply_to_placer(conversation, own_response(*conversation, code, std::move(issues)), code, nullptr);
+    }
+  }
+
+  // The head of `key` is done: record it and start the next one.
+  void finish(const std::string& key, DeliveryState state, const std::string& detail) {
+    Queue& queue = queues_[key];
+    Queued head = std::move(queue.items.front());
+    queue.items.pop_front();
+    queue.busy = false;
+    head.record.state = state;
+    store_->update_delivery(head.record, [] {});
+    const std::string kind =
+        head.record.kind == DeliveryKind::relay ? "relayed" : std::string(store::to_string(state));
+    const bool all_done = --head.conversation->open_deliveries == 0;
+    const bool completed = all_done && state == DeliveryState::delivered &&
+                           head.conversation->responses == 0 && head.record.kind == DeliveryKind::forward;
+    store_->add_event(head.conversation->id,
+                      store::Event{0, kind, destination_label(head) + ": " + detail, {}, 0},
+                      completed                        ? "completed"
+                      : state == DeliveryState::parked ? "on-hold"
+                                                       : "",
+                      [] {});
+    const Labels labels{{"route", route_name(head)}, {"destination", destination_label(head)}};
+    metrics_.add("courier_deliveries_total", {{"route", route_name(head)},
+                                              {"destination", destination_label(head)},
+                                              {"outcome", store::to_string(state)}});
+    if (state == DeliveryState::parked) metrics_.add("courier_dead_letters_total", labels);
+    if (state == DeliveryState::delivered && head.record.kind == DeliveryKind::forward) {
+      metrics_.observe("courier_delivery_latency_seconds", labels,
+                       static_cast<double>(store::now_millis() - head.conversation->received_at) / 1000.0);
+    }
+    update_depth(head, -1);
+    if (all_done && head.conversation->waiters.empty()) conversations_.erase(head.conversation->id);
+    start_head(key);
+  }
+
+  // ---- restart, replay ---------------------------------------------------
+
+  ConversationPtr conversation_from(const store::Conversation& row) {
+    if (auto it = conversations_.find(row.id); it != conversations_.end()) return it->second;
+    auto conversation = std::make_shared<Conversation>();
+    conversation->id = row.id;
+    conversation->format = static_cast<fhir::Format>(row.format);
+    fhir::ParseResult parsed =
+        conversation->format == fhir::Format::xml ? fhir::parse_xml(row.body) : fhir::parse_json(row.body);
+    fhir::Issues issues;
+    std::optional<message::MessageInfo> info;
+    if (parsed.resource) info = message::read_message_info(*parsed.resource, issues);
+    if (!info) return nullptr;
+    conversation->body = std::make_shared<const std::string>(row.body);
+    conversation->info = std::move(*info);
+    conversation->route = routes_.find(row.route);
+    conversation->reply_to = row.reply_to;
+    conversation->received_at = row.received_at;
+    conversation->replied = row.reply.has_value();
+    conversations_[row.id] = conversation;
+    return conversation;
+  }
+
+  ConversationPtr find_or_load(store::Id id) {
+    if (auto it = conversations_.find(id); it != conversations_.end()) return it->second;
+    const std::optional<store::Conversation> row = store_->conversation(id);
+    return row ? conversation_from(*row) : nullptr;
+  }
+
+  void resume() {
+    for (store::Delivery& d : store_->unfinished_deliveries()) {
+      if (ConversationPtr conversation = find_or_load(d.conversation)) {
+        enqueue(std::move(d), conversation);
+      }
+    }
+  }
+
+  bool replay(store::Id id, std::string& error) {
+    std::optional<store::Delivery> d = store_->delivery(id);
+    if (!d) {
+      error = "no delivery " + std::to_string(id);
+      return false;
+    }
+    if (d->state != DeliveryState::parked) {
+      error = "delivery " + std::to_string(id) + " is " + std::string(store::to_string(d->state)) +
+              ", not parked";
+      return false;
+    }
+    d->state = DeliveryState::pending;
+    d->attempts = 0;
+    d->next_at = store::now_millis();
+    store_->update_delivery(*d, [] {});
+    store_->add_event(d->conversation,
+                      store::Event{0, "replayed", d->destination + ": replayed by an operator", {}, 0},
+                      "in-progress", [] {});
+    asio::post(strand_, [self = shared_from_this(), d = std::move(*d)]() mutable {
+      if (ConversationPtr conversation = self->find_or_load(d.conversation))
+        self->enqueue(std::move(d), conversation);
+    });
+    return true;
+  }
+
+  // ---- helpers -----------------------------------------------------------
+
+  std::shared_ptr<delivery::Sender> sender_for(route::Pattern pattern) const {
+    auto it = senders_.find(pattern);
+    return it == senders_.end() ? nullptr : it->second;
+  }
+
+  static std::string route_name(const Queued& item) {
+    return item.conversation->route != nullptr ? item.conversation->route->name : item.record.route;
+  }
+  static std::string destination_label(const Queued& item) {
+    return item.record.kind == DeliveryKind::relay ? "placer" : item.record.destination;
+  }
+
+  void update_depth(const Queued& item, int delta = 1) {
+    std::string name = route_name(item) + "\n" + destination_label(item);
+    const int depth = depth_[name] += delta;
+    metrics_.set("courier_delivery_queue_depth",
+                 {{"route", route_name(item)}, {"destination", destination_label(item)}}, depth);
+  }
+
+  void count_received(const std::string& listener, const std::string& route, const char* outcome) {
+    metrics_.add("courier_messages_received_total",
+                 {{"listener", listener}, {"route", route}, {"outcome", outcome}});
+  }
+
+  static fhir::Issues errors_only(fhir::Issues issues) {
+    std::erase_if(issues, [](const fhir::Issue& i) {
+      return !(i.severity == fhir::Severity::error || i.severity == fhir::Severity::fatal);
+    });
+    return issues;
+  }
+
+  static std::string strip_slash(std::string url) {
+    while (url.ends_with('/')) url.pop_back();
+    return url;
+  }
+
+  static std::string order_key(const route::Destination& d, const fhir::Element& bundle) {
+    if (!d.order_by) return {};
+    try {
+      const fhirpath::Collection result = d.order_by->evaluate(bundle);
+      if (result.empty()) return {};
+      const fhirpath::Item& first = result.front();
+      if (const auto* element = std::get_if<const fhir::Element*>(&first.value);
+          element != nullptr && (*element)->has_value()) {
+        return (*element)->value();
+      }
+      return fhirpath::output_text(first);
+    } catch (const fhirpath::Error&) {
+      return {};
+    }
+  }
+
+  // The message with MessageHeader.source.endpoint set to courier, so that
+  // an asynchronous filler sends its responses here.
+  std::string with_source_endpoint(const fhir::Element& bundle, fhir::Format format) const {
+    fhir::Element copy = bundle;
+    fhir::Element* header = copy.child("entry")->child("resource");
+    fhir::Element* source = header->child("source");
+    if (source == nullptr) source = &header->add("source");
+    fhir::Element* endpoint = source->child("endpoint");
+    if (endpoint == nullptr) endpoint = &source->add("endpoint");
+    endpoint->set_value(options_.public_url);
+    header->sort_children();
+    source->sort_children();
+    return fhir::write(copy, format);
+  }
+
+  asio::any_io_executor executor_;
+  asio::strand<asio::any_io_executor> strand_;
+  EngineOptions options_;
+  route::RouteSet routes_;
+  std::unique_ptr<store::Store> store_;
+  Senders senders_;
+  Metrics metrics_;
+  std::unordered_map<store::Id, ConversationPtr> conversations_;
+  std::map<std::string, Queue> queues_;
+  std::map<std::string, int> depth_;
+  std::mt19937_64 random_{std::random_device{}()};
+  std::uniform_real_distribution<double> jitter_{0.0, 1.0};
+  std::atomic<bool> stopped_ = false;
+
+  friend class Engine;
+};
+
+Engine::Engine(asio::any_io_executor executor, EngineOptions options, route::RouteSet routes,
+               std::unique_ptr<store::Store> store, Senders senders)
+    : impl_(std::make_shared<Impl>(executor, std::move(options), std::move(routes), std::move(store),
+                                   std::move(senders))) {}
+
+Engine::~Engine() {
+  stop();
+}
+
+void Engine::set_public_url(std::string url) {
+  if (!url.empty()) impl_->options_.public_url = std::move(url);
+}
+
+void Engine::start() {
+  asio::post(impl_->strand_, [impl = impl_] { impl->resume(); });
+}
+
+void Engine::stop() {
+  if (impl_->stopped_) return;
+  // Timers and callbacks check the flag on the strand; the store finishes
+  // what is queued (its callbacks are then dropped with the executor).
+  auto stopped = std::make_shared<std::promise<void>>();
+  asio::post(impl_->strand_, [impl = impl_, stopped] {
+    impl->stopped_ = true;
+    for (auto& [key, queue] : impl->queues_) {
+      if (queue.timer) queue.timer->cancel();
+    }
+    for (auto& [id, conversation] : impl->conversations_) {
+      if (conversation->wait_timer) conversation->wait_timer->cancel();
+    }
+    stopped->set_value();
+  });
+  if (stopped->get_future().wait_for(std::chrono::seconds(5)) != std::future_status::ready)
+    impl_->stopped_ = true;
+  impl_->store_->close();
+}
+
+void Engine::accept(Inbound message, std::function<void(Reply)> done) {
+  impl_->accept(std::move(message), std::move(done));
+}
+
+bool Engine::replay(store::Id delivery, std::string& error) {
+  return impl_->replay(delivery, error);
+}
+
+Metrics& Engine::metrics() {
+  return impl_->metrics_;
+}
+store::Store& Engine::store() {
+  return *impl_->store_;
+}
+const route::RouteSet& Engine::routes() const {
+  return impl_->routes_;
+}
+const EngineOptions& Engine::options() const {
+  return impl_->options_;
+}
+
+fhir::Element Engine::capability_statement() const {
+  fhir::Element cs = fhir::Element::resource("CapabilityStatement");
+  cs.add_value("status", "active");
+  cs.add_value("date", message::instant_now().substr(0, 10));
+  cs.add_value("kind", "instance");
+  fhir::Element& software = cs.add("software");
+  software.add_value("name", "courier");
+  software.add_value("version", "0.1.0");
+  fhir::Element& implementation = cs.add("implementation");
+  implementation.add_value("description", "courier integration engine");
+  implementation.add_value("url", impl_->options_.public_url);
+  cs.add_value("fhirVersion", "4.0.1");
+  cs.add_value("format", "json");
+  cs.add_value("format", "xml");
+  fhir::Element& messaging = cs.add("messaging");
+  fhir::Element& endpoint = messaging.add("endpoint");
+  fhir::Element& protocol = endpoint.add("protocol");
+  protocol.add_value("system", "http://terminology.hl7.org/CodeSystem/message-transport");
+  protocol.add_value("code", "http");
+  endpoint.add_value("address", impl_->options_.public_url);
+  const auto minutes =
+      std::chrono::duration_cast<std::chrono::minutes>(impl_->options_.reliable_cache).count();
+  messaging.add_value("reliableCache", std::to_string(minutes));
+  std::string events = "Events courier routes:";
+  for (const route::Route& route : impl_->routes_.routes) {
+    events += "\n- " + (route.when.event.empty() ? std::string("(any event)") : route.when.event) +
+              " (route " + route.name + ")";
+  }
+  messaging.add_value("documentation", events);
+  for (const route::Route& route : impl_->routes_.routes) {
+    fhir::Element& supported = messaging.add("supportedMessage");
+    supported.add_value("mode", "receiver");
+    supported.add_value("definition", impl_->options_.public_url + "/MessageDefinition/" + route.name);
+  }
+  return cs;
+}
+
+}  // namespace courier

@@ -1,0 +1,99 @@
+// The engine: takes messages from listeners, routes them, stores them
+// durably, delivers them through senders, and correlates what comes back
+// (responses, progress messages) with the request they answer, relaying it
+// to the placer. Transport-neutral: listeners call accept(), senders are
+// handed in.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "engine/delivery/sender.h"
+#include "engine/fhir/codec.h"
+#include "engine/metrics.h"
+#include "engine/route/route.h"
+#include "engine/store/store.h"
+
+namespace courier {
+
+struct EngineOptions {
+  // courier's FHIR base as peers reach it: where async fillers send
+  // responses, and the source of the messages courier writes.
+  std::string public_url = "http://localhost:8080/fhir";
+  // How long message identities are remembered for reliable messaging.
+  std::chrono::milliseconds reliable_cache{std::chrono::minutes(10)};
+  // A known MessageHeader.id under a new Bundle.id: reprocess, or reject.
+  bool reprocess_reused_header = false;
+  // How long a synchronous placer waits for the filler's first response
+  // before it gets 202 and the response asynchronously.
+  std::chrono::milliseconds sync_wait{std::chrono::seconds(30)};
+  // Relaying responses and progress messages back to placers.
+  route::RetryPolicy relay_retry{10, std::chrono::milliseconds(1000), std::chrono::milliseconds(300'000)};
+  fhir::ParseLimits limits;
+};
+
+// A message as a listener received it.
+struct Inbound {
+  std::string listener;
+  std::string body;
+  std::optional<fhir::Format> format;  // from the content type; detected when absent
+  bool async = false;                  // the sender asked for an asynchronous response
+  std::string response_url;            // where that response goes, when not source.endpoint
+};
+
+// The engine's answer, in HTTP's terms (other listeners map it to theirs).
+struct Reply {
+  int status = 200;
+  std::string body;  // a FHIR resource (a message or an OperationOutcome), or empty
+  fhir::Format format = fhir::Format::json;
+};
+
+class Engine {
+ public:
+  using Senders = std::map<route::Pattern, std::shared_ptr<delivery::Sender>>;
+
+  Engine(boost::asio::any_io_executor executor, EngineOptions options, route::RouteSet routes,
+         std::unique_ptr<store::Store> store, Senders senders);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Before start(): the URL peers reach courier's FHIR base at.
+  void set_public_url(std::string url);
+
+  // Resumes every unfinished delivery and its timers.
+  void start();
+  // Cancels timers and closes the store; deliveries in flight stay pending
+  // in the store and resume at the next start.
+  void stop();
+
+  // Takes a message; `done` runs once, on any thread, with the answer.
+  void accept(Inbound message, std::function<void(Reply)> done);
+
+  // Sends a parked delivery again, with a fresh set of attempts.
+  bool replay(store::Id delivery, std::string& error);
+
+  // The CapabilityStatement for GET [base]/metadata.
+  fhir::Element capability_statement() const;
+
+  Metrics& metrics();
+  store::Store& store();
+  const route::RouteSet& routes() const;
+  const EngineOptions& options() const;
+
+ private:
+  class Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+// An OperationOutcome with one error issue, written in `format`.
+std::string outcome_text(const std::string& code, const std::string& diagnostics, fhir::Format format,
+                         const std::string& expression = {});
+
+}  // namespace courier

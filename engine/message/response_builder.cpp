@@ -1,0 +1,68 @@
+#include "engine/message/response_builder.h"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+#include "engine/fhir/operation_outcome.h"
+#include "engine/util/uuid.h"
+
+namespace courier::message {
+
+std::string instant_now() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  const auto millis =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[40];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  char fraction[8];
+  std::snprintf(fraction, sizeof fraction, ".%03dZ", static_cast<int>(millis));
+  return std::string(text) + fraction;
+}
+
+fhir::Element build_response(const MessageInfo& request, const ResponseSpec& spec) {
+  fhir::Element bundle = fhir::Element::resource("Bundle");
+  bundle.add_value("id", util::random_uuid());
+  bundle.add_value("type", "message");
+  bundle.add_value("timestamp", instant_now());
+
+  const std::string header_url = "urn:uuid:" + util::random_uuid();
+  const std::string outcome_url = "urn:uuid:" + util::random_uuid();
+  fhir::Element& header_entry = bundle.add("entry");
+  header_entry.add_value("fullUrl", header_url);
+  fhir::Element& header = header_entry.add("resource", "MessageHeader");
+  header.add_value("id", header_url.substr(9));
+  if (request.event_system.empty() && request.event_code.find(':') != std::string::npos) {
+    header.add_value("event", request.event_code, "uri");
+  } else {
+    fhir::Element& event = header.add("event", "Coding");
+    if (!request.event_system.empty()) event.add_value("system", request.event_system);
+    event.add_value("code", request.event_code);
+  }
+  if (!request.source_endpoint.empty())
+    header.add("destination").add_value("endpoint", request.source_endpoint);
+  fhir::Element& source = header.add("source");
+  source.add_value("name", "courier");
+  source.add_value("software", "courier");
+  source.add_value("endpoint", spec.source_endpoint.empty() ? "urn:courier" : spec.source_endpoint);
+  fhir::Element& response = header.add("response");
+  response.add_value("identifier", request.header_id);
+  response.add_value("code", spec.code);
+  if (!spec.issues.empty()) {
+    response.add("details").add_value("reference", outcome_url);
+    fhir::Element& outcome_entry = bundle.add("entry");
+    outcome_entry.add_value("fullUrl", outcome_url);
+    fhir::Element outcome = fhir::to_operation_outcome(spec.issues);
+    fhir::Element& slot = outcome_entry.add("resource", "OperationOutcome");
+    slot.add_value("id", outcome_url.substr(9));
+    for (fhir::Element& child : outcome.children()) {
+      if (child.name() != "id") slot.children().push_back(std::move(child));
+    }
+  }
+  return bundle;
+}
+
+}  // namespace courier::message

@@ -1,0 +1,27 @@
+// The response messages courier writes itself: when it answers for a
+// destination that gives no response of its own (a file), when a delivery
+// fails for good, and when a filler never answered.
+#pragma once
+
+#include <string>
+
+#include "engine/fhir/element.h"
+#include "engine/fhir/issue.h"
+#include "engine/message/message_info.h"
+
+namespace courier::message {
+
+struct ResponseSpec {
+  std::string code;             // ok | transient-error | fatal-error
+  fhir::Issues issues;          // become an OperationOutcome in response.details
+  std::string source_endpoint;  // courier's own endpoint
+};
+
+// A message Bundle answering `request`: same event, response.identifier =
+// the request's MessageHeader.id, addressed back to the request's source.
+fhir::Element build_response(const MessageInfo& request, const ResponseSpec& spec);
+
+// The current time as a FHIR instant in UTC, with milliseconds.
+std::string instant_now();
+
+}  // namespace courier::message

@@ -1,0 +1,113 @@
+#include "engine/metrics.h"
+
+#include <stdexcept>
+
+namespace courier {
+
+namespace {
+
+// Delivery latency buckets, in seconds.
+constexpr double bucket_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                    0.5,   1,      2.5,   5,    10,    30,   60};
+
+std::string render_labels(const Labels& labels) {
+  std::string out;
+  for (const auto& [name, value] : labels) {
+    out += out.empty() ? "" : ",";
+    out.append(name);
+    out += "=\"";
+    for (const char c : value) {
+      if (c == '\\' || c == '"') out += '\\';
+      if (c == '\n') {
+        out += "\\n";
+        continue;
+      }
+      out += c;
+    }
+    out += '"';
+  }
+  return out;
+}
+
+std::string number(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.17g", value);
+  return text;
+}
+
+}  // namespace
+
+Metrics::Metrics() {
+  define("courier_messages_received_total", Type::counter,
+         "Messages received, by listener, route and outcome (accepted, duplicate, response, rejected).");
+  define("courier_deliveries_total", Type::counter,
+         "Delivery attempts finished, by route, destination and outcome (delivered, retry, failed, parked).");
+  define("courier_delivery_retries_total", Type::counter, "Delivery attempts that will be retried.");
+  define("courier_dead_letters_total", Type::counter, "Deliveries parked after their retries ran out.");
+  define("courier_delivery_queue_depth", Type::gauge,
+         "Deliveries waiting or in flight, by route and destination.");
+  define("courier_delivery_latency_seconds", Type::histogram,
+         "Time from receipt of a message to its successful delivery, by route and destination.");
+  define("courier_responses_relayed_total", Type::counter,
+         "Responses and progress messages relayed to placers.");
+}
+
+void Metrics::define(std::string name, Type type, std::string help) {
+  families_.emplace(std::move(name), Family{type, std::move(help), {}});
+}
+
+Metrics::Series& Metrics::series(std::string_view name, const Labels& labels) {
+  auto family = families_.find(name);
+  if (family == families_.end()) throw std::logic_error("undefined metric " + std::string(name));
+  Series& s = family->second.series[render_labels(labels)];
+  if (family->second.type == Type::histogram && s.buckets.empty()) s.buckets.resize(std::size(bucket_bounds));
+  return s;
+}
+
+void Metrics::add(std::string_view name, const Labels& labels, double delta) {
+  std::lock_guard lock(mutex_);
+  series(name, labels).value += delta;
+}
+
+void Metrics::set(std::string_view name, const Labels& labels, double value) {
+  std::lock_guard lock(mutex_);
+  series(name, labels).value = value;
+}
+
+void Metrics::observe(std::string_view name, const Labels& labels, double value) {
+  std::lock_guard lock(mutex_);
+  Series& s = series(name, labels);
+  s.value += value;
+  ++s.count;
+  for (std::size_t i = 0; i < std::size(bucket_bounds); ++i) {
+    if (value <= bucket_bounds[i]) ++s.buckets[i];
+  }
+}
+
+std::string Metrics::prometheus_text() const {
+  std::lock_guard lock(mutex_);
+  std::string out;
+  for (const auto& [name, family] : families_) {
+    static constexpr const char* type_names[] = {"counter", "gauge", "histogram"};
+    out += "# HELP " + name + " " + family.help + "\n";
+    out += "# TYPE " + name + " " + type_names[static_cast<int>(family.type)] + "\n";
+    for (const auto& [labels, s] : family.series) {
+      const std::string braces = labels.empty() ? "" : "{" + labels + "}";
+      if (family.type != Type::histogram) {
+        out += name + braces + " " + number(s.value) + "\n";
+        continue;
+      }
+      const std::string prefix = labels.empty() ? "" : labels + ",";
+      for (std::size_t i = 0; i < std::size(bucket_bounds); ++i) {
+        out += name + "_bucket{" + prefix + "le=\"" + number(bucket_bounds[i]) + "\"} " +
+               std::to_string(s.buckets[i]) + "\n";
+      }
+      out += name + "_bucket{" + prefix + "le=\"+Inf\"} " + std::to_string(s.count) + "\n";
+      out += name + "_sum" + braces + " " + number(s.value) + "\n";
+      out += name + "_count" + braces + " " + std::to_string(s.count) + "\n";
+    }
+  }
+  return out;
+}
+
+}  // namespace courier

@@ -1,0 +1,89 @@
+// Routes: which messages go where. Analysts write them in YAML route files
+// (docs/routes.md); the engine matches each accepted message against them in
+// file order, and the first route that matches takes it.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/fhir/element.h"
+#include "engine/fhirpath/fhirpath.h"
+#include "engine/message/message_info.h"
+
+namespace courier::route {
+
+using Milliseconds = std::chrono::milliseconds;
+
+struct RetryPolicy {
+  int attempts = 5;  // deliveries tried in all, the first included
+  Milliseconds initial_delay{1000};
+  Milliseconds max_delay{300'000};
+
+  // The wait before attempt `attempt` + 1 (attempt counts from 1): doubling
+  // from the initial delay up to the maximum, with "full jitter" between
+  // half and all of it so that many waiting deliveries do not retry at once.
+  Milliseconds delay_after(int attempt, double jitter01) const;
+};
+
+enum class Pattern { messaging, file };
+std::string_view to_string(Pattern pattern);
+
+// What a delivery becomes when its retries run out.
+enum class OnExhausted { park, fail };
+
+struct Destination {
+  std::string name;
+  Pattern pattern = Pattern::messaging;
+  std::string endpoint;  // messaging: the filler's FHIR base; file: a folder
+  bool async = false;    // messaging: ask the filler for an async response
+  Milliseconds ack_timeout{30'000};
+  RetryPolicy retry;
+  std::optional<fhirpath::Expression> order_by;  // FIFO per key value; none: one queue
+  OnExhausted on_exhausted = OnExhausted::park;
+  // The response code the placer is told when no response came in time.
+  std::string timeout_code = "transient-error";
+};
+
+struct Match {
+  std::string event;  // "system|code", or "code" (any system); "" matches all
+  std::string source;
+  std::string destination;
+  std::string sender;
+  std::string focus;  // a resource type
+  std::optional<fhirpath::Expression> expression;
+};
+
+struct Route {
+  std::string name;
+  std::string file;
+  int line = 0;
+  std::string from;  // a listener name; "" takes messages from every listener
+  Match when;
+  std::vector<Destination> to;
+
+  // True when the message satisfies every condition of `when`. The
+  // expression runs on the Bundle; FHIRPath execution errors count as no match.
+  bool matches(const message::MessageInfo& info, const fhir::Element& bundle,
+               std::string_view listener) const;
+};
+
+struct RouteSet {
+  std::vector<Route> routes;
+
+  const Route* match(const message::MessageInfo& info, const fhir::Element& bundle,
+                     std::string_view listener) const;
+  const Route* find(std::string_view name) const;
+};
+
+// Reads a route file: a single route (a mapping with `route:`) or a list of
+// them. Every problem is added to `errors` as "file:line:col: message".
+std::vector<Route> load_route_file(const std::string& path, std::vector<std::string>& errors);
+
+// Loads every file, then checks what spans files: duplicate route names,
+// and listener names not in `listeners` (when given).
+RouteSet load_routes(const std::vector<std::string>& paths, const std::vector<std::string>& listeners,
+                     std::vector<std::string>& errors);
+
+}  // namespace courier::route

@@ -1,0 +1,600 @@
+#include "engine/store/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+namespace courier::store {
+
+Millis now_millis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+namespace {
+
+constexpr std::string_view state_names[] = {"pending", "waiting", "delivered", "parked", "failed"};
+
+}  // namespace
+
+std::string_view to_string(DeliveryState state) {
+  return state_names[static_cast<int>(state)];
+}
+
+std::optional<DeliveryState> delivery_state_from(std::string_view text) {
+  for (int i = 0; i < 5; ++i) {
+    if (state_names[i] == text) return static_cast<DeliveryState>(i);
+  }
+  return std::nullopt;
+}
+
+namespace {
+
+constexpr const char* schema = R"sql(
+CREATE TABLE IF NOT EXISTS conversation(
+  id INTEGER PRIMARY KEY,
+  received_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  listener TEXT NOT NULL, route TEXT NOT NULL, event TEXT NOT NULL,
+  bundle_id TEXT NOT NULL, header_id TEXT NOT NULL,
+  reply_to TEXT NOT NULL,
+  state TEXT NOT NULL,
+  format INTEGER NOT NULL, body BLOB NOT NULL,
+  reply_status INTEGER, reply_format INTEGER, reply BLOB);
+CREATE INDEX IF NOT EXISTS conversation_header ON conversation(header_id, received_at);
+CREATE INDEX IF NOT EXISTS conversation_bundle ON conversation(bundle_id, received_at);
+CREATE INDEX IF NOT EXISTS conversation_received ON conversation(received_at);
+CREATE TABLE IF NOT EXISTS delivery(
+  id INTEGER PRIMARY KEY,
+  conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+  kind INTEGER NOT NULL, destination TEXT NOT NULL, order_key TEXT NOT NULL,
+  state TEXT NOT NULL, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL,
+  format INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS delivery_conversation ON delivery(conversation);
+CREATE INDEX IF NOT EXISTS delivery_unfinished ON delivery(state) WHERE state IN ('pending', 'waiting');
+CREATE TABLE IF NOT EXISTS event(
+  id INTEGER PRIMARY KEY,
+  conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+  at INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
+  format INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS event_conversation ON event(conversation);
+)sql";
+
+class Database {
+ public:
+  Database(const std::string& path, bool create) {
+    const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+      const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
+      sqlite3_close(db_);
+      throw std::runtime_error("cannot open " + path + ": " + message);
+    }
+    sqlite3_busy_timeout(db_, 5000);
+  }
+  ~Database() {
+    for (auto& [sql, statement] : statements_) sqlite3_finalize(statement);
+    sqlite3_close(db_);
+  }
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  void exec(const char* sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
+      const std::string message = error != nullptr ? error : "unknown error";
+      sqlite3_free(error);
+      throw std::runtime_error(std::string("SQLite: ") + message);
+    }
+  }
+
+  // A cached prepared statement, reset and ready to bind.
+  sqlite3_stmt* statement(const char* sql) {
+    auto [it, inserted] = statements_.try_emplace(sql, nullptr);
+    if (inserted &&
+        sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &it->second, nullptr) != SQLITE_OK) {
+      throw std::runtime_error(std::string("SQLite: ") + sqlite3_errmsg(db_));
+    }
+    sqlite3_reset(it->second);
+    sqlite3_clear_bindings(it->second);
+    return it->second;
+  }
+
+  std::int64_t last_insert_id() const { return sqlite3_last_insert_rowid(db_); }
+  std::int64_t changes() const { return sqlite3_changes64(db_); }
+  const char* error() const { return sqlite3_errmsg(db_); }
+
+ private:
+  sqlite3* db_ = nullptr;
+  std::unordered_map<const char*, sqlite3_stmt*> statements_;
+};
+
+// Binds the arguments in order and steps a statement.
+class Query {
+ public:
+  Query(Database& db, const char* sql) : db_(db), statement_(db.statement(sql)) {}
+  ~Query() { sqlite3_reset(statement_); }
+
+  Query& bind(std::int64_t value) {
+    sqlite3_bind_int64(statement_, ++index_, value);
+    return *this;
+  }
+  Query& bind(int value) { return bind(static_cast<std::int64_t>(value)); }
+  Query& bind(std::string_view text) {
+    sqlite3_bind_text(statement_, ++index_, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Query& bind_blob(std::string_view bytes) {
+    sqlite3_bind_blob(statement_, ++index_, bytes.data(), static_cast<int>(bytes.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  // True while a row is available.
+  bool step() {
+    const int rc = sqlite3_step(statement_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc != SQLITE_DONE) throw std::runtime_error(std::string("SQLite: ") + db_.error());
+    return false;
+  }
+  std::int64_t integer(int column) const { return sqlite3_column_int64(statement_, column); }
+  bool is_null(int column) const { return sqlite3_column_type(statement_, column) == SQLITE_NULL; }
+  std::string text(int column) const {
+    const auto* data = static_cast<const char*>(sqlite3_column_blob(statement_, column));
+    return data == nullptr
+               ? std::string()
+               : std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(statement_, column)));
+  }
+
+ private:
+  Database& db_;
+  sqlite3_stmt* statement_;
+  int index_ = 0;
+};
+
+constexpr const char* conversation_columns =
+    "id, received_at, listener, route, event, bundle_id, header_id, reply_to, state, format, body, "
+    "reply_status, reply_format, reply";
+
+Conversation read_conversation(const Query& q) {
+  Conversation c;
+  c.id = q.integer(0);
+  c.received_at = q.integer(1);
+  c.listener = q.text(2);
+  c.route = q.text(3);
+  c.event = q.text(4);
+  c.bundle_id = q.text(5);
+  c.header_id = q.text(6);
+  c.reply_to = q.text(7);
+  c.state = q.text(8);
+  c.format = static_cast<int>(q.integer(9));
+  c.body = q.text(10);
+  if (!q.is_null(11))
+    c.reply = StoredReply{static_cast<int>(q.integer(11)), q.text(13), static_cast<int>(q.integer(12))};
+  return c;
+}
+
+constexpr const char* delivery_select =
+    "SELECT d.id, d.conversation, d.kind, c.route, d.destination, d.order_key, d.state, d.attempts, "
+    "d.next_at, "
+    "d.format, d.body FROM delivery d JOIN conversation c ON c.id = d.conversation ";
+
+Delivery read_delivery(const Query& q) {
+  Delivery d;
+  d.id = q.integer(0);
+  d.conversation = q.integer(1);
+  d.kind = static_cast<DeliveryKind>(q.integer(2));
+  d.route = q.text(3);
+  d.destination = q.text(4);
+  d.order_key = q.text(5);
+  d.state = delivery_state_from(q.text(6)).value_or(DeliveryState::pending);
+  d.attempts = static_cast<int>(q.integer(7));
+  d.next_at = q.integer(8);
+  d.format = static_cast<int>(q.integer(9));
+  d.body = q.text(10);
+  return d;
+}
+
+Delivery insert_delivery(Database& db, Id conversation, const std::string& route, NewDelivery nd,
+                         Millis now) {
+  Query(db,
+        "INSERT INTO delivery(conversation, kind, destination, order_key, state, attempts, next_at, format, "
+        "body) "
+        "VALUES(?, ?, ?, ?, 'pending', 0, ?, ?, ?)")
+      .bind(conversation)
+      .bind(static_cast<int>(nd.kind))
+      .bind(nd.destination)
+      .bind(nd.order_key)
+      .bind(now)
+      .bind(nd.format)
+      .bind_blob(nd.body)
+      .step();
+  Delivery d;
+  d.id = db.last_insert_id();
+  d.conversation = conversation;
+  d.kind = nd.kind;
+  d.route = route;
+  d.destination = std::move(nd.destination);
+  d.order_key = std::move(nd.order_key);
+  d.next_at = now;
+  d.body = std::move(nd.body);
+  d.format = nd.format;
+  return d;
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(const std::string& data_dir) {
+    std::filesystem::create_directories(data_dir);
+    const std::string path = (std::filesystem::path(data_dir) / "courier.db").string();
+    writer_ = std::make_unique<Database>(path, true);
+    // Set before the first table exists, so that pruning can give pages back.
+    writer_->exec("PRAGMA auto_vacuum = INCREMENTAL");
+    writer_->exec("PRAGMA journal_mode = WAL");
+    // FULL: every commit syncs the WAL, so a committed write survives a
+    // crash or power loss; group commit spreads that cost over many writes.
+    writer_->exec("PRAGMA synchronous = FULL");
+    writer_->exec("PRAGMA foreign_keys = ON");
+    writer_->exec(schema);
+    reader_ = std::make_unique<Database>(path, false);
+    reader_->exec("PRAGMA foreign_keys = ON");
+    thread_ = std::thread([this] { write_loop(); });
+  }
+
+  ~SqliteStore() override { close(); }
+
+  void accept(NewConversation nc, bool reprocess_reused_header, Millis reliable_cache_ms,
+              std::function<void(AcceptResult)> done) override {
+    submit([this, nc = std::move(nc), reprocess_reused_header, reliable_cache_ms,
+            done = std::move(done)](Database& db) mutable {
+      AcceptResult result = do_accept(db, std::move(nc), reprocess_reused_header, reliable_cache_ms);
+      return [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); };
+    });
+  }
+
+  void set_reply(Id conversation, StoredReply reply, std::function<void()> done) override {
+    submit([conversation, reply = std::move(reply), done = std::move(done)](Database& db) mutable {
+      Query(db,
+            "UPDATE conversation SET reply_status = ?, reply_format = ?, reply = ? WHERE id = ? AND "
+            "reply_status "
+            "IS NULL")
+          .bind(reply.status)
+          .bind(reply.format)
+          .bind_blob(reply.body)
+          .bind(conversation)
+          .step();
+      return std::move(done);
+    });
+  }
+
+  void update_delivery(const Delivery& d, std::function<void()> done) override {
+    submit([d, done = std::move(done)](Database& db) mutable {
+      Query(db, "UPDATE delivery SET state = ?, attempts = ?, next_at = ? WHERE id = ?")
+          .bind(to_string(d.state))
+          .bind(d.attempts)
+          .bind(d.next_at)
+          .bind(d.id)
+          .step();
+      return std::move(done);
+    });
+  }
+
+  void add_event(Id conversation, Event event, std::string state, std::function<void()> done) override {
+    submit([conversation, event = std::move(event), state = std::move(state),
+            done = std::move(done)](Database& db) mutable {
+      const Millis at = event.at != 0 ? event.at : now_millis();
+      Query(db, "INSERT INTO event(conversation, at, kind, detail, format, body) VALUES(?, ?, ?, ?, ?, ?)")
+          .bind(conversation)
+          .bind(at)
+          .bind(event.kind)
+          .bind(event.detail)
+          .bind(event.format)
+          .bind_blob(event.body)
+          .step();
+      if (!state.empty()) {
+        Query(db, "UPDATE conversation SET state = ?, updated_at = ? WHERE id = ?")
+            .bind(state)
+            .bind(at)
+            .bind(conversation)
+            .step();
+      }
+      return std::move(done);
+    });
+  }
+
+  void add_delivery(Id conversation, NewDelivery nd, std::function<void(Delivery)> done) override {
+    submit([conversation, nd = std::move(nd), done = std::move(done)](Database& db) mutable {
+      std::string route;
+      {
+        Query q(db, "SELECT route FROM conversation WHERE id = ?");
+        q.bind(conversation);
+        if (q.step()) route = q.text(0);
+      }
+      Delivery d = insert_delivery(db, conversation, route, std::move(nd), now_millis());
+      return [done = std::move(done), d = std::move(d)]() mutable { done(std::move(d)); };
+    });
+  }
+
+  void find_by_header_id(std::string header_id,
+                         std::function<void(std::optional<Conversation>)> done) override {
+    submit([header_id = std::move(header_id), done = std::move(done)](Database& db) mutable {
+      std::optional<Conversation> found;
+      Query q(db, (std::string("SELECT ") + conversation_columns +
+                   " FROM conversation WHERE header_id = ? ORDER BY received_at DESC LIMIT 1")
+                      .c_str());
+      q.bind(header_id);
+      if (q.step()) found = read_conversation(q);
+      return [done = std::move(done), found = std::move(found)]() mutable { done(std::move(found)); };
+    });
+  }
+
+  void load_conversation(Id id, std::function<void(std::optional<Conversation>)> done) override {
+    submit([id, done = std::move(done)](Database& db) mutable {
+      std::optional<Conversation> found = select_conversation(db, id);
+      return [done = std::move(done), found = std::move(found)]() mutable { done(std::move(found)); };
+    });
+  }
+
+  std::vector<Delivery> unfinished_deliveries() override {
+    std::lock_guard lock(reader_mutex_);
+    std::vector<Delivery> out;
+    Query q(*reader_,
+            (std::string(delivery_select) + "WHERE d.state IN ('pending', 'waiting') ORDER BY d.id").c_str());
+    while (q.step()) out.push_back(read_delivery(q));
+    return out;
+  }
+
+  std::optional<Delivery> delivery(Id id) override {
+    std::lock_guard lock(reader_mutex_);
+    Query q(*reader_, (std::string(delivery_select) + "WHERE d.id = ?").c_str());
+    q.bind(id);
+    if (!q.step()) return std::nullopt;
+    return read_delivery(q);
+  }
+
+  std::vector<Conversation> conversations(const ConversationFilter& f) override {
+    std::lock_guard lock(reader_mutex_);
+    std::vector<Conversation> out;
+    Query q(*reader_,
+            (std::string("SELECT ") + conversation_columns +
+             " FROM conversation WHERE (?1 = '' OR route = ?1) AND (?2 = '' OR state = ?2) AND "
+             "(?3 = '' OR event = ?3) AND received_at >= ?4 ORDER BY received_at DESC, id DESC LIMIT ?5")
+                .c_str());
+    q.bind(f.route).bind(f.state).bind(f.event).bind(f.since).bind(f.limit);
+    while (q.step()) out.push_back(read_conversation(q));
+    return out;
+  }
+
+  std::optional<Conversation> conversation(Id id) override {
+    std::lock_guard lock(reader_mutex_);
+    return select_conversation(*reader_, id);
+  }
+
+  std::vector<Event> events(Id conversation) override {
+    std::lock_guard lock(reader_mutex_);
+    std::vector<Event> out;
+    Query q(*reader_, "SELECT at, kind, detail, body, format FROM event WHERE conversation = ? ORDER BY id");
+    q.bind(conversation);
+    while (q.step())
+      out.push_back(Event{q.integer(0), q.text(1), q.text(2), q.text(3), static_cast<int>(q.integer(4))});
+    return out;
+  }
+
+  std::vector<Delivery> deliveries(Id conversation) override {
+    std::lock_guard lock(reader_mutex_);
+    std::vector<Delivery> out;
+    Query q(*reader_, (std::string(delivery_select) + "WHERE d.conversation = ? ORDER BY d.id").c_str());
+    q.bind(conversation);
+    while (q.step()) out.push_back(read_delivery(q));
+    return out;
+  }
+
+  std::int64_t prune(Millis before) override {
+    std::int64_t removed = 0;
+    std::mutex m;
+    std::condition_variable cv;
+    bool finished = false;
+    submit([&](Database& db) {
+      Query(db,
+            "DELETE FROM conversation WHERE received_at < ? AND NOT EXISTS (SELECT 1 FROM delivery d WHERE "
+            "d.conversation = conversation.id AND d.state IN ('pending', 'waiting'))")
+          .bind(before)
+          .step();
+      removed = db.changes();
+      return std::function<void()>([&] {
+        std::lock_guard lock(m);
+        finished = true;
+        cv.notify_one();
+      });
+    });
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return finished; });
+    // Outside a transaction: give the freed pages back to the file system.
+    submit_raw("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);");
+    return removed;
+  }
+
+  void close() override {
+    {
+      std::lock_guard lock(mutex_);
+      if (closing_) return;
+      closing_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  // A write: runs inside the batch's transaction and returns the callback
+  // to run once the batch is committed.
+  using Work = std::function<std::function<void()>(Database&)>;
+
+  template <typename F>
+  void submit(F&& work) {
+    {
+      std::lock_guard lock(mutex_);
+      queue_.emplace_back(Work(std::forward<F>(work)));
+    }
+    wake_.notify_one();
+  }
+
+  void submit_raw(const char* sql) {
+    std::mutex m;
+    std::condition_variable cv;
+    bool finished = false;
+    {
+      std::lock_guard lock(mutex_);
+      raw_.push_back([&, sql] {
+        writer_->exec(sql);
+        std::lock_guard l(m);
+        finished = true;
+        cv.notify_one();
+      });
+    }
+    wake_.notify_one();
+    std::unique_lock lock(m);
+    cv.wait(lock, [&] { return finished; });
+  }
+
+  void write_loop() {
+    std::vector<Work> batch;
+    std::vector<std::function<void()>> callbacks;
+    std::vector<std::function<void()>> raw;
+    for (;;) {
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [&] { return closing_ || !queue_.empty() || !raw_.empty(); });
+        if (queue_.empty() && raw_.empty() && closing_) return;
+        // Group commit: everything that queued up while the last fsync ran.
+        const std::size_t n = std::min<std::size_t>(queue_.size(), 1024);
+        batch.assign(std::make_move_iterator(queue_.begin()),
+                     std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
+        queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+        raw.swap(raw_);
+      }
+      if (!batch.empty()) {
+        writer_->exec("BEGIN IMMEDIATE");
+        for (Work& work : batch) {
+          writer_->exec("SAVEPOINT one");
+          try {
+            callbacks.push_back(work(*writer_));
+            writer_->exec("RELEASE one");
+          } catch (const std::exception&) {
+            // One bad write must not undo the others; its callback never
+            // runs, so nothing is acknowledged for it.
+            writer_->exec("ROLLBACK TO one");
+            writer_->exec("RELEASE one");
+          }
+        }
+        writer_->exec("COMMIT");
+        batch.clear();
+        for (auto& callback : callbacks) {
+          if (callback) callback();
+        }
+        callbacks.clear();
+      }
+      for (auto& job : raw) job();
+      raw.clear();
+    }
+  }
+
+  static std::optional<Conversation> select_conversation(Database& db, Id id) {
+    Query q(db, (std::string("SELECT ") + conversation_columns + " FROM conversation WHERE id = ?").c_str());
+    q.bind(id);
+    if (!q.step()) return std::nullopt;
+    return read_conversation(q);
+  }
+
+  static AcceptResult do_accept(Database& db, NewConversation nc, bool reprocess_reused_header,
+                                Millis reliable_cache_ms) {
+    const Millis now = now_millis();
+    const Millis since = now - reliable_cache_ms;
+    AcceptResult result;
+    {
+      Query q(db,
+              "SELECT id, bundle_id, reply_status, reply_format, reply, reply_to FROM conversation "
+              "WHERE header_id = ? AND received_at >= ? ORDER BY received_at DESC");
+      q.bind(nc.header_id).bind(since);
+      bool header_seen = false;
+      while (q.step()) {
+        header_seen = true;
+        if (q.text(1) != nc.bundle_id) continue;
+        result.outcome = AcceptResult::Outcome::duplicate;
+        result.conversation = q.integer(0);
+        if (!q.is_null(2))
+          result.reply =
+              StoredReply{static_cast<int>(q.integer(2)), q.text(4), static_cast<int>(q.integer(3))};
+        result.reply_to = q.text(5);
+        return result;
+      }
+      if (header_seen && !reprocess_reused_header) {
+        result.outcome = AcceptResult::Outcome::header_reused;
+        return result;
+      }
+    }
+    if (!header_seen_guard(db, nc, since)) {
+      result.outcome = AcceptResult::Outcome::bundle_id_reused;
+      return result;
+    }
+    Query(db,
+          "INSERT INTO conversation(received_at, updated_at, listener, route, event, bundle_id, header_id, "
+          "reply_to, "
+          "state, format, body) VALUES(?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?)")
+        .bind(now)
+        .bind(now)
+        .bind(nc.listener)
+        .bind(nc.route)
+        .bind(nc.event)
+        .bind(nc.bundle_id)
+        .bind(nc.header_id)
+        .bind(nc.reply_to)
+        .bind(nc.format)
+        .bind_blob(nc.body)
+        .step();
+    result.conversation = db.last_insert_id();
+    Query(
+        db,
+        "INSERT INTO event(conversation, at, kind, detail, format, body) VALUES(?, ?, 'received', ?, 0, '')")
+        .bind(result.conversation)
+        .bind(now)
+        .bind("from listener " + nc.listener + ", route " + nc.route)
+        .step();
+    for (NewDelivery& nd : nc.deliveries) {
+      result.deliveries.push_back(insert_delivery(db, result.conversation, nc.route, std::move(nd), now));
+    }
+    return result;
+  }
+
+  // False when the Bundle.id was already used by a message with another
+  // MessageHeader.id: the sender reused a Bundle id, which is an error.
+  static bool header_seen_guard(Database& db, const NewConversation& nc, Millis since) {
+    if (nc.bundle_id.empty()) return true;
+    Query q(db,
+            "SELECT 1 FROM conversation WHERE bundle_id = ? AND header_id != ? AND received_at >= ? LIMIT 1");
+    q.bind(nc.bundle_id).bind(nc.header_id).bind(since);
+    return !q.step();
+  }
+
+  std::unique_ptr<Database> writer_;
+  std::unique_ptr<Database> reader_;
+  std::mutex reader_mutex_;
+
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Work> queue_;
+  std::vector<std::function<void()>> raw_;
+  bool closing_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<Store> open_sqlite_store(const std::string& data_dir) {
+  return std::make_unique<SqliteStore>(data_dir);
+}
+
+}  // namespace courier::store

@@ -1,0 +1,146 @@
+// The durable store: conversations (one per request courier carries), their
+// deliveries and everything that happened to them. An interface, so that a
+// shared backend can replace the embedded SQLite store; nothing outside the
+// implementation knows SQL or file paths.
+//
+// Every write is durable when its callback runs: callbacks run after the
+// commit (and fsync) that covers the write, on the store's own thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace courier::store {
+
+using Id = std::int64_t;
+using Millis = std::int64_t;  // Unix time in milliseconds
+
+Millis now_millis();
+
+// A delivery's life: pending (waiting for its turn or a retry), waiting
+// (sent, the response is still to come), delivered, parked (retries ran
+// out; can be replayed), failed (fatal error, or retries ran out with
+// on-exhausted: fail).
+enum class DeliveryState { pending, waiting, delivered, parked, failed };
+std::string_view to_string(DeliveryState state);
+std::optional<DeliveryState> delivery_state_from(std::string_view text);
+
+// What a delivery carries: the conversation's message to a destination of
+// its route ("forward"), or a response or progress message back to the
+// placer ("relay").
+enum class DeliveryKind { forward, relay };
+
+struct NewDelivery {
+  DeliveryKind kind = DeliveryKind::forward;
+  std::string destination;  // the route's destination name; the placer's address for relays
+  std::string order_key;
+  std::string body;  // relays only: the message to send (forwards send the conversation's)
+  int format = 0;    // of body
+};
+
+struct Delivery {
+  Id id = 0;
+  Id conversation = 0;
+  DeliveryKind kind = DeliveryKind::forward;
+  std::string route;
+  std::string destination;
+  std::string order_key;
+  DeliveryState state = DeliveryState::pending;
+  int attempts = 0;
+  Millis next_at = 0;  // pending: when to try; waiting: when the ack times out
+  std::string body;
+  int format = 0;
+};
+
+struct NewConversation {
+  std::string listener;
+  std::string route;
+  std::string event;
+  std::string bundle_id;
+  std::string header_id;
+  std::string reply_to;  // where responses go asynchronously; "" for a sync placer
+  std::string body;
+  int format = 0;
+  std::vector<NewDelivery> deliveries;
+};
+
+// A stored reply to the placer: the bytes it got, for byte-for-byte resends.
+struct StoredReply {
+  int status = 0;
+  std::string body;
+  int format = 0;
+};
+
+struct AcceptResult {
+  enum class Outcome {
+    stored,           // new: conversation and deliveries stored
+    duplicate,        // both ids seen: `conversation` and its reply (if any yet)
+    header_reused,    // MessageHeader.id seen with a new Bundle.id, and reprocessing is off
+    bundle_id_reused  // Bundle.id seen with a new MessageHeader.id: an error
+  };
+  Outcome outcome = Outcome::stored;
+  Id conversation = 0;
+  std::vector<Delivery> deliveries;  // stored
+  std::optional<StoredReply> reply;  // duplicate
+  std::string reply_to;              // duplicate: where the original asked for responses
+};
+
+struct Conversation {
+  Id id = 0;
+  Millis received_at = 0;
+  std::string listener, route, event, bundle_id, header_id, reply_to, state;
+  std::string body;
+  int format = 0;
+  std::optional<StoredReply> reply;
+};
+
+struct Event {
+  Millis at = 0;
+  std::string kind;  // received, attempt, response, progress, relayed, parked, replayed, ...
+  std::string detail;
+  std::string body;
+  int format = 0;
+};
+
+struct ConversationFilter {
+  std::string route, state, event;
+  Millis since = 0;
+  int limit = 50;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Deduplicates by identity (within `reliable_cache_ms`) and stores the new
+  // conversation with its deliveries, atomically.
+  virtual void accept(NewConversation conversation, bool reprocess_reused_header, Millis reliable_cache_ms,
+                      std::function<void(AcceptResult)> done) = 0;
+  // Records the first reply given to the placer (for resends to duplicates).
+  virtual void set_reply(Id conversation, StoredReply reply, std::function<void()> done) = 0;
+  virtual void update_delivery(const Delivery& delivery, std::function<void()> done) = 0;
+  virtual void add_event(Id conversation, Event event, std::string state, std::function<void()> done) = 0;
+  virtual void add_delivery(Id conversation, NewDelivery delivery, std::function<void(Delivery)> done) = 0;
+  // The conversation whose MessageHeader.id is `header_id` (responses name it).
+  virtual void find_by_header_id(std::string header_id,
+                                 std::function<void(std::optional<Conversation>)> done) = 0;
+  virtual void load_conversation(Id id, std::function<void(std::optional<Conversation>)> done) = 0;
+
+  // Synchronous reads for start-up and the operator's tools.
+  virtual std::vector<Delivery> unfinished_deliveries() = 0;
+  virtual std::optional<Delivery> delivery(Id id) = 0;
+  virtual std::vector<Conversation> conversations(const ConversationFilter& filter) = 0;
+  virtual std::optional<Conversation> conversation(Id id) = 0;
+  virtual std::vector<Event> events(Id conversation) = 0;
+  virtual std::vector<Delivery> deliveries(Id conversation) = 0;
+  // Deletes finished conversations received before `before`; returns how many.
+  virtual std::int64_t prune(Millis before) = 0;
+
+  // Waits for queued writes, then closes.
+  virtual void close() = 0;
+};
+
+}  // namespace courier::store
