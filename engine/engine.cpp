@@ -109,8 +109,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     fhir::Issues issues = std::move(parsed.issues);
     if (!fhir::has_errors(issues)) issues = fhir::validate(*parsed.resource);
     if (fhir::has_errors(issues)) {
+      // Unreadable, or against FHIR's own rules: 400, as FHIR's REST API answers.
       count_received(in.listener, "", "rejected");
-      return done(issues_reply(422, errors_only(issues), format));
+      return done(issues_reply(400, errors_only(issues), format));
     }
     std::optional<message::MessageInfo> info = message::read_message_info(*parsed.resource, issues);
     if (!info) {
@@ -483,6 +484,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
             conversation->id,
             store::Event{0, "attempt", head.record.destination + ": HTTP 200 with a response message", {}, 0},
             "", [] {});
+        // The delivery now waits for exactly this response.
+        head.record.state = DeliveryState::waiting;
         return on_response(conversation, outcome.body, outcome.format, info->response->code,
                            "from " + head.record.destination);
       }
@@ -618,6 +621,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     conversation->reply_to = row.reply_to;
     conversation->received_at = row.received_at;
     conversation->replied = row.reply.has_value();
+    conversation->responses = conversation->replied ? 1 : 0;
     conversations_[row.id] = conversation;
     return conversation;
   }

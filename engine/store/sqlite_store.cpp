@@ -9,6 +9,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 
 namespace courier::store {
 
@@ -112,7 +113,7 @@ class Database {
 
  private:
   sqlite3* db_ = nullptr;
-  std::unordered_map<const char*, sqlite3_stmt*> statements_;
+  std::unordered_map<std::string, sqlite3_stmt*> statements_;  // by SQL text
 };
 
 // Binds the arguments in order and steps a statement.

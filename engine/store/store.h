@@ -106,7 +106,7 @@ struct Event {
 };
 
 struct ConversationFilter {
-  std::string route, state, event;
+  std::string route = {}, state = {}, event = {};
   Millis since = 0;
   int limit = 50;
 };

@@ -209,6 +209,35 @@ class Run(unittest.TestCase):
             self.assertIn(b"COURIER_TEST_SURELY_UNSET is not set and has no default", r.stderr)
 
 
+class Check(unittest.TestCase):
+    def test_shipped_config_and_routes_are_clean(self):
+        r = subprocess.run([COURIER, "check"], cwd=ROOT, capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(b"courier check: ok: 1 listener(s)", r.stderr)
+
+    def test_every_problem_in_config_and_routes_is_printed(self):
+        with tempfile.TemporaryDirectory() as folder:
+            route = os.path.join(folder, "r.yaml")
+            with open(route, "w") as f:
+                f.write("route: r\nfrom: web\nto:\n  - name: out\n    pattern: file\n    foldr: /tmp\n")
+            config = os.path.join(folder, "courier.yaml")
+            with open(config, "w") as f:
+                f.write("data-dir: " + folder + "\nlisteners:\n  - name: fhir\n    type: htp\n"
+                        "  - name: api\n    type: http\n    port: 99999\nroutes: [" + route + "]\n")
+            r = courier("check", "--config", config)
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(r.stdout.decode().splitlines(), [
+                f"{config}:4:11: listeners[0].type: unknown listener type 'htp' (known: http); did you mean 'http'?",
+                f"{config}:7:11: listener 'api'.port must be a whole number from 0 to 65535, not '99999'",
+                f"{route}:6:5: unknown key 'foldr' in route 'r'.to[0]; did you mean 'folder'?",
+                f"{route}:4:5: route 'r'.to[0] needs a folder to write the messages to",
+                f"{route}:1:1: route 'r' takes messages from listener 'web', which the configuration does not define",
+            ])
+            self.assertEqual(r.stderr, b"courier check: 5 problems\n")
+            # courier run refuses to start on the same errors.
+            self.assertEqual(courier("run", "--config", config).returncode, 1)
+
+
 if __name__ == "__main__":
     COURIER = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=1)

@@ -1,0 +1,353 @@
+#!/usr/bin/env python3
+"""$process-message end to end: a placer (this test, or a Peer receiving
+async responses), courier, and a filler (a Peer), on loopback."""
+import json
+import os
+import sys
+import tempfile
+import threading
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (Courier, Peer, get, header_of, message, response_to, wait_for)  # noqa: E402
+
+
+def messaging_route(filler, mode="sync", ack_timeout="2s", attempts=5, backoff="100ms..400ms", extra=""):
+    return f"""
+route: orders
+from: fhir
+when:
+  event: http://example.org/fhir/message-events|order-request
+  focus: ServiceRequest
+to:
+  - name: filler
+    pattern: messaging
+    endpoint: {filler}
+    mode: {mode}
+    ack-timeout: {ack_timeout}
+    retry: {{ attempts: {attempts}, backoff: {backoff} }}
+    order-by: Bundle.entry.resource.ofType(ServiceRequest).subject.reference
+{extra}"""
+
+
+class MessagingTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.folder = self.tmp.name
+        self.peers = []
+        self.engines = []
+
+    def tearDown(self):
+        for engine in self.engines:
+            if engine.process:
+                engine.stop()
+        for peer in self.peers:
+            peer.close()
+        self.tmp.cleanup()
+
+    def peer(self, behaviour=None, port=0):
+        p = Peer(behaviour, port)
+        self.peers.append(p)
+        return p
+
+    def courier(self, routes, extra_config=""):
+        engine = Courier(self.folder, routes, extra_config)
+        self.engines.append(engine)
+        return engine
+
+    # ---- happy paths ----------------------------------------------------
+
+    def test_sync_response_from_filler_reaches_placer_unchanged(self):
+        answers = {}
+
+        def filler_behaviour(bundle, query):
+            answers[header_of(bundle)["id"]] = response_to(bundle)
+            return 200, answers[header_of(bundle)["id"]]
+        filler = self.peer(filler_behaviour)
+        engine = self.courier(messaging_route(filler.base))
+        request = message()
+        status, body = engine.process_message(request)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body), answers[header_of(request)["id"]])
+        self.assertEqual(len(filler.received), 1)
+        self.assertEqual(filler.received[0]["path"], "/fhir/$process-message")
+        self.assertEqual(filler.received[0]["bundle"], request)
+
+    def test_async_placer_and_async_filler(self):
+        placer = self.peer(lambda b, q: (202, None))
+        responses = []
+
+        def filler_behaviour(bundle, query):
+            responses.append(bundle)
+            return 202, None
+        filler = self.peer(filler_behaviour)
+        engine = self.courier(messaging_route(filler.base, mode="async"))
+        request = message(source=placer.base)
+        status, body = engine.process_message(request, "?async=true")
+        self.assertEqual(status, 202, body)
+        self.assertEqual(body, b"")
+        wait_for(lambda: responses, what="the filler to get the message")
+        forwarded = responses[0]
+        self.assertEqual(filler.received[0]["query"], "async=true")
+        # The filler is told to answer to courier, under the placer's ids.
+        self.assertEqual(header_of(forwarded)["source"]["endpoint"], f"http://127.0.0.1:{engine.port}/fhir")
+        self.assertEqual(header_of(forwarded)["id"], header_of(request)["id"])
+        answer = response_to(forwarded)
+        status, _ = engine.process_message(answer, "?async=true")
+        self.assertEqual(status, 202)
+        wait_for(lambda: placer.received, what="the response at the placer")
+        self.assertEqual(placer.received[0]["path"], "/fhir/$process-message")
+        self.assertEqual(placer.received[0]["query"], "async=true")
+        self.assertEqual(placer.received[0]["bundle"], answer)
+
+    def test_response_url_overrides_source_endpoint(self):
+        inbox = self.peer(lambda b, q: (202, None))
+        filler = self.peer(lambda b, q: (200, response_to(b)))
+        engine = self.courier(messaging_route(filler.base))
+        status, _ = engine.process_message(message(), f"?async=true&response-url={inbox.base}/inbox")
+        self.assertEqual(status, 202)
+        wait_for(lambda: inbox.received, what="the response at the response-url")
+        self.assertEqual(inbox.received[0]["path"], "/fhir/inbox")
+
+    def test_no_response_requested_gives_204(self):
+        filler = self.peer(lambda b, q: (204, None))
+        engine = self.courier(messaging_route(filler.base))
+        never = {"extension": [{"url": "http://hl7.org/fhir/StructureDefinition/messageheader-response-request",
+                                "valueCode": "never"}]}
+        status, body = engine.process_message(message(extra_header=never))
+        self.assertEqual((status, body), (204, b""))
+        wait_for(lambda: filler.received, what="delivery")
+
+    def test_progress_messages_reach_the_placer_in_order(self):
+        placer = self.peer(lambda b, q: (202, None))
+        filler = self.peer(lambda b, q: (200, response_to(b)))
+        engine = self.courier(messaging_route(filler.base))
+        request = message(source=placer.base)
+        status, body = engine.process_message(request)
+        self.assertEqual(status, 200)
+        progress = []
+        for step in ["specimen-collected", "preliminary", "final"]:
+            update = response_to(request)
+            header_of(update)["eventCoding"]["code"] = step
+            progress.append(update)
+            status, _ = engine.process_message(update)
+            self.assertEqual(status, 204)
+        wait_for(lambda: len(placer.received) == 3, what="three progress messages")
+        self.assertEqual([r["bundle"] for r in placer.received], progress)
+        conversation = engine.conversations()[0]
+        kinds = lambda: [e["kind"] for e in engine.conversation(conversation["id"])["timeline"]]
+        wait_for(lambda: kinds().count("relayed") == 3, what="three relays in the timeline")
+        self.assertEqual(kinds().count("response"), 1, kinds())
+        self.assertEqual(kinds().count("progress"), 3, kinds())
+
+    # ---- failures -------------------------------------------------------
+
+    def test_filler_down_then_up_delivers_once_in_order(self):
+        from harness import free_port
+        port = free_port()
+        engine = self.courier(messaging_route(f"http://127.0.0.1:{port}/fhir", attempts=50,
+                                              backoff="100ms..300ms"), "sync-wait: 200ms\n")
+        sent = [message(patient="Patient/a") for _ in range(5)] + [message(patient="Patient/b") for _ in range(3)]
+        for m in sent:
+            status, _ = engine.process_message(m)
+            self.assertEqual(status, 202)  # no response within sync-wait: custody taken
+        filler = self.peer(lambda b, q: (200, response_to(b)), port=port)
+        wait_for(lambda: len(filler.received) == 8, what="all eight delivered")
+        got = filler.messages()
+        for patient in ("Patient/a", "Patient/b"):
+            expected = [header_of(m)["id"] for m in sent if m["entry"][1]["resource"]["subject"]["reference"] == patient]
+            delivered = [header_of(m)["id"] for m in got if m["entry"][1]["resource"]["subject"]["reference"] == patient]
+            self.assertEqual(delivered, expected)
+
+    def test_transient_error_is_retried_then_ok(self):
+        calls = []
+
+        def flaky(bundle, query):
+            calls.append(1)
+            return 200, response_to(bundle, "transient-error" if len(calls) == 1 else "ok")
+        filler = self.peer(flaky)
+        engine = self.courier(messaging_route(filler.base))
+        status, body = engine.process_message(message())
+        self.assertEqual(status, 200)
+        self.assertEqual(header_of(json.loads(body))["response"]["code"], "ok")
+        self.assertEqual(len(calls), 2)
+
+    def test_fatal_error_is_not_retried(self):
+        filler = self.peer(lambda b, q: (200, response_to(b, "fatal-error")))
+        engine = self.courier(messaging_route(filler.base))
+        status, body = engine.process_message(message())
+        self.assertEqual(status, 200)
+        self.assertEqual(header_of(json.loads(body))["response"]["code"], "fatal-error")
+        self.assertEqual(len(filler.received), 1)
+        wait_for(lambda: engine.conversations()[0]["state"] == "rejected", what="the conversation to be rejected")
+
+    def test_http_4xx_from_filler_is_a_fatal_error_with_its_reason(self):
+        outcome = {"resourceType": "OperationOutcome", "issue": [
+            {"severity": "error", "code": "invalid", "diagnostics": "unknown test code"}]}
+        filler = self.peer(lambda b, q: (422, outcome))
+        engine = self.courier(messaging_route(filler.base))
+        status, body = engine.process_message(message())
+        self.assertEqual(status, 200)
+        answer = json.loads(body)
+        self.assertEqual(header_of(answer)["response"]["code"], "fatal-error")
+        details = answer["entry"][1]["resource"]
+        self.assertIn("unknown test code", details["issue"][0]["diagnostics"])
+
+    def test_ack_timeout_reports_transient_error_and_parks_then_replays(self):
+        accept_only = [True]
+        filler = self.peer(lambda b, q: (202, None) if accept_only[0] else (200, response_to(b)))
+        engine = self.courier(messaging_route(filler.base, mode="async", ack_timeout="300ms", attempts=2,
+                                              backoff="100ms..100ms"))
+        status, body = engine.process_message(message())
+        self.assertEqual(status, 200, body)
+        answer = json.loads(body)
+        self.assertEqual(header_of(answer)["response"]["code"], "transient-error")
+        self.assertIn("no response within the ack timeout", answer["entry"][1]["resource"]["issue"][0]["diagnostics"])
+        self.assertEqual(len(filler.received), 2)
+        detail = engine.conversation(engine.conversations()[0]["id"])
+        delivery = detail["deliveries"][0]
+        self.assertEqual(delivery["state"], "parked")
+        self.assertIn('courier_dead_letters_total{route="orders",destination="filler"} 1', engine.metrics())
+        # An operator replays it once the filler works again.
+        accept_only[0] = False
+        from harness import post
+        status, body, _ = post(engine.port, f"/admin/deliveries/{delivery['id']}/replay", b"", "application/json")
+        self.assertEqual(status, 200, body)
+        wait_for(lambda: len(filler.received) == 3, what="the replayed delivery")
+        wait_for(lambda: engine.conversation(detail["id"])["deliveries"][0]["state"] == "delivered",
+                 what="the delivery to be delivered")
+
+    # ---- duplicates (reliable messaging) ----------------------------------
+
+    def test_duplicates_of_every_kind(self):
+        filler = self.peer(lambda b, q: (200, response_to(b)))
+        engine = self.courier(messaging_route(filler.base))
+        original = message()
+        first = engine.process_message(original)
+        self.assertEqual(first[0], 200)
+        # Both ids seen: the original response, byte for byte, not delivered again.
+        self.assertEqual(engine.process_message(original), first)
+        self.assertEqual(len(filler.received), 1)
+        # Same MessageHeader.id in a new Bundle: rejected by default.
+        status, body = engine.process_message(message(header_id=header_of(original)["id"]))
+        self.assertEqual(status, 422)
+        self.assertIn("was already received in another Bundle", json.loads(body)["issue"][0]["diagnostics"])
+        # Same Bundle.id with a new MessageHeader.id: an error.
+        status, body = engine.process_message(message(bundle_id=original["id"]))
+        self.assertEqual(status, 422)
+        self.assertIn("already used by a message with another MessageHeader.id", body.decode())
+        self.assertEqual(len(filler.received), 1)
+
+    def test_reused_header_id_can_be_reprocessed(self):
+        filler = self.peer(lambda b, q: (200, response_to(b)))
+        engine = self.courier(messaging_route(filler.base), "on-reused-header-id: reprocess\n")
+        original = message()
+        self.assertEqual(engine.process_message(original)[0], 200)
+        self.assertEqual(engine.process_message(message(header_id=header_of(original)["id"]))[0], 200)
+        self.assertEqual(len(filler.received), 2)
+
+    # ---- restarts ---------------------------------------------------------
+
+    def test_restart_mid_delivery_resumes(self):
+        from harness import free_port
+        port = free_port()
+        engine = self.courier(messaging_route(f"http://127.0.0.1:{port}/fhir", attempts=100), "sync-wait: 100ms\n")
+        request = message()
+        self.assertEqual(engine.process_message(request)[0], 202)
+        engine.restart()
+        filler = self.peer(lambda b, q: (200, response_to(b)), port=port)
+        wait_for(lambda: filler.received, what="delivery after the restart")
+        self.assertEqual(filler.messages(), [request])
+
+    def test_kill_9_under_load_loses_nothing_acknowledged(self):
+        delivered = {}
+        lock = threading.Lock()
+
+        def dedupe(bundle, query):
+            with lock:
+                delivered[bundle["id"]] = delivered.get(bundle["id"], 0) + 1
+            return 200, response_to(bundle)
+        filler = self.peer(dedupe)
+        engine = self.courier(messaging_route(filler.base, attempts=100), "sync-wait: 50ms\n")
+        acknowledged = []
+        stop = threading.Event()
+
+        def placer():
+            while not stop.is_set():
+                m = message(patient=f"Patient/{len(acknowledged) % 7}")
+                try:
+                    status, _ = engine.process_message(m)
+                except OSError:
+                    return
+                if status in (200, 202):
+                    with lock:
+                        acknowledged.append(m["id"])
+        threads = [threading.Thread(target=placer) for _ in range(4)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: len(acknowledged) >= 100, what="a hundred acknowledged messages")
+        engine.kill()
+        stop.set()
+        for t in threads:
+            t.join()
+        engine.start()
+        wait_for(lambda: all(a in delivered for a in list(acknowledged)), timeout=60,
+                 what="every acknowledged message at the filler")
+        self.assertGreaterEqual(len(acknowledged), 100)
+
+    # ---- bad input ----------------------------------------------------------
+
+    def test_bad_messages_get_the_right_status_and_outcome(self):
+        filler = self.peer(lambda b, q: (200, response_to(b)))
+        engine = self.courier(messaging_route(filler.base))
+        cases = [
+            (b'{"resourceType": "Bundle", "type": ', 400, "structure"),
+            (json.dumps({"resourceType": "Patient", "id": "x"}), 422, "structure"),
+            (json.dumps({"resourceType": "Bundle", "id": "b", "type": "message", "entry": [
+                {"fullUrl": "urn:uuid:0b7e6e7e-0000-4000-8000-000000000001",
+                 "resource": {"resourceType": "Patient", "id": "0b7e6e7e-0000-4000-8000-000000000001"}}]}),
+             400, "invariant"),
+            (json.dumps(message(event="unknown-event")), 422, "not-supported"),
+            (json.dumps({"resourceType": "Bundle", "id": "b", "type": "message", "entry": [
+                {"resource": {"resourceType": "MessageHeader", "id": "h", "eventCoding": {"code": "x"},
+                              "source": {"endpoint": "http://x"}, "sourceX": 1}}]}), 400, None),
+        ]
+        for body, expected_status, expected_code in cases:
+            status, answer = engine.process_message(body)
+            self.assertEqual(status, expected_status, (body, answer))
+            outcome = json.loads(answer)
+            self.assertEqual(outcome["resourceType"], "OperationOutcome")
+            if expected_code:
+                self.assertEqual(outcome["issue"][0]["code"], expected_code, answer)
+        status, answer = engine.process_message(b"hello", content_type="text/plain")
+        self.assertEqual(status, 415)
+        big = b'{"resourceType":"Bundle","padding":"' + b"x" * (17 << 20) + b'"}'
+        try:
+            status, answer = engine.process_message(big)
+            self.assertEqual(status, 413)
+        except OSError:
+            pass  # the connection was closed while the body was still being sent
+        self.assertEqual(get(engine.port, "/healthz")[0], 200)
+        self.assertEqual(engine.process_message(message())[0], 200)
+
+    def test_xml_in_json_out_and_metadata(self):
+        filler = self.peer(lambda b, q: (200, response_to(b)))
+        engine = self.courier(messaging_route(filler.base))
+        import subprocess
+        from harness import COURIER
+        xml = subprocess.run([COURIER, "convert", "--to", "xml", "-"], input=json.dumps(message()).encode(),
+                             capture_output=True, check=True).stdout
+        status, body = engine.process_message(xml, content_type="application/fhir+xml",
+                                              headers={"Accept": "application/fhir+json"})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(json.loads(body)["resourceType"], "Bundle")
+        status, body = get(engine.port, "/fhir/metadata")
+        self.assertEqual(status, 200)
+        capability = json.loads(body)
+        messaging = capability["messaging"][0]
+        self.assertEqual(messaging["reliableCache"], 10)
+        self.assertIn("order-request", messaging["documentation"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
