@@ -227,6 +227,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
           // response follows to its source.endpoint.
           for (auto& waiter : conversation->waiters) waiter(Reply{202, {}, conversation->format});
           conversation->waiters.clear();
+          self->forget_if_idle(conversation);
         });
   }
 
@@ -326,6 +327,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       if (conversation->wait_timer) conversation->wait_timer->cancel();
       for (auto& waiter : conversation->waiters) waiter(reply);
       conversation->waiters.clear();
+      forget_if_idle(conversation);
       return;
     }
     if (!wanted(conversation->info.response_request, code) || conversation->reply_to.empty()) return;
@@ -598,8 +600,15 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                        static_cast<double>(store::now_millis() - head.conversation->received_at) / 1000.0);
     }
     update_depth(head, -1);
-    if (all_done && head.conversation->waiters.empty()) conversations_.erase(head.conversation->id);
+    forget_if_idle(head.conversation);
     start_head(key);
+  }
+
+  // Nothing more can happen to the conversation without a message from
+  // outside, which reloads it from the store: it need not stay in memory.
+  void forget_if_idle(const ConversationPtr& conversation) {
+    if (conversation->open_deliveries == 0 && conversation->waiters.empty())
+      conversations_.erase(conversation->id);
   }
 
   // ---- restart, replay ---------------------------------------------------

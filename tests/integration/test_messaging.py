@@ -226,7 +226,8 @@ class MessagingTest(unittest.TestCase):
         first = engine.process_message(original)
         self.assertEqual(first[0], 200)
         # Both ids seen: the original response, byte for byte, not delivered again.
-        self.assertEqual(engine.process_message(original), first)
+        again = engine.process_message(original)
+        self.assertEqual(again, first, (len(filler.received), engine.conversation(1)))
         self.assertEqual(len(filler.received), 1)
         # Same MessageHeader.id in a new Bundle: rejected by default.
         status, body = engine.process_message(message(header_id=header_of(original)["id"]))
