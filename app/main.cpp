@@ -11,6 +11,7 @@ int main(int argc, char** argv) {
   int status = 0;
   courier::app::add_run_command(app, status);
   courier::app::add_check_command(app, status);
+  courier::app::add_test_command(app, status);
   courier::app::add_validate_command(app, status);
   courier::app::add_convert_command(app, status);
   courier::app::add_fhirpath_command(app, status);

@@ -23,21 +23,11 @@ using store::DeliveryKind;
 using store::DeliveryState;
 using store::Millis;
 
-std::string outcome_text(const std::string& code, const std::string& diagnostics, fhir::Format format,
-                         const std::string& expression) {
-  fhir::Issues issues{fhir::Issue{fhir::Severity::error, code, diagnostics, expression, std::nullopt}};
-  return fhir::write(fhir::to_operation_outcome(issues), format);
-}
-
 namespace {
 
 Reply outcome_reply(int status, const std::string& code, const std::string& diagnostics, fhir::Format format,
                     const std::string& expression = {}) {
   return Reply{status, outcome_text(code, diagnostics, format, expression), format};
-}
-
-Reply issues_reply(int status, const fhir::Issues& issues, fhir::Format format) {
-  return Reply{status, fhir::write(fhir::to_operation_outcome(issues), format), format};
 }
 
 std::string seconds_text(milliseconds ms) {
@@ -99,41 +89,22 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // ---- accepting ---------------------------------------------------------
 
   void accept(Inbound in, std::function<void(Reply)> done) {
-    const fhir::Format format = in.format.value_or(fhir::detect_format(in.body).value_or(fhir::Format::json));
-    fhir::ParseResult parsed = format == fhir::Format::xml ? fhir::parse_xml(in.body, options_.limits)
-                                                           : fhir::parse_json(in.body, options_.limits);
-    if (!parsed.resource) {
-      count_received(in.listener, "", "rejected");
-      return done(issues_reply(400, parsed.issues, format));
+    Admission a = admit(in, routes_, options_.limits);
+    if (a.rejection) {
+      count_received(in.listener, "", a.outcome.c_str());
+      return done(std::move(*a.rejection));
     }
-    fhir::Issues issues = std::move(parsed.issues);
-    if (!fhir::has_errors(issues)) issues = fhir::validate(*parsed.resource);
-    if (fhir::has_errors(issues)) {
-      // Unreadable, or against FHIR's own rules: 400, as FHIR's REST API answers.
-      count_received(in.listener, "", "rejected");
-      return done(issues_reply(400, errors_only(issues), format));
-    }
-    std::optional<message::MessageInfo> info = message::read_message_info(*parsed.resource, issues);
-    if (!info) {
-      count_received(in.listener, "", "rejected");
-      return done(issues_reply(422, issues, format));
-    }
+    const fhir::Format format = a.format;
     auto body = std::make_shared<const std::string>(std::move(in.body));
-    if (info->response) {
+    if (a.info.response) {
       asio::post(strand_, [self = shared_from_this(), in = std::move(in), body, format,
-                           info = std::move(*info), done = std::move(done)]() mutable {
+                           info = std::move(a.info), done = std::move(done)]() mutable {
         self->accept_response(std::move(in), body, format, std::move(info), std::move(done));
       });
       return;
     }
-    const route::Route* route = routes_.match(*info, *parsed.resource, in.listener);
-    if (route == nullptr) {
-      count_received(in.listener, "", "no-route");
-      return done(outcome_reply(422, "not-supported",
-                                "no route takes event '" + info->event() + "' from listener '" + in.listener +
-                                    "'; the message was not processed",
-                                format, "Bundle.entry[0].resource.event"));
-    }
+    const route::Route* route = a.route;
+    auto* info = &a.info;
     store::NewConversation nc;
     nc.listener = in.listener;
     nc.route = route->name;
@@ -146,13 +117,14 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                       : std::string();
     nc.format = static_cast<int>(format);
     nc.body = *body;
-    for (const route::Destination& d : route->to) {
+    for (std::size_t i = 0; i < route->to.size(); ++i) {
+      const route::Destination& d = route->to[i];
       store::NewDelivery nd;
       nd.destination = d.name;
-      nd.order_key = order_key(d, *parsed.resource);
+      nd.order_key = a.order_keys[i];
       if (d.pattern == route::Pattern::messaging && d.async) {
         // The filler answers to courier, not to the placer.
-        nd.body = with_source_endpoint(*parsed.resource, format);
+        nd.body = with_source_endpoint(*a.bundle, format);
         nd.format = nc.format;
       }
       nc.deliveries.push_back(std::move(nd));
@@ -208,15 +180,13 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     conversations_[conversation->id] = conversation;
     for (store::Delivery& d : result.deliveries) enqueue(std::move(d), conversation);
 
-    if (async) return done(Reply{202, {}, format});
-    if (conversation->info.response_request == message::ResponseRequest::never)
-      return done(Reply{204, {}, format});
-    const bool filler_answers =
-        std::any_of(route->to.begin(), route->to.end(),
-                    [](const route::Destination& d) { return d.pattern == route::Pattern::messaging; });
-    if (!filler_answers) {
-      // Courier answers for destinations that cannot: the message is in its custody.
-      return reply_to_placer(conversation, own_response(*conversation, "ok", {}), "ok", std::move(done));
+    switch (first_answer(*route, conversation->info, async)) {
+      case FirstAnswer::accepted: return done(Reply{202, {}, format});
+      case FirstAnswer::no_content: return done(Reply{204, {}, format});
+      case FirstAnswer::courier_response:
+        // Courier answers for destinations that cannot: the message is in its custody.
+        return reply_to_placer(conversation, own_response(*conversation, "ok", {}), "ok", std::move(done));
+      case FirstAnswer::filler_response: break;
     }
     conversation->waiters.push_back(std::move(done));
     conversation->wait_timer = std::make_unique<asio::steady_timer>(strand_, options_.sync_wait);
@@ -700,32 +670,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                  {{"listener", listener}, {"route", route}, {"outcome", outcome}});
   }
 
-  static fhir::Issues errors_only(fhir::Issues issues) {
-    std::erase_if(issues, [](const fhir::Issue& i) {
-      return !(i.severity == fhir::Severity::error || i.severity == fhir::Severity::fatal);
-    });
-    return issues;
-  }
-
   static std::string strip_slash(std::string url) {
     while (url.ends_with('/')) url.pop_back();
     return url;
-  }
-
-  static std::string order_key(const route::Destination& d, const fhir::Element& bundle) {
-    if (!d.order_by) return {};
-    try {
-      const fhirpath::Collection result = d.order_by->evaluate(bundle);
-      if (result.empty()) return {};
-      const fhirpath::Item& first = result.front();
-      if (const auto* element = std::get_if<const fhir::Element*>(&first.value);
-          element != nullptr && (*element)->has_value()) {
-        return (*element)->value();
-      }
-      return fhirpath::output_text(first);
-    } catch (const fhirpath::Error&) {
-      return {};
-    }
   }
 
   // The message with MessageHeader.source.endpoint set to courier, so that

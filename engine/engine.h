@@ -14,6 +14,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "engine/admission.h"
 #include "engine/delivery/sender.h"
 #include "engine/fhir/codec.h"
 #include "engine/metrics.h"
@@ -36,22 +37,6 @@ struct EngineOptions {
   // Relaying responses and progress messages back to placers.
   route::RetryPolicy relay_retry{10, std::chrono::milliseconds(1000), std::chrono::milliseconds(300'000)};
   fhir::ParseLimits limits;
-};
-
-// A message as a listener received it.
-struct Inbound {
-  std::string listener;
-  std::string body;
-  std::optional<fhir::Format> format;  // from the content type; detected when absent
-  bool async = false;                  // the sender asked for an asynchronous response
-  std::string response_url;            // where that response goes, when not source.endpoint
-};
-
-// The engine's answer, in HTTP's terms (other listeners map it to theirs).
-struct Reply {
-  int status = 200;
-  std::string body;  // a FHIR resource (a message or an OperationOutcome), or empty
-  fhir::Format format = fhir::Format::json;
 };
 
 class Engine {
@@ -91,9 +76,5 @@ class Engine {
   class Impl;
   std::shared_ptr<Impl> impl_;
 };
-
-// An OperationOutcome with one error issue, written in `format`.
-std::string outcome_text(const std::string& code, const std::string& diagnostics, fhir::Format format,
-                         const std::string& expression = {});
 
 }  // namespace courier

@@ -238,6 +238,24 @@ class Check(unittest.TestCase):
             self.assertEqual(courier("run", "--config", config).returncode, 1)
 
 
+class Test(unittest.TestCase):
+    def test_shipped_route_tests_pass(self):
+        r = subprocess.run([COURIER, "test"], cwd=ROOT, capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(b"courier test: 4 passed, 0 failed", r.stderr)
+
+    def test_a_failing_case_says_what_differed(self):
+        with tempfile.TemporaryDirectory() as folder:
+            cases = os.path.join(folder, "t.test.yaml")
+            with open(cases, "w") as f:
+                f.write("- name: wrong expectations\n  input: " + os.path.join(ROOT, "routes", "samples", "lab-order.json") +
+                        "\n  expect: { route: other, destinations: [lis], status: 202 }\n")
+            r = subprocess.run([COURIER, "test", cases], cwd=ROOT, capture_output=True, timeout=60)
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(r.stdout.decode(), f"FAIL  {cases}: wrong expectations: route expected other, got lab-orders; "
+                             "destinations expected [lis], got [lab-inbox]; status expected 202, got 200\n")
+
+
 if __name__ == "__main__":
     COURIER = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=1)

@@ -1,0 +1,89 @@
+#include "engine/admission.h"
+
+#include <algorithm>
+
+#include "engine/fhir/operation_outcome.h"
+#include "engine/fhir/validator.h"
+
+namespace courier {
+
+std::string outcome_text(const std::string& code, const std::string& diagnostics, fhir::Format format,
+                         const std::string& expression) {
+  fhir::Issues issues{fhir::Issue{fhir::Severity::error, code, diagnostics, expression, std::nullopt}};
+  return fhir::write(fhir::to_operation_outcome(issues), format);
+}
+
+namespace {
+
+Reply issues_reply(int status, fhir::Issues issues, fhir::Format format) {
+  std::erase_if(issues, [](const fhir::Issue& i) {
+    return i.severity != fhir::Severity::error && i.severity != fhir::Severity::fatal;
+  });
+  return Reply{status, fhir::write(fhir::to_operation_outcome(issues), format), format};
+}
+
+std::string order_key(const route::Destination& d, const fhir::Element& bundle) {
+  if (!d.order_by) return {};
+  try {
+    const fhirpath::Collection result = d.order_by->evaluate(bundle);
+    if (result.empty()) return {};
+    const fhirpath::Item& first = result.front();
+    if (const auto* element = std::get_if<const fhir::Element*>(&first.value);
+        element != nullptr && (*element)->has_value()) {
+      return (*element)->value();
+    }
+    return fhirpath::output_text(first);
+  } catch (const fhirpath::Error&) {
+    return {};  // no key: the destination's shared queue
+  }
+}
+
+}  // namespace
+
+Admission admit(const Inbound& in, const route::RouteSet& routes, const fhir::ParseLimits& limits) {
+  Admission a;
+  a.format = in.format.value_or(fhir::detect_format(in.body).value_or(fhir::Format::json));
+  fhir::ParseResult parsed =
+      a.format == fhir::Format::xml ? fhir::parse_xml(in.body, limits) : fhir::parse_json(in.body, limits);
+  fhir::Issues issues = std::move(parsed.issues);
+  if (parsed.resource && !fhir::has_errors(issues)) issues = fhir::validate(*parsed.resource);
+  if (!parsed.resource || fhir::has_errors(issues)) {
+    // Unreadable, or against FHIR's own rules: 400, as FHIR's REST API answers.
+    a.rejection = issues_reply(400, std::move(issues), a.format);
+    a.outcome = "rejected";
+    return a;
+  }
+  std::optional<message::MessageInfo> info = message::read_message_info(*parsed.resource, issues);
+  if (!info) {
+    a.rejection = issues_reply(422, std::move(issues), a.format);
+    a.outcome = "rejected";
+    return a;
+  }
+  a.info = std::move(*info);
+  a.bundle = std::move(parsed.resource);
+  if (a.info.response) return a;
+  a.route = routes.match(a.info, *a.bundle, in.listener);
+  if (a.route == nullptr) {
+    a.rejection = Reply{422,
+                        outcome_text("not-supported",
+                                     "no route takes event '" + a.info.event() + "' from listener '" +
+                                         in.listener + "'; the message was not processed",
+                                     a.format, "Bundle.entry[0].resource.event"),
+                        a.format};
+    a.outcome = "no-route";
+    return a;
+  }
+  for (const route::Destination& d : a.route->to) a.order_keys.push_back(order_key(d, *a.bundle));
+  return a;
+}
+
+FirstAnswer first_answer(const route::Route& route, const message::MessageInfo& info, bool async) {
+  if (async) return FirstAnswer::accepted;
+  if (info.response_request == message::ResponseRequest::never) return FirstAnswer::no_content;
+  const bool filler_answers = std::any_of(route.to.begin(), route.to.end(), [](const route::Destination& d) {
+    return d.pattern == route::Pattern::messaging;
+  });
+  return filler_answers ? FirstAnswer::filler_response : FirstAnswer::courier_response;
+}
+
+}  // namespace courier
