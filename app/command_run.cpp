@@ -6,9 +6,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
+#include <condition_variable>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "app/commands.h"
@@ -81,6 +84,12 @@ int run_command(const RunOptions& options) {
     if (public_url.empty()) public_url = listener->base_url();
   }
   engine->set_public_url(public_url);
+  // Where operator tools reach this engine (the port may have been chosen
+  // by the system): courier messages reads it.
+  if (!config.listeners.empty()) {
+    std::ofstream((std::filesystem::path(config.data_dir) / "listener-url").string())
+        << config.listeners.front()->base_url() << '\n';
+  }
   engine->start();
 
   std::cerr << "courier: running with " << options.config << ", data in " << config.data_dir << ", "
@@ -96,8 +105,29 @@ int run_command(const RunOptions& options) {
   for (int i = 0; i < options.threads; ++i) threads.emplace_back([&io] { io.run(); });
   auto work = boost::asio::make_work_guard(io);
 
+  // Retention: prune finished conversations at start and then hourly.
+  std::mutex prune_mutex;
+  std::condition_variable prune_wake;
+  bool stopping = false;
+  std::thread pruner([&] {
+    std::unique_lock lock(prune_mutex);
+    do {
+      lock.unlock();
+      const std::int64_t removed = engine->store().prune(store::now_millis() - config.retention.count());
+      if (removed > 0)
+        std::cerr << "courier: pruned " << removed << " finished conversation(s) past retention\n";
+      lock.lock();
+    } while (!prune_wake.wait_for(lock, std::chrono::hours(1), [&] { return stopping; }));
+  });
+
   int signal = 0;
   sigwait(&stop, &signal);
+  {
+    std::lock_guard lock(prune_mutex);
+    stopping = true;
+  }
+  prune_wake.notify_one();
+  pruner.join();
   std::cerr << "courier: stopping on signal " << signal << '\n';
   for (auto& listener : config.listeners) {
     boost::asio::post(io, [&listener] { listener->stop(); });

@@ -10,6 +10,7 @@ namespace courier::app {
 void add_run_command(CLI::App& app, int& status);
 void add_check_command(CLI::App& app, int& status);
 void add_test_command(CLI::App& app, int& status);
+void add_messages_command(CLI::App& app, int& status);
 void add_validate_command(CLI::App& app, int& status);
 void add_convert_command(CLI::App& app, int& status);
 void add_fhirpath_command(CLI::App& app, int& status);

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   courier::app::add_run_command(app, status);
   courier::app::add_check_command(app, status);
   courier::app::add_test_command(app, status);
+  courier::app::add_messages_command(app, status);
   courier::app::add_validate_command(app, status);
   courier::app::add_convert_command(app, status);
   courier::app::add_fhirpath_command(app, status);

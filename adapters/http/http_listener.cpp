@@ -98,7 +98,9 @@ class HttpListener final : public Listener {
     if (!settings_.public_url.empty()) return settings_.public_url;
     const std::string host =
         settings_.address == "0.0.0.0" || settings_.address == "::" ? "localhost" : settings_.address;
-    return "http://" + host + ":" + std::to_string(bound_port_) + settings_.base;
+    const std::uint16_t port =
+        bound_port_ != 0 ? bound_port_ : settings_.port;  // before start: the configured one
+    return "http://" + host + ":" + std::to_string(port) + settings_.base;
   }
 
  private:

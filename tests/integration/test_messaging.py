@@ -208,11 +208,21 @@ class MessagingTest(unittest.TestCase):
         delivery = detail["deliveries"][0]
         self.assertEqual(delivery["state"], "parked")
         self.assertIn('courier_dead_letters_total{route="orders",destination="filler"} 1', engine.metrics())
-        # An operator replays it once the filler works again.
+        # An operator finds it and replays it once the filler works again.
         accept_only[0] = False
-        from harness import post
-        status, body, _ = post(engine.port, f"/admin/deliveries/{delivery['id']}/replay", b"", "application/json")
-        self.assertEqual(status, 200, body)
+        import subprocess
+        from harness import COURIER
+        listing = subprocess.run([COURIER, "messages", "--config", engine.config, "list", "--state", "failed"],
+                                 capture_output=True, check=True).stdout.decode().splitlines()
+        self.assertEqual(len(listing), 2, listing)
+        self.assertIn(" failed ", listing[1])
+        shown = subprocess.run([COURIER, "messages", "--config", engine.config, "show", str(detail["id"])],
+                               capture_output=True, check=True).stdout.decode()
+        self.assertIn(f"delivery {delivery['id']} (forward) to filler: parked after 2 attempt(s)", shown)
+        self.assertIn("no response within the ack timeout", shown)
+        replay = subprocess.run([COURIER, "messages", "--config", engine.config, "replay", str(delivery["id"])],
+                                capture_output=True)
+        self.assertEqual(replay.returncode, 0, replay.stderr)
         wait_for(lambda: len(filler.received) == 3, what="the replayed delivery")
         wait_for(lambda: engine.conversation(detail["id"])["deliveries"][0]["state"] == "delivered",
                  what="the delivery to be delivered")
