@@ -15,6 +15,10 @@ packages=(
   python3-hl7                   # Debian's mllp_send, an HL7 v2 peer for tests
 )
 
+# The messaging benchmark's load generator and reference server.
+bench_packages=(wrk nginx-light)
+[ "${1:-}" = "--bench" ] && packages+=("${bench_packages[@]}")
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
