@@ -52,7 +52,11 @@ nlohmann::json conversation_detail(store::Store& store, store::Id id, bool with_
                           {"attempts", d.attempts}});
   }
   out["deliveries"] = std::move(deliveries);
-  nlohmann::json timeline = nlohmann::json::array();
+  // Receipt is the conversation row itself; the store keeps no event for it.
+  nlohmann::json timeline =
+      nlohmann::json::array({{{"at", iso_time(c->received_at)},
+                              {"kind", "received"},
+                              {"detail", "from listener " + c->listener + ", route " + c->route}}});
   for (const store::Event& e : store.events(id)) {
     nlohmann::json event{{"at", iso_time(e.at)}, {"kind", e.kind}, {"detail", e.detail}};
     if (with_bodies && !e.body.empty()) event["message"] = e.body;

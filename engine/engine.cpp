@@ -246,7 +246,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         }
         self->count_received(in.listener, conversation->route->name, "response");
         self->on_response(conversation, *body, format, info.response->code, "from listener " + in.listener);
-        done(Reply{in.async ? 202 : 204, {}, format});
+        // The filler hears nothing until the response and its relay are durable.
+        self->store_->flush([done = std::move(done), status = in.async ? 202 : 204, format] {
+          done(Reply{status, {}, format});
+        });
       });
     });
   }

@@ -250,11 +250,13 @@ class SqliteStore final : public Store {
 
   void accept(NewConversation nc, bool reprocess_reused_header, Millis reliable_cache_ms,
               std::function<void(AcceptResult)> done) override {
-    submit([this, nc = std::move(nc), reprocess_reused_header, reliable_cache_ms,
-            done = std::move(done)](Database& db) mutable {
-      AcceptResult result = do_accept(db, std::move(nc), reprocess_reused_header, reliable_cache_ms);
-      return [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); };
-    });
+    submit(
+        [this, nc = std::move(nc), reprocess_reused_header, reliable_cache_ms,
+         done = std::move(done)](Database& db) mutable {
+          AcceptResult result = do_accept(db, std::move(nc), reprocess_reused_header, reliable_cache_ms);
+          return [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); };
+        },
+        true);
   }
 
   void set_reply(Id conversation, StoredReply reply, std::function<void()> done) override {
@@ -308,16 +310,18 @@ class SqliteStore final : public Store {
   }
 
   void add_delivery(Id conversation, NewDelivery nd, std::function<void(Delivery)> done) override {
-    submit([conversation, nd = std::move(nd), done = std::move(done)](Database& db) mutable {
-      std::string route;
-      {
-        Query q(db, "SELECT route FROM conversation WHERE id = ?");
-        q.bind(conversation);
-        if (q.step()) route = q.text(0);
-      }
-      Delivery d = insert_delivery(db, conversation, route, std::move(nd), now_millis());
-      return [done = std::move(done), d = std::move(d)]() mutable { done(std::move(d)); };
-    });
+    submit(
+        [conversation, nd = std::move(nd), done = std::move(done)](Database& db) mutable {
+          std::string route;
+          {
+            Query q(db, "SELECT route FROM conversation WHERE id = ?");
+            q.bind(conversation);
+            if (q.step()) route = q.text(0);
+          }
+          Delivery d = insert_delivery(db, conversation, route, std::move(nd), now_millis());
+          return [done = std::move(done), d = std::move(d)]() mutable { done(std::move(d)); };
+        },
+        true);
   }
 
   void find_by_header_id(std::string header_id,
@@ -338,6 +342,10 @@ class SqliteStore final : public Store {
       std::optional<Conversation> found = select_conversation(db, id);
       return [done = std::move(done), found = std::move(found)]() mutable { done(std::move(found)); };
     });
+  }
+
+  void flush(std::function<void()> done) override {
+    submit([done = std::move(done)](Database&) mutable { return std::move(done); }, true);
   }
 
   std::vector<Delivery> unfinished_deliveries() override {
@@ -433,12 +441,19 @@ class SqliteStore final : public Store {
   // A write: runs inside the batch's transaction and returns the callback
   // to run once the batch is committed.
   using Work = std::function<std::function<void()>(Database&)>;
+  struct Job {
+    Work work;
+    bool durable;
+  };
 
+  // `durable`: the callback runs only after the write is synced to disk.
+  // Otherwise it is committed without a sync of its own, and becomes
+  // durable with the next synced commit (the WAL is written in order).
   template <typename F>
-  void submit(F&& work) {
+  void submit(F&& work, bool durable = false) {
     {
       std::lock_guard lock(mutex_);
-      queue_.emplace_back(Work(std::forward<F>(work)));
+      queue_.push_back(Job{Work(std::forward<F>(work)), durable});
     }
     wake_.notify_one();
   }
@@ -462,7 +477,8 @@ class SqliteStore final : public Store {
   }
 
   void write_loop() {
-    std::vector<Work> batch;
+    std::vector<Job> batch;
+    bool synced = true;
     std::vector<std::function<void()>> callbacks;
     std::vector<std::function<void()>> raw;
     for (;;) {
@@ -478,20 +494,28 @@ class SqliteStore final : public Store {
         raw.swap(raw_);
       }
       if (!batch.empty()) {
-        writer_->exec("BEGIN IMMEDIATE");
-        for (Work& work : batch) {
-          writer_->exec("SAVEPOINT one");
+        // Sync only when some write in the batch needs it: a message being
+        // acknowledged does; a delivery's new state does not (after a crash
+        // it would be retried, and receivers deduplicate).
+        const bool durable = std::any_of(batch.begin(), batch.end(), [](const Job& j) { return j.durable; });
+        if (durable != synced) {
+          writer_->exec(durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+          synced = durable;
+        }
+        run(*writer_, "BEGIN IMMEDIATE");
+        for (Job& job : batch) {
+          run(*writer_, "SAVEPOINT one");
           try {
-            callbacks.push_back(work(*writer_));
-            writer_->exec("RELEASE one");
+            callbacks.push_back(job.work(*writer_));
+            run(*writer_, "RELEASE one");
           } catch (const std::exception&) {
             // One bad write must not undo the others; its callback never
             // runs, so nothing is acknowledged for it.
-            writer_->exec("ROLLBACK TO one");
-            writer_->exec("RELEASE one");
+            run(*writer_, "ROLLBACK TO one");
+            run(*writer_, "RELEASE one");
           }
         }
-        writer_->exec("COMMIT");
+        run(*writer_, "COMMIT");
         batch.clear();
         for (auto& callback : callbacks) {
           if (callback) callback();
@@ -502,6 +526,10 @@ class SqliteStore final : public Store {
       raw.clear();
     }
   }
+
+  // A statement without results, prepared once (sqlite3_exec would compile
+  // it again on every call, which costs more than the writes themselves).
+  static void run(Database& db, const char* sql) { Query(db, sql).step(); }
 
   static std::optional<Conversation> select_conversation(Database& db, Id id) {
     Query q(db, (std::string("SELECT ") + conversation_columns + " FROM conversation WHERE id = ?").c_str());
@@ -557,13 +585,6 @@ class SqliteStore final : public Store {
         .bind_blob(nc.body)
         .step();
     result.conversation = db.last_insert_id();
-    Query(
-        db,
-        "INSERT INTO event(conversation, at, kind, detail, format, body) VALUES(?, ?, 'received', ?, 0, '')")
-        .bind(result.conversation)
-        .bind(now)
-        .bind("from listener " + nc.listener + ", route " + nc.route)
-        .step();
     for (NewDelivery& nd : nc.deliveries) {
       result.deliveries.push_back(insert_delivery(db, result.conversation, nc.route, std::move(nd), now));
     }
@@ -586,7 +607,7 @@ class SqliteStore final : public Store {
 
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::deque<Work> queue_;
+  std::deque<Job> queue_;
   std::vector<std::function<void()>> raw_;
   bool closing_ = false;
   std::thread thread_;

@@ -3,8 +3,11 @@
 // shared backend can replace the embedded SQLite store; nothing outside the
 // implementation knows SQL or file paths.
 //
-// Every write is durable when its callback runs: callbacks run after the
-// commit (and fsync) that covers the write, on the store's own thread.
+// Callbacks run on the store's own thread, after the commit that covers the
+// write. accept, add_delivery and flush are durable when their callbacks
+// run (the commit was synced); the other writes are committed unsynced and
+// become durable with the next synced commit, so a crash may undo the last
+// of them: a delivery's progress, never an acknowledged message.
 #pragma once
 
 #include <cstdint>
@@ -124,6 +127,8 @@ class Store {
   virtual void update_delivery(const Delivery& delivery, std::function<void()> done) = 0;
   virtual void add_event(Id conversation, Event event, std::string state, std::function<void()> done) = 0;
   virtual void add_delivery(Id conversation, NewDelivery delivery, std::function<void(Delivery)> done) = 0;
+  // Runs `done` once everything written before it is durable.
+  virtual void flush(std::function<void()> done) = 0;
   // The conversation whose MessageHeader.id is `header_id` (responses name it).
   virtual void find_by_header_id(std::string header_id,
                                  std::function<void(std::optional<Conversation>)> done) = 0;
