@@ -140,6 +140,32 @@ class MessagingTest(unittest.TestCase):
         self.assertEqual(kinds().count("response"), 1, kinds())
         self.assertEqual(kinds().count("progress"), 3, kinds())
 
+    def test_fhir_kit_client_as_placer(self):
+        import subprocess
+        from harness import ROOT
+        filler = self.peer(lambda b, q: (200, response_to(b)))
+        engine = self.courier(messaging_route(filler.base))
+        run = os.path.join(ROOT, "tests", "interop", "run_node_check.sh")
+
+        def placer(mode, bundle):
+            path = os.path.join(self.folder, f"{mode}.json")
+            with open(path, "w") as f:
+                json.dump(bundle, f)
+            r = subprocess.run([run, "fhirkit_placer.js", f"http://127.0.0.1:{engine.port}/fhir", mode, path],
+                               capture_output=True, timeout=120)
+            if r.returncode == 77:
+                self.skipTest("npm could not install fhir-kit-client")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return json.loads(r.stdout)
+        request = message()
+        answer = placer("sync", request)
+        self.assertTrue(answer["ok"])
+        self.assertEqual(header_of(answer["body"])["response"]["identifier"], header_of(request)["id"])
+        self.assertEqual(placer("async", message()), {"ok": True, "body": {}})  # 202, no body
+        refused = placer("sync", message(event="no-such-event"))
+        self.assertEqual((refused["ok"], refused["status"]), (False, 422))
+        self.assertEqual(refused["body"]["resourceType"], "OperationOutcome")
+
     # ---- failures -------------------------------------------------------
 
     def test_filler_down_then_up_delivers_once_in_order(self):
