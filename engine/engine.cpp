@@ -258,8 +258,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
 
   // A response or progress message for `conversation` (whichever way it
   // came): recorded, matched to the delivery waiting for it, relayed.
+  // `key`: the queue whose head got this response in its HTTP answer; for a
+  // response that arrived on its own, the delivery waiting for it is found.
   void on_response(const ConversationPtr& conversation, const std::string& body, fhir::Format format,
-                   const std::string& code, const std::string& how) {
+                   const std::string& code, const std::string& how, std::string key = {}) {
     const bool first = conversation->responses++ == 0;
     const std::string kind = first ? "response" : "progress";
     const std::string state = code == "fatal-error" ? "rejected"
@@ -267,17 +269,15 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                                                     : "";
     store_->add_event(conversation->id,
                       store::Event{0, kind, code + " " + how, body, static_cast<int>(format)}, state, [] {});
-    // An asynchronous filler's response ends the wait of its delivery.
-    for (auto& [key, queue] : queues_) {
-      if (queue.items.empty() || !queue.busy) continue;
-      Queued& head = queue.items.front();
-      if (head.conversation != conversation || head.record.state != DeliveryState::waiting) continue;
+    if (key.empty()) {
+      if (auto it = waiting_.find(conversation->id); it != waiting_.end()) key = it->second;
+    }
+    if (!key.empty()) {
       if (code == "transient-error") {
         retry_or_give_up(key, "the receiver answered transient-error", "transient-error");
       } else {
         finish(key, code == "ok" ? DeliveryState::delivered : DeliveryState::failed, code);
       }
-      break;
     }
     if (code == "transient-error" && first) {
       conversation->responses = 0;  // retried: not yet an answer for the placer
@@ -364,6 +364,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     const Millis wait = head.record.next_at - store::now_millis();
     if (head.record.state == DeliveryState::waiting) {
       // Resumed after a restart while waiting for an asynchronous response.
+      waiting_.emplace(head.conversation->id, key);
       arm_ack_timer(key, milliseconds(std::max<Millis>(wait, 0)));
       return;
     }
@@ -433,6 +434,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         return;
       case Kind::accepted: {
         head.record.state = DeliveryState::waiting;
+        waiting_.emplace(conversation->id, key);
         const route::Destination* destination = destination_of(head);
         const milliseconds timeout = destination != nullptr ? destination->ack_timeout : milliseconds(30'000);
         head.record.next_at = store::now_millis() + timeout.count();
@@ -459,10 +461,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
             conversation->id,
             store::Event{0, "attempt", head.record.destination + ": HTTP 200 with a response message", {}, 0},
             "", [] {});
-        // The delivery now waits for exactly this response.
-        head.record.state = DeliveryState::waiting;
         return on_response(conversation, outcome.body, outcome.format, info->response->code,
-                           "from " + head.record.destination);
+                           "from " + head.record.destination, key);
       }
       case Kind::transient: return retry_or_give_up(key, outcome.error, "transient-error");
       case Kind::fatal: {
@@ -504,6 +504,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     Queued& head = queue.items.front();
     const route::Destination* destination = destination_of(head);
     const route::RetryPolicy& retry = destination != nullptr ? destination->retry : options_.relay_retry;
+    stop_waiting(key, head);
     const Labels labels{{"route", route_name(head)}, {"destination", destination_label(head)}};
     if (head.record.attempts < retry.attempts) {
       const milliseconds delay = retry.delay_after(head.record.attempts, jitter_(random_));
@@ -544,9 +545,21 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     }
   }
 
+  void stop_waiting(const std::string& key, const Queued& head) {
+    if (head.record.state != DeliveryState::waiting) return;
+    auto [first, last] = waiting_.equal_range(head.conversation->id);
+    for (auto it = first; it != last; ++it) {
+      if (it->second == key) {
+        waiting_.erase(it);
+        return;
+      }
+    }
+  }
+
   // The head of `key` is done: record it and start the next one.
   void finish(const std::string& key, DeliveryState state, const std::string& detail) {
     Queue& queue = queues_[key];
+    stop_waiting(key, queue.items.front());
     Queued head = std::move(queue.items.front());
     queue.items.pop_front();
     queue.busy = false;
@@ -702,6 +715,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   Metrics metrics_;
   std::unordered_map<store::Id, ConversationPtr> conversations_;
   std::map<std::string, Queue> queues_;
+  // Conversation → queue whose head waits for that conversation's response.
+  std::unordered_multimap<store::Id, std::string> waiting_;
   std::map<std::string, int> depth_;
   std::mt19937_64 random_{std::random_device{}()};
   std::uniform_real_distribution<double> jitter_{0.0, 1.0};
@@ -798,11 +813,36 @@ fhir::Element Engine::capability_statement() const {
   }
   messaging.add_value("documentation", events);
   for (const route::Route& route : impl_->routes_.routes) {
+    if (route.when.event.empty()) continue;  // a MessageDefinition needs an event
     fhir::Element& supported = messaging.add("supportedMessage");
     supported.add_value("mode", "receiver");
     supported.add_value("definition", impl_->options_.public_url + "/MessageDefinition/" + route.name);
   }
   return cs;
+}
+
+std::optional<fhir::Element> Engine::message_definition(std::string_view route_name) const {
+  const route::Route* route = impl_->routes_.find(route_name);
+  if (route == nullptr || route->when.event.empty()) return std::nullopt;
+  fhir::Element definition = fhir::Element::resource("MessageDefinition");
+  definition.add_value("id", route->name);
+  definition.add_value("url", impl_->options_.public_url + "/MessageDefinition/" + route->name);
+  definition.add_value("name", route->name);
+  definition.add_value("status", "active");
+  definition.add_value("date", message::instant_now().substr(0, 10));
+  definition.add_value("description", "The messages courier's route '" + route->name + "' takes.");
+  const std::string& event = route->when.event;
+  const std::size_t bar = event.find('|');
+  fhir::Element& coding = definition.add("event", "Coding");
+  if (bar != std::string::npos) coding.add_value("system", event.substr(0, bar));
+  coding.add_value("code", bar == std::string::npos ? event : event.substr(bar + 1));
+  if (!route->when.focus.empty()) {
+    fhir::Element& focus = definition.add("focus");
+    focus.add_value("code", route->when.focus);
+    focus.add_value("min", "1");
+    focus.add_value("max", "*");
+  }
+  return definition;
 }
 
 }  // namespace courier

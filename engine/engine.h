@@ -66,6 +66,9 @@ class Engine {
 
   // The CapabilityStatement for GET [base]/metadata.
   fhir::Element capability_statement() const;
+  // The MessageDefinition of a route's messages (named in the
+  // CapabilityStatement), for GET [base]/MessageDefinition/NAME.
+  std::optional<fhir::Element> message_definition(std::string_view route_name) const;
 
   Metrics& metrics();
   store::Store& store();

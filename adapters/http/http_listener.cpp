@@ -212,6 +212,14 @@ class HttpListener final : public Listener {
       const fhir::Format format = answer_format(request, query, std::nullopt);
       co_return fhir_response(http::status::ok, fhir::write(engine_->capability_statement(), format), format);
     }
+    if (path.starts_with(base + "/MessageDefinition/") && get) {
+      const fhir::Format format = answer_format(request, query, std::nullopt);
+      const auto definition = engine_->message_definition(path.substr(base.size() + 19));
+      if (!definition) {
+        co_return error_response(request, http::status::not_found, "not-found", "no such MessageDefinition");
+      }
+      co_return fhir_response(http::status::ok, fhir::write(*definition, format), format);
+    }
     if (path == base + "/$process-message") {
       if (!post) {
         co_return error_response(request, http::status::method_not_allowed, "not-supported",

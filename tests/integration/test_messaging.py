@@ -384,6 +384,18 @@ class MessagingTest(unittest.TestCase):
         messaging = capability["messaging"][0]
         self.assertEqual(messaging["reliableCache"], 10)
         self.assertIn("order-request", messaging["documentation"])
+        definition_url = messaging["supportedMessage"][0]["definition"]
+        self.assertEqual(definition_url, f"http://127.0.0.1:{engine.port}/fhir/MessageDefinition/orders")
+        status, body = get(engine.port, "/fhir/MessageDefinition/orders")
+        self.assertEqual(status, 200)
+        definition = json.loads(body)
+        self.assertEqual(definition["eventCoding"], {"system": "http://example.org/fhir/message-events",
+                                                     "code": "order-request"})
+        self.assertEqual(definition["focus"], [{"code": "ServiceRequest", "min": 1, "max": "*"}])
+        # courier's own answers are valid FHIR.
+        for path in ("/fhir/metadata", "/fhir/MessageDefinition/orders"):
+            r = subprocess.run([COURIER, "validate", "-"], input=get(engine.port, path)[1], capture_output=True)
+            self.assertEqual(r.returncode, 0, r.stdout)
 
 
 if __name__ == "__main__":
