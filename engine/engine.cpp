@@ -579,7 +579,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     const Labels labels{{"route", route_name(head)}, {"destination", destination_label(head)}};
     metrics_.add("courier_deliveries_total", {{"route", route_name(head)},
                                               {"destination", destination_label(head)},
-                                              {"outcome", store::to_string(state)}});
+                                              {"outcome", std::string(store::to_string(state))}});
     if (state == DeliveryState::parked) metrics_.add("courier_dead_letters_total", labels);
     if (state == DeliveryState::delivered && head.record.kind == DeliveryKind::forward) {
       metrics_.observe("courier_delivery_latency_seconds", labels,

@@ -10,7 +10,8 @@
 
 namespace courier {
 
-using Labels = std::vector<std::pair<std::string_view, std::string_view>>;
+// Label names are literals; values are copied, since they are often built on the spot.
+using Labels = std::vector<std::pair<std::string_view, std::string>>;
 
 class Metrics {
  public:
