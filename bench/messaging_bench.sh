@@ -100,6 +100,7 @@ to:
   - name: outbox
     pattern: file
     folder: $work/courier/outbox
+    parallel: 32     # no ordering needed between these messages
 ROUTE
 cat >"$work/courier/courier.yaml" <<CONF
 data-dir: $work/courier/data

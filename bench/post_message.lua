@@ -4,7 +4,7 @@
 -- CONNECTIONS in the environment make each connection wait its share.
 local pieces = nil  -- the template split around its id placeholders
 local counter = 0
-local thread_id = 0
+thread_id = 0  -- a global: setup() gives each thread its own with thread:set
 local threads = {}
 
 function setup(thread)

@@ -331,9 +331,22 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
 
   // ---- delivery ----------------------------------------------------------
 
-  static std::string queue_key(const store::Delivery& d) {
+  // Deliveries with the same key go one at a time, in order. Messages
+  // without an ordering key share one queue, or are spread over the
+  // destination's `parallel` lanes when it allows more than one.
+  std::string queue_key(const store::Delivery& d) const {
     if (d.kind == DeliveryKind::relay) return "relay\n" + d.destination + "\n" + d.order_key;
-    return d.route + "\n" + d.destination + "\n" + d.order_key;
+    std::string key = d.route + "\n" + d.destination + "\n" + d.order_key;
+    if (d.order_key.empty()) {
+      const route::Route* route = routes_.find(d.route);
+      for (const route::Destination& destination :
+           route != nullptr ? route->to : std::vector<route::Destination>{}) {
+        if (destination.name == d.destination && destination.parallel > 1) {
+          key += "\nlane " + std::to_string(d.conversation % destination.parallel);
+        }
+      }
+    }
+    return key;
   }
 
   const route::Destination* destination_of(const Queued& item) const {

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 namespace courier::adapters {
 
@@ -87,13 +88,14 @@ class FileSender final : public delivery::Sender, public std::enable_shared_from
     }
   }
 
-  // Each file is written and synced under a temporary name, then renamed;
-  // the folder is synced once per batch, which makes all the renames
-  // durable together. (syncfs would sync the batch in one call, but it also
-  // flushes everything else on the file system, which on a shared disk
-  // makes its cost unpredictable.)
+  // Every file of a batch is written under a temporary name; then one sync
+  // makes them all durable (fdatasync for a single file; for several,
+  // syncfs: one flush of the file system instead of one per file, though it
+  // also flushes whatever else is pending there); then each is renamed into
+  // place and their folders are synced, which makes the renames durable.
   static void write_batch(std::deque<Job>& batch) {
     std::set<std::string> folders;
+    std::vector<std::pair<Job*, int>> written;  // with their open descriptors
     for (Job& job : batch) {
       std::error_code ec;
       std::filesystem::create_directories(job.message.target, ec);
@@ -101,17 +103,33 @@ class FileSender final : public delivery::Sender, public std::enable_shared_from
         job.error = "cannot create folder " + job.message.target + ": " + ec.message();
         continue;
       }
-      const std::filesystem::path folder(job.message.target);
-      job.temporary = (folder / ("." + job.message.file_name + ".tmp")).string();
+      job.temporary =
+          (std::filesystem::path(job.message.target) / ("." + job.message.file_name + ".tmp")).string();
       const int fd = ::open(job.temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
       if (fd < 0) {
         job.error = errno_text("cannot create " + job.temporary);
         continue;
       }
-      if (!write_all(fd, job.message.body)) job.error = errno_text("cannot write " + job.temporary);
-      if (job.error.empty() && ::fdatasync(fd) != 0) job.error = errno_text("cannot sync " + job.temporary);
-      ::close(fd);
-      const std::string final_path = (folder / job.message.file_name).string();
+      if (!write_all(fd, job.message.body)) {
+        job.error = errno_text("cannot write " + job.temporary);
+        ::close(fd);
+        continue;
+      }
+      written.emplace_back(&job, fd);
+    }
+    if (!written.empty()) {
+      const int fd = written.front().second;
+      const bool synced = written.size() == 1 ? ::fdatasync(fd) == 0 : ::syncfs(fd) == 0;
+      const std::string error = synced ? std::string() : errno_text("cannot sync the written files");
+      for (auto& [job, descriptor] : written) {
+        ::close(descriptor);
+        if (!synced) job->error = error;
+      }
+    }
+    for (Job& job : batch) {
+      if (job.temporary.empty()) continue;
+      const std::string final_path =
+          (std::filesystem::path(job.message.target) / job.message.file_name).string();
       if (job.error.empty() && ::rename(job.temporary.c_str(), final_path.c_str()) != 0) {
         job.error = errno_text("cannot rename to " + final_path);
       }

@@ -163,7 +163,7 @@ class RouteReader {
   std::optional<Destination> read_destination(const YAML::Node& node, const std::string& where) {
     if (!yaml_.check_keys(node,
                           {"name", "pattern", "endpoint", "folder", "mode", "ack-timeout", "retry",
-                           "order-by", "on-exhausted", "on-timeout"},
+                           "order-by", "parallel", "on-exhausted", "on-timeout"},
                           where)) {
       if (!node.IsMap()) return std::nullopt;
     }
@@ -209,6 +209,10 @@ class RouteReader {
     }
     if (node["retry"]) read_retry(node["retry"], where + ".retry", d.retry);
     if (node["order-by"]) d.order_by = expression(node["order-by"], where + ".order-by");
+    if (node["parallel"]) {
+      d.parallel =
+          static_cast<int>(yaml_.integer(node["parallel"], where + ".parallel", 1, 1024).value_or(1));
+    }
     if (node["on-exhausted"]) {
       d.on_exhausted = yaml_.choice(node["on-exhausted"], where + ".on-exhausted", {"park", "fail"}) == "fail"
                            ? OnExhausted::fail

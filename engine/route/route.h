@@ -40,7 +40,10 @@ struct Destination {
   bool async = false;    // messaging: ask the filler for an async response
   Milliseconds ack_timeout{30'000};
   RetryPolicy retry;
-  std::optional<fhirpath::Expression> order_by;  // FIFO per key value; none: one queue
+  std::optional<fhirpath::Expression> order_by;  // FIFO per key value
+  // Messages without an ordering key: how many may be in flight at once
+  // (1: one at a time, in arrival order).
+  int parallel = 1;
   OnExhausted on_exhausted = OnExhausted::park;
   // The response code the placer is told when no response came in time.
   std::string timeout_code = "transient-error";

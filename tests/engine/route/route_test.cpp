@@ -53,6 +53,7 @@ to:
     ack-timeout: 5s
     retry: { attempts: 12, backoff: 1s..5m }
     order-by: Bundle.entry.resource.ofType(ServiceRequest).subject.reference
+    parallel: 4
 )";
 
 }  // namespace
@@ -76,6 +77,7 @@ BOOST_AUTO_TEST_CASE(a_complete_route_loads_with_every_setting) {
   BOOST_TEST(d.retry.initial_delay.count() == 1000);
   BOOST_TEST(d.retry.max_delay.count() == 300000);
   BOOST_TEST(d.order_by.has_value());
+  BOOST_TEST(d.parallel == 4);
 }
 
 BOOST_AUTO_TEST_CASE(matching_uses_every_condition) {
