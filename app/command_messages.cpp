@@ -159,18 +159,11 @@ int messages_command(const MessagesOptions& o) {
     return 0;
   }
   // replay with the engine stopped: mark it pending; the next start sends it.
-  std::optional<store::Delivery> d = store->delivery(o.id);
-  if (!d || d->state != store::DeliveryState::parked) {
-    std::cerr << "courier messages: delivery " << o.id << (d ? " is not parked" : " does not exist") << '\n';
+  std::string error;
+  if (!admin::reopen_parked(*store, o.id, error)) {
+    std::cerr << "courier messages: " << error << '\n';
     return 1;
   }
-  d->state = store::DeliveryState::pending;
-  d->attempts = 0;
-  d->next_at = store::now_millis();
-  store->update_delivery(*d, [] {});
-  store->add_event(d->conversation,
-                   store::Event{0, "replayed", d->destination + ": replayed by an operator", {}, 0},
-                   "in-progress", [] {});
   store->close();
   std::cout << "delivery " << o.id << " will be sent when courier next starts\n";
   return 0;

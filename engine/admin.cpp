@@ -15,6 +15,27 @@ std::string iso_time(store::Millis millis) {
   return std::string(text) + fraction;
 }
 
+std::optional<store::Delivery> reopen_parked(store::Store& store, store::Id id, std::string& error) {
+  std::optional<store::Delivery> d = store.delivery(id);
+  if (!d) {
+    error = "there is no delivery " + std::to_string(id);
+    return std::nullopt;
+  }
+  if (d->state != store::DeliveryState::parked) {
+    error =
+        "delivery " + std::to_string(id) + " is " + std::string(store::to_string(d->state)) + ", not parked";
+    return std::nullopt;
+  }
+  d->state = store::DeliveryState::pending;
+  d->attempts = 0;
+  d->next_at = store::now_millis();
+  store.update_delivery(*d, [] {});
+  store.add_event(d->conversation,
+                  store::Event{0, "replayed", d->destination + ": replayed by an operator", {}, 0},
+                  "in-progress", [] {});
+  return d;
+}
+
 namespace {
 
 nlohmann::json summary(const store::Conversation& c) {

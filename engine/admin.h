@@ -16,6 +16,11 @@ nlohmann::json conversation_list(store::Store& store, const store::ConversationF
 // when `with_bodies` (they hold patient data).
 nlohmann::json conversation_detail(store::Store& store, store::Id id, bool with_bodies);
 
+// Puts a parked delivery back to pending with a fresh set of attempts, and
+// records who did it; the engine then sends it (at once when running, else
+// at its next start). Nothing, with `error` set, when it is not parked.
+std::optional<store::Delivery> reopen_parked(store::Store& store, store::Id delivery, std::string& error);
+
 // "2026-11-26T14:35:32.123Z"
 std::string iso_time(store::Millis millis);
 

@@ -10,6 +10,7 @@
 #include <random>
 #include <unordered_map>
 
+#include "engine/admin.h"
 #include "engine/fhir/operation_outcome.h"
 #include "engine/fhir/validator.h"
 #include "engine/message/message_info.h"
@@ -649,23 +650,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   }
 
   bool replay(store::Id id, std::string& error) {
-    std::optional<store::Delivery> d = store_->delivery(id);
-    if (!d) {
-      error = "no delivery " + std::to_string(id);
-      return false;
-    }
-    if (d->state != DeliveryState::parked) {
-      error = "delivery " + std::to_string(id) + " is " + std::string(store::to_string(d->state)) +
-              ", not parked";
-      return false;
-    }
-    d->state = DeliveryState::pending;
-    d->attempts = 0;
-    d->next_at = store::now_millis();
-    store_->update_delivery(*d, [] {});
-    store_->add_event(d->conversation,
-                      store::Event{0, "replayed", d->destination + ": replayed by an operator", {}, 0},
-                      "in-progress", [] {});
+    std::optional<store::Delivery> d = admin::reopen_parked(*store_, id, error);
+    if (!d) return false;
     asio::post(strand_, [self = shared_from_this(), d = std::move(*d)]() mutable {
       if (ConversationPtr conversation = self->find_or_load(d.conversation))
         self->enqueue(std::move(d), conversation);

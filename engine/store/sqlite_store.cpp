@@ -251,7 +251,7 @@ class SqliteStore final : public Store {
   void accept(NewConversation nc, bool reprocess_reused_header, Millis reliable_cache_ms,
               std::function<void(AcceptResult)> done) override {
     submit(
-        [this, nc = std::move(nc), reprocess_reused_header, reliable_cache_ms,
+        [nc = std::move(nc), reprocess_reused_header, reliable_cache_ms,
          done = std::move(done)](Database& db) mutable {
           AcceptResult result = do_accept(db, std::move(nc), reprocess_reused_header, reliable_cache_ms);
           return [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); };
