@@ -31,8 +31,11 @@ Reply outcome_reply(int status, const std::string& code, const std::string& diag
   return Reply{status, outcome_text(code, diagnostics, format, expression), format};
 }
 
-std::string seconds_text(milliseconds ms) {
-  return std::to_string(static_cast<double>(ms.count()) / 1000.0) + " s";
+// "840 ms", "12 s", "5 min": for the timeline, read by people.
+std::string duration_text(milliseconds ms) {
+  if (ms.count() < 10'000) return std::to_string(ms.count()) + " ms";
+  if (ms.count() < 600'000) return std::to_string(ms.count() / 1000) + " s";
+  return std::to_string(ms.count() / 60'000) + " min";
 }
 
 // A response the placer asked to get, by the messageheader-response-request extension.
@@ -530,7 +533,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
           store::Event{0,
                        "attempt",
                        destination_label(head) + ": attempt " + std::to_string(head.record.attempts) +
-                           " failed (" + reason + "); next in " + seconds_text(delay),
+                           " failed (" + reason + "); next in " + duration_text(delay),
                        {},
                        0},
           "", [] {});
