@@ -55,8 +55,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
  public:
   Impl(asio::any_io_executor executor, EngineOptions options, route::RouteSet routes,
        std::unique_ptr<store::Store> store, Senders senders)
-      : executor_(executor),
-        strand_(asio::make_strand(executor)),
+      : strand_(asio::make_strand(executor)),
         options_(std::move(options)),
         routes_(std::move(routes)),
         store_(std::move(store)),
@@ -108,16 +107,16 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       return;
     }
     const route::Route* route = a.route;
-    auto* info = &a.info;
+    const message::MessageInfo& info = a.info;
     store::NewConversation nc;
     nc.listener = in.listener;
     nc.route = route->name;
-    nc.event = info->event();
-    nc.bundle_id = info->bundle_id.empty() ? info->bundle_identifier : info->bundle_id;
-    nc.header_id = info->header_id.empty() ? info->bundle_identifier : info->header_id;
+    nc.event = info.event();
+    nc.bundle_id = info.bundle_id.empty() ? info.bundle_identifier : info.bundle_id;
+    nc.header_id = info.header_id.empty() ? info.bundle_identifier : info.header_id;
     nc.reply_to = !in.response_url.empty() ? in.response_url
-                  : info->source_endpoint.starts_with("http")
-                      ? strip_slash(info->source_endpoint) + "/$process-message?async=true"
+                  : info.source_endpoint.starts_with("http")
+                      ? strip_slash(info.source_endpoint) + "/$process-message?async=true"
                       : std::string();
     nc.format = static_cast<int>(format);
     nc.body = *body;
@@ -136,7 +135,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     const bool async = in.async;
     const std::string reply_to = nc.reply_to;
     store_->accept(std::move(nc), options_.reprocess_reused_header, options_.reliable_cache.count(),
-                   [self = shared_from_this(), listener = in.listener, body, format, info = std::move(*info),
+                   [self = shared_from_this(), listener = in.listener, body, format, info = std::move(a.info),
                     route, async, reply_to, done = std::move(done)](store::AcceptResult result) mutable {
                      asio::post(self->strand_,
                                 [self, listener = std::move(listener), body, format, info = std::move(info),
@@ -708,7 +707,6 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     return fhir::write(copy, format);
   }
 
-  asio::any_io_executor executor_;
   asio::strand<asio::any_io_executor> strand_;
   EngineOptions options_;
   route::RouteSet routes_;

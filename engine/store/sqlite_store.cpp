@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <future>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -337,13 +338,6 @@ class SqliteStore final : public Store {
     });
   }
 
-  void load_conversation(Id id, std::function<void(std::optional<Conversation>)> done) override {
-    submit([id, done = std::move(done)](Database& db) mutable {
-      std::optional<Conversation> found = select_conversation(db, id);
-      return [done = std::move(done), found = std::move(found)]() mutable { done(std::move(found)); };
-    });
-  }
-
   void flush(std::function<void()> done) override {
     submit([done = std::move(done)](Database&) mutable { return std::move(done); }, true);
   }
@@ -404,9 +398,7 @@ class SqliteStore final : public Store {
 
   std::int64_t prune(Millis before) override {
     std::int64_t removed = 0;
-    std::mutex m;
-    std::condition_variable cv;
-    bool finished = false;
+    std::promise<void> deleted;
     submit([&](Database& db) {
       Query(db,
             "DELETE FROM conversation WHERE received_at < ? AND NOT EXISTS (SELECT 1 FROM delivery d WHERE "
@@ -414,14 +406,9 @@ class SqliteStore final : public Store {
           .bind(before)
           .step();
       removed = db.changes();
-      return std::function<void()>([&] {
-        std::lock_guard lock(m);
-        finished = true;
-        cv.notify_one();
-      });
+      return std::function<void()>([&] { deleted.set_value(); });
     });
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return finished; });
+    deleted.get_future().wait();
     // Outside a transaction: give the freed pages back to the file system.
     submit_raw("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);");
     return removed;
@@ -458,22 +445,18 @@ class SqliteStore final : public Store {
     wake_.notify_one();
   }
 
+  // Runs SQL that may not run inside a transaction, and waits for it.
   void submit_raw(const char* sql) {
-    std::mutex m;
-    std::condition_variable cv;
-    bool finished = false;
+    std::promise<void> finished;
     {
       std::lock_guard lock(mutex_);
       raw_.push_back([&, sql] {
         writer_->exec(sql);
-        std::lock_guard l(m);
-        finished = true;
-        cv.notify_one();
+        finished.set_value();
       });
     }
     wake_.notify_one();
-    std::unique_lock lock(m);
-    cv.wait(lock, [&] { return finished; });
+    finished.get_future().wait();
   }
 
   void write_loop() {
@@ -545,7 +528,7 @@ class SqliteStore final : public Store {
     AcceptResult result;
     {
       Query q(db,
-              "SELECT id, bundle_id, reply_status, reply_format, reply, reply_to FROM conversation "
+              "SELECT id, bundle_id, reply_status, reply_format, reply FROM conversation "
               "WHERE header_id = ? AND received_at >= ? ORDER BY received_at DESC");
       q.bind(nc.header_id).bind(since);
       bool header_seen = false;
@@ -557,7 +540,6 @@ class SqliteStore final : public Store {
         if (!q.is_null(2))
           result.reply =
               StoredReply{static_cast<int>(q.integer(2)), q.text(4), static_cast<int>(q.integer(3))};
-        result.reply_to = q.text(5);
         return result;
       }
       if (header_seen && !reprocess_reused_header) {

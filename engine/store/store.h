@@ -64,7 +64,7 @@ struct NewConversation {
   std::string event;
   std::string bundle_id;
   std::string header_id;
-  std::string reply_to;  // where responses go asynchronously; "" for a sync placer
+  std::string reply_to;  // where responses go asynchronously: response-url, else source.endpoint
   std::string body;
   int format = 0;
   std::vector<NewDelivery> deliveries;
@@ -88,7 +88,6 @@ struct AcceptResult {
   Id conversation = 0;
   std::vector<Delivery> deliveries;  // stored
   std::optional<StoredReply> reply;  // duplicate
-  std::string reply_to;              // duplicate: where the original asked for responses
 };
 
 struct Conversation {
@@ -132,7 +131,6 @@ class Store {
   // The conversation whose MessageHeader.id is `header_id` (responses name it).
   virtual void find_by_header_id(std::string header_id,
                                  std::function<void(std::optional<Conversation>)> done) = 0;
-  virtual void load_conversation(Id id, std::function<void(std::optional<Conversation>)> done) = 0;
 
   // Synchronous reads for start-up and the operator's tools.
   virtual std::vector<Delivery> unfinished_deliveries() = 0;
