@@ -52,6 +52,9 @@ struct Node {
     unary,      // name is "-" or "+"; args[0]
     binary,     // name is the operator; args[0], args[1]
     type_test,  // args[0] is / as type_name
+    // A literal that reads well but stands for no value (a time with a
+    // time zone): evaluating it is an execution error saying `name`.
+    no_value,
   };
 
   Kind kind = Kind::empty;

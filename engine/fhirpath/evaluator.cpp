@@ -15,6 +15,7 @@
 #include "engine/fhirpath/ast.h"
 #include "engine/fhirpath/fhirpath.h"
 #include "engine/fhirpath/operations.h"
+#include "engine/fhirpath/terminology.h"
 
 namespace courier::fhirpath {
 
@@ -23,7 +24,7 @@ namespace {
 struct Context {
   const fhir::Element* resource = nullptr;
   const Collection* root = nullptr;
-  const std::map<std::string, Collection>* variables = nullptr;
+  const Environment* env = nullptr;
   const Item* this_item = nullptr;
   std::int64_t index = 0;
   const Collection* total = nullptr;
@@ -110,6 +111,13 @@ std::optional<std::int64_t> integer_argument(Evaluator& ev, const Node& n, std::
   if (!v) return std::nullopt;
   if (const auto* x = std::get_if<std::int64_t>(&v->value)) return *x;
   execution_error(n, n.name + "() expects an integer argument");
+}
+
+std::optional<std::string> string_argument(Evaluator& ev, const Node& n, std::size_t i, const Context& ctx) {
+  const auto v = single_value(n, ev.argument(n, i, ctx));
+  if (!v) return std::nullopt;
+  if (const std::string* s = as_string(v)) return *s;
+  execution_error(n, n.name + "() expects a string argument");
 }
 
 std::string strip_namespace(std::string_view type) {
@@ -387,9 +395,19 @@ Collection fn_descendants(Evaluator&, const Node& n, const Collection& in, const
 
 Collection fn_trace(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
   check_arity(n, 1, 2);
-  (void)ev;
-  (void)ctx;
-  return in;  // traces go nowhere: no patient data in logs
+  const auto name = string_argument(ev, n, 0, ctx);
+  if (!ctx.env->trace) return in;
+  if (n.args.size() == 1) {
+    ctx.env->trace(name.value_or(""), in);
+    return in;
+  }
+  Collection projected;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    Collection r = ev.eval_on(n.args[1], in[i], static_cast<std::int64_t>(i), ctx);
+    projected.insert(projected.end(), r.begin(), r.end());
+  }
+  ctx.env->trace(name.value_or(""), projected);
+  return in;
 }
 
 Collection fn_now(Evaluator&, const Node& n, const Collection&, const Context&) {
@@ -436,13 +454,6 @@ Collection on_string(const Node& n, const Collection& in, F&& f) {
     execution_error(n, n.name + "() needs a string");
   }
   return f(*s);
-}
-
-std::optional<std::string> string_argument(Evaluator& ev, const Node& n, std::size_t i, const Context& ctx) {
-  const auto v = single_value(n, ev.argument(n, i, ctx));
-  if (!v) return std::nullopt;
-  if (const std::string* s = as_string(v)) return *s;
-  execution_error(n, n.name + "() expects a string argument");
 }
 
 // FHIRPath's regular expressions, with RE2: its matching takes time linear
@@ -766,6 +777,73 @@ Collection fn_conforms_to(Evaluator& ev, const Node& n, const Collection& in, co
   return boolean(in.front().element()->type().is_a(url->substr(core.size())));
 }
 
+// A ValueSet or CodeSystem inside the resource: the resource itself, one
+// it contains ("#id" or by URL), or, in a Bundle, an entry or one an entry
+// contains.
+const fhir::Element* find_local(const fhir::Element* resource, std::string_view type, std::string_view url) {
+  if (resource == nullptr) return nullptr;
+  const auto matches = [&](const fhir::Element& r) {
+    return r.type().name == type && (r.child_value("url") == canonical_without_version(url) ||
+                                     (url.starts_with('#') && r.child_value("id") == url.substr(1)));
+  };
+  const auto in_resource = [&](const fhir::Element& r) -> const fhir::Element* {
+    if (matches(r)) return &r;
+    for (const fhir::Element* c : r.children_named("contained"))
+      if (matches(*c)) return c;
+    return nullptr;
+  };
+  if (const fhir::Element* found = in_resource(*resource)) return found;
+  if (resource->type().name == "Bundle")
+    for (const fhir::Element* entry : resource->children_named("entry"))
+      if (const fhir::Element* r = entry->child("resource"))
+        if (const fhir::Element* found = in_resource(*r)) return found;
+  return nullptr;
+}
+
+// memberOf(valueset): whether a code, Coding, CodeableConcept or string is
+// in a value set that is at hand (see terminology.h).
+Collection fn_member_of(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 1, 1);
+  const auto url = string_argument(ev, n, 0, ctx);
+  if (!url || in.empty()) return {};
+  if (in.size() > 1) execution_error(n, "memberOf() needs a single item");
+  const Terminology* terminology = ctx.env->terminology;
+  std::shared_ptr<const CodeSet> codes;
+  try {
+    if (const fhir::Element* local = find_local(ctx.resource, "ValueSet", *url)) {
+      codes = std::make_shared<const CodeSet>(expand(*local, [&](std::string_view type, std::string_view u) {
+        const fhir::Element* found = find_local(ctx.resource, type, u);
+        return found == nullptr && terminology != nullptr ? terminology->find(type, u) : found;
+      }));
+    } else if (const fhir::Element* loaded =
+                   terminology != nullptr ? terminology->find("ValueSet", *url) : nullptr) {
+      codes = terminology->expansion(*loaded);
+    } else {
+      execution_error(n, "value set " + *url + " is not available locally");
+    }
+  } catch (const ExpansionError& e) {
+    execution_error(n, std::string("memberOf(): ") + e.what());
+  }
+  const Item& item = in.front();
+  if (const fhir::Element* e = item.element(); e != nullptr && !e->type().is_primitive()) {
+    const auto coding_in = [&](const fhir::Element& coding) {
+      return codes->contains(coding.child_value("system"), coding.child_value("code"));
+    };
+    if (e->type().name == "Coding") return boolean(coding_in(*e));
+    if (e->type().name == "CodeableConcept") {
+      const auto codings = e->children_named("coding");
+      return boolean(
+          std::any_of(codings.begin(), codings.end(), [&](const auto* c) { return coding_in(*c); }));
+    }
+    execution_error(n, "memberOf() needs a code, Coding, CodeableConcept or string, not a " + e->type().name);
+  }
+  const auto value = system_value(item);
+  const std::string* code = value ? std::get_if<std::string>(&value->value) : nullptr;
+  if (code == nullptr) execution_error(n, "memberOf() needs a code, Coding, CodeableConcept or string");
+  const auto member = codes->contains_code(*code);
+  return member ? boolean(*member) : Collection{};
+}
+
 Collection fn_not(Evaluator&, const Node& n, const Collection& in, const Context&) {
   check_arity(n, 0, 0);
   const auto t = truth(n, in);
@@ -778,14 +856,44 @@ Collection fn_precision(Evaluator&, const Node& n, const Collection& in, const C
   if (!v) return {};
   if (const auto* d = std::get_if<Decimal>(&v->value))
     return Collection{Item{static_cast<std::int64_t>(d->scale())}};
-  if (const auto* t = std::get_if<Temporal>(&v->value)) {
-    static constexpr int date_digits[] = {0, 4, 6, 8, 10, 12, 14, 17};
-    static constexpr int time_digits[] = {0, 0, 0, 0, 2, 4, 6, 9};
-    const auto p = static_cast<int>(t->precision);
-    return Collection{
-        Item{static_cast<std::int64_t>(t->kind == Temporal::Kind::time ? time_digits[p] : date_digits[p])}};
-  }
+  if (const auto* t = std::get_if<Temporal>(&v->value))
+    return Collection{Item{static_cast<std::int64_t>(t->precision_digits())}};
   return {};
+}
+
+// lowBoundary([precision]) and highBoundary([precision]) of a decimal,
+// quantity or temporal value.
+Collection fn_boundary(Evaluator& ev, const Node& n, const Collection& in, const Context& ctx) {
+  check_arity(n, 0, 1);
+  const auto v = single_value(n, in);
+  if (!v) return {};
+  const bool high = n.name == "highBoundary";
+  std::optional<std::int64_t> precision;
+  if (!n.args.empty()) {
+    precision = integer_argument(ev, n, 0, ctx);
+    if (!precision) return {};
+  }
+  const auto decimal = [&](const Decimal& d) -> std::optional<Decimal> {
+    return boundary(d, static_cast<int>(precision.value_or(8)), high);
+  };
+  if (const auto* i = std::get_if<std::int64_t>(&v->value)) {
+    const auto r = decimal(Decimal(*i));
+    return r ? Collection{Item{*r}} : Collection{};
+  }
+  if (const auto* d = std::get_if<Decimal>(&v->value)) {
+    const auto r = decimal(*d);
+    return r ? Collection{Item{*r}} : Collection{};
+  }
+  if (const auto* q = std::get_if<Quantity>(&v->value)) {
+    const auto r = decimal(q->value);
+    return r ? Collection{Item{Quantity{*r, q->unit}}} : Collection{};
+  }
+  if (const auto* t = std::get_if<Temporal>(&v->value)) {
+    const int fallback = t->kind == Temporal::Kind::date ? 8 : t->kind == Temporal::Kind::time ? 9 : 17;
+    const auto r = boundary(*t, static_cast<int>(precision.value_or(fallback)), high);
+    return r ? Collection{Item{*r}} : Collection{};
+  }
+  execution_error(n, n.name + "() needs a number, quantity, date, dateTime or time");
 }
 
 Collection fn_type(Evaluator&, const Node& n, const Collection& in, const Context&) {
@@ -1058,8 +1166,11 @@ const Functions& functions() {
       {"getValue", fn_get_value},
       {"htmlChecks", fn_html_checks},
       {"conformsTo", fn_conforms_to},
+      {"memberOf", fn_member_of},
       {"not", fn_not},
       {"precision", fn_precision},
+      {"lowBoundary", fn_boundary},
+      {"highBoundary", fn_boundary},
       {"type", fn_type},
       {"sort", fn_sort},
       {"encode", fn_encode},
@@ -1129,6 +1240,7 @@ void bind_functions(Node& n) {
 Collection Evaluator::eval(const Node& n, const Collection& focus, const Context& ctx) {
   switch (n.kind) {
     case Node::Kind::empty: return {};
+    case Node::Kind::no_value: execution_error(n, n.name);
     case Node::Kind::literal: return Collection{n.literal};
     case Node::Kind::this_item: return ctx.this_item != nullptr ? Collection{*ctx.this_item} : focus;
     case Node::Kind::index: return Collection{Item{ctx.index}};
@@ -1144,8 +1256,7 @@ Collection Evaluator::eval(const Node& n, const Collection& focus, const Context
         return Collection{Item{"http://hl7.org/fhir/ValueSet/" + n.name.substr(3)}};
       if (n.name.starts_with("ext-"))
         return Collection{Item{"http://hl7.org/fhir/StructureDefinition/" + n.name.substr(4)}};
-      if (ctx.variables != nullptr)
-        if (auto it = ctx.variables->find(n.name); it != ctx.variables->end()) return it->second;
+      if (auto it = ctx.env->variables.find(n.name); it != ctx.env->variables.end()) return it->second;
       execution_error(n, "unknown variable %" + n.name);
     }
     case Node::Kind::member: {
@@ -1269,18 +1380,32 @@ Expression Expression::compile(std::string_view text, const CompileOptions& opti
   return e;
 }
 
-Collection Expression::evaluate(const fhir::Element& resource,
-                                const std::map<std::string, Collection>& variables) const {
-  return evaluate(Collection{Item{&resource}}, &resource, variables);
+std::vector<std::pair<std::string, std::size_t>> Expression::string_arguments(
+    std::string_view function) const {
+  std::vector<std::pair<std::string, std::size_t>> out;
+  const std::function<void(const Node&)> visit = [&](const Node& n) {
+    if (n.kind == Node::Kind::function && n.name == function)
+      for (const Node& a : n.args)
+        if (const auto* s = std::get_if<std::string>(&a.literal.value); a.kind == Node::Kind::literal && s)
+          out.emplace_back(*s, a.position);
+    if (n.input) visit(*n.input);
+    for (const Node& a : n.args) visit(a);
+  };
+  visit(*root_);
+  return out;
+}
+
+Collection Expression::evaluate(const fhir::Element& resource, const Environment& environment) const {
+  return evaluate(Collection{Item{&resource}}, &resource, environment);
 }
 
 Collection Expression::evaluate(const Collection& context, const fhir::Element* resource,
-                                const std::map<std::string, Collection>& variables) const {
+                                const Environment& environment) const {
   Evaluator ev;
   Context ctx;
   ctx.resource = resource;
   ctx.root = &context;
-  ctx.variables = &variables;
+  ctx.env = &environment;
   try {
     return ev.eval(*root_, context, ctx);
   } catch (const Error&) {

@@ -2,11 +2,14 @@
 // it many times against FHIR resources.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "engine/fhir/element.h"
 #include "engine/fhirpath/value.h"
@@ -30,6 +33,17 @@ class Error : public std::runtime_error {
 std::string_view to_string(Error::Kind kind);
 
 struct Node;
+class Terminology;
+
+// What an evaluation may use besides the resource.
+struct Environment {
+  std::map<std::string, Collection> variables;  // extra %names
+  // Value sets and code systems for memberOf(), after those inside the resource.
+  const Terminology* terminology = nullptr;
+  // Where trace(name[, projection]) writes; nowhere when unset, because a
+  // trace can hold patient data.
+  std::function<void(std::string_view name, const Collection& items)> trace;
+};
 
 struct CompileOptions {
   // Strict mode reports paths that cannot exist in the model (name.given1,
@@ -37,6 +51,10 @@ struct CompileOptions {
   bool strict = false;
   // The type of the context the expression runs on ("Patient"), when known.
   std::string context_type;
+  // Report order-dependent functions (first(), skip(), [0], ...) on
+  // collections that have no defined order (children(), descendants()) as
+  // semantic errors: their answer would depend on the implementation.
+  bool check_ordered_functions = false;
 };
 
 class Expression {
@@ -45,14 +63,16 @@ class Expression {
   static Expression compile(std::string_view text, const CompileOptions& options = {});
 
   // Evaluates against `resource` (also %resource and %context); throws Error
-  // (execution). `variables` are extra %names.
-  Collection evaluate(const fhir::Element& resource,
-                      const std::map<std::string, Collection>& variables = {}) const;
+  // (execution).
+  Collection evaluate(const fhir::Element& resource, const Environment& environment = {}) const;
   // Evaluates on a collection that is not a resource (literal expressions).
   Collection evaluate(const Collection& context, const fhir::Element* resource,
-                      const std::map<std::string, Collection>& variables = {}) const;
+                      const Environment& environment = {}) const;
 
   const std::string& text() const { return text_; }
+  // The string literals given to calls of `function` (the value set URLs of
+  // memberOf()), each with its position, so a caller can check them early.
+  std::vector<std::pair<std::string, std::size_t>> string_arguments(std::string_view function) const;
 
  private:
   std::string text_;

@@ -596,6 +596,24 @@ struct Checker {
     throw Error(Error::Kind::semantic, n.position, message);
   }
 
+  // The children() or descendants() call that leaves a node's result
+  // without a defined order (paths and filters keep that); null when ordered.
+  static const Node* unordered_source(const Node& n) {
+    if (n.kind == Node::Kind::function && (n.name == "children" || n.name == "descendants")) return &n;
+    const bool passes_on =
+        n.kind == Node::Kind::member ||
+        (n.kind == Node::Kind::function && (n.name == "where" || n.name == "select" || n.name == "ofType" ||
+                                            n.name == "distinct" || n.name == "repeat"));
+    return passes_on && n.input ? unordered_source(*n.input) : nullptr;
+  }
+
+  void check_order(const Node& n) {
+    if (!options.check_ordered_functions || !n.input) return;
+    if (const Node* source = unordered_source(*n.input))
+      semantic(n, (n.kind == Node::Kind::indexer ? std::string("an indexer") : n.name + "()") +
+                      " depends on order, and the result of " + source->name + "() has none");
+  }
+
   // The possible FHIR types of a node's result; empty when unknown (System
   // values, functions whose result we do not model).
   // Each node is visited once: visiting an argument twice would make the
@@ -640,6 +658,8 @@ struct Checker {
         const bool per_item = n.name == "where" || n.name == "select" || n.name == "exists" ||
                               n.name == "all" || n.name == "repeat";
         for (const Node& a : n.args) walk(a, per_item ? input : std::vector<const fhir::TypeInfo*>{});
+        if (n.name == "first" || n.name == "last" || n.name == "tail" || n.name == "skip" || n.name == "take")
+          check_order(n);
         if (n.name == "where" || n.name == "first" || n.name == "last" || n.name == "single" ||
             n.name == "tail" || n.name == "skip" || n.name == "take" || n.name == "distinct")
           return input;
@@ -656,7 +676,10 @@ struct Checker {
         walk(n.args.at(0), focus);
         return n.name == "as" ? types_named(n.type_name) : std::vector<const fhir::TypeInfo*>{};
       }
-      case Node::Kind::indexer: walk(n.args.at(0), focus); return n.input ? walk(*n.input, focus) : focus;
+      case Node::Kind::indexer:
+        walk(n.args.at(0), focus);
+        check_order(n);
+        return n.input ? walk(*n.input, focus) : focus;
       case Node::Kind::unary: walk(n.args.at(0), focus); return {};
       case Node::Kind::binary: {
         if (n.name == "+" || n.name == "-") {

@@ -401,9 +401,18 @@ class Parser {
   Node temporal(const Lexeme& l) {
     const std::string& t = l.text;
     std::optional<Temporal> value;
-    if (t.starts_with("T"))
+    if (t.starts_with("T")) {
       value = Temporal::parse(t.substr(1), Temporal::Kind::time);
-    else if (t.find('T') != std::string::npos)
+      // @T14:34:28Z: a time of day has no time zone in FHIRPath. The
+      // official suite expects this to fail when run, not when parsed.
+      if (!value && Temporal::parse("0001-01-01" + t, Temporal::Kind::date_time)) {
+        Node n;
+        n.kind = Node::Kind::no_value;
+        n.position = l.position;
+        n.name = "a time cannot have a time zone: @" + t + " (use a dateTime such as @2020-01-01" + t + ")";
+        return n;
+      }
+    } else if (t.find('T') != std::string::npos)
       value = Temporal::parse(t, Temporal::Kind::date_time);
     else
       value = Temporal::parse(t, Temporal::Kind::date);

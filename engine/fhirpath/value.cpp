@@ -159,6 +159,27 @@ Decimal Decimal::rounded(int digits) const {
   return r;
 }
 
+Decimal Decimal::truncated_to(int digits) const {
+  if (digits >= scale_) return *this;
+  Decimal r;
+  r.mantissa_ = mantissa_ / pow10(scale_ - digits);
+  r.scale_ = digits;
+  return r;
+}
+
+std::optional<Decimal> Decimal::padded_to(int digits) const {
+  if (digits <= scale_) return *this;
+  // int128 holds 38 digits; keep the result well inside them.
+  int128 magnitude = mantissa_ < 0 ? -mantissa_ : mantissa_;
+  int length = 0;
+  for (; magnitude != 0; magnitude /= 10) ++length;
+  if (length + digits - scale_ > 36) return std::nullopt;
+  Decimal r;
+  r.mantissa_ = mantissa_ * pow10(digits - scale_);
+  r.scale_ = digits;
+  return r;
+}
+
 Decimal Decimal::normalised() const {
   Decimal r = *this;
   while (r.scale_ > 0 && r.mantissa_ % 10 == 0) {
@@ -324,6 +345,64 @@ std::string Temporal::str() const {
     }
   }
   return out;
+}
+
+namespace {
+
+// precision() digits by Temporal::Precision, for dates and dateTimes and for times.
+constexpr std::array<int, 8> kDateDigits = {0, 4, 6, 8, 10, 12, 14, 17};
+constexpr std::array<int, 8> kTimeDigits = {0, 0, 0, 0, 2, 4, 6, 9};
+
+int days_in_month(int year, int month) {
+  static constexpr int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  return month == 2 && leap ? 29 : days[month - 1];
+}
+
+}  // namespace
+
+int Temporal::precision_digits() const {
+  return (kind == Kind::time ? kTimeDigits : kDateDigits)[precision];
+}
+
+std::optional<Decimal> boundary(const Decimal& value, int precision, bool high) {
+  if (precision < 0 || precision > kMaxScale || value.scale() >= kMaxScale) return std::nullopt;
+  // A value written as 1.587 stands for anything in [1.5865, 1.5875]. The
+  // edge of the magnitude is then cut to `precision` places the way the
+  // suite (and the Java reference) expects: the lower edge truncated, the
+  // upper edge rounded half up; negative values mirror positive ones.
+  const bool negative = value.negative();
+  const Decimal magnitude = negative ? -value : value;
+  const bool upper = high != negative;
+  const Decimal half =
+      *Decimal::parse("0." + std::string(static_cast<std::size_t>(value.scale()), '0') + "5");
+  const Decimal edge = upper ? magnitude + half : magnitude - half;
+  const auto cut = (upper ? edge.rounded(precision) : edge.truncated_to(precision)).padded_to(precision);
+  if (!cut) return std::nullopt;
+  return negative ? -*cut : *cut;
+}
+
+std::optional<Temporal> boundary(const Temporal& value, int precision, bool high) {
+  const auto& table = value.kind == Temporal::Kind::time ? kTimeDigits : kDateDigits;
+  const auto found = std::find(table.begin() + 1, table.end(), precision);
+  if (found == table.end() || precision == 0) return std::nullopt;
+  const auto target = static_cast<Temporal::Precision>(found - table.begin());
+  if (value.kind == Temporal::Kind::date && target > Temporal::day) return std::nullopt;
+  Temporal t = value;
+  // FHIR has no hour-only times: 08 is read as 08:00 before widening.
+  if (t.kind == Temporal::Kind::date_time && t.precision == Temporal::hour) t.precision = Temporal::minute;
+  if (t.precision < Temporal::month) t.month_ = high ? 12 : 1;
+  if (t.precision < Temporal::day) t.day_ = high ? days_in_month(t.year_, t.month_) : 1;
+  if (t.precision < Temporal::hour) t.hour_ = high ? 23 : 0;
+  if (t.precision < Temporal::minute) t.minute_ = high ? 59 : 0;
+  if (t.precision < Temporal::second) t.second_ = high ? 59 : 0;
+  if (t.precision < Temporal::millisecond) t.millis_ = high ? 999 : 0;
+  t.precision = target;
+  // Without a time zone, a moment could be in any of them: the earliest
+  // reading is at +14:00, the latest at -12:00.
+  if (t.kind == Temporal::Kind::date_time && target > Temporal::day && !t.offset_minutes)
+    t.offset_minutes = high ? -12 * 60 : 14 * 60;
+  return t;
 }
 
 std::optional<std::strong_ordering> compare(const Temporal& a, const Temporal& b) {

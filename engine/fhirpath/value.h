@@ -39,7 +39,12 @@ class Decimal {
   Decimal operator-() const;
   std::strong_ordering operator<=>(const Decimal& o) const;
   bool operator==(const Decimal& o) const { return (*this <=> o) == 0; }
-  Decimal rounded(int digits) const;
+  Decimal rounded(int digits) const;       // half away from zero
+  Decimal truncated_to(int digits) const;  // towards zero
+  // The same value written with `digits` decimal places (trailing zeros
+  // added); nullopt when that does not fit.
+  std::optional<Decimal> padded_to(int digits) const;
+  bool negative() const { return mantissa_ < 0; }
   Decimal normalised() const;  // trailing zeros removed
 
  private:
@@ -63,6 +68,9 @@ struct Temporal {
   // FHIR's lexical forms (without FHIRPath's '@'); `kind` tells which.
   static std::optional<Temporal> parse(std::string_view text, Kind kind);
   std::string str() const;  // FHIR form, without '@'
+  // The number of digits precision() reports: 4 (year) to 17 (millisecond)
+  // for dates and dateTimes, 2 to 9 for times.
+  int precision_digits() const;
 };
 
 // Days since 1970-01-01 of a proleptic Gregorian date, and back.
@@ -72,6 +80,14 @@ void civil_from_days(std::int64_t days, int& year, int& month, int& day);
 // Compares at the common precision; empty when the answer depends on
 // digits that one side does not have.
 std::optional<std::strong_ordering> compare(const Temporal& a, const Temporal& b);
+
+// lowBoundary() and highBoundary(): the least or greatest value the input
+// may stand for, given the digits it was written with, to `precision`
+// digits (decimal places for a decimal; 4 to 17 date/time digits, as
+// precision() counts them, for a temporal). nullopt when `precision` is
+// out of range.
+std::optional<Decimal> boundary(const Decimal& value, int precision, bool high);
+std::optional<Temporal> boundary(const Temporal& value, int precision, bool high);
 
 // A calendar duration keyword: year, month, week, day, hour, minute,
 // second, millisecond, or a plural of one.
