@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "app/commands.h"
+#include "app/config.h"
 #include "app/input.h"
 #include "engine/fhir/codec.h"
 #include "engine/fhirpath/fhirpath.h"
@@ -15,6 +16,8 @@ struct FhirpathOptions {
   std::string input;
   std::string expression;
   bool strict = false;
+  std::vector<std::string> terminology;
+  bool trace = false;
 };
 
 // One result item as {"type": T, "value": V}: booleans and numbers as JSON
@@ -59,9 +62,22 @@ int fhirpath_command(const FhirpathOptions& options) {
       resource = std::move(parsed.resource);
       compile.context_type = resource->type().name;
     }
+    std::vector<std::string> errors;
+    const auto terminology = load_terminology(options.terminology, errors);
+    for (const std::string& e : errors) std::cerr << "courier fhirpath: " << e << '\n';
+    if (!errors.empty()) return 1;
+    fhirpath::Environment environment;
+    environment.terminology = terminology.get();
+    if (options.trace)
+      environment.trace = [](std::string_view name, const fhirpath::Collection& items) {
+        std::string line = "[";
+        for (std::size_t i = 0; i < items.size(); ++i) line += (i ? "," : "") + item_json(items[i]);
+        std::cerr << "trace " << name << ": " << line << "]\n";
+      };
     expression = fhirpath::Expression::compile(options.expression, compile);
     const fhirpath::Collection result =
-        resource ? expression.evaluate(*resource) : expression.evaluate(fhirpath::Collection{}, nullptr);
+        resource ? expression.evaluate(*resource, environment)
+                 : expression.evaluate(fhirpath::Collection{}, nullptr, environment);
     std::string out = "[";
     for (std::size_t i = 0; i < result.size(); ++i) out += (i ? "," : "") + item_json(result[i]);
     std::cout << out << "]\n";
@@ -83,6 +99,10 @@ void add_fhirpath_command(CLI::App& app, int& status) {
                   "the resource file, or - for standard input; none for literal expressions");
   cmd->add_flag("--strict", options->strict,
                 "report paths that cannot exist in the model as semantic errors");
+  cmd->add_option(
+      "--terminology", options->terminology,
+      "a ValueSet or CodeSystem file (JSON or XML, or a Bundle of them) for memberOf(); repeatable");
+  cmd->add_flag("--trace", options->trace, "write what trace() sees to standard error");
   cmd->add_option("expression", options->expression, "the FHIRPath expression")->required();
   cmd->callback([options, &status] { status = fhirpath_command(*options); });
 }

@@ -4,7 +4,9 @@
 
 #include <filesystem>
 
+#include "app/input.h"
 #include "engine/config/yaml_reader.h"
+#include "engine/fhir/codec.h"
 #include "engine/util/text.h"
 
 namespace courier::app {
@@ -12,10 +14,11 @@ namespace courier::app {
 namespace {
 
 // "routes/*.yaml" → the matching files, sorted; a plain path as it is.
-void expand_route_pattern(const std::string& pattern, const YAML::Node& node, config::YamlReader& reader,
-                          std::vector<std::string>& out) {
+void expand_pattern(const std::string& pattern, const YAML::Node& node, config::YamlReader& reader,
+                    std::string_view what, std::vector<std::string>& out) {
   if (pattern.find_first_of("*?[") == std::string::npos) {
-    if (!std::filesystem::exists(pattern)) reader.fail(node, "route file " + pattern + " does not exist");
+    if (!std::filesystem::exists(pattern))
+      reader.fail(node, std::string(what) + " " + pattern + " does not exist");
     out.push_back(pattern);
     return;
   }
@@ -69,7 +72,43 @@ void read_listeners(const YAML::Node& listeners, config::YamlReader& reader, Con
   }
 }
 
+// A list of file patterns under `key`, such as routes: [routes/*.yaml].
+void read_file_list(const YAML::Node& root, const std::string& key, std::string_view what,
+                    config::YamlReader& reader, std::vector<std::string>& out) {
+  const YAML::Node list = root[key];
+  if (!list) return;
+  if (!list.IsSequence()) {
+    reader.fail(list, key + " must be a list of " + std::string(what) + "s (patterns such as " + key +
+                          "/*.json allowed)");
+    return;
+  }
+  for (std::size_t i = 0; i < list.size(); ++i)
+    if (auto pattern = reader.scalar(list[i], key + "[" + std::to_string(i) + "]"))
+      expand_pattern(*pattern, list[i], reader, what, out);
+}
+
 }  // namespace
+
+std::shared_ptr<fhirpath::Terminology> load_terminology(const std::vector<std::string>& files,
+                                                        std::vector<std::string>& errors) {
+  auto terminology = std::make_shared<fhirpath::Terminology>();
+  for (const std::string& file : files) {
+    std::string error;
+    const auto text = read_input(file, error);
+    if (!text) {
+      errors.push_back(error);
+      continue;
+    }
+    fhir::ParseResult parsed = fhir::parse(*text);
+    if (!parsed.ok()) {
+      for (const auto& issue : parsed.issues) errors.push_back(file + ": " + issue.diagnostics);
+      continue;
+    }
+    if (terminology->add(std::move(*parsed.resource)) == 0)
+      errors.push_back(file + ": holds no ValueSet or CodeSystem");
+  }
+  return terminology;
+}
 
 Config load_config(const std::string& path, std::vector<std::string>& errors) {
   Config config;
@@ -78,7 +117,7 @@ Config load_config(const std::string& path, std::vector<std::string>& errors) {
   YAML::Node root;
   if (reader.load(root) && !root.IsNull()) {
     reader.check_keys(root,
-                      {"data-dir", "public-url", "listeners", "routes", "reliable-cache",
+                      {"data-dir", "public-url", "listeners", "routes", "value-sets", "reliable-cache",
                        "on-reused-header-id", "sync-wait", "retention"},
                       "the configuration");
     if (root.IsMap()) {
@@ -100,18 +139,8 @@ Config load_config(const std::string& path, std::vector<std::string>& errors) {
       if (root["retention"])
         config.retention = reader.duration(root["retention"], "retention").value_or(config.retention);
       if (root["listeners"]) read_listeners(root["listeners"], reader, config);
-      if (const YAML::Node routes = root["routes"]) {
-        if (!routes.IsSequence()) {
-          reader.fail(routes,
-                      "routes must be a list of route files (patterns such as routes/*.yaml allowed)");
-        } else {
-          for (std::size_t i = 0; i < routes.size(); ++i) {
-            if (auto pattern = reader.scalar(routes[i], "routes[" + std::to_string(i) + "]")) {
-              expand_route_pattern(*pattern, routes[i], reader, config.route_files);
-            }
-          }
-        }
-      }
+      read_file_list(root, "routes", "route file", reader, config.route_files);
+      read_file_list(root, "value-sets", "value set file", reader, config.value_set_files);
     } else {
       reader.fail(root, "the configuration must be a mapping of keys such as data-dir and listeners");
     }
@@ -126,7 +155,8 @@ Loaded load_all(const std::string& config_path, const std::vector<std::string>& 
   std::vector<std::string> listener_names;
   for (const auto& listener : loaded.config.listeners) listener_names.push_back(listener->name());
   const std::vector<std::string>& files = route_files.empty() ? loaded.config.route_files : route_files;
-  loaded.routes = route::load_routes(files, listener_names, errors);
+  loaded.routes = route::load_routes(files, listener_names,
+                                     load_terminology(loaded.config.value_set_files, errors), errors);
   return loaded;
 }
 

@@ -11,6 +11,7 @@
 
 #include "adapters/listener.h"
 #include "engine/engine.h"
+#include "engine/fhirpath/terminology.h"
 
 namespace courier::app {
 
@@ -22,12 +23,20 @@ struct Config {
   EngineOptions engine;
   std::vector<std::unique_ptr<adapters::Listener>> listeners;
   std::vector<std::string> route_files;  // patterns expanded, in order
+  // ValueSet and CodeSystem files (JSON or XML, or Bundles of them) that
+  // route expressions may use with memberOf(); patterns expanded.
+  std::vector<std::string> value_set_files;
 };
 
 // Loads and checks a configuration file completely. Every problem is added
 // to `errors` as "file:line:col: what is wrong", naming the closest valid
 // key or value; the result is only usable when `errors` stayed empty.
 Config load_config(const std::string& path, std::vector<std::string>& errors);
+
+// Reads ValueSets and CodeSystems (alone or in Bundles) from JSON or XML
+// files; each unreadable file, or one holding neither, adds an error.
+std::shared_ptr<fhirpath::Terminology> load_terminology(const std::vector<std::string>& files,
+                                                        std::vector<std::string>& errors);
 
 // Loads the config, then its routes (or `route_files` instead, when given),
 // collecting every error of both.

@@ -22,10 +22,11 @@ Reply issues_reply(int status, fhir::Issues issues, fhir::Format format) {
   return Reply{status, fhir::write(fhir::to_operation_outcome(issues), format), format};
 }
 
-std::string order_key(const route::Destination& d, const fhir::Element& bundle) {
+std::string order_key(const route::Destination& d, const fhir::Element& bundle,
+                      const fhirpath::Environment& environment) {
   if (!d.order_by) return {};
   try {
-    const fhirpath::Collection result = d.order_by->evaluate(bundle);
+    const fhirpath::Collection result = d.order_by->evaluate(bundle, environment);
     if (result.empty()) return {};
     const fhirpath::Item& first = result.front();
     if (const auto* element = std::get_if<const fhir::Element*>(&first.value);
@@ -73,7 +74,9 @@ Admission admit(const Inbound& in, const route::RouteSet& routes, const fhir::Pa
     a.outcome = "no-route";
     return a;
   }
-  for (const route::Destination& d : a.route->to) a.order_keys.push_back(order_key(d, *a.bundle));
+  const fhirpath::Environment environment = routes.environment();
+  for (const route::Destination& d : a.route->to)
+    a.order_keys.push_back(order_key(d, *a.bundle, environment));
   return a;
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 
 #include "engine/util/text.h"
 
@@ -76,11 +78,21 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
 }
 
 bool YamlReader::load(YAML::Node& root) {
-  try {
-    root = YAML::LoadFile(path_);
-    return true;
-  } catch (const YAML::BadFile&) {
+  std::ifstream file(path_, std::ios::binary);
+  if (!file) {
     errors_.push_back(path_ + ": cannot read the file");
+    return false;
+  }
+  std::ostringstream text;
+  text << file.rdbuf();
+  std::istringstream lines(text.str());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.ends_with('\r')) line.pop_back();
+    lines_.push_back(std::move(line));
+  }
+  try {
+    root = YAML::Load(text.str());
+    return true;
   } catch (const YAML::ParserException& e) {
     errors_.push_back(path_ + ":" + std::to_string(e.mark.line + 1) + ":" +
                       std::to_string(e.mark.column + 1) + ": " + e.msg);
@@ -88,13 +100,13 @@ bool YamlReader::load(YAML::Node& root) {
   return false;
 }
 
-bool YamlReader::fail(const YAML::Node& node, const std::string& message, std::size_t column_offset) {
+bool YamlReader::fail(const YAML::Node& node, const std::string& message) {
   const YAML::Mark mark = node.Mark();
   if (mark.is_null()) {
     errors_.push_back(path_ + ": " + message);
   } else {
-    errors_.push_back(path_ + ":" + std::to_string(mark.line + 1) + ":" +
-                      std::to_string(mark.column + 1 + static_cast<int>(column_offset)) + ": " + message);
+    errors_.push_back(path_ + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1) +
+                      ": " + message);
   }
   return false;
 }
@@ -189,9 +201,32 @@ std::optional<std::string> YamlReader::choice(const YAML::Node& node, const std:
   return std::nullopt;
 }
 
-std::size_t YamlReader::scalar_column_offset(const YAML::Node& node, std::size_t offset) const {
-  // yaml-cpp tags quoted scalars "!"; their text starts one column later.
-  return offset + (node.Tag() == "!" ? 1 : 0);
+bool YamlReader::fail_in_scalar(const YAML::Node& node, std::size_t offset, const std::string& message) {
+  const YAML::Mark mark = node.Mark();
+  if (mark.is_null() || static_cast<std::size_t>(mark.line) >= lines_.size()) return fail(node, message);
+  std::size_t line = static_cast<std::size_t>(mark.line);
+  std::size_t column = static_cast<std::size_t>(mark.column) + offset;
+  const std::string& first = lines_[line];
+  const char start = static_cast<std::size_t>(mark.column) < first.size() ? first[mark.column] : '\0';
+  if (start == '"' || start == '\'') {
+    ++column;
+  } else if (start == '|' || start == '>') {
+    // A block scalar's text starts on the next line, indented as its first
+    // line is; its lines are joined by one character (a space or a newline).
+    std::size_t indent = std::string::npos;
+    std::size_t remaining = offset;
+    for (++line; line < lines_.size(); ++line) {
+      const std::string& text = lines_[line];
+      if (indent == std::string::npos) indent = text.find_first_not_of(' ');
+      const std::size_t length = text.size() > indent ? text.size() - indent : 0;
+      if (remaining <= length) break;
+      remaining -= length + 1;
+    }
+    column = (indent == std::string::npos ? 0 : indent) + remaining;
+  }
+  errors_.push_back(path_ + ":" + std::to_string(line + 1) + ":" + std::to_string(column + 1) + ": " +
+                    message);
+  return false;
 }
 
 }  // namespace courier::config

@@ -33,9 +33,12 @@ class YamlReader {
   const std::vector<std::string>& errors() const { return errors_; }
   bool ok() const { return errors_.empty(); }
 
-  // Records "file:line:col: message" at the node (column shifted by
-  // `column_offset`, for positions inside a scalar). Returns false.
-  bool fail(const YAML::Node& node, const std::string& message, std::size_t column_offset = 0);
+  // Records "file:line:col: message" at the node. Returns false.
+  bool fail(const YAML::Node& node, const std::string& message);
+  // The same at a character of a scalar's value (a FHIRPath error's
+  // position), found in the file whether the scalar is plain, quoted, or a
+  // block (| or >) spanning lines.
+  bool fail_in_scalar(const YAML::Node& node, std::size_t offset, const std::string& message);
 
   // Every key of `map` must be one of `known`; unknown ones are reported
   // with the closest known key. False when `map` is not a mapping or has an
@@ -55,12 +58,9 @@ class YamlReader {
   std::optional<std::string> choice(const YAML::Node& node, const std::string& field,
                                     std::initializer_list<std::string_view> choices);
 
-  // Where a position inside a scalar lies in the file: the column of the
-  // scalar's first character plus the offset (plus one for a quote).
-  std::size_t scalar_column_offset(const YAML::Node& node, std::size_t offset) const;
-
  private:
   std::string path_;
+  std::vector<std::string> lines_;  // the file's text, for positions inside scalars
   std::vector<std::string> errors_;
 };
 

@@ -34,8 +34,8 @@ bool event_matches(std::string_view wanted, const message::MessageInfo& info) {
 
 }  // namespace
 
-bool Route::matches(const message::MessageInfo& info, const fhir::Element& bundle,
-                    std::string_view listener) const {
+bool Route::matches(const message::MessageInfo& info, const fhir::Element& bundle, std::string_view listener,
+                    const fhirpath::Environment& environment) const {
   if (!from.empty() && from != listener) return false;
   if (!event_matches(when.event, info)) return false;
   if (!when.source.empty() && when.source != info.source_endpoint) return false;
@@ -50,7 +50,7 @@ bool Route::matches(const message::MessageInfo& info, const fhir::Element& bundl
   }
   if (when.expression) {
     try {
-      const fhirpath::Collection result = when.expression->evaluate(bundle);
+      const fhirpath::Collection result = when.expression->evaluate(bundle, environment);
       // FHIRPath's singleton evaluation of collections as a boolean.
       if (result.size() != 1) return false;
       const auto* value = std::get_if<bool>(&result.front().value);
@@ -64,8 +64,9 @@ bool Route::matches(const message::MessageInfo& info, const fhir::Element& bundl
 
 const Route* RouteSet::match(const message::MessageInfo& info, const fhir::Element& bundle,
                              std::string_view listener) const {
+  const fhirpath::Environment env = environment();
   for (const Route& route : routes) {
-    if (route.matches(info, bundle, listener)) return &route;
+    if (route.matches(info, bundle, listener, env)) return &route;
   }
   return nullptr;
 }
@@ -81,7 +82,8 @@ namespace {
 
 class RouteReader {
  public:
-  explicit RouteReader(config::YamlReader& yaml) : yaml_(yaml) {}
+  RouteReader(config::YamlReader& yaml, const fhirpath::Terminology* terminology)
+      : yaml_(yaml), terminology_(terminology) {}
 
   std::optional<Route> route(const YAML::Node& node) {
     if (!yaml_.check_keys(node, {"route", "from", "when", "to"}, "a route")) {
@@ -124,12 +126,29 @@ class RouteReader {
     const auto text = yaml_.scalar(node, field);
     if (!text) return std::nullopt;
     try {
-      return fhirpath::Expression::compile(*text, {.strict = true, .context_type = "Bundle"});
+      auto compiled = fhirpath::Expression::compile(
+          *text, {.strict = true, .context_type = "Bundle", .check_ordered_functions = true});
+      check_value_sets(compiled, node, field);
+      return compiled;
     } catch (const fhirpath::Error& e) {
-      yaml_.fail(node,
-                 field + ": FHIRPath " + std::string(fhirpath::to_string(e.kind())) + " error: " + e.what(),
-                 yaml_.scalar_column_offset(node, e.position()));
+      yaml_.fail_in_scalar(
+          node, e.position(),
+          field + ": FHIRPath " + std::string(fhirpath::to_string(e.kind())) + " error: " + e.what());
       return std::nullopt;
+    }
+  }
+
+  // A memberOf() whose value set is not loaded would fail on every message,
+  // so the route would silently never match: say so now.
+  void check_value_sets(const fhirpath::Expression& expression, const YAML::Node& node,
+                        const std::string& field) {
+    if (terminology_ == nullptr) return;
+    for (const auto& [url, position] : expression.string_arguments("memberOf")) {
+      if (terminology_->find("ValueSet", url) != nullptr) continue;
+      yaml_.fail_in_scalar(node, position,
+                           field + ": memberOf('" + url +
+                               "') names a value set that is not loaded (list its file under value-sets: in "
+                               "the configuration)");
     }
   }
 
@@ -248,16 +267,18 @@ class RouteReader {
   }
 
   config::YamlReader& yaml_;
+  const fhirpath::Terminology* terminology_;  // null: memberOf() URLs are not checked
 };
 
 }  // namespace
 
-std::vector<Route> load_route_file(const std::string& path, std::vector<std::string>& errors) {
+std::vector<Route> load_route_file(const std::string& path, std::vector<std::string>& errors,
+                                   const fhirpath::Terminology* terminology) {
   config::YamlReader yaml(path);
   YAML::Node root;
   std::vector<Route> routes;
   if (yaml.load(root)) {
-    RouteReader reader(yaml);
+    RouteReader reader(yaml, terminology);
     if (root.IsMap()) {
       if (auto route = reader.route(root)) routes.push_back(std::move(*route));
     } else if (root.IsSequence()) {
@@ -273,10 +294,12 @@ std::vector<Route> load_route_file(const std::string& path, std::vector<std::str
 }
 
 RouteSet load_routes(const std::vector<std::string>& paths, const std::vector<std::string>& listeners,
+                     std::shared_ptr<const fhirpath::Terminology> terminology,
                      std::vector<std::string>& errors) {
   RouteSet set;
+  set.terminology = std::move(terminology);
   for (const std::string& path : paths) {
-    for (Route& route : load_route_file(path, errors)) {
+    for (Route& route : load_route_file(path, errors, set.terminology.get())) {
       const std::string at = route.file + ":" + std::to_string(route.line) + ":1: ";
       if (const Route* other = set.find(route.name); other != nullptr && !route.name.empty()) {
         errors.push_back(at + "route '" + route.name + "' is already defined at " + other->file + ":" +

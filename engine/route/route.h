@@ -10,6 +10,7 @@
 
 #include "engine/fhir/element.h"
 #include "engine/fhirpath/fhirpath.h"
+#include "engine/fhirpath/terminology.h"
 #include "engine/message/message_info.h"
 
 namespace courier::route {
@@ -68,12 +69,19 @@ struct Route {
 
   // True when the message satisfies every condition of `when`. The
   // expression runs on the Bundle; FHIRPath execution errors count as no match.
-  bool matches(const message::MessageInfo& info, const fhir::Element& bundle,
-               std::string_view listener) const;
+  bool matches(const message::MessageInfo& info, const fhir::Element& bundle, std::string_view listener,
+               const fhirpath::Environment& environment = {}) const;
 };
 
 struct RouteSet {
   std::vector<Route> routes;
+  // The value sets route expressions may use with memberOf(), when loaded.
+  std::shared_ptr<const fhirpath::Terminology> terminology;
+  fhirpath::Environment environment() const {
+    fhirpath::Environment env;
+    env.terminology = terminology.get();
+    return env;
+  }
 
   const Route* match(const message::MessageInfo& info, const fhir::Element& bundle,
                      std::string_view listener) const;
@@ -82,11 +90,15 @@ struct RouteSet {
 
 // Reads a route file: a single route (a mapping with `route:`) or a list of
 // them. Every problem is added to `errors` as "file:line:col: message".
-std::vector<Route> load_route_file(const std::string& path, std::vector<std::string>& errors);
+// With a terminology, a memberOf() naming a value set it lacks is a problem.
+std::vector<Route> load_route_file(const std::string& path, std::vector<std::string>& errors,
+                                   const fhirpath::Terminology* terminology = nullptr);
 
 // Loads every file, then checks what spans files: duplicate route names,
-// and listener names not in `listeners` (when given).
+// and listener names not in `listeners` (when given). The routes keep
+// `terminology` for memberOf().
 RouteSet load_routes(const std::vector<std::string>& paths, const std::vector<std::string>& listeners,
+                     std::shared_ptr<const fhirpath::Terminology> terminology,
                      std::vector<std::string>& errors);
 
 }  // namespace courier::route

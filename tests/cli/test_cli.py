@@ -152,6 +152,29 @@ class Fhirpath(unittest.TestCase):
         self.assertTrue(r.stderr.startswith(b"execution: "), r.stderr)
         self.assertEqual(courier("fhirpath").returncode, 2)
 
+    def test_member_of_uses_the_terminology_given(self):
+        value_sets = os.path.join(ROOT, "valuesets", "lab-orderable-tests.json")
+        expression = ("Bundle.entry.resource.ofType(ServiceRequest).code"
+                      ".memberOf('http://example.org/fhir/ValueSet/lab-orderable-tests')")
+        r = courier("fhirpath", "--input", self.MESSAGE, "--terminology", value_sets, expression)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), [{"type": "boolean", "value": True}])
+        r = courier("fhirpath", "--input", self.MESSAGE, expression)
+        self.assertEqual(r.returncode, 1)
+        self.assertTrue(r.stderr.startswith(b"execution: value set http://example.org/fhir/ValueSet/lab-orderable-tests"
+                                            b" is not available locally"), r.stderr)
+        r = courier("fhirpath", "--input", self.MESSAGE, "--terminology", self.MESSAGE, "true")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"holds no ValueSet or CodeSystem", r.stderr)
+
+    def test_trace_goes_to_stderr_only_when_asked(self):
+        expression = "Bundle.entry.resource.ofType(Patient).name.trace('names', family).given.count()"
+        r = courier("fhirpath", "--input", self.MESSAGE, "--trace", expression)
+        self.assertEqual(json.loads(r.stdout), [{"type": "integer", "value": 2}])
+        self.assertEqual(r.stderr, b'trace names: [{"type":"string","value":"Doe"}]\n')
+        r = courier("fhirpath", "--input", self.MESSAGE, expression)
+        self.assertEqual(r.stderr, b"")
+
 
 def read_until_ready(process):
     lines = []
@@ -238,11 +261,33 @@ class Check(unittest.TestCase):
             self.assertEqual(courier("run", "--config", config).returncode, 1)
 
 
+    def test_a_value_set_that_is_not_loaded_is_a_problem(self):
+        with tempfile.TemporaryDirectory() as folder:
+            route = os.path.join(folder, "r.yaml")
+            with open(route, "w") as f:
+                f.write("route: r\nwhen:\n  expression: >-\n    Bundle.entry.resource.ofType(ServiceRequest)\n"
+                        "      .code.memberOf('http://example.org/vs/nowhere')\n"
+                        "to: [{name: out, pattern: file, folder: /tmp}]\n")
+            config = os.path.join(folder, "courier.yaml")
+            with open(config, "w") as f:
+                f.write("data-dir: " + folder + "\nroutes: [" + route + "]\nvalue-sets: [" + folder + "/*.json]\n")
+            r = courier("check", "--config", config)
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(r.stdout.decode().splitlines(), [
+                f"{route}:5:22: route 'r'.when.expression: memberOf('http://example.org/vs/nowhere') names a value set "
+                "that is not loaded (list its file under value-sets: in the configuration)"])
+            with open(os.path.join(folder, "vs.json"), "w") as f:
+                json.dump({"resourceType": "ValueSet", "url": "http://example.org/vs/nowhere", "status": "active",
+                           "compose": {"include": [{"system": "http://loinc.org", "concept": [{"code": "1-8"}]}]}}, f)
+            r = courier("check", "--config", config)
+            self.assertEqual(r.returncode, 0, r.stdout)
+
+
 class Test(unittest.TestCase):
     def test_shipped_route_tests_pass(self):
         r = subprocess.run([COURIER, "test"], cwd=ROOT, capture_output=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn(b"courier test: 4 passed, 0 failed", r.stderr)
+        self.assertIn(b"courier test: 5 passed, 0 failed", r.stderr)
 
     def test_a_failing_case_says_what_differed(self):
         with tempfile.TemporaryDirectory() as folder:

@@ -20,14 +20,14 @@ struct Loaded {
   std::vector<std::string> errors;
 };
 
-Loaded load(const std::string& text) {
+Loaded load(const std::string& text, const fhirpath::Terminology* terminology = nullptr) {
   static int counter = 0;
   Loaded out;
   out.path = (std::filesystem::temp_directory_path() / ("courier-route-test-" + std::to_string(::getpid()) +
                                                         "-" + std::to_string(++counter) + ".yaml"))
                  .string();
   std::ofstream(out.path) << text;
-  out.routes = route::load_route_file(out.path, out.errors);
+  out.routes = route::load_route_file(out.path, out.errors, terminology);
   std::filesystem::remove(out.path);
   return out;
 }
@@ -144,7 +144,7 @@ BOOST_AUTO_TEST_CASE(a_list_of_routes_and_names_checked_across_files) {
       << "- route: a\n  to: [{name: x, pattern: file, folder: /tmp/a}]\n- route: b\n  from: fhri\n"
          "  to: [{name: x, pattern: file, folder: /tmp/b}]\n";
   std::vector<std::string> errors;
-  const route::RouteSet set = route::load_routes({path, path}, {"fhir"}, errors);
+  const route::RouteSet set = route::load_routes({path, path}, {"fhir"}, nullptr, errors);
   std::filesystem::remove(path);
   const std::vector<std::string> expected{
       path +
@@ -154,6 +154,41 @@ BOOST_AUTO_TEST_CASE(a_list_of_routes_and_names_checked_across_files) {
       path + ":3:1: route 'b' is already defined at " + path + ":3",
   };
   BOOST_TEST(errors == expected, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(member_of_uses_loaded_value_sets_and_names_missing_ones) {
+  auto terminology = std::make_shared<fhirpath::Terminology>();
+  auto parsed =
+      fhir::parse(R"({"resourceType": "ValueSet", "url": "http://example.org/vs/panels", "status": "active",
+      "compose": {"include": [{"system": "http://loinc.org", "concept": [{"code": "24323-8"}]}]}})");
+  BOOST_REQUIRE(parsed.ok());
+  terminology->add(std::move(*parsed.resource));
+  const std::string route = R"(route: lab
+when:
+  expression: Bundle.entry.resource.ofType(ServiceRequest).code.memberOf('http://example.org/vs/panels')
+to: [{name: out, pattern: file, folder: /tmp}]
+)";
+  Loaded ok = load(route, terminology.get());
+  BOOST_TEST(ok.errors.empty());
+  BOOST_REQUIRE(ok.routes.size() == 1u);
+  route::RouteSet set;
+  set.routes = std::move(ok.routes);
+  set.terminology = terminology;
+  fhir::Issues issues;
+  const fhir::Element bundle = lab_message();
+  const auto info = message::read_message_info(bundle, issues);
+  BOOST_REQUIRE(info);
+  BOOST_TEST(set.match(*info, bundle, "fhir") != nullptr);
+  set.terminology.reset();  // without the value set, memberOf() fails and the route does not match
+  BOOST_TEST(set.match(*info, bundle, "fhir") == nullptr);
+
+  Loaded missing = load(std::string(route).replace(route.find("panels"), 6, "panel"), terminology.get());
+  BOOST_REQUIRE(missing.errors.size() == 1u);
+  BOOST_TEST(missing.errors[0] ==
+             missing.path +
+                 ":3:74: route 'lab'.when.expression: memberOf('http://example.org/vs/panel') "
+                 "names a value set that is not loaded (list its file under "
+                 "value-sets: in the configuration)");
 }
 
 BOOST_AUTO_TEST_CASE(backoff_doubles_up_to_the_maximum_with_jitter) {
