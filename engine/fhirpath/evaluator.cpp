@@ -77,11 +77,17 @@ void check_arity(const Node& n, std::size_t low, std::size_t high) {
 }
 
 // The single item of a collection, converted to a System value; nullopt for
-// empty; an error for more than one.
+// empty and for complex elements; an error for more than one, and for a
+// value FHIRPath cannot hold (a decimal of 1E-245), as the operators say.
 std::optional<Item> single_value(const Node& n, const Collection& c) {
   if (c.empty()) return std::nullopt;
   if (c.size() > 1) execution_error(n, "expected a single item, got " + std::to_string(c.size()));
-  return system_value(c.front());
+  auto v = system_value(c.front());
+  if (const fhir::Element* e = c.front().element();
+      !v && e != nullptr && e->type().is_primitive() && e->has_value())
+    execution_error(n,
+                    "the " + e->type().name + " " + e->value() + " is outside the range FHIRPath supports");
+  return v;
 }
 
 const std::string* as_string(const std::optional<Item>& v) {
