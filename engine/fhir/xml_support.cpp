@@ -96,6 +96,24 @@ std::optional<std::string> check_xhtml(std::string_view xhtml) {
   return check_xhtml_node(root, 0);
 }
 
+bool xhtml_has_content(std::string_view xhtml) {
+  pugi::xml_document doc;
+  if (!doc.load_buffer(xhtml.data(), xhtml.size(), pugi::parse_default, pugi::encoding_utf8)) return false;
+  struct Finder : pugi::xml_tree_walker {
+    bool found = false;
+    bool for_each(pugi::xml_node& node) override {
+      const std::string_view text = node.value();
+      if ((node.type() == pugi::node_pcdata || node.type() == pugi::node_cdata) &&
+          text.find_first_not_of(" \t\r\n") != std::string_view::npos)
+        found = true;
+      if (node.type() == pugi::node_element && std::string_view(node.name()) == "img") found = true;
+      return !found;
+    }
+  } finder;
+  doc.traverse(finder);
+  return finder.found;
+}
+
 std::string canonical_xhtml(std::string_view xhtml) {
   pugi::xml_document doc;
   if (!doc.load_buffer(xhtml.data(), xhtml.size(), pugi::parse_default | pugi::parse_ws_pcdata,

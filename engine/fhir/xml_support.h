@@ -35,6 +35,10 @@ std::optional<std::string> check_single_root(const pugi::xml_document& doc);
 // forbids (scripts, forms, frames, event handlers, ...). Returns the problem.
 std::optional<std::string> check_xhtml(std::string_view xhtml);
 
+// FHIR's txt-2: the narrative has some non-whitespace content (text, or
+// an image). False for a fragment that is not well-formed.
+bool xhtml_has_content(std::string_view xhtml);
+
 // One spelling of an XHTML fragment, so that two fragments can be compared
 // by meaning (attribute quoting, escapes and empty-element forms differ).
 std::string canonical_xhtml(std::string_view xhtml);

@@ -12,6 +12,7 @@
 
 #include "engine/fhir/bundle_index.h"
 #include "engine/fhir/codec.h"
+#include "engine/fhir/xml_support.h"
 #include "engine/fhirpath/ast.h"
 #include "engine/fhirpath/fhirpath.h"
 #include "engine/fhirpath/operations.h"
@@ -765,11 +766,17 @@ Collection fn_get_value(Evaluator&, const Node& n, const Collection& in, const C
   return v ? Collection{*v} : Collection{};
 }
 
+// htmlChecks(): FHIR's narrative rules, txt-1 (only the allowed XHTML: a
+// namespaced div root, no scripts, forms, frames or event handlers) and
+// txt-2 (some non-whitespace content).
 Collection fn_html_checks(Evaluator&, const Node& n, const Collection& in, const Context&) {
   check_arity(n, 0, 0);
-  for (const Item& i : in)
-    if (const fhir::Element* e = i.element(); e == nullptr || e->type().name != "xhtml" || !e->has_value())
-      return boolean(false);
+  if (in.empty()) return {};
+  for (const Item& i : in) {
+    const fhir::Element* e = i.element();
+    if (e == nullptr || e->type().name != "xhtml" || !e->has_value()) return boolean(false);
+    if (fhir::check_xhtml(e->value()) || !fhir::xhtml_has_content(e->value())) return boolean(false);
+  }
   return boolean(true);
 }
 

@@ -1,4 +1,4 @@
-// memberOf() with local value sets, trace(), the ordered-function check and
+// memberOf() with local value sets, trace(), htmlChecks(), the ordered-function check and
 // the boundary functions' edges, beyond what the official suite covers.
 #include <boost/test/unit_test.hpp>
 
@@ -85,7 +85,7 @@ constexpr std::string_view kObservation = R"({
 
 }  // namespace
 
-BOOST_AUTO_TEST_SUITE(fhirpath_terminology)
+BOOST_AUTO_TEST_SUITE(fhirpath_functions)
 
 BOOST_FIXTURE_TEST_CASE(member_of_loaded_value_sets, Loaded) {
   const fhir::Element obs = parse(kObservation);
@@ -190,6 +190,26 @@ BOOST_AUTO_TEST_CASE(boundary_edges) {
   BOOST_TEST(run("@T10.lowBoundary(5)", obs) == "");                              // 5 is no time precision
   BOOST_TEST(run("1000000000000000000000000000000.0.lowBoundary()", obs) == "");  // beyond our digits
   BOOST_TEST(error_of("'a'.lowBoundary()", obs).starts_with("execution: lowBoundary() needs a number"));
+}
+
+BOOST_AUTO_TEST_CASE(html_checks_apply_the_narrative_rules) {
+  const auto patient_with = [](const std::string& div) {
+    fhir::Element patient = fhir::Element::resource("Patient");
+    fhir::Element& text = patient.add("text");
+    text.add_value("status", "generated");
+    text.add_value("div", div);
+    return patient;
+  };
+  const std::string open = R"(<div xmlns="http://www.w3.org/1999/xhtml">)";
+  BOOST_TEST(run("text.div.htmlChecks()", patient_with(open + "<p>Jane <b>Doe</b></p></div>")) == "true");
+  BOOST_TEST(run("text.div.htmlChecks()", patient_with(open + R"(<img src="#photo"/></div>)")) == "true");
+  BOOST_TEST(run("text.div.htmlChecks()", patient_with(open + " <p> </p> </div>")) == "false");  // txt-2
+  BOOST_TEST(run("text.div.htmlChecks()", patient_with(open + "<script>x()</script>ok</div>")) == "false");
+  BOOST_TEST(run("text.div.htmlChecks()", patient_with(open + R"x(<p onclick="x()">ok</p></div>)x")) ==
+             "false");
+  BOOST_TEST(run("text.div.htmlChecks()", patient_with("<div>no namespace</div>")) == "false");
+  BOOST_TEST(run("text.status.htmlChecks()", patient_with(open + "ok</div>")) == "false");
+  BOOST_TEST(run("text.nothing.htmlChecks()", patient_with(open + "ok</div>")) == "");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
