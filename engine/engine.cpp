@@ -8,6 +8,7 @@
 #include <deque>
 #include <future>
 #include <random>
+#include <set>
 #include <unordered_map>
 
 #include "engine/admin.h"
@@ -76,6 +77,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     bool replied = false;
     int open_deliveries = 0;
     int responses = 0;
+    std::set<std::string> response_ids;  // of the responses recorded, to recognise resends
   };
   using ConversationPtr = std::shared_ptr<Conversation>;
 
@@ -231,30 +233,31 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   void accept_response(Inbound in, std::shared_ptr<const std::string> body, fhir::Format format,
                        message::MessageInfo info, std::function<void(Reply)> done) {
     const std::string identifier = info.response->identifier;
-    store_->find_by_header_id(identifier, [self = shared_from_this(), in = std::move(in), body, format,
-                                           info = std::move(info), done = std::move(done)](
-                                              std::optional<store::Conversation> row) mutable {
-      asio::post(self->strand_, [self, in = std::move(in), body, format, info = std::move(info),
-                                 done = std::move(done), row = std::move(row)]() mutable {
-        if (!row) {
-          self->count_received(in.listener, "", "rejected");
-          return done(outcome_reply(422, "not-found",
-                                    "this response names message '" + info.response->identifier +
-                                        "', which courier did not carry (or no longer remembers)",
-                                    format, "Bundle.entry[0].resource.response.identifier"));
-        }
-        ConversationPtr conversation = self->conversation_from(*row);
-        if (conversation == nullptr) {
-          return done(outcome_reply(500, "exception", "the stored request could not be read", format));
-        }
-        self->count_received(in.listener, conversation->route->name, "response");
-        self->on_response(conversation, *body, format, info.response->code, "from listener " + in.listener);
-        // The filler hears nothing until the response and its relay are durable.
-        self->store_->flush([done = std::move(done), status = in.async ? 202 : 204, format] {
-          done(Reply{status, {}, format});
+    store_->find_by_header_id(
+        identifier, [self = shared_from_this(), in = std::move(in), body, format, info = std::move(info),
+                     done = std::move(done)](std::optional<store::Conversation> row) mutable {
+          asio::post(self->strand_, [self, in = std::move(in), body, format, info = std::move(info),
+                                     done = std::move(done), row = std::move(row)]() mutable {
+            if (!row) {
+              self->count_received(in.listener, "", "rejected");
+              return done(outcome_reply(422, "not-found",
+                                        "this response names message '" + info.response->identifier +
+                                            "', which courier did not carry (or no longer remembers)",
+                                        format, "Bundle.entry[0].resource.response.identifier"));
+            }
+            ConversationPtr conversation = self->conversation_from(*row);
+            if (conversation == nullptr) {
+              return done(outcome_reply(500, "exception", "the stored request could not be read", format));
+            }
+            const bool fresh =
+                self->on_response(conversation, *body, format, info, "from listener " + in.listener);
+            self->count_received(in.listener, conversation->route->name, fresh ? "response" : "duplicate");
+            // The filler hears nothing until the response and its relay are durable.
+            self->store_->flush([done = std::move(done), status = in.async ? 202 : 204, format] {
+              done(Reply{status, {}, format});
+            });
+          });
         });
-      });
-    });
   }
 
   // ---- correlation -------------------------------------------------------
@@ -263,15 +266,28 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // came): recorded, matched to the delivery waiting for it, relayed.
   // `key`: the queue whose head got this response in its HTTP answer; for a
   // response that arrived on its own, the delivery waiting for it is found.
-  void on_response(const ConversationPtr& conversation, const std::string& body, fhir::Format format,
-                   const std::string& code, const std::string& how, std::string key = {}) {
-    const bool first = conversation->responses++ == 0;
-    const std::string kind = first ? "response" : "progress";
-    const std::string state = code == "fatal-error" ? "rejected"
-                              : code == "ok"        ? (first ? "accepted" : "in-progress")
-                                                    : "";
-    store_->add_event(conversation->id,
-                      store::Event{0, kind, code + " " + how, body, static_cast<int>(format)}, state, [] {});
+  // A resend of a response already recorded (same Bundle.id and
+  // MessageHeader.id) settles a delivery waiting for it but is not recorded
+  // or relayed again; returns false for such a resend.
+  bool on_response(const ConversationPtr& conversation, const std::string& body, fhir::Format format,
+                   const message::MessageInfo& info, const std::string& how, std::string key = {}) {
+    const std::string& code = info.response->code;
+    const std::string message_id = info.bundle_id + " " + info.header_id;
+    const bool fresh = conversation->response_ids.insert(message_id).second;
+    const bool first = fresh && conversation->responses++ == 0;
+    if (fresh) {
+      const std::string state = code == "fatal-error" ? "rejected"
+                                : code == "ok"        ? (first ? "accepted" : "in-progress")
+                                                      : "";
+      store_->add_event(conversation->id,
+                        store::Event{0, first ? "response" : "progress", code + " " + how, body,
+                                     static_cast<int>(format), message_id},
+                        state, [] {});
+    } else {
+      store_->add_event(conversation->id,
+                        store::Event{0, "duplicate", code + " " + how + ": a resend, already relayed", {}, 0},
+                        "", [] {});
+    }
     if (key.empty()) {
       if (auto it = waiting_.find(conversation->id); it != waiting_.end()) key = it->second;
     }
@@ -282,11 +298,13 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         finish(key, code == "ok" ? DeliveryState::delivered : DeliveryState::failed, code);
       }
     }
+    if (!fresh) return false;
     if (code == "transient-error" && first) {
       conversation->responses = 0;  // retried: not yet an answer for the placer
-      return;
+      return true;
     }
     reply_to_placer(conversation, Reply{200, body, format}, code, nullptr);
+    return true;
   }
 
   // Gives the placer a response: in the HTTP answer it is waiting on, or
@@ -477,8 +495,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
             conversation->id,
             store::Event{0, "attempt", head.record.destination + ": HTTP 200 with a response message", {}, 0},
             "", [] {});
-        return on_response(conversation, outcome.body, outcome.format, info->response->code,
-                           "from " + head.record.destination, key);
+        on_response(conversation, outcome.body, outcome.format, *info, "from " + head.record.destination,
+                    key);
+        return;
       }
       case Kind::transient: return retry_or_give_up(key, outcome.error, "transient-error");
       case Kind::fatal: {
@@ -633,6 +652,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     conversation->received_at = row.received_at;
     conversation->replied = row.reply.has_value();
     conversation->responses = conversation->replied ? 1 : 0;
+    conversation->response_ids.insert(row.response_ids.begin(), row.response_ids.end());
     conversations_[row.id] = conversation;
     return conversation;
   }

@@ -67,6 +67,10 @@ CREATE TABLE IF NOT EXISTS event(
   at INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
   format INTEGER NOT NULL, body BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS event_conversation ON event(conversation);
+CREATE TABLE IF NOT EXISTS response(
+  conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+  message_id TEXT NOT NULL,
+  PRIMARY KEY(conversation, message_id)) WITHOUT ROWID;
 )sql";
 
 class Database {
@@ -178,6 +182,14 @@ Conversation read_conversation(const Query& q) {
   if (!q.is_null(11))
     c.reply = StoredReply{static_cast<int>(q.integer(11)), q.text(13), static_cast<int>(q.integer(12))};
   return c;
+}
+
+// The identities of the responses recorded for a conversation (the engine
+// needs them when it takes up the conversation again).
+void read_response_ids(Database& db, Conversation& c) {
+  Query q(db, "SELECT message_id FROM response WHERE conversation = ?");
+  q.bind(c.id);
+  while (q.step()) c.response_ids.push_back(q.text(0));
 }
 
 constexpr const char* delivery_select =
@@ -299,6 +311,11 @@ class SqliteStore final : public Store {
           .bind(event.format)
           .bind_blob(event.body)
           .step();
+      if (!event.message_id.empty())
+        Query(db, "INSERT OR IGNORE INTO response(conversation, message_id) VALUES(?, ?)")
+            .bind(conversation)
+            .bind(event.message_id)
+            .step();
       if (!state.empty()) {
         Query(db, "UPDATE conversation SET state = ?, updated_at = ? WHERE id = ?")
             .bind(state)
@@ -333,7 +350,10 @@ class SqliteStore final : public Store {
                    " FROM conversation WHERE header_id = ? ORDER BY received_at DESC LIMIT 1")
                       .c_str());
       q.bind(header_id);
-      if (q.step()) found = read_conversation(q);
+      if (q.step()) {
+        found = read_conversation(q);
+        read_response_ids(db, *found);
+      }
       return [done = std::move(done), found = std::move(found)]() mutable { done(std::move(found)); };
     });
   }
@@ -518,7 +538,9 @@ class SqliteStore final : public Store {
     Query q(db, (std::string("SELECT ") + conversation_columns + " FROM conversation WHERE id = ?").c_str());
     q.bind(id);
     if (!q.step()) return std::nullopt;
-    return read_conversation(q);
+    Conversation c = read_conversation(q);
+    read_response_ids(db, c);
+    return c;
   }
 
   static AcceptResult do_accept(Database& db, NewConversation nc, bool reprocess_reused_header,

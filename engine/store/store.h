@@ -97,6 +97,7 @@ struct Conversation {
   std::string body;
   int format = 0;
   std::optional<StoredReply> reply;
+  std::vector<std::string> response_ids;  // Event::message_id of the responses recorded
 };
 
 struct Event {
@@ -105,6 +106,9 @@ struct Event {
   std::string detail;
   std::string body;
   int format = 0;
+  // A response or progress message's identity: remembered with the
+  // conversation so that a resend of it is recognised and not relayed twice.
+  std::string message_id = {};
 };
 
 struct ConversationFilter {

@@ -140,6 +140,30 @@ class MessagingTest(unittest.TestCase):
         self.assertEqual(kinds().count("response"), 1, kinds())
         self.assertEqual(kinds().count("progress"), 3, kinds())
 
+    def test_a_resent_response_is_relayed_once_even_after_a_restart(self):
+        placer = self.peer(lambda b, q: (202, None))
+        filler = self.peer(lambda b, q: (200, response_to(b)))
+        engine = self.courier(messaging_route(filler.base))
+        request = message(source=placer.base)
+        self.assertEqual(engine.process_message(request)[0], 200)
+        update = response_to(request)
+        header_of(update)["eventCoding"]["code"] = "final"
+        self.assertEqual(engine.process_message(update)[0], 204)
+        wait_for(lambda: len(placer.received) == 1, what="the progress message")
+        # The filler did not see our 204 and sends the same message again,
+        # once before and once after courier restarts: both are taken (204)
+        # and neither reaches the placer a second time.
+        self.assertEqual(engine.process_message(update)[0], 204)
+        engine.restart()
+        self.assertEqual(engine.process_message(update)[0], 204)
+        conversation = engine.conversations()[0]
+        kinds = lambda: [e["kind"] for e in engine.conversation(conversation["id"])["timeline"]]
+        wait_for(lambda: kinds().count("duplicate") == 2, what="two resends in the timeline")
+        self.assertEqual(len(placer.received), 1)
+        self.assertEqual(kinds().count("progress"), 1, kinds())
+        self.assertIn('courier_messages_received_total{listener="fhir",route="orders",outcome="duplicate"} 1',
+                      engine.metrics())
+
     def test_fhir_kit_client_as_placer(self):
         import subprocess
         from harness import ROOT
