@@ -13,6 +13,7 @@ packages=(
   libsqlite3-dev libssl-dev
   clang-14 libclang-rt-14-dev   # libFuzzer targets and sanitizer builds
   python3-hl7                   # Debian's mllp_send, an HL7 v2 peer for tests
+  python3-jsonschema python3-yaml  # the tests check shipped config and routes against schemas/courier
 )
 
 # The messaging benchmark's load generator and reference server.
