@@ -72,6 +72,7 @@ Admission admit(const Inbound& in, const route::RouteSet& routes, const fhir::Pa
                                      a.format, "Bundle.entry[0].resource.event"),
                         a.format};
     a.outcome = "no-route";
+    a.may_be_progress = !a.info.based_on.empty();
     return a;
   }
   const fhirpath::Environment environment = routes.environment();

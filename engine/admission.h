@@ -39,6 +39,9 @@ struct Admission {
   std::optional<fhir::Element> bundle;
   message::MessageInfo info;
   const route::Route* route = nullptr;  // null for a response message (info.response)
+  // No route takes it, but its focus resources point with basedOn at other
+  // requests: it is a progress message when courier carried one of them.
+  bool may_be_progress = false;
   std::vector<std::string> order_keys;  // one per destination of the route
 };
 

@@ -95,6 +95,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
 
   void accept(Inbound in, std::function<void(Reply)> done) {
     Admission a = admit(in, routes_, options_.limits);
+    if (a.may_be_progress) return accept_progress(std::move(in), std::move(a), std::move(done));
     if (a.rejection) {
       count_received(in.listener, "", a.outcome.c_str());
       return done(std::move(*a.rejection));
@@ -122,6 +123,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                       : std::string();
     nc.format = static_cast<int>(format);
     nc.body = *body;
+    nc.correlation_keys = info.focus_keys;
     for (std::size_t i = 0; i < route->to.size(); ++i) {
       const route::Destination& d = route->to[i];
       store::NewDelivery nd;
@@ -260,6 +262,46 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         });
   }
 
+  // A message no route takes whose focus resources point with basedOn at a
+  // request: when courier carried that request and the message comes from
+  // someone else than its placer (the filler reporting on it), it is a
+  // progress message of that conversation: recorded and relayed to the
+  // placer, and its sender gets courier's own "ok". Otherwise it gets the
+  // no-route answer it would have had.
+  void accept_progress(Inbound in, Admission a, std::function<void(Reply)> done) {
+    auto body = std::make_shared<const std::string>(std::move(in.body));
+    std::vector<std::string> keys = a.info.based_on;
+    store_->find_by_correlation(std::move(keys), [self = shared_from_this(), in = std::move(in),
+                                                  a = std::move(a), body, done = std::move(done)](
+                                                     std::optional<store::Conversation> row) mutable {
+      asio::post(self->strand_, [self, in = std::move(in), a = std::move(a), body, done = std::move(done),
+                                 row = std::move(row)]() mutable {
+        ConversationPtr conversation = row ? self->conversation_from(*row) : nullptr;
+        if (conversation == nullptr || conversation->route == nullptr ||
+            conversation->info.source_endpoint == a.info.source_endpoint) {
+          self->count_received(in.listener, "", a.outcome.c_str());
+          return done(std::move(*a.rejection));
+        }
+        const std::string message_id = a.info.bundle_id + " " + a.info.header_id;
+        const bool fresh = self->record_response(conversation, *body, a.format, message_id, "ok",
+                                                 "by basedOn from listener " + in.listener);
+        self->count_received(in.listener, conversation->route->name, fresh ? "progress" : "duplicate");
+        if (fresh) self->reply_to_placer(conversation, Reply{200, *body, a.format}, "ok", nullptr);
+        Reply answer =
+            in.async ? Reply{202, {}, a.format}
+            : a.info.response_request == message::ResponseRequest::never
+                ? Reply{204, {}, a.format}
+                : Reply{200,
+                        fhir::write(message::build_response(
+                                        a.info, message::ResponseSpec{"ok", {}, self->options_.public_url}),
+                                    a.format),
+                        a.format};
+        self->store_->flush(
+            [done = std::move(done), answer = std::move(answer)]() mutable { done(std::move(answer)); });
+      });
+    });
+  }
+
   // ---- correlation -------------------------------------------------------
 
   // A response or progress message for `conversation` (whichever way it
@@ -272,22 +314,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   bool on_response(const ConversationPtr& conversation, const std::string& body, fhir::Format format,
                    const message::MessageInfo& info, const std::string& how, std::string key = {}) {
     const std::string& code = info.response->code;
-    const std::string message_id = info.bundle_id + " " + info.header_id;
-    const bool fresh = conversation->response_ids.insert(message_id).second;
-    const bool first = fresh && conversation->responses++ == 0;
-    if (fresh) {
-      const std::string state = code == "fatal-error" ? "rejected"
-                                : code == "ok"        ? (first ? "accepted" : "in-progress")
-                                                      : "";
-      store_->add_event(conversation->id,
-                        store::Event{0, first ? "response" : "progress", code + " " + how, body,
-                                     static_cast<int>(format), message_id},
-                        state, [] {});
-    } else {
-      store_->add_event(conversation->id,
-                        store::Event{0, "duplicate", code + " " + how + ": a resend, already relayed", {}, 0},
-                        "", [] {});
-    }
+    const bool fresh =
+        record_response(conversation, body, format, info.bundle_id + " " + info.header_id, code, how);
     if (key.empty()) {
       if (auto it = waiting_.find(conversation->id); it != waiting_.end()) key = it->second;
     }
@@ -299,11 +327,34 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       }
     }
     if (!fresh) return false;
+    const bool first = conversation->responses == 1;
     if (code == "transient-error" && first) {
       conversation->responses = 0;  // retried: not yet an answer for the placer
       return true;
     }
     reply_to_placer(conversation, Reply{200, body, format}, code, nullptr);
+    return true;
+  }
+
+  // Records a response or progress message in the conversation's timeline,
+  // once: a resend (the same `message_id`, Bundle.id and MessageHeader.id)
+  // is noted as a duplicate, and false comes back.
+  bool record_response(const ConversationPtr& conversation, const std::string& body, fhir::Format format,
+                       const std::string& message_id, const std::string& code, const std::string& how) {
+    if (!conversation->response_ids.insert(message_id).second) {
+      store_->add_event(conversation->id,
+                        store::Event{0, "duplicate", code + " " + how + ": a resend, already relayed", {}, 0},
+                        "", [] {});
+      return false;
+    }
+    const bool first = conversation->responses++ == 0;
+    const std::string state = code == "fatal-error" ? "rejected"
+                              : code == "ok"        ? (first ? "accepted" : "in-progress")
+                                                    : "";
+    store_->add_event(conversation->id,
+                      store::Event{0, first ? "response" : "progress", code + " " + how, body,
+                                   static_cast<int>(format), message_id},
+                      state, [] {});
     return true;
   }
 

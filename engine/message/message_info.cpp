@@ -1,5 +1,7 @@
 #include "engine/message/message_info.h"
 
+#include <algorithm>
+
 #include "engine/fhir/bundle_index.h"
 
 namespace courier::message {
@@ -23,6 +25,35 @@ ResponseRequest read_response_request(const fhir::Element& header) {
     if (code == "on-success") return ResponseRequest::on_success;
   }
   return ResponseRequest::always;
+}
+
+std::string identifier_key(const fhir::Element& identifier) {
+  const std::string_view value = identifier.child_value("value");
+  return value.empty()
+             ? std::string()
+             : "identifier " + std::string(identifier.child_value("system")) + "|" + std::string(value);
+}
+
+void add_unique(std::vector<std::string>& keys, std::string key) {
+  if (!key.empty() && std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(std::move(key));
+}
+
+// What names a focus resource (its fullUrl, Type/id, identifiers), and what
+// its basedOn points at (the reference as written, or the identifier).
+void add_correlation_keys(const fhir::BundleIndex& index, const fhir::Element& resource, MessageInfo& info) {
+  for (const auto& entry : index.entries())
+    if (entry.resource == &resource && !entry.full_url.empty())
+      add_unique(info.focus_keys, "ref " + std::string(entry.full_url));
+  if (const std::string_view id = resource.child_value("id"); !id.empty())
+    add_unique(info.focus_keys, "ref " + resource.type().name + "/" + std::string(id));
+  for (const fhir::Element* identifier : resource.children_named("identifier"))
+    add_unique(info.focus_keys, identifier_key(*identifier));
+  for (const fhir::Element* based_on : resource.children_named("basedOn")) {
+    if (const std::string_view reference = based_on->child_value("reference"); !reference.empty())
+      add_unique(info.based_on, "ref " + std::string(reference));
+    if (const fhir::Element* identifier = based_on->child("identifier"))
+      add_unique(info.based_on, identifier_key(*identifier));
+  }
 }
 
 }  // namespace
@@ -92,6 +123,7 @@ std::optional<MessageInfo> read_message_info(const fhir::Element& bundle, fhir::
       const std::string_view target = reference->child_value("reference");
       if (const fhir::Element* resource = index.resolve(target, from)) {
         info.focus_types.push_back(resource->type().name);
+        add_correlation_keys(index, *resource, info);
       } else if (const std::string_view type = fhir::reference_type_and_id(target).first; !type.empty()) {
         info.focus_types.emplace_back(type);
       } else if (const std::string_view type = reference->child_value("type"); !type.empty()) {

@@ -30,6 +30,12 @@ struct MessageInfo {
   std::string sender;                     // sender.reference
   std::vector<std::string> destinations;  // destination.endpoint, in order
   std::vector<std::string> focus_types;   // resource types of the focus, resolved in the Bundle
+  // Correlation keys ("ref Type/id", "ref FULLURL", "identifier SYSTEM|VALUE"):
+  // what names the focus resources of this message, and what their basedOn
+  // points at. A later message whose based_on meets a request's
+  // focus_keys reports progress on that request.
+  std::vector<std::string> focus_keys;
+  std::vector<std::string> based_on;
   std::optional<ResponseInfo> response;
   ResponseRequest response_request = ResponseRequest::always;
 

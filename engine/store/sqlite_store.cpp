@@ -71,6 +71,11 @@ CREATE TABLE IF NOT EXISTS response(
   conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
   message_id TEXT NOT NULL,
   PRIMARY KEY(conversation, message_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS correlation(
+  key TEXT NOT NULL,
+  conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+  PRIMARY KEY(key, conversation)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS correlation_conversation ON correlation(conversation);
 )sql";
 
 class Database {
@@ -358,6 +363,23 @@ class SqliteStore final : public Store {
     });
   }
 
+  void find_by_correlation(std::vector<std::string> keys,
+                           std::function<void(std::optional<Conversation>)> done) override {
+    submit([keys = std::move(keys), done = std::move(done)](Database& db) mutable {
+      std::optional<Conversation> found;
+      for (const std::string& key : keys) {
+        Query q(db,
+                (std::string("SELECT ") + conversation_columns +
+                 " FROM conversation WHERE id = (SELECT MAX(conversation) FROM correlation WHERE key = ?)")
+                    .c_str());
+        q.bind(key);
+        if (q.step() && (!found || q.integer(0) > found->id)) found = read_conversation(q);
+      }
+      if (found) read_response_ids(db, *found);
+      return [done = std::move(done), found = std::move(found)]() mutable { done(std::move(found)); };
+    });
+  }
+
   void flush(std::function<void()> done) override {
     submit([done = std::move(done)](Database&) mutable { return std::move(done); }, true);
   }
@@ -589,6 +611,11 @@ class SqliteStore final : public Store {
         .bind_blob(nc.body)
         .step();
     result.conversation = db.last_insert_id();
+    for (const std::string& key : nc.correlation_keys)
+      Query(db, "INSERT INTO correlation(key, conversation) VALUES(?, ?)")
+          .bind(key)
+          .bind(result.conversation)
+          .step();
     for (NewDelivery& nd : nc.deliveries) {
       result.deliveries.push_back(insert_delivery(db, result.conversation, nc.route, std::move(nd), now));
     }

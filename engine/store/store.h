@@ -68,6 +68,9 @@ struct NewConversation {
   std::string body;
   int format = 0;
   std::vector<NewDelivery> deliveries;
+  // What names the request's focus resources (MessageInfo::focus_keys), so
+  // that later messages pointing at them with basedOn find the conversation.
+  std::vector<std::string> correlation_keys = {};
 };
 
 // A stored reply to the placer: the bytes it got, for byte-for-byte resends.
@@ -136,6 +139,9 @@ class Store {
   virtual void find_by_header_id(std::string header_id,
                                  std::function<void(std::optional<Conversation>)> done) = 0;
 
+  // The latest conversation one of whose correlation keys is in `keys`.
+  virtual void find_by_correlation(std::vector<std::string> keys,
+                                   std::function<void(std::optional<Conversation>)> done) = 0;
   // Synchronous reads for start-up and the operator's tools.
   virtual std::vector<Delivery> unfinished_deliveries() = 0;
   virtual std::optional<Delivery> delivery(Id id) = 0;

@@ -164,6 +164,46 @@ class MessagingTest(unittest.TestCase):
         self.assertIn('courier_messages_received_total{listener="fhir",route="orders",outcome="duplicate"} 1',
                       engine.metrics())
 
+    def test_a_report_based_on_the_order_reaches_the_placer_as_progress(self):
+        placer = self.peer(lambda b, q: (202, None))
+        filler = self.peer(lambda b, q: (200, response_to(b)))
+        engine = self.courier(messaging_route(filler.base))
+        request = message(source=placer.base)
+        order = request["entry"][1]["resource"]
+        order["identifier"] = [{"system": "urn:oid:1.2.3.4", "value": "ORD-77"}]
+        self.assertEqual(engine.process_message(request)[0], 200)
+
+        def report(based_on, source="http://filler.invalid/fhir"):
+            # The filler's own message (an event no route takes): a final
+            # DiagnosticReport that names the order it fulfils.
+            bundle = message(event="diagnostic-report-provide", source=source)
+            report_id = bundle["entry"][1]["fullUrl"][len("urn:uuid:"):]
+            bundle["entry"][1]["resource"] = {
+                "resourceType": "DiagnosticReport", "id": report_id, "status": "final",
+                "code": {"text": "Metabolic panel"}, "basedOn": [based_on]}
+            return bundle
+
+        by_reference = report({"reference": "ServiceRequest/" + order["id"]})
+        status, body = engine.process_message(by_reference)
+        self.assertEqual(status, 200, body)
+        answer = json.loads(body)
+        self.assertEqual(header_of(answer)["response"], {"identifier": header_of(by_reference)["id"], "code": "ok"})
+        by_identifier = report({"identifier": {"system": "urn:oid:1.2.3.4", "value": "ORD-77"}})
+        self.assertEqual(engine.process_message(by_identifier)[0], 200)
+        wait_for(lambda: len(placer.received) == 2, what="both reports at the placer")
+        self.assertEqual([r["bundle"] for r in placer.received], [by_reference, by_identifier])
+        conversation = engine.conversations()[0]
+        kinds = [e["kind"] for e in engine.conversation(conversation["id"])["timeline"]]
+        self.assertEqual(kinds.count("progress"), 2, kinds)
+
+        # A report on an order courier never carried, or one sent by the
+        # placer itself, is an ordinary message that no route takes.
+        unknown = report({"reference": "ServiceRequest/not-ours"})
+        self.assertEqual(engine.process_message(unknown)[0], 422)
+        from_placer = report({"reference": "ServiceRequest/" + order["id"]}, source=placer.base)
+        self.assertEqual(engine.process_message(from_placer)[0], 422)
+        self.assertEqual(len(placer.received), 2)
+
     def test_fhir_kit_client_as_placer(self):
         import subprocess
         from harness import ROOT
