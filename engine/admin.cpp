@@ -4,17 +4,6 @@
 
 namespace courier::admin {
 
-std::string iso_time(store::Millis millis) {
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-  char fraction[8];
-  std::snprintf(fraction, sizeof fraction, ".%03dZ", static_cast<int>(millis % 1000));
-  return std::string(text) + fraction;
-}
-
 std::optional<store::Delivery> reopen_parked(store::Store& store, store::Id id, std::string& error) {
   std::optional<store::Delivery> d = store.delivery(id);
   if (!d) {
@@ -40,7 +29,7 @@ namespace {
 
 nlohmann::json summary(const store::Conversation& c) {
   return {{"id", c.id},
-          {"received", iso_time(c.received_at)},
+          {"received", store::iso_time(c.received_at)},
           {"listener", c.listener},
           {"route", c.route},
           {"event", c.event},
@@ -75,11 +64,11 @@ nlohmann::json conversation_detail(store::Store& store, store::Id id, bool with_
   out["deliveries"] = std::move(deliveries);
   // Receipt is the conversation row itself; the store keeps no event for it.
   nlohmann::json timeline =
-      nlohmann::json::array({{{"at", iso_time(c->received_at)},
+      nlohmann::json::array({{{"at", store::iso_time(c->received_at)},
                               {"kind", "received"},
                               {"detail", "from listener " + c->listener + ", route " + c->route}}});
   for (const store::Event& e : store.events(id)) {
-    nlohmann::json event{{"at", iso_time(e.at)}, {"kind", e.kind}, {"detail", e.detail}};
+    nlohmann::json event{{"at", store::iso_time(e.at)}, {"kind", e.kind}, {"detail", e.detail}};
     if (with_bodies && !e.body.empty()) event["message"] = e.body;
     timeline.push_back(std::move(event));
   }

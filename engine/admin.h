@@ -21,7 +21,5 @@ nlohmann::json conversation_detail(store::Store& store, store::Id id, bool with_
 // at its next start). Nothing, with `error` set, when it is not parked.
 std::optional<store::Delivery> reopen_parked(store::Store& store, store::Id delivery, std::string& error);
 
-// "2026-11-26T14:35:32.123Z"
-std::string iso_time(store::Millis millis);
 
 }  // namespace courier::admin

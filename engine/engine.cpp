@@ -16,6 +16,7 @@
 #include "engine/fhir/validator.h"
 #include "engine/message/message_info.h"
 #include "engine/message/response_builder.h"
+#include "engine/rest/rest_api.h"
 
 namespace courier {
 
@@ -868,6 +869,7 @@ fhir::Element Engine::capability_statement() const {
   cs.add_value("fhirVersion", "4.0.1");
   cs.add_value("format", "json");
   cs.add_value("format", "xml");
+  rest::add_rest_capabilities(cs);
   fhir::Element& messaging = cs.add("messaging");
   fhir::Element& endpoint = messaging.add("endpoint");
   fhir::Element& protocol = endpoint.add("protocol");

@@ -14,6 +14,8 @@
 
 #include "adapters/http/http_support.h"
 #include "engine/admin.h"
+#include "engine/rest/rest_api.h"
+#include "engine/util/text.h"
 
 namespace courier::adapters {
 
@@ -56,6 +58,21 @@ auto async_accept(Engine& engine, Inbound inbound, Token&& token) {
       token, std::move(inbound));
 }
 
+// Waits for the REST API's answer inside a coroutine.
+template <typename Token>
+auto async_rest(rest::RestApi& api, rest::RestRequest request, Token&& token) {
+  return asio::async_initiate<Token, void(rest::RestResponse)>(
+      [&api](auto handler, rest::RestRequest request) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        api.handle(std::move(request), [shared](rest::RestResponse response) {
+          auto executor = asio::get_associated_executor(*shared);
+          asio::post(executor,
+                     [shared, response = std::move(response)]() mutable { (*shared)(std::move(response)); });
+        });
+      },
+      token, std::move(request));
+}
+
 class HttpListener final : public Listener {
  public:
   HttpListener(std::string name, HttpSettings settings)
@@ -63,6 +80,7 @@ class HttpListener final : public Listener {
 
   void start(asio::io_context& io, Engine& engine) override {
     engine_ = &engine;
+    rest_.emplace(engine.store().resources(), fhir::ParseLimits{settings_.max_body, 100});
     acceptor_.emplace(io);
     boost::system::error_code ec;
     const tcp::endpoint endpoint(asio::ip::make_address(settings_.address, ec), settings_.port);
@@ -227,9 +245,39 @@ class HttpListener final : public Listener {
       }
       co_return co_await process_message(request, query);
     }
+    if (path.starts_with(base + "/")) {
+      const std::string_view raw_query =
+          question == std::string_view::npos ? "" : target.substr(question + 1);
+      co_return co_await rest(request, path.substr(base.size() + 1), raw_query, query);
+    }
     co_return error_response(request, http::status::not_found, "not-found",
-                             "courier serves " + base + "/$process-message and " + base +
-                                 "/metadata here, not " + std::string(path));
+                             "courier serves FHIR under " + base + "/ here, not " + std::string(path));
+  }
+
+  // The embedded FHIR REST store: everything else under the FHIR base.
+  asio::awaitable<Response> rest(const Request& request, std::string_view path, std::string_view raw_query,
+                                 const std::map<std::string, std::string>& query) {
+    rest::RestRequest r;
+    r.method = std::string(request.method_string());
+    for (std::size_t at = 0;;) {
+      const std::size_t slash = path.find('/', at);
+      r.segments.emplace_back(util::percent_decode(path.substr(at, slash - at)));
+      if (slash == std::string_view::npos) break;
+      at = slash + 1;
+    }
+    r.query = util::parse_form(raw_query);
+    r.body = request.body();
+    if (!r.body.empty()) r.body_format = format_of(request[http::field::content_type], r.body);
+    r.answer_format = answer_format(request, query, r.body_format);
+    r.if_match = std::string(request[http::field::if_match]);
+    r.if_none_exist = std::string(request["If-None-Exist"]);
+    r.prefer = std::string(request["Prefer"]);
+    r.base_url = base_url();
+    rest::RestResponse answer = co_await async_rest(*rest_, std::move(r), asio::use_awaitable);
+    Response response =
+        fhir_response(static_cast<http::status>(answer.status), std::move(answer.body), answer.format);
+    for (const auto& [name, value] : answer.headers) response.set(name, value);
+    co_return response;
   }
 
   asio::awaitable<Response> process_message(const Request& request,
@@ -305,6 +353,7 @@ class HttpListener final : public Listener {
 
   HttpSettings settings_;
   Engine* engine_ = nullptr;
+  std::optional<rest::RestApi> rest_;
   std::optional<tcp::acceptor> acceptor_;
   std::uint16_t bound_port_ = 0;
   std::atomic<std::size_t> connections_ = 0;

@@ -1,5 +1,7 @@
 #include "adapters/http/http_support.h"
 
+#include "engine/util/text.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -46,29 +48,6 @@ std::optional<Url> parse_url(std::string_view text) {
 
 namespace {
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percent_decode(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out += ' ';
-    } else if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-               hex_value(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
 std::string lower(std::string_view text) {
   std::string out(text);
   std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -79,17 +58,7 @@ std::string lower(std::string_view text) {
 
 std::map<std::string, std::string> parse_query(std::string_view query) {
   std::map<std::string, std::string> out;
-  while (!query.empty()) {
-    const std::size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    const std::size_t eq = pair.find('=');
-    if (!pair.empty()) {
-      out[percent_decode(pair.substr(0, eq))] =
-          eq == std::string_view::npos ? "" : percent_decode(pair.substr(eq + 1));
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
+  for (auto& [key, value] : util::parse_form(query)) out[std::move(key)] = std::move(value);
   return out;
 }
 

@@ -2,6 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -12,12 +16,26 @@
 #include <thread>
 #include <unordered_map>
 
+#include "engine/fhir/codec.h"
+#include "engine/rest/resource_store.h"
+
 namespace courier::store {
 
 Millis now_millis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+std::string iso_time(Millis millis) {
+  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
+  char fraction[8];
+  std::snprintf(fraction, sizeof fraction, ".%03dZ", static_cast<int>(millis % 1000));
+  return std::string(text) + fraction;
 }
 
 namespace {
@@ -76,6 +94,20 @@ CREATE TABLE IF NOT EXISTS correlation(
   conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
   PRIMARY KEY(key, conversation)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS correlation_conversation ON correlation(conversation);
+CREATE TABLE IF NOT EXISTS resource(
+  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL, body BLOB NOT NULL,
+  PRIMARY KEY(type, id, version)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS resource_current(
+  seq INTEGER PRIMARY KEY,
+  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL,
+  UNIQUE(type, id));
+CREATE INDEX IF NOT EXISTS resource_current_updated ON resource_current(type, last_updated);
+CREATE TABLE IF NOT EXISTS search_index(
+  type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, system TEXT NOT NULL, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS search_index_lookup ON search_index(type, param, value, system);
+CREATE INDEX IF NOT EXISTS search_index_resource ON search_index(type, id);
 )sql";
 
 class Database {
@@ -245,7 +277,15 @@ Delivery insert_delivery(Database& db, Id conversation, const std::string& route
   return d;
 }
 
-class SqliteStore final : public Store {
+// A write that failed but whose caller waits for an answer: the savepoint is
+// rolled back and `callback` (which reports the failure) still runs.
+struct JobFailed : std::runtime_error {
+  JobFailed(const std::string& what, std::function<void()> callback)
+      : std::runtime_error(what), callback(std::move(callback)) {}
+  std::function<void()> callback;
+};
+
+class SqliteStore final : public Store, public rest::ResourceStore {
  public:
   explicit SqliteStore(const std::string& data_dir) {
     std::filesystem::create_directories(data_dir);
@@ -456,6 +496,52 @@ class SqliteStore final : public Store {
     return removed;
   }
 
+  rest::ResourceStore& resources() override { return *this; }
+
+  // ---- the FHIR REST store -------------------------------------------------
+
+  void write(rest::Write w, std::function<void(rest::WriteResult)> done) override {
+    submit(
+        [w = std::move(w), done = std::move(done)](Database& db) mutable -> std::function<void()> {
+          rest::WriteResult result;
+          try {
+            result = do_write(db, std::move(w));
+          } catch (const std::exception& e) {
+            // The savepoint is rolled back below; the caller must still hear.
+            result.outcome = rest::WriteResult::Outcome::failed;
+            result.error = e.what();
+            auto callback = [done = std::move(done), result = std::move(result)]() mutable {
+              done(std::move(result));
+            };
+            throw JobFailed(e.what(), std::move(callback));
+          }
+          return [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); };
+        },
+        true);
+  }
+
+  std::optional<rest::ResourceVersion> read(const std::string& type, const std::string& id,
+                                            std::optional<std::int64_t> version) override {
+    std::lock_guard lock(reader_mutex_);
+    return select_version(*reader_, type, id, version);
+  }
+
+  std::vector<rest::ResourceVersion> history(const std::string& type, const std::string& id) override {
+    std::lock_guard lock(reader_mutex_);
+    std::vector<rest::ResourceVersion> out;
+    Query q(*reader_,
+            "SELECT type, id, version, last_updated, deleted, body FROM resource WHERE type = ? AND id = ? "
+            "ORDER BY version DESC");
+    q.bind(type).bind(id);
+    while (q.step()) out.push_back(read_version(q));
+    return out;
+  }
+
+  rest::SearchResult search(const rest::SearchQuery& query) override {
+    std::lock_guard lock(reader_mutex_);
+    return run_search(*reader_, query);
+  }
+
   void close() override {
     {
       std::lock_guard lock(mutex_);
@@ -533,6 +619,11 @@ class SqliteStore final : public Store {
           try {
             callbacks.push_back(job.work(*writer_));
             run(*writer_, "RELEASE one");
+          } catch (const JobFailed& failed) {
+            // Undone, and its caller told so.
+            run(*writer_, "ROLLBACK TO one");
+            run(*writer_, "RELEASE one");
+            callbacks.push_back(failed.callback);
           } catch (const std::exception&) {
             // One bad write must not undo the others; its callback never
             // runs, so nothing is acknowledged for it.
@@ -555,6 +646,212 @@ class SqliteStore final : public Store {
   // A statement without results, prepared once (sqlite3_exec would compile
   // it again on every call, which costs more than the writes themselves).
   static void run(Database& db, const char* sql) { Query(db, sql).step(); }
+
+  static rest::ResourceVersion read_version(const Query& q) {
+    return rest::ResourceVersion{q.text(0),    q.text(1),         q.integer(2),
+                                 q.integer(3), q.integer(4) != 0, q.text(5)};
+  }
+
+  static std::optional<rest::ResourceVersion> select_version(Database& db, const std::string& type,
+                                                             const std::string& id,
+                                                             std::optional<std::int64_t> version) {
+    Query q(db,
+            version
+                ? "SELECT type, id, version, last_updated, deleted, body FROM resource "
+                  "WHERE type = ? AND id = ? AND version = ?"
+                : "SELECT r.type, r.id, r.version, r.last_updated, r.deleted, r.body FROM resource_current c "
+                  "JOIN resource r ON r.type = c.type AND r.id = c.id AND r.version = c.version "
+                  "WHERE c.type = ? AND c.id = ?");
+    q.bind(type).bind(id);
+    if (version) q.bind(*version);
+    if (!q.step()) return std::nullopt;
+    return read_version(q);
+  }
+
+  // The WHERE clause of a search (after "c.type = ? AND c.deleted = 0"),
+  // with its arguments in order. One statement shape per combination of
+  // criteria and value counts, so the statement cache stays small.
+  static std::string search_conditions(const rest::SearchQuery& query, std::vector<std::string>& args,
+                                       std::vector<std::int64_t>& numbers, std::string& order) {
+    std::string sql;
+    order.clear();
+    for (const rest::Criterion& c : query.criteria) {
+      switch (c.kind) {
+        case rest::Criterion::Kind::id: {
+          sql += " AND c.id IN (";
+          for (std::size_t i = 0; i < c.values.size(); ++i) {
+            sql += i ? ", ?" : "?";
+            args.push_back(c.values[i].value);
+            order += 's';
+          }
+          sql += ")";
+          break;
+        }
+        case rest::Criterion::Kind::last_updated: {
+          const char* op = c.comparator == "gt"   ? ">"
+                           : c.comparator == "lt" ? "<"
+                           : c.comparator == "ge" ? ">="
+                           : c.comparator == "le" ? "<="
+                                                  : "=";
+          sql += std::string(" AND c.last_updated ") + op + " ?";
+          numbers.push_back(c.instant);
+          order += 'n';
+          break;
+        }
+        case rest::Criterion::Kind::index: {
+          sql +=
+              " AND EXISTS (SELECT 1 FROM search_index s WHERE s.type = c.type AND s.id = c.id AND s.param = "
+              "? AND (";
+          args.push_back(c.param);
+          order += 's';
+          for (std::size_t i = 0; i < c.values.size(); ++i) {
+            sql += i ? " OR " : "";
+            sql += c.values[i].has_system ? "(s.value = ? AND s.system = ?)" : "s.value = ?";
+            args.push_back(c.values[i].value);
+            order += 's';
+            if (c.values[i].has_system) {
+              args.push_back(c.values[i].system);
+              order += 's';
+            }
+          }
+          sql += "))";
+          break;
+        }
+      }
+    }
+    return sql;
+  }
+
+  static void bind_conditions(Query& q, const std::vector<std::string>& args,
+                              const std::vector<std::int64_t>& numbers, const std::string& order) {
+    std::size_t a = 0, n = 0;
+    for (char kind : order) {
+      if (kind == 's')
+        q.bind(args[a++]);
+      else
+        q.bind(numbers[n++]);
+    }
+  }
+
+  static rest::SearchResult run_search(Database& db, const rest::SearchQuery& query) {
+    std::vector<std::string> args;
+    std::vector<std::int64_t> numbers;
+    std::string order;
+    const std::string where =
+        " WHERE c.type = ? AND c.deleted = 0" + search_conditions(query, args, numbers, order);
+    rest::SearchResult result;
+    {
+      Query q(db, ("SELECT COUNT(*) FROM resource_current c" + where).c_str());
+      q.bind(query.type);
+      bind_conditions(q, args, numbers, order);
+      if (q.step()) result.total = q.integer(0);
+    }
+    // Oldest change first, so that a poller paging with _lastUpdated=gt...
+    // and a client paging with offsets both move forward through the writes.
+    Query q(db, ("SELECT r.type, r.id, r.version, r.last_updated, r.deleted, r.body FROM resource_current c "
+                 "JOIN resource r ON r.type = c.type AND r.id = c.id AND r.version = c.version" +
+                 where + " ORDER BY c.seq LIMIT ? OFFSET ?")
+                    .c_str());
+    q.bind(query.type);
+    bind_conditions(q, args, numbers, order);
+    q.bind(query.count).bind(query.offset);
+    while (q.step()) result.page.push_back(read_version(q));
+    return result;
+  }
+
+  static rest::WriteResult do_write(Database& db, rest::Write w) {
+    using Outcome = rest::WriteResult::Outcome;
+    rest::WriteResult result;
+    if (w.unless_exists) {
+      rest::SearchQuery q = *w.unless_exists;
+      q.count = 2;
+      q.offset = 0;
+      const rest::SearchResult found = run_search(db, q);
+      if (found.total > 1) {
+        result.outcome = Outcome::ambiguous;
+        return result;
+      }
+      if (found.total == 1) {
+        result.outcome = Outcome::exists;
+        result.resource = found.page.front();
+        return result;
+      }
+    }
+    const std::optional<rest::ResourceVersion> current = select_version(db, w.type, w.id, std::nullopt);
+    if (w.expected_version && (!current || current->deleted || current->version != *w.expected_version)) {
+      result.outcome = Outcome::conflict;
+      if (current) result.resource = *current;
+      return result;
+    }
+    if (w.kind == rest::Write::Kind::remove && (!current || current->deleted)) {
+      result.outcome = Outcome::deleted;  // nothing there: deleting is idempotent
+      if (current) result.resource = *current;
+      return result;
+    }
+    const Millis now = now_millis();
+    rest::ResourceVersion v;
+    v.type = w.type;
+    v.id = w.id;
+    v.version = current ? current->version + 1 : 1;
+    // Never earlier than the version before, so _lastUpdated orders versions.
+    v.last_updated = current ? std::max(now, current->last_updated) : now;
+    v.deleted = w.kind == rest::Write::Kind::remove;
+    if (!v.deleted && w.resource) {
+      fhir::Element& resource = *w.resource;
+      set_meta(resource, v.version, v.last_updated);
+      v.json = fhir::write_json(resource);
+    }
+    Query(db, "INSERT INTO resource(type, id, version, last_updated, deleted, body) VALUES(?, ?, ?, ?, ?, ?)")
+        .bind(v.type)
+        .bind(v.id)
+        .bind(v.version)
+        .bind(v.last_updated)
+        .bind(v.deleted ? 1 : 0)
+        .bind_blob(v.json)
+        .step();
+    // REPLACE gives the row a new seq: the order in which changes happened.
+    Query(db,
+          "INSERT OR REPLACE INTO resource_current(type, id, version, last_updated, deleted) VALUES(?, ?, ?, "
+          "?, ?)")
+        .bind(v.type)
+        .bind(v.id)
+        .bind(v.version)
+        .bind(v.last_updated)
+        .bind(v.deleted ? 1 : 0)
+        .step();
+    Query(db, "DELETE FROM search_index WHERE type = ? AND id = ?").bind(v.type).bind(v.id).step();
+    if (!v.deleted)
+      for (const rest::IndexEntry& e : w.index)
+        Query(db, "INSERT INTO search_index(type, id, param, system, value) VALUES(?, ?, ?, ?, ?)")
+            .bind(v.type)
+            .bind(v.id)
+            .bind(e.param)
+            .bind(e.system)
+            .bind(e.value)
+            .step();
+    result.outcome = v.deleted                      ? Outcome::deleted
+                     : !current || current->deleted ? Outcome::created
+                                                    : Outcome::updated;
+    result.resource = std::move(v);
+    return result;
+  }
+
+  // meta.versionId and meta.lastUpdated, as the server sets them.
+  static void set_meta(fhir::Element& resource, std::int64_t version, Millis last_updated) {
+    fhir::Element* meta = resource.child("meta");
+    if (meta == nullptr) {
+      meta = &resource.add("meta");
+      resource.sort_children();
+      meta = resource.child("meta");
+    }
+    auto& children = meta->children();
+    std::erase_if(children, [](const fhir::Element& e) {
+      return e.name() == "versionId" || e.name() == "lastUpdated";
+    });
+    meta->add_value("versionId", std::to_string(version));
+    meta->add_value("lastUpdated", iso_time(last_updated));
+    meta->sort_children();
+  }
 
   static std::optional<Conversation> select_conversation(Database& db, Id id) {
     Query q(db, (std::string("SELECT ") + conversation_columns + " FROM conversation WHERE id = ?").c_str());

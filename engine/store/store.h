@@ -16,12 +16,18 @@
 #include <string>
 #include <vector>
 
+namespace courier::rest {
+class ResourceStore;
+}
+
 namespace courier::store {
 
 using Id = std::int64_t;
 using Millis = std::int64_t;  // Unix time in milliseconds
 
 Millis now_millis();
+// "2026-11-26T14:35:32.123Z": a FHIR instant in UTC.
+std::string iso_time(Millis millis);
 
 // A delivery's life: pending (waiting for its turn or a retry), waiting
 // (sent, the response is still to come), delivered, parked (retries ran
@@ -154,6 +160,8 @@ class Store {
 
   // Waits for queued writes, then closes.
   virtual void close() = 0;
+  // The FHIR resources of the embedded REST store, in the same database.
+  virtual rest::ResourceStore& resources() = 0;
 };
 
 }  // namespace courier::store

@@ -6,6 +6,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace courier::util {
 
@@ -27,5 +29,12 @@ void append_utf8(std::string& out, std::uint32_t code_point);
 // The candidate closest to `word` by edit distance, or "" when none is close
 // enough to be a plausible misspelling.
 std::string closest(std::string_view word, std::span<const std::string_view> candidates);
+
+// "%20" and "+" as in a URL's query or a form body.
+std::string percent_decode(std::string_view text);
+
+// "a=1&b=x%20y" (a query string, a form body) → {{a, 1}, {b, "x y"}}, in
+// order and with repeats kept; a key without '=' gets "".
+std::vector<std::pair<std::string, std::string>> parse_form(std::string_view text);
 
 }  // namespace courier::util

@@ -1,0 +1,114 @@
+// The embedded FHIR REST store (the "queue server" of Option C): versioned
+// resources and their search index, kept in the same database as the
+// conversations. An interface, like store::Store, so that nothing outside
+// the implementation knows SQL.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/fhir/element.h"
+#include "engine/store/store.h"
+
+namespace courier::rest {
+
+using store::Millis;
+
+// One version of a resource as stored: the JSON carries meta.versionId and
+// meta.lastUpdated already.
+struct ResourceVersion {
+  std::string type;
+  std::string id;
+  std::int64_t version = 0;
+  Millis last_updated = 0;
+  bool deleted = false;
+  std::string json;  // empty for a deletion
+};
+
+// A search index row: a token (system and code), a reference ("Type/id" in
+// value), or a string (lower case in value).
+struct IndexEntry {
+  std::string param;
+  std::string system;
+  std::string value;
+};
+
+// One search parameter's condition: any of `values` matches (FHIR's comma
+// means OR). A token value with has_system matches the system exactly (an
+// empty system means "no system", as in "|code").
+struct TokenValue {
+  bool has_system = false;
+  std::string system;
+  std::string value;
+};
+struct Criterion {
+  enum class Kind { index, id, last_updated };
+  Kind kind = Kind::index;
+  std::string param;               // index: the parameter's name
+  std::vector<TokenValue> values;  // index and id (id: value only)
+  std::string comparator;          // last_updated: gt, lt, ge, le, eq
+  Millis instant = 0;              // last_updated
+};
+
+struct SearchQuery {
+  std::string type;
+  std::vector<Criterion> criteria;  // all must hold
+  int count = 50;
+  int offset = 0;
+};
+
+struct SearchResult {
+  std::int64_t total = 0;
+  std::vector<ResourceVersion> page;
+};
+
+// What a write is to do; the store assigns the version and the time.
+struct Write {
+  enum class Kind { create, update, remove };
+  Kind kind = Kind::create;
+  std::string type;
+  std::string id;  // create: the new id; update and remove: the target
+  // update and remove: fail with a conflict unless the current version is
+  // this one (If-Match).
+  std::optional<std::int64_t> expected_version;
+  // create: when set, a conditional create (If-None-Exist): one match is
+  // returned instead of creating; more than one is an error.
+  std::optional<SearchQuery> unless_exists;
+  // The resource, with its id set; the store sets meta.versionId and
+  // meta.lastUpdated and serialises it. Empty for remove.
+  std::optional<fhir::Element> resource;
+  std::vector<IndexEntry> index;
+};
+
+struct WriteResult {
+  enum class Outcome {
+    created,    // a new resource (or a new version of a deleted one)
+    updated,    // a new version
+    deleted,    // a deletion recorded (or nothing there to delete: version 0)
+    exists,     // conditional create: the one match, unchanged
+    conflict,   // expected_version is not the current one
+    ambiguous,  // conditional create: more than one match
+    failed,     // the store could not write it (error says why); nothing changed
+  };
+  Outcome outcome = Outcome::created;
+  ResourceVersion resource;  // what is current now (or the match)
+  std::string error;
+};
+
+class ResourceStore {
+ public:
+  virtual ~ResourceStore() = default;
+  // Durable when `done` runs.
+  virtual void write(Write write, std::function<void(WriteResult)> done) = 0;
+  // The current version (also a deletion), or a given one.
+  virtual std::optional<ResourceVersion> read(const std::string& type, const std::string& id,
+                                              std::optional<std::int64_t> version = std::nullopt) = 0;
+  // Every version, newest first.
+  virtual std::vector<ResourceVersion> history(const std::string& type, const std::string& id) = 0;
+  virtual SearchResult search(const SearchQuery& query) = 0;
+};
+
+}  // namespace courier::rest
