@@ -103,6 +103,10 @@ class ResourceStore {
   virtual ~ResourceStore() = default;
   // Durable when `done` runs.
   virtual void write(Write write, std::function<void(WriteResult)> done) = 0;
+  // A transaction: every write, or (when one is a conflict, ambiguous, a
+  // conditional create that found a match, or failed) none; the results
+  // say which one stopped it. Durable when `done` runs.
+  virtual void write_all(std::vector<Write> writes, std::function<void(std::vector<WriteResult>)> done) = 0;
   // The current version (also a deletion), or a given one.
   virtual std::optional<ResourceVersion> read(const std::string& type, const std::string& id,
                                               std::optional<std::int64_t> version = std::nullopt) = 0;

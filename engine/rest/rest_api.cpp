@@ -4,6 +4,8 @@
 #include <cctype>
 #include <charconv>
 #include <ctime>
+#include <map>
+#include <mutex>
 
 #include "engine/fhir/operation_outcome.h"
 #include "engine/fhir/type_registry.h"
@@ -130,6 +132,9 @@ std::string json_string(std::string_view text) {
   return out;
 }
 
+void process_bundle(ResourceStore& store, const fhir::ParseLimits& limits, RestRequest r,
+                    std::function<void(RestResponse)> done);
+
 class Interaction {
  public:
   Interaction(ResourceStore& store, const fhir::ParseLimits& limits, RestRequest request,
@@ -138,8 +143,11 @@ class Interaction {
 
   void run() {
     const auto& s = r_.segments;
-    if (s.empty() || s[0].empty())
-      return fail(404, "not-supported", "batch and transaction Bundles are not supported yet");
+    if (s.empty() || s[0].empty()) {
+      if (r_.method != "POST")
+        return fail(405, "not-supported", "the FHIR base takes batch and transaction Bundles by POST");
+      return process_bundle(store_, limits_, std::move(r_), std::move(done_));
+    }
     if (fhir::TypeRegistry::r4().find_resource(s[0]) == nullptr)
       return fail(404, "not-supported", "'" + s[0] + "' is not a FHIR R4 resource type");
     const std::string& m = r_.method;
@@ -419,6 +427,350 @@ class Interaction {
   std::function<void(RestResponse)> done_;
 };
 
+// ---- batch and transaction ----------------------------------------------
+
+std::string status_line(int status) {
+  switch (status) {
+    case 200: return "200 OK";
+    case 201: return "201 Created";
+    case 204: return "204 No Content";
+    case 400: return "400 Bad Request";
+    case 404: return "404 Not Found";
+    case 405: return "405 Method Not Allowed";
+    case 409: return "409 Conflict";
+    case 410: return "410 Gone";
+    case 412: return "412 Precondition Failed";
+    case 415: return "415 Unsupported Media Type";
+    default: return std::to_string(status);
+  }
+}
+
+std::string header(const RestResponse& r, std::string_view name) {
+  for (const auto& [key, value] : r.headers)
+    if (key == name) return value;
+  return {};
+}
+
+// One entry of a transaction or batch, read from the Bundle.
+struct BundleEntry {
+  std::size_t index = 0;
+  std::string method;
+  std::vector<std::string> segments;
+  std::vector<std::pair<std::string, std::string>> query;
+  std::string full_url;
+  std::string if_none_exist;
+  std::string if_match;
+  std::optional<fhir::Element> resource;
+};
+
+// request.url ("Patient", "Patient/1", "Patient?identifier=x", or absolute
+// under our base) split like a request path.
+void split_url(std::string_view url, const std::string& base_url, BundleEntry& e) {
+  if (url.starts_with(base_url + "/")) url.remove_prefix(base_url.size() + 1);
+  const std::size_t question = url.find('?');
+  const std::string_view path = url.substr(0, question);
+  for (std::size_t at = 0;;) {
+    const std::size_t slash = path.find('/', at);
+    e.segments.emplace_back(util::percent_decode(path.substr(at, slash - at)));
+    if (slash == std::string_view::npos) break;
+    at = slash + 1;
+  }
+  if (question != std::string_view::npos) e.query = util::parse_form(url.substr(question + 1));
+}
+
+// Sets every Reference.reference that names a fullUrl of the transaction to
+// the id that entry got; returns a urn: reference that names no entry.
+std::optional<std::string> rewrite_references(fhir::Element& e,
+                                              const std::map<std::string, std::string>& ids) {
+  if (e.type().name == "Reference")
+    if (fhir::Element* reference = e.child("reference"); reference != nullptr && reference->has_value()) {
+      if (auto it = ids.find(reference->value()); it != ids.end())
+        reference->set_value(it->second);
+      else if (reference->value().starts_with("urn:uuid:") || reference->value().starts_with("urn:oid:"))
+        return reference->value();
+    }
+  for (fhir::Element& child : e.children())
+    if (auto dangling = rewrite_references(child, ids)) return dangling;
+  return std::nullopt;
+}
+
+RestResponse bundle_failure(int status, const std::string& code, std::size_t index, const std::string& why,
+                            fhir::Format format) {
+  return outcome(status, code, "entry " + std::to_string(index) + ": " + why + "; nothing was written",
+                 format);
+}
+
+// A batch: each entry on its own, as if sent alone; the answers gathered in
+// a batch-response in entry order.
+void run_batch(ResourceStore& store, const fhir::ParseLimits& limits, const RestRequest& r,
+               std::vector<BundleEntry> entries, std::function<void(RestResponse)> done) {
+  struct Gathered {
+    std::mutex mutex;
+    std::vector<RestResponse> answers;
+    std::size_t left;
+    std::function<void(RestResponse)> done;
+    fhir::Format format;
+  };
+  auto gathered = std::make_shared<Gathered>();
+  gathered->answers.resize(entries.size());
+  gathered->left = entries.size();
+  gathered->done = std::move(done);
+  gathered->format = r.answer_format;
+  const auto finish = [gathered]() {
+    std::string json = R"({"resourceType":"Bundle","type":"batch-response","entry":[)";
+    for (std::size_t i = 0; i < gathered->answers.size(); ++i) {
+      const RestResponse& a = gathered->answers[i];
+      json += (i ? "," : "") + std::string(R"({"response":{"status":)") + json_string(status_line(a.status));
+      if (const std::string location = header(a, "Location"); !location.empty())
+        json += R"(,"location":)" + json_string(location);
+      if (const std::string tag = header(a, "ETag"); !tag.empty()) json += R"(,"etag":)" + json_string(tag);
+      if (a.status >= 400 && !a.body.empty()) json += R"(,"outcome":)" + a.body;
+      json += "}";
+      if (a.status < 300 && !a.body.empty() && a.body.front() == '{') json += R"(,"resource":)" + a.body;
+      json += "}";
+    }
+    json += "]}";
+    gathered->done(bundle_response(std::move(json), gathered->format));
+  };
+  if (entries.empty()) return finish();
+  for (BundleEntry& e : entries) {
+    RestRequest one;
+    one.method = e.method;
+    one.segments = std::move(e.segments);
+    one.query = std::move(e.query);
+    if (e.resource) {
+      one.body = fhir::write_json(*e.resource);
+      one.body_format = fhir::Format::json;
+    }
+    one.answer_format = fhir::Format::json;  // gathered as JSON, converted at the end
+    one.if_match = e.if_match;
+    one.if_none_exist = e.if_none_exist;
+    one.base_url = r.base_url;
+    const std::size_t index = e.index;
+    Interaction(store, limits, std::move(one), [gathered, index, finish](RestResponse answer) {
+      bool last = false;
+      {
+        std::lock_guard lock(gathered->mutex);
+        gathered->answers[index] = std::move(answer);
+        last = --gathered->left == 0;
+      }
+      if (last) finish();
+    }).run();
+  }
+}
+
+// A transaction: ids resolved and references rewritten first, then every
+// write in one database transaction; any failure leaves nothing written.
+void run_transaction(ResourceStore& store, const RestRequest& r, std::vector<BundleEntry> entries,
+                     std::function<void(RestResponse)> done) {
+  const fhir::Format format = r.answer_format;
+  std::map<std::string, std::string> ids;  // fullUrl → Type/id
+  std::vector<std::optional<ResourceVersion>> matched(entries.size());
+  for (BundleEntry& e : entries) {
+    const std::string& type = e.segments[0];
+    const auto search_one = [&](const std::vector<std::pair<std::string, std::string>>& params,
+                                std::string& found) -> std::optional<RestResponse> {
+      ParsedSearch parsed = parse_search(type, params);
+      if (parsed.error || !parsed.unknown.empty() || parsed.query.criteria.empty())
+        return bundle_failure(400, "invalid", e.index, "its condition is not a search courier can run",
+                              format);
+      parsed.query.count = 2;
+      const SearchResult result = store.search(parsed.query);
+      if (result.total > 1)
+        return bundle_failure(412, "multiple-matches", e.index, "its condition matches more than one",
+                              format);
+      if (result.total == 1) {
+        found = result.page.front().id;
+        matched[e.index] = result.page.front();
+      }
+      return std::nullopt;
+    };
+    std::string id;
+    if (e.method == "POST") {
+      if (!e.if_none_exist.empty()) {
+        std::string_view condition = e.if_none_exist;
+        if (const std::size_t q = condition.find('?'); q != std::string_view::npos)
+          condition = condition.substr(q + 1);
+        if (auto failure = search_one(util::parse_form(condition), id)) return done(std::move(*failure));
+      }
+      if (id.empty())
+        id = util::random_uuid();
+      else
+        e.method = "MATCHED";  // the existing one stands; nothing to write
+    } else if (e.method == "PUT") {
+      if (e.segments.size() == 2) {
+        id = e.segments[1];
+      } else {
+        if (auto failure = search_one(e.query, id)) return done(std::move(*failure));
+        if (id.empty()) id = std::string(e.resource->child_value("id"));
+        if (id.empty()) id = util::random_uuid();
+        matched[e.index].reset();
+      }
+    } else if (e.method == "DELETE") {
+      if (e.segments.size() != 2)
+        return done(
+            bundle_failure(400, "not-supported", e.index, "conditional delete is not supported", format));
+      id = e.segments[1];
+    }
+    if (!id.empty() && !e.full_url.empty()) ids[e.full_url] = type + "/" + id;
+    if (!id.empty()) e.segments.resize(1), e.segments.push_back(id);
+  }
+  // FHIR's order: deletes, then creates, then updates; reads after them all.
+  std::vector<Write> writes;
+  std::vector<std::size_t> write_entry;
+  for (const char* method : {"DELETE", "POST", "PUT"}) {
+    for (BundleEntry& e : entries) {
+      if (e.method != method) continue;
+      Write w;
+      w.type = e.segments[0];
+      w.id = e.segments[1];
+      if (e.method == "DELETE") {
+        w.kind = Write::Kind::remove;
+      } else {
+        if (auto dangling = rewrite_references(*e.resource, ids))
+          return done(bundle_failure(400, "not-found", e.index,
+                                     "the reference " + *dangling + " names no entry of the transaction",
+                                     format));
+        fhir::Element& resource = *e.resource;
+        if (fhir::Element* existing = resource.child("id")) {
+          existing->set_value(w.id);
+        } else {
+          resource.add_value("id", w.id);
+          resource.sort_children();
+        }
+        w.kind = e.method == std::string("POST") ? Write::Kind::create : Write::Kind::update;
+        if (!e.if_match.empty()) {
+          w.expected_version = etag_version(e.if_match);
+          if (!w.expected_version)
+            return done(bundle_failure(400, "invalid", e.index, "its ifMatch is not a version ETag", format));
+        }
+        if (w.kind == Write::Kind::create && !e.if_none_exist.empty()) {
+          // Searched above and found nothing: a match now means it changed meanwhile.
+          std::string_view condition = e.if_none_exist;
+          if (const std::size_t q = condition.find('?'); q != std::string_view::npos)
+            condition = condition.substr(q + 1);
+          w.unless_exists = parse_search(w.type, util::parse_form(condition)).query;
+        }
+        w.index = index_entries(resource);
+        w.resource = std::move(e.resource);
+      }
+      writes.push_back(std::move(w));
+      write_entry.push_back(e.index);
+    }
+  }
+  store.write_all(std::move(writes), [&store, entries = std::move(entries), write_entry, matched, r,
+                                      done = std::move(done)](std::vector<WriteResult> results) mutable {
+    using Outcome = WriteResult::Outcome;
+    const fhir::Format format = r.answer_format;
+    std::vector<std::string> responses(entries.size());
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      const WriteResult& w = results[i];
+      const std::size_t index = write_entry[i];
+      switch (w.outcome) {
+        case Outcome::conflict:
+          return done(bundle_failure(412, "conflict", index, "version conflict", format));
+        case Outcome::ambiguous:
+          return done(
+              bundle_failure(412, "multiple-matches", index, "its condition matches more than one", format));
+        case Outcome::exists:
+          return done(bundle_failure(
+              409, "conflict", index,
+              "a match for its condition appeared meanwhile; send the transaction again", format));
+        case Outcome::failed:
+          return done(bundle_failure(500, "exception", index, "the store could not write it", format));
+        default: break;
+      }
+      const ResourceVersion& v = w.resource;
+      std::string json = R"({"status":)" + json_string(status_line(w.outcome == Outcome::created   ? 201
+                                                                   : w.outcome == Outcome::deleted ? 204
+                                                                                                   : 200));
+      if (w.outcome != Outcome::deleted)
+        json += R"(,"location":)" + json_string(r.base_url + "/" + v.type + "/" + v.id + "/_history/" +
+                                                std::to_string(v.version));
+      if (v.version > 0) json += R"(,"etag":)" + json_string(etag(v.version));
+      if (v.last_updated > 0) json += R"(,"lastModified":)" + json_string(store::iso_time(v.last_updated));
+      responses[index] = json + "}";
+    }
+    std::string json = R"({"resourceType":"Bundle","type":"transaction-response","entry":[)";
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      const BundleEntry& e = entries[i];
+      std::string entry = "{";
+      if (e.method == "MATCHED") {
+        const ResourceVersion& v = *matched[i];
+        responses[i] =
+            R"({"status":"200 OK","location":)" +
+            json_string(r.base_url + "/" + v.type + "/" + v.id + "/_history/" + std::to_string(v.version)) +
+            R"(,"etag":)" + json_string(etag(v.version)) + "}";
+      } else if (e.method == "GET") {
+        const std::optional<ResourceVersion> v =
+            e.segments.size() == 2 ? store.read(e.segments[0], e.segments[1]) : std::nullopt;
+        if (v && !v->deleted) {
+          entry += R"("resource":)" + v->json + ",";
+          responses[i] = R"({"status":"200 OK","etag":)" + json_string(etag(v->version)) + "}";
+        } else {
+          responses[i] = R"({"status":"404 Not Found"})";
+        }
+      }
+      json += (i ? "," : "") + entry + R"("response":)" + responses[i] + "}";
+    }
+    json += "]}";
+    done(bundle_response(std::move(json), format));
+  });
+}
+
+void process_bundle(ResourceStore& store, const fhir::ParseLimits& limits, RestRequest r,
+                    std::function<void(RestResponse)> done) {
+  const fhir::Format format = r.answer_format;
+  if (!r.body_format)
+    return done(outcome(415, "not-supported",
+                        "send the Bundle as application/fhir+json or application/fhir+xml", format));
+  fhir::ParseResult parsed = *r.body_format == fhir::Format::xml ? fhir::parse_xml(r.body, limits)
+                                                                 : fhir::parse_json(r.body, limits);
+  fhir::Issues issues = std::move(parsed.issues);
+  if (parsed.resource && !fhir::has_errors(issues)) issues = fhir::validate(*parsed.resource);
+  if (!parsed.resource || fhir::has_errors(issues))
+    return done(issues_outcome(400, std::move(issues), format));
+  const fhir::Element& bundle = *parsed.resource;
+  const std::string_view kind =
+      bundle.type().name == "Bundle" ? bundle.child_value("type") : std::string_view();
+  if (kind != "transaction" && kind != "batch")
+    return done(outcome(400, "invalid", "the FHIR base takes a Bundle of type transaction or batch", format));
+  std::vector<BundleEntry> entries;
+  for (const fhir::Element* entry : bundle.children_named("entry")) {
+    BundleEntry e;
+    e.index = entries.size();
+    e.full_url = std::string(entry->child_value("fullUrl"));
+    const fhir::Element* request = entry->child("request");
+    if (request == nullptr)
+      return done(bundle_failure(400, "required", e.index, "it has no request", format));
+    e.method = std::string(request->child_value("method"));
+    e.if_none_exist = std::string(request->child_value("ifNoneExist"));
+    e.if_match = std::string(request->child_value("ifMatch"));
+    split_url(request->child_value("url"), r.base_url, e);
+    if (const fhir::Element* resource = entry->child("resource")) e.resource = *resource;
+    const std::string& type = e.segments[0];
+    const bool writes_body = e.method == "POST" || e.method == "PUT";
+    std::string problem;
+    if (fhir::TypeRegistry::r4().find_resource(type) == nullptr)
+      problem = "'" + type + "' is not a resource type";
+    else if (e.method != "GET" && e.method != "POST" && e.method != "PUT" && e.method != "DELETE")
+      problem = "the method " + e.method + " is not supported";
+    else if (writes_body && !e.resource)
+      problem = "a " + e.method + " needs a resource";
+    else if (writes_body && e.resource->type().name != type)
+      problem = "its resource is a " + e.resource->type().name + ", but its url names " + type;
+    else if ((e.method == "GET" || e.method == "DELETE") && e.segments.size() != 2 && kind == "transaction")
+      problem = "only reads and deletes by id are supported in a transaction";
+    else if (e.method == "POST" && e.segments.size() != 1)
+      problem = "a create is POSTed to the type";
+    if (!problem.empty() && kind == "transaction")
+      return done(bundle_failure(400, "invalid", e.index, problem, format));
+    entries.push_back(std::move(e));
+  }
+  if (kind == "batch") return run_batch(store, limits, r, std::move(entries), std::move(done));
+  run_transaction(store, r, std::move(entries), std::move(done));
+}
+
 }  // namespace
 
 void add_rest_capabilities(fhir::Element& cs) {
@@ -426,11 +778,12 @@ void add_rest_capabilities(fhir::Element& cs) {
   rest.add_value("mode", "server");
   rest.add_value("documentation",
                  "courier's embedded FHIR store (the queue server): versioned, with conditional create and "
-                 "update; batch, transaction and subscriptions are not served yet.");
+                 "update, batch and transaction; subscriptions are not served yet.");
   for (const fhir::TypeInfo* type : fhir::TypeRegistry::r4().resource_types()) {
     fhir::Element& resource = rest.add("resource");
     resource.add_value("type", type->name);
-    for (const char* code : {"read", "vread", "update", "delete", "history-instance", "create", "search-type"})
+    for (const char* code :
+         {"read", "vread", "update", "delete", "history-instance", "create", "search-type"})
       resource.add("interaction").add_value("code", code);
     resource.add_value("versioning", "versioned");
     resource.add_value("readHistory", "true");
@@ -446,9 +799,12 @@ void add_rest_capabilities(fhir::Element& cs) {
     add_param("_id", "token");
     add_param("_lastUpdated", "date");
     add_param("_tag", "token");
-    for (const SearchParamInfo* param : search_params(type->name)) add_param(param->name, type_name(param->type));
+    for (const SearchParamInfo* param : search_params(type->name))
+      add_param(param->name, type_name(param->type));
     resource.sort_children();
   }
+  for (const char* code : {"transaction", "batch"}) rest.add("interaction").add_value("code", code);
+  rest.sort_children();
 }
 
 void RestApi::handle(RestRequest request, std::function<void(RestResponse)> done) {

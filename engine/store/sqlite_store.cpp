@@ -520,6 +520,35 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         true);
   }
 
+  void write_all(std::vector<rest::Write> writes,
+                 std::function<void(std::vector<rest::WriteResult>)> done) override {
+    submit(
+        [writes = std::move(writes), done = std::move(done)](Database& db) mutable -> std::function<void()> {
+          using Outcome = rest::WriteResult::Outcome;
+          std::vector<rest::WriteResult> results;
+          bool stopped = false;
+          for (rest::Write& w : writes) {
+            try {
+              results.push_back(do_write(db, std::move(w)));
+            } catch (const std::exception& e) {
+              results.push_back(rest::WriteResult{Outcome::failed, {}, e.what()});
+            }
+            const Outcome o = results.back().outcome;
+            if (o == Outcome::conflict || o == Outcome::ambiguous || o == Outcome::exists || o == Outcome::failed) {
+              stopped = true;
+              break;
+            }
+          }
+          auto callback = [done = std::move(done), results = std::move(results)]() mutable {
+            done(std::move(results));
+          };
+          // Roll the whole transaction back, and still answer.
+          if (stopped) throw JobFailed("transaction stopped", std::move(callback));
+          return callback;
+        },
+        true);
+  }
+
   std::optional<rest::ResourceVersion> read(const std::string& type, const std::string& id,
                                             std::optional<std::int64_t> version) override {
     std::lock_guard lock(reader_mutex_);

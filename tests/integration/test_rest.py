@@ -208,6 +208,68 @@ class RestTest(unittest.TestCase):
         status, _, _ = self.call("GET", "ServiceRequest?status:not=active", headers={"Prefer": "handling=strict"})
         self.assertEqual(status, 400)
 
+    # ---- batch and transaction -------------------------------------------------
+
+    def transaction(self, entries, kind="transaction"):
+        return self.call("POST", "", {"resourceType": "Bundle", "type": kind, "entry": entries})
+
+    def test_transaction_rewrites_references_and_is_all_or_nothing(self):
+        patient = {"resourceType": "Patient", "identifier": [{"system": "urn:mrn", "value": "TX-1"}]}
+        order = dict(service_request("ORD-TX"), subject={"reference": "urn:uuid:11111111-1111-4111-8111-111111111111"})
+        status, answer, _ = self.transaction([
+            {"fullUrl": "urn:uuid:22222222-2222-4222-8222-222222222222", "resource": order,
+             "request": {"method": "POST", "url": "ServiceRequest"}},
+            {"fullUrl": "urn:uuid:11111111-1111-4111-8111-111111111111", "resource": patient,
+             "request": {"method": "POST", "url": "Patient", "ifNoneExist": "identifier=urn:mrn|TX-1"}},
+        ])
+        self.assertEqual((status, answer["type"]), (200, "transaction-response"), answer)
+        self.assertEqual([e["response"]["status"] for e in answer["entry"]], ["201 Created", "201 Created"])
+        patient_id = answer["entry"][1]["response"]["location"].split("/Patient/")[1].split("/")[0]
+        stored = self.search("ServiceRequest?identifier=ORD-TX")["entry"][0]["resource"]
+        self.assertEqual(stored["subject"]["reference"], "Patient/" + patient_id)
+        self.assertEqual(self.search(f"ServiceRequest?subject=Patient/{patient_id}")["total"], 1)
+
+        # The same patient again: the conditional create finds it, and the new
+        # order points at the one that exists.
+        order2 = dict(service_request("ORD-TX2"), subject={"reference": "urn:uuid:33333333-3333-4333-8333-333333333333"})
+        status, answer, _ = self.transaction([
+            {"fullUrl": "urn:uuid:33333333-3333-4333-8333-333333333333", "resource": patient,
+             "request": {"method": "POST", "url": "Patient", "ifNoneExist": "identifier=urn:mrn|TX-1"}},
+            {"resource": order2, "request": {"method": "POST", "url": "ServiceRequest"}},
+        ])
+        self.assertEqual([e["response"]["status"] for e in answer["entry"]], ["200 OK", "201 Created"])
+        self.assertEqual(self.search("ServiceRequest?identifier=ORD-TX2")["entry"][0]["resource"]["subject"],
+                         {"reference": "Patient/" + patient_id})
+
+        # A dangling urn, or a version conflict in a later entry: nothing is written.
+        before = self.search("ServiceRequest?_count=0")["total"]
+        dangling = dict(service_request("ORD-TX3"), subject={"reference": "urn:uuid:44444444-4444-4444-8444-444444444444"})
+        status, outcome, _ = self.transaction([{"resource": dangling, "request": {"method": "POST", "url": "ServiceRequest"}}])
+        self.assertEqual(status, 400)
+        self.assertIn("names no entry", outcome["issue"][0]["diagnostics"])
+        stale = dict(stored, status="revoked")
+        status, outcome, _ = self.transaction([
+            {"resource": service_request("ORD-TX4"), "request": {"method": "POST", "url": "ServiceRequest"}},
+            {"resource": stale, "request": {"method": "PUT", "url": "ServiceRequest/" + stored["id"], "ifMatch": 'W/"7"'}},
+        ])
+        self.assertEqual(status, 412, outcome)
+        self.assertEqual(self.search("ServiceRequest?_count=0")["total"], before)
+        self.assertEqual(self.search("ServiceRequest?identifier=ORD-TX4")["total"], 0)
+
+    def test_batch_entries_stand_alone(self):
+        status, answer, _ = self.transaction([
+            {"resource": service_request("ORD-B1"), "request": {"method": "POST", "url": "ServiceRequest"}},
+            {"resource": {"resourceType": "Patient"}, "request": {"method": "POST", "url": "ServiceRequest"}},
+            {"request": {"method": "GET", "url": "ServiceRequest/does-not-exist"}},
+        ], kind="batch")
+        self.assertEqual((status, answer["type"]), (200, "batch-response"), answer)
+        self.assertEqual([e["response"]["status"] for e in answer["entry"]],
+                         ["201 Created", "400 Bad Request", "404 Not Found"])
+        self.assertEqual(answer["entry"][1]["response"]["outcome"]["resourceType"], "OperationOutcome")
+        self.assertEqual(self.search("ServiceRequest?identifier=ORD-B1")["total"], 1)
+        status, _, _ = self.call("POST", "", {"resourceType": "Bundle", "type": "collection"})
+        self.assertEqual(status, 400)
+
     # ---- bad input ---------------------------------------------------------
 
     def test_bad_requests_get_an_outcome_and_write_nothing(self):
