@@ -40,44 +40,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "nothing on port $1" >&2; exit 1; }
+source bench/lib.sh
 
 export MESSAGE_TEMPLATE=$PWD/bench/data/bench-message-template.json
 
 # run_wrk NAME URL CONNECTIONS [CONTENT_TYPE]: prints "rate p99_ms"
 run_wrk() {
-  local out
+  local out numbers
   out=$(CONTENT_TYPE=${4:-application/fhir+json} wrk -t2 -c"$3" -d"${seconds}s" --latency -s bench/post_message.lua "$2")
-  local rate p99
-  rate=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-  p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
-  local errors
-  errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out")
-  [ -z "$errors" ] || echo "  ($1, $3 connections: $errors)" >&2
-  echo "$rate $p99"
+  numbers=$(wrk_numbers "$1, $3 connections" "$out")
+  awk '{print $1, $3}' <<<"$numbers"
 }
 
 # nginx: the wire limit.
-nginx_port=$(free_port)
-mkdir -p "$work/nginx"
-cat >"$work/nginx/nginx.conf" <<CONF
-worker_processes 2;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $work/nginx;
-  server {
-    listen 127.0.0.1:$nginx_port;
-    client_max_body_size 16m;
-    location / { return 200 'ok'; }
-  }
-}
-CONF
-nginx -c "$work/nginx/nginx.conf" -g 'daemon off;' &
-pids+=($!)
+start_nginx
 
 durable_port=$(free_port)
 build/durable_server "$durable_port" "$work/durable.log" &

@@ -105,9 +105,9 @@ CREATE TABLE IF NOT EXISTS resource_current(
   UNIQUE(type, id));
 CREATE INDEX IF NOT EXISTS resource_current_updated ON resource_current(type, last_updated);
 CREATE TABLE IF NOT EXISTS search_index(
-  type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, system TEXT NOT NULL, value TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS search_index_lookup ON search_index(type, param, value, system);
-CREATE INDEX IF NOT EXISTS search_index_resource ON search_index(type, id);
+  type TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL, system TEXT NOT NULL, id TEXT NOT NULL,
+  PRIMARY KEY(type, param, value, system, id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS search_index_resource ON search_index(type, id, param, value, system);
 )sql";
 
 class Database {
@@ -534,7 +534,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
               results.push_back(rest::WriteResult{Outcome::failed, {}, e.what()});
             }
             const Outcome o = results.back().outcome;
-            if (o == Outcome::conflict || o == Outcome::ambiguous || o == Outcome::exists || o == Outcome::failed) {
+            if (o == Outcome::conflict || o == Outcome::ambiguous || o == Outcome::exists ||
+                o == Outcome::failed) {
               stopped = true;
               break;
             }
@@ -704,6 +705,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
                                        std::vector<std::int64_t>& numbers, std::string& order) {
     std::string sql;
     order.clear();
+    bool driven = false;
     for (const rest::Criterion& c : query.criteria) {
       switch (c.kind) {
         case rest::Criterion::Kind::id: {
@@ -728,9 +730,19 @@ class SqliteStore final : public Store, public rest::ResourceStore {
           break;
         }
         case rest::Criterion::Kind::index: {
-          sql +=
-              " AND EXISTS (SELECT 1 FROM search_index s WHERE s.type = c.type AND s.id = c.id AND s.param = "
-              "? AND (";
+          // The first (most selective) index criterion drives: its ids are
+          // read from the index once. The others are checked per resource
+          // through the index on (type, id).
+          if (!driven) {
+            sql += " AND c.id IN (SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND (";
+            args.push_back(query.type);
+            order += 's';
+            driven = true;
+          } else {
+            sql +=
+                " AND EXISTS (SELECT 1 FROM search_index s WHERE s.type = c.type AND s.id = c.id AND "
+                "s.param = ? AND (";
+          }
           args.push_back(c.param);
           order += 's';
           for (std::size_t i = 0; i < c.values.size(); ++i) {
@@ -762,7 +774,35 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     }
   }
 
-  static rest::SearchResult run_search(Database& db, const rest::SearchQuery& query) {
+  // How many index rows a criterion matches: cheap, through the index.
+  static std::int64_t matches(Database& db, const std::string& type, const rest::Criterion& c) {
+    std::int64_t n = 0;
+    for (const rest::TokenValue& v : c.values) {
+      Query q(db, v.has_system
+                      ? "SELECT COUNT(*) FROM search_index WHERE type = ? AND param = ? AND value = ? "
+                        "AND system = ?"
+                      : "SELECT COUNT(*) FROM search_index WHERE type = ? AND param = ? AND value = ?");
+      q.bind(type).bind(c.param).bind(v.value);
+      if (v.has_system) q.bind(v.system);
+      if (q.step()) n += q.integer(0);
+    }
+    return n;
+  }
+
+  static rest::SearchResult run_search(Database& db, const rest::SearchQuery& original) {
+    // The index criterion that matches least goes first, to drive the query.
+    rest::SearchQuery query = original;
+    std::vector<std::pair<std::int64_t, std::size_t>> sizes;
+    for (std::size_t i = 0; i < query.criteria.size(); ++i)
+      if (query.criteria[i].kind == rest::Criterion::Kind::index)
+        sizes.emplace_back(matches(db, query.type, query.criteria[i]), i);
+    if (sizes.size() > 1) {
+      const auto smallest = std::min_element(sizes.begin(), sizes.end());
+      if (smallest->first == 0) return {};
+      std::rotate(query.criteria.begin(),
+                  query.criteria.begin() + static_cast<std::ptrdiff_t>(smallest->second),
+                  query.criteria.begin() + static_cast<std::ptrdiff_t>(smallest->second) + 1);
+    }
     std::vector<std::string> args;
     std::vector<std::int64_t> numbers;
     std::string order;
@@ -777,10 +817,15 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     }
     // Oldest change first, so that a poller paging with _lastUpdated=gt...
     // and a client paging with offsets both move forward through the writes.
-    Query q(db, ("SELECT r.type, r.id, r.version, r.last_updated, r.deleted, r.body FROM resource_current c "
-                 "JOIN resource r ON r.type = c.type AND r.id = c.id AND r.version = c.version" +
-                 where + " ORDER BY c.seq LIMIT ? OFFSET ?")
-                    .c_str());
+    // The page is chosen before any body is read: joining the bodies of all
+    // matches first, then sorting, costs several times more.
+    Query q(db,
+            ("SELECT r.type, r.id, r.version, r.last_updated, r.deleted, r.body FROM (SELECT c.type, c.id, "
+             "c.version, c.seq FROM resource_current c" +
+             where +
+             " ORDER BY c.seq LIMIT ? OFFSET ?) c JOIN resource r ON r.type = c.type AND r.id = c.id AND "
+             "r.version = c.version ORDER BY c.seq")
+                .c_str());
     q.bind(query.type);
     bind_conditions(q, args, numbers, order);
     q.bind(query.count).bind(query.offset);
@@ -851,7 +896,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     Query(db, "DELETE FROM search_index WHERE type = ? AND id = ?").bind(v.type).bind(v.id).step();
     if (!v.deleted)
       for (const rest::IndexEntry& e : w.index)
-        Query(db, "INSERT INTO search_index(type, id, param, system, value) VALUES(?, ?, ?, ?, ?)")
+        Query(db, "INSERT OR IGNORE INTO search_index(type, id, param, system, value) VALUES(?, ?, ?, ?, ?)")
             .bind(v.type)
             .bind(v.id)
             .bind(e.param)
