@@ -1,6 +1,16 @@
-# Shared by the HTTP benchmarks (sourced): free ports, waiting for a server,
-# wrk runs reduced to their numbers, and nginx as the wire-limit reference.
-# Expects $work (a scratch folder) and appends the servers it starts to pids.
+# Shared by the HTTP benchmarks (sourced): a scratch folder ($work) and the
+# servers started (pids), both cleaned up on exit; free ports, waiting for a
+# server, wrk runs reduced to their numbers, and nginx as the wire-limit
+# reference.
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "nothing on port $1" >&2; exit 1; }

@@ -31,15 +31,6 @@ cmake -S . -B build -G Ninja >/dev/null
 ninja -C build -j2 courier durable_server >/dev/null
 (cd bench/node-red && [ -d node_modules ] || npm ci --no-audit --no-fund >/dev/null)
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
 source bench/lib.sh
 
 export MESSAGE_TEMPLATE=$PWD/bench/data/bench-message-template.json

@@ -28,15 +28,6 @@ scripts/setup.sh --bench >/dev/null
 cmake -S . -B build -G Ninja >/dev/null
 ninja -C build -j2 courier durable_server >/dev/null
 
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
 source bench/lib.sh
 
 start_nginx
