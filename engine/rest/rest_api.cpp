@@ -90,6 +90,16 @@ std::string percent_encode(std::string_view text) {
   return out;
 }
 
+// Gives a resource the id the store will keep it under.
+void set_id(fhir::Element& resource, const std::string& id) {
+  if (fhir::Element* existing = resource.child("id")) {
+    existing->set_value(id);
+    return;
+  }
+  resource.add_value("id", id);
+  resource.sort_children();
+}
+
 // The stored JSON (or its XML) as an answer, with the headers of its version.
 RestResponse resource_response(int status, const ResourceVersion& v, const RestRequest& r,
                                bool with_location) {
@@ -201,15 +211,6 @@ class Interaction {
       return std::nullopt;
     }
     return std::move(parsed.resource);
-  }
-
-  static void set_id(fhir::Element& resource, const std::string& id) {
-    if (fhir::Element* existing = resource.child("id")) {
-      existing->set_value(id);
-      return;
-    }
-    resource.add_value("id", id);
-    resource.sort_children();
   }
 
   // A search for a conditional interaction (If-None-Exist, conditional
@@ -632,12 +633,12 @@ void run_transaction(ResourceStore& store, const RestRequest& r, std::vector<Bun
                                      "the reference " + *dangling + " names no entry of the transaction",
                                      format));
         fhir::Element& resource = *e.resource;
-        if (fhir::Element* existing = resource.child("id")) {
-          existing->set_value(w.id);
-        } else {
-          resource.add_value("id", w.id);
-          resource.sort_children();
-        }
+        if (const std::string_view body_id = resource.child_value("id");
+            e.method == std::string("PUT") && !body_id.empty() && body_id != w.id)
+          return done(bundle_failure(400, "invalid", e.index,
+                                     "its resource's id '" + std::string(body_id) + "' is not its url's",
+                                     format));
+        set_id(resource, w.id);
         w.kind = e.method == std::string("POST") ? Write::Kind::create : Write::Kind::update;
         if (!e.if_match.empty()) {
           w.expected_version = etag_version(e.if_match);

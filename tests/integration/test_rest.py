@@ -253,6 +253,10 @@ class RestTest(unittest.TestCase):
             {"resource": stale, "request": {"method": "PUT", "url": "ServiceRequest/" + stored["id"], "ifMatch": 'W/"7"'}},
         ])
         self.assertEqual(status, 412, outcome)
+        status, outcome, _ = self.transaction([
+            {"resource": stale, "request": {"method": "PUT", "url": "ServiceRequest/someone-else"}}])
+        self.assertEqual(status, 400, outcome)
+        self.assertIn("is not its url's", outcome["issue"][0]["diagnostics"])
         self.assertEqual(self.search("ServiceRequest?_count=0")["total"], before)
         self.assertEqual(self.search("ServiceRequest?identifier=ORD-TX4")["total"], 0)
 
