@@ -294,9 +294,13 @@ class MessagingTest(unittest.TestCase):
         self.assertEqual(header_of(answer)["response"]["code"], "transient-error")
         self.assertIn("no response within the ack timeout", answer["entry"][1]["resource"]["issue"][0]["diagnostics"])
         self.assertEqual(len(filler.received), 2)
-        detail = engine.conversation(engine.conversations()[0]["id"])
+        # The placer's answer comes first; the delivery's new state is
+        # written just after it, without a sync of its own.
+        conversation_id = engine.conversations()[0]["id"]
+        detail = wait_for(lambda: (lambda d: d if d["deliveries"][0]["state"] == "parked" else None)(
+            engine.conversation(conversation_id)), what="the delivery to be parked")
         delivery = detail["deliveries"][0]
-        self.assertEqual(delivery["state"], "parked")
+        wait_for(lambda: engine.conversations()[0]["state"] == "failed", what="the conversation to be failed")
         self.assertIn('courier_dead_letters_total{route="orders",destination="filler"} 1', engine.metrics())
         # An operator finds it and replays it once the filler works again.
         accept_only[0] = False
