@@ -1,6 +1,8 @@
 -- wrk script: searches the store filled by rest_create.lua. SEARCH=identifier
--- asks for one random order (ORD-<1|2>-<n>, n up to PER_THREAD); SEARCH=tag
--- asks for the active, actionable orders (a page of 50).
+-- asks for a random identifier ORD-<1|2>-<n>, n up to PER_THREAD; each wrk
+-- run that filled the store numbered from 1 again, so an identifier names
+-- one order per fill run (about ten at 100,000 stored). SEARCH=tag asks for
+-- the active, actionable orders (a page of 50).
 local kind = os.getenv("SEARCH") or "identifier"
 local per_thread = tonumber(os.getenv("PER_THREAD") or "1000")
 local tag = "_tag=http://terminology.hl7.org/CodeSystem/common-tags%7Cactionable&status=active&_count=50"

@@ -7,19 +7,10 @@
 
 namespace courier {
 
-std::string outcome_text(const std::string& code, const std::string& diagnostics, fhir::Format format,
-                         const std::string& expression) {
-  fhir::Issues issues{fhir::Issue{fhir::Severity::error, code, diagnostics, expression, std::nullopt}};
-  return fhir::write(fhir::to_operation_outcome(issues), format);
-}
-
 namespace {
 
 Reply issues_reply(int status, fhir::Issues issues, fhir::Format format) {
-  std::erase_if(issues, [](const fhir::Issue& i) {
-    return i.severity != fhir::Severity::error && i.severity != fhir::Severity::fatal;
-  });
-  return Reply{status, fhir::write(fhir::to_operation_outcome(issues), format), format};
+  return Reply{status, fhir::error_outcome_text(std::move(issues), format), format};
 }
 
 std::string order_key(const route::Destination& d, const fhir::Element& bundle,
@@ -44,10 +35,8 @@ std::string order_key(const route::Destination& d, const fhir::Element& bundle,
 Admission admit(const Inbound& in, const route::RouteSet& routes, const fhir::ParseLimits& limits) {
   Admission a;
   a.format = in.format.value_or(fhir::detect_format(in.body).value_or(fhir::Format::json));
-  fhir::ParseResult parsed =
-      a.format == fhir::Format::xml ? fhir::parse_xml(in.body, limits) : fhir::parse_json(in.body, limits);
+  fhir::ParseResult parsed = fhir::parse_valid(in.body, a.format, limits);
   fhir::Issues issues = std::move(parsed.issues);
-  if (parsed.resource && !fhir::has_errors(issues)) issues = fhir::validate(*parsed.resource);
   if (!parsed.resource || fhir::has_errors(issues)) {
     // Unreadable, or against FHIR's own rules: 400, as FHIR's REST API answers.
     a.rejection = issues_reply(400, std::move(issues), a.format);
@@ -66,10 +55,10 @@ Admission admit(const Inbound& in, const route::RouteSet& routes, const fhir::Pa
   a.route = routes.match(a.info, *a.bundle, in.listener);
   if (a.route == nullptr) {
     a.rejection = Reply{422,
-                        outcome_text("not-supported",
-                                     "no route takes event '" + a.info.event() + "' from listener '" +
-                                         in.listener + "'; the message was not processed",
-                                     a.format, "Bundle.entry[0].resource.event"),
+                        fhir::outcome_text("not-supported",
+                                           "no route takes event '" + a.info.event() + "' from listener '" +
+                                               in.listener + "'; the message was not processed",
+                                           a.format, "Bundle.entry[0].resource.event"),
                         a.format};
     a.outcome = "no-route";
     a.may_be_progress = !a.info.based_on.empty();

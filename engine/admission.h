@@ -56,8 +56,4 @@ enum class FirstAnswer {
 };
 FirstAnswer first_answer(const route::Route& route, const message::MessageInfo& info, bool async);
 
-// An OperationOutcome with one error issue, written in `format`.
-std::string outcome_text(const std::string& code, const std::string& diagnostics, fhir::Format format,
-                         const std::string& expression = {});
-
 }  // namespace courier

@@ -30,7 +30,7 @@ namespace {
 
 Reply outcome_reply(int status, const std::string& code, const std::string& diagnostics, fhir::Format format,
                     const std::string& expression = {}) {
-  return Reply{status, outcome_text(code, diagnostics, format, expression), format};
+  return Reply{status, fhir::outcome_text(code, diagnostics, format, expression), format};
 }
 
 // "840 ms", "12 s", "5 min": for the timeline, read by people.

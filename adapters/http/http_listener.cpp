@@ -14,6 +14,7 @@
 
 #include "adapters/http/http_support.h"
 #include "engine/admin.h"
+#include "engine/fhir/operation_outcome.h"
 #include "engine/rest/rest_api.h"
 #include "engine/util/text.h"
 
@@ -201,7 +202,7 @@ class HttpListener final : public Listener {
   Response error_response(const Request& request, http::status status, const std::string& code,
                           const std::string& diagnostics) {
     const fhir::Format format = answer_format(request, {}, format_of(request[http::field::content_type], ""));
-    return fhir_response(status, outcome_text(code, diagnostics, format), format);
+    return fhir_response(status, fhir::outcome_text(code, diagnostics, format), format);
   }
 
   static Response text_response(http::status status, std::string body, std::string_view type) {

@@ -56,4 +56,16 @@ Element to_operation_outcome(const Issues& issues) {
   return outcome;
 }
 
+std::string outcome_text(const std::string& code, const std::string& diagnostics, Format format,
+                         const std::string& expression) {
+  const Issues issues{Issue{Severity::error, code, diagnostics, expression, std::nullopt}};
+  return write(to_operation_outcome(issues), format);
+}
+
+std::string error_outcome_text(Issues issues, Format format) {
+  std::erase_if(
+      issues, [](const Issue& i) { return i.severity != Severity::error && i.severity != Severity::fatal; });
+  return write(to_operation_outcome(issues), format);
+}
+
 }  // namespace courier::fhir

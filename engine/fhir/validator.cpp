@@ -298,4 +298,10 @@ Issues validate(const Element& resource) {
   return issues;
 }
 
+ParseResult parse_valid(std::string_view text, Format format, const ParseLimits& limits) {
+  ParseResult parsed = format == Format::xml ? parse_xml(text, limits) : parse_json(text, limits);
+  if (parsed.resource && !has_errors(parsed.issues)) parsed.issues = validate(*parsed.resource);
+  return parsed;
+}
+
 }  // namespace courier::fhir

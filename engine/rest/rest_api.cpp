@@ -21,17 +21,13 @@ namespace {
 constexpr int kDefaultCount = 50;
 constexpr int kMaxCount = 1000;
 
-RestResponse outcome(int status, const std::string& code, const std::string& diagnostics, fhir::Format format,
-                     fhir::Severity severity = fhir::Severity::error) {
-  const fhir::Issues issues{fhir::Issue{severity, code, diagnostics, {}, std::nullopt}};
-  return RestResponse{status, fhir::write(fhir::to_operation_outcome(issues), format), format, {}};
+RestResponse outcome(int status, const std::string& code, const std::string& diagnostics,
+                     fhir::Format format) {
+  return RestResponse{status, fhir::outcome_text(code, diagnostics, format), format, {}};
 }
 
 RestResponse issues_outcome(int status, fhir::Issues issues, fhir::Format format) {
-  std::erase_if(issues, [](const fhir::Issue& i) {
-    return i.severity != fhir::Severity::error && i.severity != fhir::Severity::fatal;
-  });
-  return RestResponse{status, fhir::write(fhir::to_operation_outcome(issues), format), format, {}};
+  return RestResponse{status, fhir::error_outcome_text(std::move(issues), format), format, {}};
 }
 
 // "Thu, 26 Nov 2026 18:33:36 GMT", as HTTP writes dates.
@@ -90,6 +86,14 @@ std::string percent_encode(std::string_view text) {
   return out;
 }
 
+// The search an If-None-Exist (or a transaction's ifNoneExist) names,
+// written with or without its "Type?".
+std::vector<std::pair<std::string, std::string>> condition_params(std::string_view if_none_exist) {
+  if (const std::size_t q = if_none_exist.find('?'); q != std::string_view::npos)
+    if_none_exist.remove_prefix(q + 1);
+  return util::parse_form(if_none_exist);
+}
+
 // Gives a resource the id the store will keep it under.
 void set_id(fhir::Element& resource, const std::string& id) {
   if (fhir::Element* existing = resource.child("id")) {
@@ -114,8 +118,7 @@ RestResponse resource_response(int status, const ResourceVersion& v, const RestR
   const std::string returned = preference(r.prefer, "return");
   if (returned == "minimal") return out;
   if (returned == "OperationOutcome") {
-    RestResponse o = outcome(status, "informational", "done", r.answer_format, fhir::Severity::information);
-    out.body = std::move(o.body);
+    out.body = fhir::write(fhir::to_operation_outcome({}), r.answer_format);  // one "information" issue
     return out;
   }
   if (r.answer_format == fhir::Format::json) {
@@ -197,12 +200,9 @@ class Interaction {
       fail(415, "not-supported", "send the resource as application/fhir+json or application/fhir+xml");
       return std::nullopt;
     }
-    fhir::ParseResult parsed = *r_.body_format == fhir::Format::xml ? fhir::parse_xml(r_.body, limits_)
-                                                                    : fhir::parse_json(r_.body, limits_);
-    fhir::Issues issues = std::move(parsed.issues);
-    if (parsed.resource && !fhir::has_errors(issues)) issues = fhir::validate(*parsed.resource);
-    if (!parsed.resource || fhir::has_errors(issues)) {
-      done_(issues_outcome(400, std::move(issues), r_.answer_format));
+    fhir::ParseResult parsed = fhir::parse_valid(r_.body, *r_.body_format, limits_);
+    if (!parsed.ok()) {
+      done_(issues_outcome(400, std::move(parsed.issues), r_.answer_format));
       return std::nullopt;
     }
     if (parsed.resource->type().name != r_.segments[0]) {
@@ -240,9 +240,7 @@ class Interaction {
     w.type = r_.segments[0];
     w.id = util::random_uuid();  // the server assigns the id of a create
     if (!r_.if_none_exist.empty()) {
-      std::string_view search = r_.if_none_exist;
-      if (const std::size_t q = search.find('?'); q != std::string_view::npos) search = search.substr(q + 1);
-      w.unless_exists = condition(util::parse_form(search));
+      w.unless_exists = condition(condition_params(r_.if_none_exist));
       if (!w.unless_exists) return;
     }
     set_id(*resource, w.id);
@@ -462,6 +460,7 @@ struct BundleEntry {
   std::string if_none_exist;
   std::string if_match;
   std::optional<fhir::Element> resource;
+  std::optional<SearchQuery> condition;  // the ifNoneExist or conditional-update search, once read
 };
 
 // request.url ("Patient", "Patient/1", "Patient?identifier=x", or absolute
@@ -575,6 +574,7 @@ void run_transaction(ResourceStore& store, const RestRequest& r, std::vector<Bun
       if (parsed.error || !parsed.unknown.empty() || parsed.query.criteria.empty())
         return bundle_failure(400, "invalid", e.index, "its condition is not a search courier can run",
                               format);
+      e.condition = parsed.query;
       parsed.query.count = 2;
       const SearchResult result = store.search(parsed.query);
       if (result.total > 1)
@@ -588,12 +588,9 @@ void run_transaction(ResourceStore& store, const RestRequest& r, std::vector<Bun
     };
     std::string id;
     if (e.method == "POST") {
-      if (!e.if_none_exist.empty()) {
-        std::string_view condition = e.if_none_exist;
-        if (const std::size_t q = condition.find('?'); q != std::string_view::npos)
-          condition = condition.substr(q + 1);
-        if (auto failure = search_one(util::parse_form(condition), id)) return done(std::move(*failure));
-      }
+      if (!e.if_none_exist.empty())
+        if (auto failure = search_one(condition_params(e.if_none_exist), id))
+          return done(std::move(*failure));
       if (id.empty())
         id = util::random_uuid();
       else
@@ -645,13 +642,8 @@ void run_transaction(ResourceStore& store, const RestRequest& r, std::vector<Bun
           if (!w.expected_version)
             return done(bundle_failure(400, "invalid", e.index, "its ifMatch is not a version ETag", format));
         }
-        if (w.kind == Write::Kind::create && !e.if_none_exist.empty()) {
-          // Searched above and found nothing: a match now means it changed meanwhile.
-          std::string_view condition = e.if_none_exist;
-          if (const std::size_t q = condition.find('?'); q != std::string_view::npos)
-            condition = condition.substr(q + 1);
-          w.unless_exists = parse_search(w.type, util::parse_form(condition)).query;
-        }
+        // Searched above and found nothing: a match now means it changed meanwhile.
+        if (w.kind == Write::Kind::create) w.unless_exists = e.condition;
         w.index = index_entries(resource);
         w.resource = std::move(e.resource);
       }
@@ -725,12 +717,8 @@ void process_bundle(ResourceStore& store, const fhir::ParseLimits& limits, RestR
   if (!r.body_format)
     return done(outcome(415, "not-supported",
                         "send the Bundle as application/fhir+json or application/fhir+xml", format));
-  fhir::ParseResult parsed = *r.body_format == fhir::Format::xml ? fhir::parse_xml(r.body, limits)
-                                                                 : fhir::parse_json(r.body, limits);
-  fhir::Issues issues = std::move(parsed.issues);
-  if (parsed.resource && !fhir::has_errors(issues)) issues = fhir::validate(*parsed.resource);
-  if (!parsed.resource || fhir::has_errors(issues))
-    return done(issues_outcome(400, std::move(issues), format));
+  fhir::ParseResult parsed = fhir::parse_valid(r.body, *r.body_format, limits);
+  if (!parsed.ok()) return done(issues_outcome(400, std::move(parsed.issues), format));
   const fhir::Element& bundle = *parsed.resource;
   const std::string_view kind =
       bundle.type().name == "Bundle" ? bundle.child_value("type") : std::string_view();
