@@ -12,7 +12,12 @@ const std::map<std::string, ListenerParser>& listener_types() {
 }
 
 Engine::Senders make_senders(boost::asio::io_context& io) {
-  return Engine::Senders{{route::Pattern::messaging, make_http_sender(io)},
+  // rest and request destinations with an endpoint use HTTP too; without
+  // one (and queue always), the engine writes to its own store.
+  const std::shared_ptr<delivery::Sender> http = make_http_sender(io);
+  return Engine::Senders{{route::Pattern::messaging, http},
+                         {route::Pattern::rest, http},
+                         {route::Pattern::request, http},
                          {route::Pattern::file, make_file_sender()}};
 }
 

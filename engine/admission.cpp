@@ -73,8 +73,9 @@ Admission admit(const Inbound& in, const route::RouteSet& routes, const fhir::Pa
 FirstAnswer first_answer(const route::Route& route, const message::MessageInfo& info, bool async) {
   if (async) return FirstAnswer::accepted;
   if (info.response_request == message::ResponseRequest::never) return FirstAnswer::no_content;
+  // Every pattern but file has a receiver whose answer the placer waits for.
   const bool filler_answers = std::any_of(route.to.begin(), route.to.end(), [](const route::Destination& d) {
-    return d.pattern == route::Pattern::messaging;
+    return d.pattern != route::Pattern::file;
   });
   return filler_answers ? FirstAnswer::filler_response : FirstAnswer::courier_response;
 }

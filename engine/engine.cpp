@@ -16,7 +16,10 @@
 #include "engine/fhir/validator.h"
 #include "engine/message/message_info.h"
 #include "engine/message/response_builder.h"
+#include "engine/rest/embedded_sender.h"
+#include "engine/rest/observed_store.h"
 #include "engine/rest/rest_api.h"
+#include "engine/rest/rest_call.h"
 
 namespace courier {
 
@@ -51,6 +54,21 @@ bool wanted(message::ResponseRequest request, const std::string& code) {
   return true;
 }
 
+// The conversation's state once a filler's report has this status: the
+// report's own status values (DiagnosticReport final, MedicationDispense
+// completed, Encounter finished, …) read as Task's states.
+std::string conversation_state_for_report(std::string_view status) {
+  for (std::string_view done :
+       {"final", "amended", "corrected", "appended", "completed", "finished", "available"})
+    if (status == done) return "completed";
+  for (std::string_view stopped : {"cancelled", "stopped", "not-done", "revoked"})
+    if (status == stopped) return "cancelled";
+  if (status == "rejected" || status == "declined") return "rejected";
+  if (status == "failed") return "failed";
+  if (status == "on-hold" || status == "suspended") return "on-hold";
+  return "in-progress";
+}
+
 }  // namespace
 
 class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
@@ -61,7 +79,15 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         options_(std::move(options)),
         routes_(std::move(routes)),
         store_(std::move(store)),
-        senders_(std::move(senders)) {}
+        senders_(std::move(senders)),
+        resources_(store_->resources(),
+                   [this](const rest::ResourceVersion& v) {
+                     asio::post(strand_, [self = weak_from_this(), v] {
+                       if (auto impl = self.lock(); impl && !impl->stopped_) impl->on_resource_written(v);
+                     });
+                   }),
+        rest_api_(resources_, options_.limits),
+        embedded_sender_(rest::make_embedded_sender(rest_api_, options_.public_url)) {}
 
   // What the engine keeps in memory about a conversation while anything
   // about it is still to happen.
@@ -305,6 +331,46 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
 
   // ---- correlation -------------------------------------------------------
 
+  // A resource created or updated on courier's FHIR base. When its basedOn
+  // points at a request courier carried (a filler reporting on it: a
+  // DiagnosticReport, a MedicationDispense, …), the placer gets it as a
+  // progress message, and a report in a final state completes the
+  // conversation.
+  void on_resource_written(const rest::ResourceVersion& written) {
+    fhir::ParseResult parsed = fhir::parse_json(written.json);
+    if (!parsed.resource) return;
+    auto resource = std::make_shared<const fhir::Element>(std::move(*parsed.resource));
+    std::vector<std::string> keys = message::based_on_keys(*resource);
+    // courier's own writes of requests (queue) are work, not reports.
+    if (keys.empty() || rest::is_actionable(*resource)) return;
+    store_->find_by_correlation(std::move(keys), [self = shared_from_this(), written,
+                                                  resource](std::optional<store::Conversation> row) {
+      if (!row) return;
+      asio::post(self->strand_, [self, written, resource, row = std::move(*row)] {
+        ConversationPtr conversation = self->conversation_from(row);
+        if (conversation == nullptr || conversation->route == nullptr) return;
+        self->relay_report(conversation, written, *resource);
+      });
+    });
+  }
+
+  void relay_report(const ConversationPtr& conversation, const rest::ResourceVersion& written,
+                    const fhir::Element& resource) {
+    const std::string reference = written.type + "/" + written.id;
+    const std::string status(resource.child_value("status"));
+    message::ResponseSpec spec{"ok", {}, options_.public_url};
+    spec.focus.emplace_back(options_.public_url + "/" + reference, resource);
+    const std::string text =
+        fhir::write(message::build_response(conversation->info, spec), conversation->format);
+    const std::string message_id = "rest " + reference + "/_history/" + std::to_string(written.version);
+    const bool fresh =
+        record_response(conversation, text, conversation->format, message_id, "ok",
+                        "report " + reference + (status.empty() ? std::string() : " (" + status + ")") +
+                            " on courier's FHIR base",
+                        conversation_state_for_report(status));
+    if (fresh) reply_to_placer(conversation, Reply{200, text, conversation->format}, "ok", nullptr);
+  }
+
   // A response or progress message for `conversation` (whichever way it
   // came): recorded, matched to the delivery waiting for it, relayed.
   // `key`: the queue whose head got this response in its HTTP answer; for a
@@ -340,8 +406,11 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // Records a response or progress message in the conversation's timeline,
   // once: a resend (the same `message_id`, Bundle.id and MessageHeader.id)
   // is noted as a duplicate, and false comes back.
+  // `state`: the conversation's new state; by default accepted (the first
+  // ok), in-progress (a later one) or rejected (fatal-error).
   bool record_response(const ConversationPtr& conversation, const std::string& body, fhir::Format format,
-                       const std::string& message_id, const std::string& code, const std::string& how) {
+                       const std::string& message_id, const std::string& code, const std::string& how,
+                       std::string state = {}) {
     if (!conversation->response_ids.insert(message_id).second) {
       store_->add_event(conversation->id,
                         store::Event{0, "duplicate", code + " " + how + ": a resend, already relayed", {}, 0},
@@ -349,9 +418,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       return false;
     }
     const bool first = conversation->responses++ == 0;
-    const std::string state = code == "fatal-error" ? "rejected"
-                              : code == "ok"        ? (first ? "accepted" : "in-progress")
-                                                    : "";
+    if (state.empty()) {
+      state = code == "fatal-error" ? "rejected" : code == "ok" ? (first ? "accepted" : "in-progress") : "";
+    }
     store_->add_event(conversation->id,
                       store::Event{0, first ? "response" : "progress", code + " " + how, body,
                                    static_cast<int>(format), message_id},
@@ -476,6 +545,12 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     } else if (destination == nullptr) {
       // The route or destination was removed from the route files since.
       return finish(key, DeliveryState::parked, "its destination is no longer in the routes");
+    } else if (route::is_rest(destination->pattern)) {
+      std::string why;
+      if (!rest_call(*head.conversation, *destination, out, why)) {
+        return fail_for_good(key, "cannot be reached by a REST call: " + why, {}, "failed");
+      }
+      sender = destination->endpoint.empty() ? embedded_sender_ : sender_for(destination->pattern);
     } else {
       out.body = head.record.body.empty() ? *head.conversation->body : head.record.body;
       out.format = head.conversation->format;
@@ -513,6 +588,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     }
     switch (outcome.kind) {
       case Kind::done:
+        if (const route::Destination* destination = destination_of(head);
+            destination != nullptr && route::is_rest(destination->pattern)) {
+          return on_rest_done(key, outcome, *destination);
+        }
         finish(key, DeliveryState::delivered,
                outcome.status != 0 ? "HTTP " + std::to_string(outcome.status) : "written");
         if (!conversation->waiters.empty())
@@ -552,19 +631,102 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         return;
       }
       case Kind::transient: return retry_or_give_up(key, outcome.error, "transient-error");
-      case Kind::fatal: {
-        fhir::Issues issues{
-            fhir::Issue{fhir::Severity::error,
-                        "processing",
-                        "destination '" + head.record.destination + "' refused the message: " + outcome.error,
-                        {},
-                        std::nullopt}};
-        finish(key, DeliveryState::failed, outcome.error);
-        reply_to_placer(conversation, own_response(*conversation, "fatal-error", std::move(issues)),
-                        "fatal-error", nullptr);
-        return;
+      case Kind::fatal:
+        return fail_for_good(key, "refused the message: " + outcome.error,
+                             fhir::read_outcome_issues(outcome.body, outcome.format), "rejected");
+    }
+  }
+
+  // The head of `key` can never be delivered (the receiver refused it, or
+  // it cannot be sent at all): it fails without retries and the placer
+  // gets a fatal-error with the reason, and the receiver's own issues.
+  void fail_for_good(const std::string& key, const std::string& reason, fhir::Issues receiver_issues,
+                     const std::string& state) {
+    Queued& head = queues_[key].items.front();
+    const ConversationPtr conversation = head.conversation;
+    fhir::Issues issues{fhir::Issue{fhir::Severity::error,
+                                    "processing",
+                                    "destination '" + head.record.destination + "' " + reason,
+                                    {},
+                                    std::nullopt}};
+    for (fhir::Issue& issue : receiver_issues) issues.push_back(std::move(issue));
+    finish(key, DeliveryState::failed, reason);
+    store_->add_event(conversation->id, store::Event{0, "outcome", "fatal-error: " + reason, {}, 0}, state,
+                      [] {});
+    reply_to_placer(conversation, own_response(*conversation, "fatal-error", std::move(issues)),
+                    "fatal-error", nullptr);
+  }
+
+  // Fills `out` with the REST call a rest, request or queue destination
+  // makes for the conversation's message.
+  bool rest_call(const Conversation& conversation, const route::Destination& destination,
+                 delivery::Outbound& out, std::string& why) const {
+    const fhir::ParseResult parsed = conversation.format == fhir::Format::xml
+                                         ? fhir::parse_xml(*conversation.body, options_.limits)
+                                         : fhir::parse_json(*conversation.body, options_.limits);
+    if (!parsed.resource) {
+      why = "the stored message cannot be read";
+      return false;
+    }
+    auto call = rest::rest_call_for(*parsed.resource, destination, conversation.format);
+    if (auto* error = std::get_if<std::string>(&call)) {
+      why = *error;
+      return false;
+    }
+    rest::RestCall& c = std::get<rest::RestCall>(call);
+    out.method = std::move(c.method);
+    out.target = destination.endpoint.empty() ? std::move(c.path)
+                 : c.path.empty()             ? destination.endpoint
+                                              : destination.endpoint + "/" + c.path;
+    out.headers = std::move(c.headers);
+    out.body = std::move(c.body);
+    out.format = conversation.format;
+    out.timeout = destination.ack_timeout;
+    out.message_exchange = false;
+    return true;
+  }
+
+  // A REST call succeeded. For `rest`, that is the delivery's end and the
+  // placer hears "ok". For `request` and `queue`, the filler has the
+  // request: the placer hears "ok" as its acknowledgment, and the
+  // conversation waits for the filler's reports, which name the request as
+  // the filler stored it (its Location).
+  void on_rest_done(const std::string& key, const delivery::SendOutcome& outcome,
+                    const route::Destination& destination) {
+    Queued& head = queues_[key].items.front();
+    const ConversationPtr conversation = head.conversation;
+    const std::string written = rest::resource_of_location(outcome.location);
+    const std::string detail =
+        "HTTP " + std::to_string(outcome.status) + (written.empty() ? std::string() : ", " + written);
+    if (!route::awaits_events(destination.pattern)) {
+      finish(key, DeliveryState::delivered, detail);
+      return reply_to_placer(conversation, own_response(*conversation, "ok", {}), "ok", nullptr);
+    }
+    std::string location = outcome.location;
+    if (const std::size_t history = location.find("/_history/"); history != std::string::npos)
+      location.resize(history);
+    std::vector<std::string> keys;
+    if (!written.empty()) {
+      if (destination.endpoint.empty()) {
+        keys.push_back("ref " + written);
+        keys.push_back("ref " + options_.public_url + "/" + written);
+      } else {
+        keys.push_back("ref " +
+                       (location.starts_with("http") ? location : destination.endpoint + "/" + written));
       }
     }
+    store_->add_correlation(conversation->id, std::move(keys), [] {});
+    fhir::Issues note{fhir::Issue{fhir::Severity::information,
+                                  "informational",
+                                  "destination '" + destination.name + "' took the request" +
+                                      (written.empty() ? std::string() : " as " + written),
+                                  {},
+                                  std::nullopt}};
+    Reply ack = own_response(*conversation, "ok", std::move(note));
+    record_response(conversation, ack.body, ack.format, "ack " + destination.name, "ok",
+                    "from " + destination.name + ": " + detail);
+    finish(key, DeliveryState::delivered, detail);
+    reply_to_placer(conversation, std::move(ack), "ok", nullptr);
   }
 
   void arm_ack_timer(const std::string& key, milliseconds timeout) {
@@ -784,6 +946,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   route::RouteSet routes_;
   std::unique_ptr<store::Store> store_;
   Senders senders_;
+  // The FHIR REST store as peers and rest/queue destinations reach it.
+  rest::ObservedResourceStore resources_;
+  rest::RestApi rest_api_;
+  std::shared_ptr<delivery::Sender> embedded_sender_;
   Metrics metrics_;
   std::unordered_map<store::Id, ConversationPtr> conversations_;
   std::map<std::string, Queue> queues_;
@@ -836,6 +1002,10 @@ void Engine::stop() {
 
 void Engine::accept(Inbound message, std::function<void(Reply)> done) {
   impl_->accept(std::move(message), std::move(done));
+}
+
+void Engine::rest(rest::RestRequest request, std::function<void(rest::RestResponse)> done) {
+  impl_->rest_api_.handle(std::move(request), std::move(done));
 }
 
 bool Engine::replay(store::Id delivery, std::string& error) {

@@ -18,6 +18,7 @@
 #include "engine/delivery/sender.h"
 #include "engine/fhir/codec.h"
 #include "engine/metrics.h"
+#include "engine/rest/rest_api.h"
 #include "engine/route/route.h"
 #include "engine/store/store.h"
 
@@ -60,6 +61,11 @@ class Engine {
 
   // Takes a message; `done` runs once, on any thread, with the answer.
   void accept(Inbound message, std::function<void(Reply)> done);
+
+  // The embedded FHIR REST store (the queue server): `done` runs once, on
+  // any thread. What peers write here can report on requests courier
+  // carried (resources whose basedOn points at them).
+  void rest(rest::RestRequest request, std::function<void(rest::RestResponse)> done);
 
   // Sends a parked delivery again, with a fresh set of attempts.
   bool replay(store::Id delivery, std::string& error);

@@ -61,11 +61,11 @@ auto async_accept(Engine& engine, Inbound inbound, Token&& token) {
 
 // Waits for the REST API's answer inside a coroutine.
 template <typename Token>
-auto async_rest(rest::RestApi& api, rest::RestRequest request, Token&& token) {
+auto async_rest(Engine& engine, rest::RestRequest request, Token&& token) {
   return asio::async_initiate<Token, void(rest::RestResponse)>(
-      [&api](auto handler, rest::RestRequest request) {
+      [&engine](auto handler, rest::RestRequest request) {
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        api.handle(std::move(request), [shared](rest::RestResponse response) {
+        engine.rest(std::move(request), [shared](rest::RestResponse response) {
           auto executor = asio::get_associated_executor(*shared);
           asio::post(executor,
                      [shared, response = std::move(response)]() mutable { (*shared)(std::move(response)); });
@@ -81,7 +81,6 @@ class HttpListener final : public Listener {
 
   void start(asio::io_context& io, Engine& engine) override {
     engine_ = &engine;
-    rest_.emplace(engine.store().resources(), fhir::ParseLimits{settings_.max_body, 100});
     acceptor_.emplace(io);
     boost::system::error_code ec;
     const tcp::endpoint endpoint(asio::ip::make_address(settings_.address, ec), settings_.port);
@@ -260,13 +259,7 @@ class HttpListener final : public Listener {
                                  const std::map<std::string, std::string>& query) {
     rest::RestRequest r;
     r.method = std::string(request.method_string());
-    for (std::size_t at = 0;;) {
-      const std::size_t slash = path.find('/', at);
-      r.segments.emplace_back(util::percent_decode(path.substr(at, slash - at)));
-      if (slash == std::string_view::npos) break;
-      at = slash + 1;
-    }
-    r.query = util::parse_form(raw_query);
+    r.set_target(raw_query.empty() ? std::string(path) : std::string(path) + "?" + std::string(raw_query));
     r.body = request.body();
     if (!r.body.empty()) r.body_format = format_of(request[http::field::content_type], r.body);
     r.answer_format = answer_format(request, query, r.body_format);
@@ -274,7 +267,7 @@ class HttpListener final : public Listener {
     r.if_none_exist = std::string(request["If-None-Exist"]);
     r.prefer = std::string(request["Prefer"]);
     r.base_url = base_url();
-    rest::RestResponse answer = co_await async_rest(*rest_, std::move(r), asio::use_awaitable);
+    rest::RestResponse answer = co_await async_rest(*engine_, std::move(r), asio::use_awaitable);
     Response response =
         fhir_response(static_cast<http::status>(answer.status), std::move(answer.body), answer.format);
     for (const auto& [name, value] : answer.headers) response.set(name, value);
@@ -354,7 +347,6 @@ class HttpListener final : public Listener {
 
   HttpSettings settings_;
   Engine* engine_ = nullptr;
-  std::optional<rest::RestApi> rest_;
   std::optional<tcp::acceptor> acceptor_;
   std::uint16_t bound_port_ = 0;
   std::atomic<std::size_t> connections_ = 0;

@@ -31,7 +31,7 @@ class HttpSender final : public delivery::Sender, public std::enable_shared_from
   explicit HttpSender(asio::io_context& io) : io_(io) {}
 
   void send(delivery::Outbound message, std::function<void(delivery::SendOutcome)> done) override {
-    asio::co_spawn(io_, post(shared_from_this(), std::move(message)),
+    asio::co_spawn(io_, exchange(shared_from_this(), std::move(message)),
                    [done = std::move(done)](std::exception_ptr error, delivery::SendOutcome outcome) {
                      if (error) {
                        outcome = {};
@@ -43,8 +43,8 @@ class HttpSender final : public delivery::Sender, public std::enable_shared_from
   }
 
  private:
-  static asio::awaitable<delivery::SendOutcome> post(std::shared_ptr<HttpSender> self,
-                                                     delivery::Outbound message) {
+  static asio::awaitable<delivery::SendOutcome> exchange(std::shared_ptr<HttpSender> self,
+                                                         delivery::Outbound message) {
     using Kind = delivery::SendOutcome::Kind;
     delivery::SendOutcome outcome;
     outcome.kind = Kind::transient;
@@ -58,11 +58,12 @@ class HttpSender final : public delivery::Sender, public std::enable_shared_from
       outcome.error = "https:// destinations need TLS, which this build does not have yet";
       co_return outcome;
     }
-    http::request<http::string_body> request{http::verb::post, url->target, 11};
+    http::request<http::string_body> request{http::string_to_verb(message.method), url->target, 11};
     request.set(http::field::host, url->host_header());
     request.set(http::field::user_agent, "courier/0.1");
     request.set(http::field::content_type, content_type(message.format));
     request.set(http::field::accept, content_type(message.format));
+    for (const auto& [name, value] : message.headers) request.set(name, value);
     request.keep_alive(true);
     request.body() = std::move(message.body);
     request.prepare_payload();
@@ -108,19 +109,8 @@ class HttpSender final : public delivery::Sender, public std::enable_shared_from
       outcome.body = std::move(response.body());
       outcome.format =
           format_of(response[http::field::content_type], outcome.body).value_or(fhir::Format::json);
-      const int status = outcome.status;
-      if (status == 202) {
-        outcome.kind = Kind::accepted;
-      } else if (status == 204 || (status >= 200 && status < 300 && outcome.body.empty())) {
-        outcome.kind = Kind::done;
-      } else if (status >= 200 && status < 300) {
-        outcome.kind = Kind::response;
-      } else if (status == 408 || status == 429 || status >= 500) {
-        outcome.error = "HTTP " + std::to_string(status);
-      } else {
-        outcome.kind = Kind::fatal;
-        outcome.error = "HTTP " + std::to_string(status) + outcome_summary(outcome.body, outcome.format);
-      }
+      outcome.location = std::string(response[http::field::location]);
+      delivery::classify_status(outcome, message.message_exchange);
       co_return outcome;
     }
     co_return outcome;

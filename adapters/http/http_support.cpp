@@ -25,7 +25,7 @@ std::optional<Url> parse_url(std::string_view text) {
   const std::size_t slash = text.find_first_of("/?");
   std::string_view authority = text.substr(0, slash);
   url.target = slash == std::string_view::npos ? "/" : std::string(text.substr(slash));
-  if (url.target.front() == '?') url.target.insert(0, "/");
+  if (url.target.front() == '?') url.target = "/" + url.target;
   if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos)
     authority.remove_prefix(at + 1);
   std::size_t colon = authority.rfind(':');
@@ -82,18 +82,6 @@ std::optional<fhir::Format> accepted_format(std::string_view accept) {
   if (json == std::string::npos && xml == std::string::npos) return std::nullopt;
   // The one named first wins: "application/fhir+xml, application/json;q=0.5".
   return xml < json ? fhir::Format::xml : fhir::Format::json;
-}
-
-std::string outcome_summary(const std::string& body, fhir::Format format) {
-  if (body.empty()) return {};
-  const fhir::ParseResult parsed =
-      format == fhir::Format::xml ? fhir::parse_xml(body) : fhir::parse_json(body);
-  if (!parsed.resource || parsed.resource->type().name != "OperationOutcome") return {};
-  for (const fhir::Element* issue : parsed.resource->children_named("issue")) {
-    const std::string_view diagnostics = issue->child_value("diagnostics");
-    if (!diagnostics.empty()) return ": " + std::string(diagnostics.substr(0, 300));
-  }
-  return {};
 }
 
 }  // namespace courier::adapters

@@ -36,7 +36,4 @@ std::optional<fhir::Format> format_of(std::string_view content_type, std::string
 // The format an Accept header (or _format) asks for, if any.
 std::optional<fhir::Format> accepted_format(std::string_view accept);
 
-// ": " and the first diagnostics of an OperationOutcome body, or "".
-std::string outcome_summary(const std::string& body, fhir::Format format);
-
 }  // namespace courier::adapters

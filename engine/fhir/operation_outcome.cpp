@@ -68,4 +68,31 @@ std::string error_outcome_text(Issues issues, Format format) {
   return write(to_operation_outcome(issues), format);
 }
 
+Issues read_outcome_issues(const std::string& body, Format format) {
+  Issues issues;
+  if (body.empty()) return issues;
+  const ParseResult parsed = format == Format::xml ? parse_xml(body) : parse_json(body);
+  if (!parsed.resource || parsed.resource->type().name != "OperationOutcome") return issues;
+  for (const Element* issue : parsed.resource->children_named("issue")) {
+    Issue i;
+    const std::string_view severity = issue->child_value("severity");
+    i.severity = severity == "fatal"         ? Severity::fatal
+                 : severity == "warning"     ? Severity::warning
+                 : severity == "information" ? Severity::information
+                                             : Severity::error;
+    i.code = issue->child_value("code");
+    i.diagnostics = issue->child_value("diagnostics");
+    i.expression = issue->child_value("expression");
+    issues.push_back(std::move(i));
+  }
+  return issues;
+}
+
+std::string outcome_summary(const std::string& body, Format format) {
+  for (const Issue& issue : read_outcome_issues(body, format)) {
+    if (!issue.diagnostics.empty()) return ": " + issue.diagnostics.substr(0, 300);
+  }
+  return {};
+}
+
 }  // namespace courier::fhir

@@ -23,4 +23,12 @@ std::string outcome_text(const std::string& code, const std::string& diagnostics
 // OperationOutcome written in `format`; warnings are left out.
 std::string error_outcome_text(Issues issues, Format format);
 
+// The issues of an OperationOutcome a peer sent (severity, code,
+// diagnostics, first expression); none when `body` is not one.
+Issues read_outcome_issues(const std::string& body, Format format);
+
+// ": DIAGNOSTICS" of the first issue that has some (at most 300 characters),
+// to follow "HTTP 422" in a log line or an error; "" when there is none.
+std::string outcome_summary(const std::string& body, Format format);
+
 }  // namespace courier::fhir

@@ -48,15 +48,21 @@ void add_correlation_keys(const fhir::BundleIndex& index, const fhir::Element& r
     add_unique(info.focus_keys, "ref " + resource.type().name + "/" + std::string(id));
   for (const fhir::Element* identifier : resource.children_named("identifier"))
     add_unique(info.focus_keys, identifier_key(*identifier));
-  for (const fhir::Element* based_on : resource.children_named("basedOn")) {
-    if (const std::string_view reference = based_on->child_value("reference"); !reference.empty())
-      add_unique(info.based_on, "ref " + std::string(reference));
-    if (const fhir::Element* identifier = based_on->child("identifier"))
-      add_unique(info.based_on, identifier_key(*identifier));
-  }
+  for (std::string& key : based_on_keys(resource)) add_unique(info.based_on, std::move(key));
 }
 
 }  // namespace
+
+std::vector<std::string> based_on_keys(const fhir::Element& resource) {
+  std::vector<std::string> keys;
+  for (const fhir::Element* based_on : resource.children_named("basedOn")) {
+    if (const std::string_view reference = based_on->child_value("reference"); !reference.empty())
+      add_unique(keys, "ref " + std::string(reference));
+    if (const fhir::Element* identifier = based_on->child("identifier"))
+      add_unique(keys, identifier_key(*identifier));
+  }
+  return keys;
+}
 
 std::optional<MessageInfo> read_message_info(const fhir::Element& bundle, fhir::Issues& issues) {
   if (bundle.type().name != "Bundle") {

@@ -48,4 +48,7 @@ struct MessageInfo {
 // no event) come back as error issues and no value.
 std::optional<MessageInfo> read_message_info(const fhir::Element& bundle, fhir::Issues& issues);
 
+// The correlation keys of what a resource's basedOn points at.
+std::vector<std::string> based_on_keys(const fhir::Element& resource);
+
 }  // namespace courier::message

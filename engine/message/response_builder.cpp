@@ -48,11 +48,18 @@ fhir::Element build_response(const MessageInfo& request, const ResponseSpec& spe
   source.add_value("name", "courier");
   source.add_value("software", "courier");
   source.add_value("endpoint", spec.source_endpoint.empty() ? "urn:courier" : spec.source_endpoint);
+  std::vector<std::string> focus_urls;
+  for (const auto& [full_url, resource] : spec.focus) {
+    focus_urls.push_back(full_url.empty() ? "urn:uuid:" + util::random_uuid() : full_url);
+    header.add("focus").add_value("reference", focus_urls.back());
+  }
   fhir::Element& response = header.add("response");
   response.add_value("identifier", request.header_id);
   response.add_value("code", spec.code);
+  if (!spec.issues.empty()) response.add("details").add_value("reference", outcome_url);
+  header.sort_children();  // focus belongs after response
+  // Entries last: adding one moves the header's entry.
   if (!spec.issues.empty()) {
-    response.add("details").add_value("reference", outcome_url);
     fhir::Element& outcome_entry = bundle.add("entry");
     outcome_entry.add_value("fullUrl", outcome_url);
     fhir::Element outcome = fhir::to_operation_outcome(spec.issues);
@@ -61,6 +68,12 @@ fhir::Element build_response(const MessageInfo& request, const ResponseSpec& spe
     for (fhir::Element& child : outcome.children()) {
       if (child.name() != "id") slot.children().push_back(std::move(child));
     }
+  }
+  for (std::size_t i = 0; i < spec.focus.size(); ++i) {
+    fhir::Element& entry = bundle.add("entry");
+    entry.add_value("fullUrl", focus_urls[i]);
+    const fhir::Element& resource = spec.focus[i].second;
+    entry.add("resource", resource.type().name).children() = resource.children();
   }
   return bundle;
 }

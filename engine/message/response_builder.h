@@ -4,6 +4,8 @@
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/fhir/element.h"
 #include "engine/fhir/issue.h"
@@ -15,6 +17,9 @@ struct ResponseSpec {
   std::string code;             // ok | transient-error | fatal-error
   fhir::Issues issues;          // become an OperationOutcome in response.details
   std::string source_endpoint;  // courier's own endpoint
+  // Resources the response carries as its focus (a filler's report), each
+  // with the URL it has on courier's FHIR base as fullUrl when known.
+  std::vector<std::pair<std::string, fhir::Element>> focus = {};
 };
 
 // A message Bundle answering `request`: same event, response.identifier =

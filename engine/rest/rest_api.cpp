@@ -70,22 +70,6 @@ std::string preference(std::string_view prefer, std::string_view name) {
   return {};
 }
 
-std::string percent_encode(std::string_view text) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':' || c == '/' || c == '|' ||
-        c == ',') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(hex[c >> 4]);
-      out.push_back(hex[c & 15]);
-    }
-  }
-  return out;
-}
-
 // The search an If-None-Exist (or a transaction's ifNoneExist) names,
 // written with or without its "Type?".
 std::vector<std::pair<std::string, std::string>> condition_params(std::string_view if_none_exist) {
@@ -249,11 +233,13 @@ class Interaction {
     submit(std::move(w));
   }
 
-  void update(const std::string& id, std::optional<std::int64_t> expected) {
+  // `by_search`: a conditional update, where the body may leave the id out.
+  void update(const std::string& id, std::optional<std::int64_t> expected, bool by_search = false) {
     if (!r_.if_match.empty() && !expected)
       return fail(400, "invalid", "If-Match must be a version ETag such as W/\"3\"");
     std::optional<fhir::Element> resource = body_resource();
     if (!resource) return;
+    if (by_search && resource->child_value("id").empty()) set_id(*resource, id);
     const std::string_view body_id = resource->child_value("id");
     if (body_id.empty()) return fail(400, "required", "an update needs the resource's id in the body");
     if (body_id != id)
@@ -278,7 +264,7 @@ class Interaction {
     if (found.total > 1)
       return fail(412, "multiple-matches",
                   "the search matches " + std::to_string(found.total) + " resources");
-    if (found.total == 1) return update(found.page.front().id, std::nullopt);
+    if (found.total == 1) return update(found.page.front().id, std::nullopt, true);
     // No match: a create, with the body's id if it has one (update as create).
     std::optional<fhir::Element> resource = body_resource();
     if (!resource) return;
@@ -397,7 +383,7 @@ class Interaction {
     const auto link = [&](int at) {
       std::string url = r_.base_url + "/" + r_.segments[0] + "?";
       for (const auto& [key, value] : parsed.used)
-        url += percent_encode(key) + "=" + percent_encode(value) + "&";
+        url += util::percent_encode(key) + "=" + util::percent_encode(value) + "&";
       return url + "_count=" + std::to_string(count) + "&_offset=" + std::to_string(at);
     };
     std::string json = R"({"resourceType":"Bundle","type":"searchset","total":)" +
@@ -794,6 +780,20 @@ void add_rest_capabilities(fhir::Element& cs) {
   }
   for (const char* code : {"transaction", "batch"}) rest.add("interaction").add_value("code", code);
   rest.sort_children();
+}
+
+void RestRequest::set_target(std::string_view target) {
+  const std::size_t question = target.find('?');
+  const std::string_view path = target.substr(0, question);
+  segments.clear();
+  for (std::size_t at = 0;;) {
+    const std::size_t slash = path.find('/', at);
+    segments.emplace_back(util::percent_decode(path.substr(at, slash - at)));
+    if (slash == std::string_view::npos) break;
+    at = slash + 1;
+  }
+  query =
+      question == std::string_view::npos ? decltype(query)() : util::parse_form(target.substr(question + 1));
 }
 
 void RestApi::handle(RestRequest request, std::function<void(RestResponse)> done) {

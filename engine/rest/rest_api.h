@@ -28,6 +28,10 @@ struct RestRequest {
   std::string if_none_exist;                        // identifier=sys|val
   std::string prefer;                               // return=minimal, handling=strict
   std::string base_url;                             // http://host:port/fhir
+
+  // Sets segments and query from the part of a URL after the FHIR base:
+  // "Patient/1", "Patient?identifier=a%7Cb".
+  void set_target(std::string_view target);
 };
 
 struct RestResponse {

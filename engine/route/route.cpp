@@ -18,8 +18,19 @@ std::string_view to_string(Pattern pattern) {
   switch (pattern) {
     case Pattern::messaging: return "messaging";
     case Pattern::file: return "file";
+    case Pattern::rest: return "rest";
+    case Pattern::request: return "request";
+    case Pattern::queue: return "queue";
   }
   return "?";
+}
+
+bool is_rest(Pattern pattern) {
+  return pattern == Pattern::rest || pattern == Pattern::request || pattern == Pattern::queue;
+}
+
+bool awaits_events(Pattern pattern) {
+  return pattern == Pattern::request || pattern == Pattern::queue;
 }
 
 namespace {
@@ -181,8 +192,8 @@ class RouteReader {
 
   std::optional<Destination> read_destination(const YAML::Node& node, const std::string& where) {
     if (!yaml_.check_keys(node,
-                          {"name", "pattern", "endpoint", "folder", "mode", "ack-timeout", "retry",
-                           "order-by", "parallel", "on-exhausted", "on-timeout"},
+                          {"name", "pattern", "endpoint", "folder", "mode", "interaction", "ack-timeout",
+                           "retry", "order-by", "parallel", "on-exhausted", "on-timeout"},
                           where)) {
       if (!node.IsMap()) return std::nullopt;
     }
@@ -193,18 +204,30 @@ class RouteReader {
       d.name = yaml_.scalar(node["name"], where + ".name").value_or("");
     }
     if (!node["pattern"]) {
-      yaml_.fail(node, where + " needs a pattern: messaging or file");
+      yaml_.fail(node, where + " needs a pattern: messaging, file, rest, request or queue");
       return std::nullopt;
     }
-    const auto pattern = yaml_.choice(node["pattern"], where + ".pattern", {"messaging", "file"});
+    const auto pattern =
+        yaml_.choice(node["pattern"], where + ".pattern", {"messaging", "file", "rest", "request", "queue"});
     if (!pattern) return std::nullopt;
-    d.pattern = *pattern == "file" ? Pattern::file : Pattern::messaging;
-    if (d.pattern == Pattern::messaging) {
-      if (node["folder"])
-        yaml_.fail(node["folder"], where + ": 'folder' is for file destinations; use 'endpoint'");
-      if (!node["endpoint"]) {
-        yaml_.fail(node, where + " needs an endpoint: the FHIR base URL of the receiver");
-      } else if (auto endpoint = yaml_.scalar(node["endpoint"], where + ".endpoint")) {
+    for (Pattern p : {Pattern::messaging, Pattern::file, Pattern::rest, Pattern::request, Pattern::queue})
+      if (to_string(p) == *pattern) d.pattern = p;
+    const std::string kind = "'" + *pattern + "' destinations";
+    // Which of the pattern-specific keys each pattern takes.
+    const bool takes_endpoint = d.pattern != Pattern::file && d.pattern != Pattern::queue;
+    const bool needs_endpoint = d.pattern == Pattern::messaging || d.pattern == Pattern::request;
+    if (node["folder"] && d.pattern != Pattern::file)
+      yaml_.fail(node["folder"], where + ": 'folder' is for file destinations, not " + kind);
+    if (node["mode"] && d.pattern != Pattern::messaging)
+      yaml_.fail(node["mode"], where + ": 'mode' is for messaging destinations, not " + kind);
+    if (node["interaction"] && d.pattern != Pattern::rest)
+      yaml_.fail(node["interaction"], where + ": 'interaction' is for rest destinations, not " + kind);
+    if (node["endpoint"] && !takes_endpoint) {
+      yaml_.fail(node["endpoint"],
+                 where + ": " + kind + " take no endpoint" +
+                     (d.pattern == Pattern::file ? "; use 'folder'" : ": they write to courier's own store"));
+    } else if (node["endpoint"]) {
+      if (auto endpoint = yaml_.scalar(node["endpoint"], where + ".endpoint")) {
         if (!endpoint->starts_with("http://") && !endpoint->starts_with("https://")) {
           yaml_.fail(node["endpoint"],
                      where + ".endpoint must be an http:// or https:// URL, not '" + *endpoint + "'");
@@ -212,16 +235,25 @@ class RouteReader {
         d.endpoint = *endpoint;
         while (d.endpoint.ends_with('/')) d.endpoint.pop_back();
       }
-      if (node["mode"]) d.async = yaml_.choice(node["mode"], where + ".mode", {"sync", "async"}) == "async";
-    } else {
-      if (node["endpoint"])
-        yaml_.fail(node["endpoint"], where + ": 'endpoint' is for messaging destinations; use 'folder'");
-      if (node["mode"]) yaml_.fail(node["mode"], where + ": 'mode' is for messaging destinations");
+    } else if (needs_endpoint) {
+      yaml_.fail(node, where + " needs an endpoint: the FHIR base URL of the receiver");
+    }
+    if (d.pattern == Pattern::file) {
       if (!node["folder"]) {
         yaml_.fail(node, where + " needs a folder to write the messages to");
       } else {
         d.endpoint = yaml_.scalar(node["folder"], where + ".folder").value_or("");
       }
+    }
+    if (node["mode"] && d.pattern == Pattern::messaging)
+      d.async = yaml_.choice(node["mode"], where + ".mode", {"sync", "async"}) == "async";
+    if (node["interaction"] && d.pattern == Pattern::rest) {
+      const auto interaction = yaml_.choice(node["interaction"], where + ".interaction",
+                                            {"create", "update", "upsert", "transaction"});
+      d.interaction = interaction == "create"        ? Interaction::create
+                      : interaction == "update"      ? Interaction::update
+                      : interaction == "transaction" ? Interaction::transaction
+                                                     : Interaction::upsert;
     }
     if (node["ack-timeout"]) {
       d.ack_timeout = yaml_.duration(node["ack-timeout"], where + ".ack-timeout").value_or(d.ack_timeout);

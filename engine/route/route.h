@@ -28,8 +28,29 @@ struct RetryPolicy {
   Milliseconds delay_after(int attempt, double jitter01) const;
 };
 
-enum class Pattern { messaging, file };
+// How a destination is reached:
+// - messaging: FHIR messaging, POST [endpoint]/$process-message (Option D);
+// - file: one file per message in a folder;
+// - rest: the focus resources written to a FHIR REST base (Option A);
+// - request: the focus request POSTed, tagged actionable, to the filler's
+//   FHIR base; the filler reports back with event resources (Option B);
+// - queue: the same, written to courier's embedded store for fillers to
+//   poll or subscribe to (Option C).
+enum class Pattern { messaging, file, rest, request, queue };
 std::string_view to_string(Pattern pattern);
+// rest, request and queue: the message becomes FHIR REST calls.
+bool is_rest(Pattern pattern);
+// request and queue: the conversation goes on after the REST call, until
+// the filler's event resources report the request done.
+bool awaits_events(Pattern pattern);
+
+// rest: what each focus resource becomes on the FHIR base.
+enum class Interaction {
+  create,      // POST [base]/Type (If-None-Exist by identifier, when it has one)
+  update,      // PUT [base]/Type/id
+  upsert,      // PUT [base]/Type?identifier=system|value: conditional update
+  transaction  // every resource of the message in one transaction Bundle
+};
 
 // What a delivery becomes when its retries run out.
 enum class OnExhausted { park, fail };
@@ -37,8 +58,11 @@ enum class OnExhausted { park, fail };
 struct Destination {
   std::string name;
   Pattern pattern = Pattern::messaging;
-  std::string endpoint;  // messaging: the filler's FHIR base; file: a folder
-  bool async = false;    // messaging: ask the filler for an async response
+  // messaging, rest, request: the receiver's FHIR base; file: a folder;
+  // rest may leave it empty for courier's embedded store.
+  std::string endpoint;
+  Interaction interaction = Interaction::upsert;  // rest
+  bool async = false;                             // messaging: ask the filler for an async response
   Milliseconds ack_timeout{30'000};
   RetryPolicy retry;
   std::optional<fhirpath::Expression> order_by;  // FIFO per key value

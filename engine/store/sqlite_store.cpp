@@ -128,6 +128,12 @@ class Database {
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
+  // Resources written in one commit group get a lastUpdated later than any
+  // of an earlier group's: a poll with _lastUpdated=gt(the latest it saw)
+  // then misses nothing that was committed after it read.
+  Millis resource_time_floor = 0;
+  Millis resource_time_max = 0;
+
   void exec(const char* sql) {
     char* error = nullptr;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) != SQLITE_OK) {
@@ -403,6 +409,17 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     });
   }
 
+  void add_correlation(Id conversation, std::vector<std::string> keys, std::function<void()> done) override {
+    submit([conversation, keys = std::move(keys), done = std::move(done)](Database& db) mutable {
+      for (const std::string& key : keys)
+        Query(db, "INSERT OR IGNORE INTO correlation(key, conversation) VALUES(?, ?)")
+            .bind(key)
+            .bind(conversation)
+            .step();
+      return std::move(done);
+    });
+  }
+
   void find_by_correlation(std::vector<std::string> keys,
                            std::function<void(std::optional<Conversation>)> done) override {
     submit([keys = std::move(keys), done = std::move(done)](Database& db) mutable {
@@ -662,6 +679,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
           }
         }
         run(*writer_, "COMMIT");
+        writer_->resource_time_floor = writer_->resource_time_max + 1;
         batch.clear();
         for (auto& callback : callbacks) {
           if (callback) callback();
@@ -868,7 +886,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     v.id = w.id;
     v.version = current ? current->version + 1 : 1;
     // Never earlier than the version before, so _lastUpdated orders versions.
-    v.last_updated = current ? std::max(now, current->last_updated) : now;
+    v.last_updated = std::max({now, db.resource_time_floor, current ? current->last_updated : 0});
+    db.resource_time_max = std::max(db.resource_time_max, v.last_updated);
     v.deleted = w.kind == rest::Write::Kind::remove;
     if (!v.deleted && w.resource) {
       fhir::Element& resource = *w.resource;

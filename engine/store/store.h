@@ -145,6 +145,10 @@ class Store {
   virtual void find_by_header_id(std::string header_id,
                                  std::function<void(std::optional<Conversation>)> done) = 0;
 
+  // More keys that name the conversation's request (where a filler created
+  // it: "ref URL" of its Location), so that the filler's reports find it.
+  virtual void add_correlation(Id conversation, std::vector<std::string> keys,
+                               std::function<void()> done) = 0;
   // The latest conversation one of whose correlation keys is in `keys`.
   virtual void find_by_correlation(std::vector<std::string> keys,
                                    std::function<void(std::optional<Conversation>)> done) = 0;

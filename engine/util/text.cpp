@@ -1,6 +1,7 @@
 #include "engine/util/text.h"
 
 #include <algorithm>
+#include <cctype>
 #include <vector>
 
 namespace courier::util {
@@ -126,6 +127,22 @@ int hex_value(char c) {
 }
 
 }  // namespace
+
+std::string percent_encode(std::string_view text) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':' || c == '/' || c == '|' ||
+        c == ',') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
 
 std::string percent_decode(std::string_view text) {
   std::string out;

@@ -32,6 +32,9 @@ std::string closest(std::string_view word, std::span<const std::string_view> can
 
 // "%20" and "+" as in a URL's query or a form body.
 std::string percent_decode(std::string_view text);
+// Percent-encodes what a URL's query value cannot carry as it is; keeps the
+// characters FHIR search values use (":/|,").
+std::string percent_encode(std::string_view text);
 
 // "a=1&b=x%20y" (a query string, a form body) → {{a, 1}, {b, "x y"}}, in
 // order and with repeats kept; a key without '=' gets "".

@@ -120,7 +120,8 @@ to:
           ":5:60: route 'lab'.when.expression: FHIRPath semantic error: 'subjectt' is not an element of "
           "ServiceRequest",
       l.path +
-          ":8:14: route 'lab'.to[0].pattern must be one of messaging, file, not 'mesaging'; did you mean "
+          ":8:14: route 'lab'.to[0].pattern must be one of messaging, file, rest, request, queue, not "
+          "'mesaging'; did you mean "
           "'messaging'?",
       l.path +
           ":13:18: route 'lab'.to[1].ack-timeout must be a duration such as 500ms, 30s, 5m or 1h, not 'soon'",
@@ -128,6 +129,43 @@ to:
       l.path + ":12:36: route 'lab'.to[1].retry.backoff must be INITIAL..MAX, such as 1s..5m, not '5m..1s'",
   };
   BOOST_TEST(l.errors == expected, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(rest_patterns_take_their_own_keys) {
+  const Loaded good = load(R"(route: r
+to:
+  - {name: ehr, pattern: rest, endpoint: "http://ehr/fhir/", interaction: transaction}
+  - {name: local, pattern: rest}
+  - {name: lab, pattern: request, endpoint: "http://lab/fhir"}
+  - {name: q, pattern: queue}
+)");
+  BOOST_TEST(good.errors.empty());
+  BOOST_REQUIRE(good.routes.size() == 1u);
+  const auto& to = good.routes[0].to;
+  BOOST_TEST(to[0].endpoint == "http://ehr/fhir");
+  BOOST_TEST((to[0].interaction == route::Interaction::transaction));
+  BOOST_TEST((to[1].interaction == route::Interaction::upsert));
+  BOOST_TEST(to[1].endpoint.empty());
+  BOOST_TEST((to[3].pattern == route::Pattern::queue));
+
+  const Loaded bad = load(R"(route: r
+to:
+  - {name: a, pattern: queue, endpoint: "http://x/fhir"}
+  - {name: b, pattern: request}
+  - {name: c, pattern: messaging, endpoint: "http://x/fhir", interaction: create}
+  - {name: d, pattern: rest, interaction: upsret}
+)");
+  const std::vector<std::string> expected{
+      bad.path +
+          ":3:41: route 'r'.to[0]: 'queue' destinations take no endpoint: they write to courier's own store",
+      bad.path + ":4:5: route 'r'.to[1] needs an endpoint: the FHIR base URL of the receiver",
+      bad.path +
+          ":5:75: route 'r'.to[2]: 'interaction' is for rest destinations, not 'messaging' destinations",
+      bad.path +
+          ":6:43: route 'r'.to[3].interaction must be one of create, update, upsert, transaction, not "
+          "'upsret'; did you mean 'upsert'?",
+  };
+  BOOST_TEST(bad.errors == expected, boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_CASE(a_list_of_routes_and_names_checked_across_files) {

@@ -1,0 +1,186 @@
+#include "engine/rest/rest_call.h"
+
+#include "engine/fhir/bundle_index.h"
+#include "engine/util/text.h"
+
+namespace courier::rest {
+
+namespace {
+
+struct Target {
+  const fhir::Element* resource;
+  std::string full_url;
+};
+
+// How one resource is written: the request of a transaction entry, or the
+// whole call when it is the only one.
+struct EntryRequest {
+  std::string method;
+  std::string url;
+  std::string if_none_exist;
+};
+
+std::string full_url_of(const fhir::BundleIndex& index, const fhir::Element* resource) {
+  for (const auto& entry : index.entries())
+    if (entry.resource == resource) return std::string(entry.full_url);
+  return {};
+}
+
+// The message's focus resources that are in the Bundle, in focus order.
+std::vector<Target> focus_resources(const fhir::Element& bundle) {
+  const fhir::BundleIndex index(bundle);
+  const fhir::Element* first = bundle.child("entry");
+  const fhir::Element* header = first != nullptr ? first->child("resource") : nullptr;
+  std::vector<Target> targets;
+  if (header == nullptr) return targets;
+  const std::string_view from = first->child_value("fullUrl");
+  for (const fhir::Element* focus : header->children_named("focus")) {
+    if (const fhir::Element* resource = index.resolve(focus->child_value("reference"), from))
+      targets.push_back(Target{resource, full_url_of(index, resource)});
+  }
+  return targets;
+}
+
+// Every resource of the message but its MessageHeader.
+std::vector<Target> message_resources(const fhir::Element& bundle) {
+  std::vector<Target> targets;
+  bool header = true;
+  for (const fhir::Element* entry : bundle.children_named("entry")) {
+    const fhir::Element* resource = entry->child("resource");
+    if (std::exchange(header, false) || resource == nullptr) continue;
+    targets.push_back(Target{resource, std::string(entry->child_value("fullUrl"))});
+  }
+  return targets;
+}
+
+// "identifier=system|value" for the resource's first identifier with a value.
+std::string identifier_search(const fhir::Element& resource) {
+  for (const fhir::Element* identifier : resource.children_named("identifier")) {
+    const std::string_view value = identifier->child_value("value");
+    if (value.empty()) continue;
+    const std::string_view system = identifier->child_value("system");
+    return "identifier=" + util::percent_encode(system.empty()
+                                                    ? std::string(value)
+                                                    : std::string(system) + "|" + std::string(value));
+  }
+  return {};
+}
+
+std::variant<EntryRequest, std::string> entry_request(const fhir::Element& resource,
+                                                      route::Interaction interaction) {
+  const std::string& type = resource.type().name;
+  const std::string_view id = resource.child_value("id");
+  const std::string by_identifier = identifier_search(resource);
+  switch (interaction) {
+    case route::Interaction::create:
+      // Conditional when it can be: a retry after a lost answer finds the
+      // first copy instead of creating a second.
+      return EntryRequest{"POST", type, by_identifier};
+    case route::Interaction::update:
+      if (id.empty()) return "the focus " + type + " has no id to update it by";
+      return EntryRequest{"PUT", type + "/" + std::string(id), {}};
+    case route::Interaction::upsert:
+      if (!by_identifier.empty()) return EntryRequest{"PUT", type + "?" + by_identifier, {}};
+      if (id.empty()) return "the focus " + type + " has neither an identifier nor an id to upsert it by";
+      return EntryRequest{"PUT", type + "/" + std::string(id), {}};
+    case route::Interaction::transaction:
+      // Whatever identifies the resource, else a new one.
+      if (!by_identifier.empty()) return EntryRequest{"PUT", type + "?" + by_identifier, {}};
+      if (!id.empty()) return EntryRequest{"PUT", type + "/" + std::string(id), {}};
+      return EntryRequest{"POST", type, {}};
+  }
+  return "unknown interaction";
+}
+
+// Adds meta.tag actionable, unless the resource has it already.
+void tag_actionable(fhir::Element& resource) {
+  if (is_actionable(resource)) return;
+  if (resource.child("meta") == nullptr) {
+    resource.add("meta");
+    resource.sort_children();
+  }
+  fhir::Element* meta = resource.child("meta");
+  fhir::Element& tag = meta->add("tag");
+  tag.add_value("system", std::string(actionable_system));
+  tag.add_value("code", std::string(actionable_code));
+  meta->sort_children();
+}
+
+}  // namespace
+
+bool is_actionable(const fhir::Element& resource) {
+  const fhir::Element* meta = resource.child("meta");
+  if (meta == nullptr) return false;
+  for (const fhir::Element* tag : meta->children_named("tag")) {
+    if (tag->child_value("system") == actionable_system && tag->child_value("code") == actionable_code)
+      return true;
+  }
+  return false;
+}
+
+std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
+                                                  const route::Destination& destination,
+                                                  fhir::Format format) {
+  const bool whole_message = destination.pattern == route::Pattern::rest &&
+                             destination.interaction == route::Interaction::transaction;
+  // A request for a filler (Option B, C) is created, conditionally, as
+  // FHIR's workflow patterns describe.
+  const route::Interaction interaction =
+      route::awaits_events(destination.pattern) ? route::Interaction::create : destination.interaction;
+  const std::vector<Target> targets = whole_message ? message_resources(bundle) : focus_resources(bundle);
+  if (targets.empty()) {
+    return whole_message ? std::string("the message carries no resources besides its MessageHeader")
+                         : std::string("the message's focus names no resource inside the Bundle");
+  }
+
+  std::vector<std::pair<fhir::Element, EntryRequest>> writes;
+  for (const Target& target : targets) {
+    auto request = entry_request(*target.resource, interaction);
+    if (auto* why = std::get_if<std::string>(&request)) return *why;
+    fhir::Element resource = *target.resource;
+    const EntryRequest& r = std::get<EntryRequest>(request);
+    if (r.method == "POST" || r.url.find('?') != std::string::npos) {
+      // The server chooses the id (create), or has one already (a
+      // conditional update refuses a different id): the message's is not theirs.
+      std::erase_if(resource.children(), [](const fhir::Element& e) { return e.name() == "id"; });
+    }
+    if (route::awaits_events(destination.pattern)) tag_actionable(resource);
+    writes.emplace_back(std::move(resource), std::get<EntryRequest>(std::move(request)));
+  }
+
+  RestCall call;
+  if (writes.size() == 1 && !whole_message) {
+    auto& [resource, request] = writes.front();
+    call.method = request.method;
+    call.path = request.url;
+    if (!request.if_none_exist.empty()) call.headers.emplace_back("If-None-Exist", request.if_none_exist);
+    call.body = fhir::write(resource, format);
+    return call;
+  }
+  fhir::Element transaction = fhir::Element::resource("Bundle");
+  transaction.add_value("type", "transaction");
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    auto& [resource, request] = writes[i];
+    fhir::Element& entry = transaction.add("entry");
+    if (!targets[i].full_url.empty()) entry.add_value("fullUrl", targets[i].full_url);
+    entry.add("resource", resource.type().name).children() = std::move(resource.children());
+    fhir::Element& r = entry.add("request");
+    r.add_value("method", request.method);
+    r.add_value("url", request.url);
+    if (!request.if_none_exist.empty()) r.add_value("ifNoneExist", request.if_none_exist);
+  }
+  call.method = "POST";
+  call.path = "";
+  call.body = fhir::write(transaction, format);
+  return call;
+}
+
+std::string resource_of_location(std::string_view location) {
+  if (const std::size_t history = location.find("/_history/"); history != std::string_view::npos)
+    location = location.substr(0, history);
+  const auto [type, id] = fhir::reference_type_and_id(location);
+  if (type.empty() || id.empty()) return {};
+  return std::string(type) + "/" + std::string(id);
+}
+
+}  // namespace courier::rest

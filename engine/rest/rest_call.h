@@ -1,0 +1,42 @@
+// What a message becomes at a destination that speaks plain FHIR REST
+// (route patterns rest, request and queue): one HTTP request on a FHIR
+// base, built from the message's focus resources. One request per message,
+// so that a retry can never half-apply it: several resources go as one
+// transaction Bundle.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "engine/fhir/codec.h"
+#include "engine/fhir/element.h"
+#include "engine/route/route.h"
+
+namespace courier::rest {
+
+// The tag that marks a request as one to act on (FHIR workflow, Option B/C).
+inline constexpr std::string_view actionable_system = "http://terminology.hl7.org/CodeSystem/common-tags";
+inline constexpr std::string_view actionable_code = "actionable";
+
+// True when the resource carries the actionable tag.
+bool is_actionable(const fhir::Element& resource);
+
+struct RestCall {
+  std::string method;  // POST or PUT
+  std::string path;    // relative to the FHIR base, with its query: "ServiceRequest?identifier=…"
+  std::vector<std::pair<std::string, std::string>> headers;  // If-None-Exist
+  std::string body;
+};
+
+// The call `destination` makes for the message `bundle`, or why there is
+// none (a focus resource with neither identifier nor id to upsert by, …).
+std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
+                                                  const route::Destination& destination, fhir::Format format);
+
+// "Type/id" from a Location header or a reference URL (without
+// "/_history/n"); "" when it names no resource.
+std::string resource_of_location(std::string_view location);
+
+}  // namespace courier::rest

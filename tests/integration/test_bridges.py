@@ -1,0 +1,296 @@
+#!/usr/bin/env python3
+"""Messages bridged to FHIR REST, end to end on loopback: a placer (this test,
+and a Peer that receives its asynchronous responses), courier, and a filler's
+FHIR server (a second courier, through its embedded store).
+
+- Option A (`rest`): the message's resources written to a FHIR base.
+- Option B (`request`): the request POSTed to the filler's FHIR base; the
+  filler reports back by writing event resources to courier's FHIR base.
+- Option C (`queue`): the request written to courier's own store for the
+  filler to poll; the filler reports back the same way."""
+import http.client
+import json
+import os
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import EVENT_SYSTEM, Courier, Peer, free_port, header_of, wait_for  # noqa: E402
+
+ACTIONABLE = "http://terminology.hl7.org/CodeSystem/common-tags|actionable"
+ORDERS = "urn:oid:1.2.3.4"
+
+ROUTES = """
+- route: results-to-ehr
+  when: {{event: {system}|record-order}}
+  to:
+    - name: ehr
+      pattern: rest
+      endpoint: {filler}
+      interaction: upsert
+      retry: {{attempts: 1}}
+- route: admission-to-store
+  when: {{event: {system}|record-admission}}
+  to:
+    - name: store
+      pattern: rest
+      interaction: transaction
+- route: to-nowhere
+  when: {{event: {system}|record-lost}}
+  to:
+    - name: gone
+      pattern: rest
+      endpoint: http://127.0.0.1:{closed}/fhir
+      retry: {{attempts: 2, backoff: 50ms..50ms}}
+      on-exhausted: fail
+- route: lab-by-rest
+  when: {{event: {system}|order-b}}
+  to:
+    - name: lab
+      pattern: request
+      endpoint: {filler}
+- route: lab-queue
+  when: {{event: {system}|order-c}}
+  to:
+    - name: queue
+      pattern: queue
+"""
+
+FILLER_ROUTES = """
+route: unused
+when: {event: never-sent}
+to:
+  - name: out
+    pattern: file
+    folder: /nonexistent
+"""
+
+
+def call(port, method, path, body=None, headers=None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    data = None if body is None else json.dumps(body)
+    all_headers = dict(headers or {})
+    if data is not None:
+        all_headers["Content-Type"] = "application/fhir+json"
+    connection.request(method, "/fhir/" + path, body=data, headers=all_headers)
+    r = connection.getresponse()
+    raw = r.read()
+    connection.close()
+    return r.status, (json.loads(raw) if raw else None), {k.lower(): v for k, v in r.getheaders()}
+
+
+def order_message(event, order, placer, extra_entries=(), focus_patient=False):
+    """A message whose focus is a ServiceRequest with business identifier `order`."""
+    header_id, request_id, patient_id = (str(uuid.uuid4()) for _ in range(3))
+    request = {"resourceType": "ServiceRequest", "id": request_id, "status": "active", "intent": "order",
+               "identifier": [{"system": ORDERS, "value": order}],
+               "code": {"coding": [{"system": "http://loinc.org", "code": "24323-8"}]},
+               "subject": {"reference": "urn:uuid:" + patient_id}}
+    patient = {"resourceType": "Patient", "id": patient_id,
+               "identifier": [{"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "MRN-" + order}]}
+    focus = [{"reference": "urn:uuid:" + request_id}]
+    if focus_patient:
+        focus.append({"reference": "urn:uuid:" + patient_id})
+    return {
+        "resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "message",
+        "entry": [
+            {"fullUrl": "urn:uuid:" + header_id, "resource": {
+                "resourceType": "MessageHeader", "id": header_id,
+                "eventCoding": {"system": EVENT_SYSTEM, "code": event},
+                "source": {"endpoint": placer}, "focus": focus}},
+            {"fullUrl": "urn:uuid:" + request_id, "resource": request},
+            {"fullUrl": "urn:uuid:" + patient_id, "resource": patient},
+        ] + list(extra_entries),
+    }
+
+
+def report(status, based_on, code="24323-8"):
+    return {"resourceType": "DiagnosticReport", "status": status, "basedOn": [based_on],
+            "code": {"coding": [{"system": "http://loinc.org", "code": code}]}}
+
+
+def response_header(bundle):
+    return header_of(bundle)["response"]
+
+
+def focus_resources(bundle):
+    urls = [f["reference"] for f in header_of(bundle).get("focus", [])]
+    return [e["resource"] for e in bundle["entry"] if e.get("fullUrl") in urls]
+
+
+class BridgeTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        filler_dir = os.path.join(cls.tmp.name, "filler")
+        engine_dir = os.path.join(cls.tmp.name, "courier")
+        os.makedirs(filler_dir)
+        os.makedirs(engine_dir)
+        cls.filler = Courier(filler_dir, FILLER_ROUTES)
+        cls.placer = Peer(lambda bundle, query: (200, None))
+        cls.engine = Courier(engine_dir, ROUTES.format(system=EVENT_SYSTEM, filler=cls.filler_base(),
+                                                       closed=free_port()))
+
+    @classmethod
+    def filler_base(cls):
+        return f"http://127.0.0.1:{cls.filler.port}/fhir"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.engine.stop()
+        cls.filler.stop()
+        cls.placer.close()
+        cls.tmp.cleanup()
+
+    def send(self, bundle, query=""):
+        status, body = self.engine.process_message(bundle, query)
+        return status, (json.loads(body) if body else None)
+
+    def placer_got(self, request, count):
+        """The placer's inbox, for responses to `request`, once it has `count`."""
+        header_id = header_of(request)["id"]
+
+        def answers():
+            got = [m for m in self.placer.messages()
+                   if header_of(m).get("response", {}).get("identifier") == header_id]
+            return got if len(got) >= count else None
+        return wait_for(answers, what=f"{count} responses at the placer")
+
+    def conversation_of(self, request):
+        header_id = header_of(request)["id"]
+        for c in self.engine.conversations(limit=200):
+            if c["messageHeaderId"] == header_id:
+                return self.engine.conversation(c["id"])
+        raise AssertionError("no conversation for " + header_id)
+
+    def wait_state(self, request, state):
+        return wait_for(lambda: self.conversation_of(request)["state"] == state and self.conversation_of(request),
+                        what="conversation state " + state)
+
+    def search(self, port, query):
+        status, bundle, _ = call(port, "GET", query)
+        self.assertEqual(status, 200, bundle)
+        return [e["resource"] for e in bundle.get("entry", [])]
+
+    # ---- Option A ---------------------------------------------------------
+
+    def test_option_a_upserts_by_identifier_at_the_filler(self):
+        placer = self.placer.base
+        first = order_message("record-order", "A-1", placer)
+        status, answer = self.send(first)
+        self.assertEqual((status, response_header(answer)["code"]), (200, "ok"), answer)
+        stored = self.search(self.filler.port, "ServiceRequest?identifier=" + urllib.parse.quote(ORDERS + "|A-1"))
+        self.assertEqual(len(stored), 1)
+        self.assertNotEqual(stored[0]["id"], first["entry"][1]["resource"]["id"])  # the server's id
+
+        # The same order again, changed: the same resource, a new version.
+        second = order_message("record-order", "A-1", placer)
+        second["entry"][1]["resource"]["status"] = "completed"
+        status, answer = self.send(second)
+        self.assertEqual((status, response_header(answer)["code"]), (200, "ok"), answer)
+        again = self.search(self.filler.port, "ServiceRequest?identifier=" + urllib.parse.quote(ORDERS + "|A-1"))
+        self.assertEqual([(r["id"], r["meta"]["versionId"], r["status"]) for r in again],
+                         [(stored[0]["id"], "2", "completed")])
+        self.assertEqual(self.wait_state(second, "completed")["state"], "completed")
+
+    def test_option_a_refusal_is_a_fatal_error_with_the_servers_outcome(self):
+        # Two resources with the same identifier at the filler: its
+        # conditional update refuses to choose (412).
+        for _ in range(2):
+            resource = order_message("x", "A-TWICE", "")["entry"][1]["resource"]
+            resource["subject"] = {"reference": "Patient/p1"}
+            status, body, _ = call(self.filler.port, "POST", "ServiceRequest", resource)
+            self.assertEqual(status, 201, body)
+        message = order_message("record-order", "A-TWICE", self.placer.base)
+        status, answer = self.send(message)
+        self.assertEqual((status, response_header(answer)["code"]), (200, "fatal-error"), answer)
+        outcome = [e["resource"] for e in answer["entry"] if e["resource"]["resourceType"] == "OperationOutcome"][0]
+        texts = " ".join(i.get("diagnostics", "") for i in outcome["issue"])
+        self.assertIn("HTTP 412", texts)
+        self.assertIn("the search matches 2 resources", texts)  # the filler's own words
+        self.assertEqual(self.wait_state(message, "rejected")["state"], "rejected")
+
+    def test_option_a_transaction_to_courier_own_store_rewrites_references(self):
+        message = order_message("record-admission", "A-TX", self.placer.base)
+        status, answer = self.send(message)
+        self.assertEqual((status, response_header(answer)["code"]), (200, "ok"), answer)
+        requests = self.search(self.engine.port, "ServiceRequest?identifier=" + urllib.parse.quote(ORDERS + "|A-TX"))
+        patients = self.search(self.engine.port, "Patient?identifier=" +
+                               urllib.parse.quote("urn:oid:1.2.36.146.595.217.0.1|MRN-A-TX"))
+        self.assertEqual((len(requests), len(patients)), (1, 1))
+        self.assertEqual(requests[0]["subject"]["reference"], "Patient/" + patients[0]["id"])
+
+    def test_option_a_unreachable_server_is_a_transient_error_after_retries(self):
+        message = order_message("record-lost", "A-LOST", self.placer.base)
+        status, answer = self.send(message)
+        self.assertEqual((status, response_header(answer)["code"]), (200, "transient-error"), answer)
+        conversation = self.wait_state(message, "failed")
+        attempts = [e for e in conversation["timeline"] if e["kind"] == "attempt"]
+        self.assertEqual(len(attempts), 1, conversation["timeline"])  # one retry noted, then given up
+        self.assertEqual([d["state"] for d in conversation["deliveries"]], ["failed"])
+
+    # ---- Option B ---------------------------------------------------------
+
+    def test_option_b_request_at_the_filler_and_its_reports_relayed(self):
+        message = order_message("order-b", "B-1", self.placer.base)
+        status, ack = self.send(message)
+        self.assertEqual((status, response_header(ack)["code"]), (200, "ok"), ack)
+        # The filler's server has the request, tagged actionable.
+        found = self.search(self.filler.port, "ServiceRequest?_tag=" + urllib.parse.quote(ACTIONABLE) +
+                            "&identifier=" + urllib.parse.quote(ORDERS + "|B-1"))
+        self.assertEqual(len(found), 1)
+        request_url = self.filler_base() + "/ServiceRequest/" + found[0]["id"]
+        self.assertEqual(self.conversation_of(message)["state"], "accepted")
+
+        # The filler reports on it at courier's FHIR base, naming the request by its URL.
+        status, preliminary, _ = call(self.engine.port, "POST", "DiagnosticReport",
+                                      report("preliminary", {"reference": request_url}))
+        self.assertEqual(status, 201)
+        relayed = self.placer_got(message, 1)
+        self.assertEqual(response_header(relayed[0])["code"], "ok")
+        self.assertEqual([r["status"] for r in focus_resources(relayed[0])], ["preliminary"])
+        self.assertEqual(self.wait_state(message, "in-progress")["state"], "in-progress")
+
+        # The final report, naming the request by its identifier this time.
+        final = report("final", {"identifier": {"system": ORDERS, "value": "B-1"}})
+        self.assertEqual(call(self.engine.port, "POST", "DiagnosticReport", final)[0], 201)
+        relayed = self.placer_got(message, 2)
+        self.assertEqual([focus_resources(m)[0]["status"] for m in relayed], ["preliminary", "final"])
+        self.assertEqual(self.wait_state(message, "completed")["state"], "completed")
+
+    # ---- Option C ---------------------------------------------------------
+
+    def test_option_c_queue_polled_by_the_filler(self):
+        since = self.search(self.engine.port, "ServiceRequest?_count=1")  # warm up
+        del since
+        poll_from = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 5))
+        message = order_message("order-c", "C-1", self.placer.base)
+        status, body = self.send(message, "?async=true")
+        self.assertEqual((status, body), (202, None))
+        ack = self.placer_got(message, 1)[0]
+        self.assertEqual(response_header(ack)["code"], "ok")
+
+        # The filler polls the queue for actionable requests.
+        queued = self.search(self.engine.port, "ServiceRequest?_tag=" + urllib.parse.quote(ACTIONABLE) +
+                             "&_lastUpdated=gt" + poll_from + "&identifier=" + urllib.parse.quote(ORDERS + "|C-1"))
+        self.assertEqual(len(queued), 1)
+        reference = "ServiceRequest/" + queued[0]["id"]
+
+        self.assertEqual(call(self.engine.port, "POST", "DiagnosticReport",
+                              report("final", {"reference": reference}))[0], 201)
+        relayed = self.placer_got(message, 2)
+        self.assertEqual(focus_resources(relayed[1])[0]["basedOn"], [{"reference": reference}])
+        self.assertEqual(self.wait_state(message, "completed")["state"], "completed")
+
+    def test_reports_on_unknown_requests_are_just_stored(self):
+        status, _, _ = call(self.engine.port, "POST", "DiagnosticReport",
+                            report("final", {"reference": "ServiceRequest/never-carried"}))
+        self.assertEqual(status, 201)
+
+
+if __name__ == "__main__":
+    unittest.main()
