@@ -7,6 +7,7 @@
 #include "app/input.h"
 #include "engine/config/yaml_reader.h"
 #include "engine/fhir/codec.h"
+#include "engine/route/route.h"
 #include "engine/util/text.h"
 
 namespace courier::app {
@@ -118,7 +119,7 @@ Config load_config(const std::string& path, std::vector<std::string>& errors) {
   if (reader.load(root) && !root.IsNull()) {
     reader.check_keys(root,
                       {"data-dir", "public-url", "listeners", "routes", "value-sets", "reliable-cache",
-                       "on-reused-header-id", "sync-wait", "retention"},
+                       "on-reused-header-id", "sync-wait", "retention", "notification-retry"},
                       "the configuration");
     if (root.IsMap()) {
       if (root["data-dir"]) config.data_dir = reader.scalar(root["data-dir"], "data-dir").value_or("");
@@ -136,6 +137,10 @@ Config load_config(const std::string& path, std::vector<std::string>& errors) {
       if (root["sync-wait"])
         config.engine.sync_wait =
             reader.duration(root["sync-wait"], "sync-wait").value_or(config.engine.sync_wait);
+      if (root["notification-retry"]) {
+        route::read_retry_policy(reader, root["notification-retry"], "notification-retry",
+                                 config.engine.notification_retry);
+      }
       if (root["retention"])
         config.retention = reader.duration(root["retention"], "retention").value_or(config.retention);
       if (root["listeners"]) read_listeners(root["listeners"], reader, config);

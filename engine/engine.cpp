@@ -20,6 +20,7 @@
 #include "engine/rest/observed_store.h"
 #include "engine/rest/rest_api.h"
 #include "engine/rest/rest_call.h"
+#include "engine/rest/subscriptions.h"
 
 namespace courier {
 
@@ -87,7 +88,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                      });
                    }),
         rest_api_(resources_, options_.limits),
-        embedded_sender_(rest::make_embedded_sender(rest_api_, options_.public_url)) {}
+        embedded_sender_(rest::make_embedded_sender(rest_api_, options_.public_url)),
+        subscriptions_(strand_, resources_, sender_for(route::Pattern::messaging),
+                       options_.notification_retry) {}
 
   // What the engine keeps in memory about a conversation while anything
   // about it is still to happen.
@@ -337,7 +340,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // progress message, and a report in a final state completes the
   // conversation.
   void on_resource_written(const rest::ResourceVersion& written) {
-    fhir::ParseResult parsed = fhir::parse_json(written.json);
+    fhir::ParseResult parsed = written.deleted ? fhir::ParseResult{} : fhir::parse_json(written.json);
+    subscriptions_.on_written(written, parsed.resource ? &*parsed.resource : nullptr);
     if (!parsed.resource) return;
     auto resource = std::make_shared<const fhir::Element>(std::move(*parsed.resource));
     std::vector<std::string> keys = message::based_on_keys(*resource);
@@ -878,6 +882,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   }
 
   void resume() {
+    subscriptions_.start();
     for (store::Delivery& d : store_->unfinished_deliveries()) {
       if (ConversationPtr conversation = find_or_load(d.conversation)) {
         enqueue(std::move(d), conversation);
@@ -950,6 +955,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   rest::ObservedResourceStore resources_;
   rest::RestApi rest_api_;
   std::shared_ptr<delivery::Sender> embedded_sender_;
+  rest::SubscriptionHub subscriptions_;
   Metrics metrics_;
   std::unordered_map<store::Id, ConversationPtr> conversations_;
   std::map<std::string, Queue> queues_;
@@ -987,6 +993,7 @@ void Engine::stop() {
   auto stopped = std::make_shared<std::promise<void>>();
   asio::post(impl_->strand_, [impl = impl_, stopped] {
     impl->stopped_ = true;
+    impl->subscriptions_.stop();
     for (auto& [key, queue] : impl->queues_) {
       if (queue.timer) queue.timer->cancel();
     }

@@ -37,6 +37,10 @@ struct EngineOptions {
   std::chrono::milliseconds sync_wait{std::chrono::seconds(30)};
   // Relaying responses and progress messages back to placers.
   route::RetryPolicy relay_retry{10, std::chrono::milliseconds(1000), std::chrono::milliseconds(300'000)};
+  // Subscription notifications: tries in a row before the subscription is
+  // set to status error.
+  route::RetryPolicy notification_retry{6, std::chrono::milliseconds(1000),
+                                        std::chrono::milliseconds(60'000)};
   fhir::ParseLimits limits;
 };
 

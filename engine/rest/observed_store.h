@@ -1,5 +1,5 @@
-// A ResourceStore that reports every resource created or updated through
-// it, once the write is durable: how the engine hears of what peers write
+// A ResourceStore that reports every resource created, updated or deleted
+// through it, once the write is durable: how the engine hears of what peers write
 // to its FHIR base (reports on requests it carried, subscriptions).
 #pragma once
 
@@ -52,7 +52,10 @@ class ObservedResourceStore final : public ResourceStore {
  private:
   void tell(const WriteResult& result) {
     using Outcome = WriteResult::Outcome;
-    if (result.outcome == Outcome::created || result.outcome == Outcome::updated) observer_(result.resource);
+    const bool changed =
+        result.outcome == Outcome::created || result.outcome == Outcome::updated ||
+        (result.outcome == Outcome::deleted && result.resource.version > 0 && result.resource.deleted);
+    if (changed) observer_(result.resource);
   }
 
   ResourceStore& inner_;

@@ -11,6 +11,7 @@
 #include "engine/fhir/type_registry.h"
 #include "engine/fhir/validator.h"
 #include "engine/rest/search.h"
+#include "engine/rest/subscriptions.h"
 #include "engine/util/text.h"
 #include "engine/util/uuid.h"
 
@@ -193,6 +194,12 @@ class Interaction {
       fail(400, "invalid",
            "the body is a " + parsed.resource->type().name + ", but the URL names " + r_.segments[0]);
       return std::nullopt;
+    }
+    if (parsed.resource->type().name == "Subscription") {
+      if (const std::optional<std::string> problem = subscription_problem(*parsed.resource)) {
+        fail(422, "not-supported", *problem);
+        return std::nullopt;
+      }
     }
     return std::move(parsed.resource);
   }

@@ -258,7 +258,7 @@ class RouteReader {
     if (node["ack-timeout"]) {
       d.ack_timeout = yaml_.duration(node["ack-timeout"], where + ".ack-timeout").value_or(d.ack_timeout);
     }
-    if (node["retry"]) read_retry(node["retry"], where + ".retry", d.retry);
+    if (node["retry"]) read_retry_policy(yaml_, node["retry"], where + ".retry", d.retry);
     if (node["order-by"]) d.order_by = expression(node["order-by"], where + ".order-by");
     if (node["parallel"]) {
       d.parallel =
@@ -277,32 +277,32 @@ class RouteReader {
     return d;
   }
 
-  void read_retry(const YAML::Node& node, const std::string& where, RetryPolicy& retry) {
-    if (!yaml_.check_keys(node, {"attempts", "backoff"}, where)) return;
-    if (node["attempts"]) {
-      retry.attempts =
-          static_cast<int>(yaml_.integer(node["attempts"], where + ".attempts", 1, 1000).value_or(1));
-    }
-    if (!node["backoff"]) return;
-    const auto text = yaml_.scalar(node["backoff"], where + ".backoff");
-    if (!text) return;
-    const std::size_t dots = text->find("..");
-    const auto initial = config::parse_duration(text->substr(0, dots));
-    const auto max = dots == std::string::npos ? initial : config::parse_duration(text->substr(dots + 2));
-    if (!initial || !max || *max < *initial) {
-      yaml_.fail(node["backoff"],
-                 where + ".backoff must be INITIAL..MAX, such as 1s..5m, not '" + *text + "'");
-      return;
-    }
-    retry.initial_delay = *initial;
-    retry.max_delay = *max;
-  }
-
   config::YamlReader& yaml_;
   const fhirpath::Terminology* terminology_;  // null: memberOf() URLs are not checked
 };
 
 }  // namespace
+
+void read_retry_policy(config::YamlReader& yaml, const YAML::Node& node, const std::string& where,
+                       RetryPolicy& retry) {
+  if (!yaml.check_keys(node, {"attempts", "backoff"}, where)) return;
+  if (node["attempts"]) {
+    retry.attempts =
+        static_cast<int>(yaml.integer(node["attempts"], where + ".attempts", 1, 1000).value_or(1));
+  }
+  if (!node["backoff"]) return;
+  const auto text = yaml.scalar(node["backoff"], where + ".backoff");
+  if (!text) return;
+  const std::size_t dots = text->find("..");
+  const auto initial = config::parse_duration(text->substr(0, dots));
+  const auto max = dots == std::string::npos ? initial : config::parse_duration(text->substr(dots + 2));
+  if (!initial || !max || *max < *initial) {
+    yaml.fail(node["backoff"], where + ".backoff must be INITIAL..MAX, such as 1s..5m, not '" + *text + "'");
+    return;
+  }
+  retry.initial_delay = *initial;
+  retry.max_delay = *max;
+}
 
 std::vector<Route> load_route_file(const std::string& path, std::vector<std::string>& errors,
                                    const fhirpath::Terminology* terminology) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/config/yaml_reader.h"
 #include "engine/fhir/element.h"
 #include "engine/fhirpath/fhirpath.h"
 #include "engine/fhirpath/terminology.h"
@@ -111,6 +112,10 @@ struct RouteSet {
                      std::string_view listener) const;
   const Route* find(std::string_view name) const;
 };
+
+// Reads `{attempts, backoff: INITIAL..MAX}` into `retry`; problems go to `yaml`.
+void read_retry_policy(config::YamlReader& yaml, const YAML::Node& node, const std::string& where,
+                       RetryPolicy& retry);
 
 // Reads a route file: a single route (a mapping with `route:`) or a list of
 // them. Every problem is added to `errors` as "file:line:col: message".

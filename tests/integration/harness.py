@@ -100,8 +100,9 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 class Peer:
-    """An HTTP peer on a free port that records every POSTed message and
-    answers with `behaviour(bundle, query) -> (status, body_dict_or_None)`."""
+    """An HTTP peer on a free port that records every POST and PUT (its
+    body parsed as JSON, `bundle`) and answers with
+    `behaviour(bundle, query) -> (status, body_dict_or_None)`."""
 
     def __init__(self, behaviour=None, port=0):
         self.received = []
@@ -115,10 +116,11 @@ class Peer:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 raw = self.rfile.read(length)
-                bundle = json.loads(raw)
+                bundle = json.loads(raw) if raw else None
                 path, _, query = self.path.partition("?")
                 with peer.lock:
-                    peer.received.append({"path": path, "query": query, "bundle": bundle, "raw": raw})
+                    peer.received.append({"method": self.command, "path": path, "query": query,
+                                          "bundle": bundle, "raw": raw, "headers": dict(self.headers)})
                 status, body = peer.behaviour(bundle, query)
                 data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
                 self.send_response(status)
@@ -127,6 +129,8 @@ class Peer:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            do_PUT = do_POST  # a rest-hook notification with its payload
 
             def log_message(self, *args):
                 pass

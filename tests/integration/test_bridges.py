@@ -83,13 +83,15 @@ def call(port, method, path, body=None, headers=None):
     return r.status, (json.loads(raw) if raw else None), {k.lower(): v for k, v in r.getheaders()}
 
 
-def order_message(event, order, placer, extra_entries=(), focus_patient=False):
+def order_message(event, order, placer, extra_entries=(), focus_patient=False, performer=None):
     """A message whose focus is a ServiceRequest with business identifier `order`."""
     header_id, request_id, patient_id = (str(uuid.uuid4()) for _ in range(3))
     request = {"resourceType": "ServiceRequest", "id": request_id, "status": "active", "intent": "order",
                "identifier": [{"system": ORDERS, "value": order}],
                "code": {"coding": [{"system": "http://loinc.org", "code": "24323-8"}]},
                "subject": {"reference": "urn:uuid:" + patient_id}}
+    if performer:
+        request["performer"] = [{"reference": performer}]
     patient = {"resourceType": "Patient", "id": patient_id,
                "identifier": [{"system": "urn:oid:1.2.36.146.595.217.0.1", "value": "MRN-" + order}]}
     focus = [{"reference": "urn:uuid:" + request_id}]
@@ -133,7 +135,8 @@ class BridgeTest(unittest.TestCase):
         cls.filler = Courier(filler_dir, FILLER_ROUTES)
         cls.placer = Peer(lambda bundle, query: (200, None))
         cls.engine = Courier(engine_dir, ROUTES.format(system=EVENT_SYSTEM, filler=cls.filler_base(),
-                                                       closed=free_port()))
+                                                       closed=free_port()),
+                             extra_config="notification-retry: {attempts: 2, backoff: 50ms..50ms}\n")
 
     @classmethod
     def filler_base(cls):
@@ -285,6 +288,76 @@ class BridgeTest(unittest.TestCase):
         relayed = self.placer_got(message, 2)
         self.assertEqual(focus_resources(relayed[1])[0]["basedOn"], [{"reference": reference}])
         self.assertEqual(self.wait_state(message, "completed")["state"], "completed")
+
+    # ---- Option C with subscriptions -----------------------------------------
+
+    def subscribe(self, endpoint, criteria, payload="application/fhir+json", headers=()):
+        subscription = {"resourceType": "Subscription", "status": "requested", "reason": "work for the lab",
+                        "criteria": criteria,
+                        "channel": {"type": "rest-hook", "endpoint": endpoint}}
+        if headers:
+            subscription["channel"]["header"] = list(headers)
+        if payload:
+            subscription["channel"]["payload"] = payload
+        status, body, _ = call(self.engine.port, "POST", "Subscription", subscription)
+        self.assertEqual(status, 201, body)
+        wait_for(lambda: self.subscription(body["id"])["status"] == "active", what="an active subscription")
+        return body["id"]
+
+    def subscription(self, subscription_id):
+        return call(self.engine.port, "GET", "Subscription/" + subscription_id)[1]
+
+    def test_option_c_subscription_notifies_the_filler_of_its_work_only(self):
+        hook, bare_hook = Peer(lambda b, q: (200, None)), Peer(lambda b, q: (204, None))
+        try:
+            criteria = "ServiceRequest?_tag=" + ACTIONABLE + "&performer=Organization/lab"
+            self.subscribe(hook.base, criteria, headers=["Authorization: Bearer lab-token"])
+            self.subscribe(bare_hook.base, criteria, payload=None)
+            ours = order_message("order-c", "C-SUB", self.placer.base, performer="Organization/lab")
+            theirs = order_message("order-c", "C-OTHER", self.placer.base, performer="Organization/elsewhere")
+            for message in (theirs, ours):
+                status, ack = self.send(message)
+                self.assertEqual((status, response_header(ack)["code"]), (200, "ok"), ack)
+
+            wait_for(lambda: hook.received and bare_hook.received, what="notifications")
+            time.sleep(0.3)  # time enough for a wrong notification to arrive too
+            self.assertEqual(len(hook.received), 1, [r["path"] for r in hook.received])
+            notification = hook.received[0]
+            request = notification["bundle"]
+            self.assertEqual((notification["method"], notification["path"]),
+                             ("PUT", "/fhir/ServiceRequest/" + request["id"]))
+            self.assertEqual(request["identifier"][0]["value"], "C-SUB")
+            self.assertIn({"system": ACTIONABLE.split("|")[0], "code": "actionable"}, request["meta"]["tag"])
+            self.assertEqual(notification["headers"].get("Authorization"), "Bearer lab-token")
+            self.assertEqual([(r["method"], r["path"], r["raw"]) for r in bare_hook.received], [("POST", "/fhir", b"")])
+
+            # The filler does the work and reports; the placer hears of it.
+            self.assertEqual(call(self.engine.port, "POST", "DiagnosticReport",
+                                  report("final", {"reference": "ServiceRequest/" + request["id"]}))[0], 201)
+            self.assertEqual(focus_resources(self.placer_got(ours, 1)[0])[0]["status"], "final")
+        finally:
+            hook.close()
+            bare_hook.close()
+
+    def test_a_subscription_that_keeps_failing_is_set_to_error(self):
+        subscription_id = self.subscribe(f"http://127.0.0.1:{free_port()}/fhir",
+                                         "ServiceRequest?identifier=" + ORDERS + "|C-FAIL")
+        status, _ = self.send(order_message("order-c", "C-FAIL", self.placer.base))
+        self.assertEqual(status, 200)
+        failed = wait_for(lambda: (s := self.subscription(subscription_id))["status"] == "error" and s,
+                          what="the subscription in error")
+        self.assertIn("failed 2 times in a row", failed["error"])
+
+    def test_subscriptions_courier_cannot_serve_are_refused(self):
+        for criteria, channel, why in [
+                ("ServiceRequest?colour=blue", "rest-hook", "cannot search ServiceRequest by 'colour'"),
+                ("Nonsense?status=active", "rest-hook", "'Nonsense' is not a FHIR R4 resource type"),
+                ("ServiceRequest?status=active", "websocket", "courier offers rest-hook")]:
+            status, outcome, _ = call(self.engine.port, "POST", "Subscription", {
+                "resourceType": "Subscription", "status": "requested", "reason": "r", "criteria": criteria,
+                "channel": {"type": channel, "endpoint": "http://127.0.0.1:9/fhir"}})
+            self.assertEqual(status, 422, outcome)
+            self.assertIn(why, outcome["issue"][0]["diagnostics"])
 
     def test_reports_on_unknown_requests_are_just_stored(self):
         status, _, _ = call(self.engine.port, "POST", "DiagnosticReport",

@@ -1,0 +1,266 @@
+#include "engine/rest/subscriptions.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <deque>
+#include <map>
+#include <random>
+#include <variant>
+
+#include "engine/fhir/codec.h"
+#include "engine/fhir/type_registry.h"
+#include "engine/rest/search.h"
+#include "engine/util/text.h"
+
+namespace courier::rest {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// What a Subscription asks for, read and checked.
+struct Channel {
+  std::string type;  // the criteria's resource type
+  SearchQuery query;
+  std::string endpoint;
+  std::optional<fhir::Format> payload;  // none: empty notifications
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+std::string trimmed(std::string_view text) {
+  while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
+  while (!text.empty() && text.back() == ' ') text.remove_suffix(1);
+  return std::string(text);
+}
+
+std::variant<Channel, std::string> read_channel(const fhir::Element& subscription) {
+  Channel c;
+  const std::string_view criteria = subscription.child_value("criteria");
+  if (criteria.empty())
+    return std::string("a Subscription needs criteria, such as ServiceRequest?status=active");
+  const std::size_t question = criteria.find('?');
+  c.type = std::string(criteria.substr(0, question));
+  if (fhir::TypeRegistry::r4().find_resource(c.type) == nullptr)
+    return "criteria: '" + c.type + "' is not a FHIR R4 resource type";
+  const std::string_view query = question == std::string_view::npos ? "" : criteria.substr(question + 1);
+  ParsedSearch parsed = parse_search(c.type, util::parse_form(query));
+  if (parsed.error) return "criteria: " + *parsed.error;
+  if (!parsed.unknown.empty()) {
+    return "criteria: courier cannot search " + c.type + " by '" + parsed.unknown.front().first + "' (" +
+           parsed.unknown.front().second + ")";
+  }
+  c.query = std::move(parsed.query);
+  const fhir::Element* channel = subscription.child("channel");
+  const std::string_view type = channel != nullptr ? channel->child_value("type") : "";
+  if (type != "rest-hook")
+    return "channel.type '" + std::string(type) + "' is not served; courier offers rest-hook";
+  c.endpoint = channel->child_value("endpoint");
+  if (!c.endpoint.starts_with("http://") && !c.endpoint.starts_with("https://"))
+    return "channel.endpoint must be an http:// or https:// URL";
+  while (c.endpoint.ends_with('/')) c.endpoint.pop_back();
+  const std::string_view payload = channel->child_value("payload");
+  if (payload.find("json") != std::string_view::npos) {
+    c.payload = fhir::Format::json;
+  } else if (payload.find("xml") != std::string_view::npos) {
+    c.payload = fhir::Format::xml;
+  } else if (!payload.empty()) {
+    return "channel.payload must be application/fhir+json, application/fhir+xml, or left out";
+  }
+  for (const fhir::Element* header : channel->children_named("header")) {
+    const std::string& text = header->value();
+    const std::size_t colon = text.find(':');
+    if (colon == std::string::npos) return "channel.header '" + text.substr(0, 40) + "' is not 'Name: value'";
+    c.headers.emplace_back(trimmed(std::string_view(text).substr(0, colon)),
+                           trimmed(std::string_view(text).substr(colon + 1)));
+  }
+  return c;
+}
+
+}  // namespace
+
+std::optional<std::string> subscription_problem(const fhir::Element& subscription) {
+  auto channel = read_channel(subscription);
+  if (auto* problem = std::get_if<std::string>(&channel)) return *problem;
+  return std::nullopt;
+}
+
+class SubscriptionHub::Impl : public std::enable_shared_from_this<SubscriptionHub::Impl> {
+ public:
+  Impl(asio::any_io_executor executor, ResourceStore& store, std::shared_ptr<delivery::Sender> http,
+       route::RetryPolicy retry)
+      : executor_(std::move(executor)), store_(store), http_(std::move(http)), retry_(retry) {}
+
+  struct Subscription {
+    std::string id;
+    Channel channel;
+    std::deque<delivery::Outbound> pending;  // the head is in flight or waiting to retry
+    bool busy = false;
+    int failures = 0;
+    std::unique_ptr<asio::steady_timer> timer;
+  };
+
+  void start() {
+    SearchQuery active;
+    active.type = "Subscription";
+    active.criteria.push_back(
+        Criterion{Criterion::Kind::index, "status", {TokenValue{false, {}, "active"}}, {}, 0});
+    active.count = 1000;
+    for (;; active.offset += active.count) {
+      const SearchResult page = store_.search(active);
+      for (const ResourceVersion& v : page.page) {
+        if (fhir::ParseResult parsed = fhir::parse_json(v.json); parsed.resource)
+          on_subscription(v, &*parsed.resource);
+      }
+      if (static_cast<std::int64_t>(active.offset + active.count) >= page.total) break;
+    }
+  }
+
+  void stop() {
+    stopped_ = true;
+    for (auto& [id, s] : subscriptions_)
+      if (s->timer) s->timer->cancel();
+  }
+
+  void on_written(const ResourceVersion& written, const fhir::Element* resource) {
+    if (http_ == nullptr) return;  // an engine without transports (unit tests)
+    if (written.type == "Subscription") return on_subscription(written, resource);
+    if (resource == nullptr) return;  // R4 rest-hooks tell of creates and updates
+    for (auto& [id, s] : subscriptions_) {
+      if (s->channel.type != written.type || !matches(s->channel.query, written.id)) continue;
+      delivery::Outbound out;
+      out.message_exchange = false;
+      out.headers = s->channel.headers;
+      out.timeout = std::chrono::seconds(30);
+      if (s->channel.payload) {
+        out.method = "PUT";
+        out.target = s->channel.endpoint + "/" + written.type + "/" + written.id;
+        out.format = *s->channel.payload;
+        out.body = out.format == fhir::Format::json ? written.json : fhir::write(*resource, out.format);
+      } else {
+        out.method = "POST";
+        out.target = s->channel.endpoint;
+      }
+      s->pending.push_back(std::move(out));
+      if (!s->busy) send_head(s);
+    }
+  }
+
+ private:
+  using SubscriptionPtr = std::shared_ptr<Subscription>;
+
+  // The criteria hold for the resource's current version: the same search
+  // a poller would run, narrowed to this one resource.
+  bool matches(SearchQuery query, const std::string& id) {
+    query.criteria.push_back(Criterion{Criterion::Kind::id, "_id", {TokenValue{false, {}, id}}, {}, 0});
+    query.count = 1;
+    return store_.search(query).total > 0;
+  }
+
+  void on_subscription(const ResourceVersion& written, const fhir::Element* resource) {
+    const std::string status(resource != nullptr ? resource->child_value("status") : "");
+    if (status != "requested" && status != "active") {
+      subscriptions_.erase(written.id);  // off, error, deleted
+      return;
+    }
+    auto channel = read_channel(*resource);
+    if (auto* problem = std::get_if<std::string>(&channel)) {
+      subscriptions_.erase(written.id);
+      return set_status(written.id, "error", *problem);
+    }
+    SubscriptionPtr& s = subscriptions_[written.id];
+    if (s == nullptr) {
+      s = std::make_shared<Subscription>();
+      s->id = written.id;
+    }
+    s->channel = std::get<Channel>(std::move(channel));  // notifications already queued still go
+    if (status == "requested") set_status(written.id, "active", {});
+  }
+
+  void send_head(const SubscriptionPtr& s) {
+    if (s->pending.empty() || stopped_) {
+      s->busy = false;
+      return;
+    }
+    s->busy = true;
+    http_->send(s->pending.front(), [self = shared_from_this(), s](delivery::SendOutcome outcome) {
+      asio::post(self->executor_, [self, s, outcome = std::move(outcome)] {
+        if (!self->stopped_) self->on_sent(s, outcome);
+      });
+    });
+  }
+
+  void on_sent(const SubscriptionPtr& s, const delivery::SendOutcome& outcome) {
+    if (outcome.kind == delivery::SendOutcome::Kind::done) {
+      s->failures = 0;
+      s->pending.pop_front();
+      return send_head(s);
+    }
+    if (subscriptions_.count(s->id) == 0) return;  // switched off meanwhile
+    if (++s->failures >= retry_.attempts) {
+      const std::string why = "notifications to " + s->channel.endpoint + " failed " +
+                              std::to_string(s->failures) + " times in a row; the last: " + outcome.error;
+      subscriptions_.erase(s->id);
+      return set_status(s->id, "error", why);
+    }
+    if (!s->timer) s->timer = std::make_unique<asio::steady_timer>(executor_);
+    s->timer->expires_after(retry_.delay_after(s->failures, jitter_(random_)));
+    s->timer->async_wait([self = shared_from_this(), s](boost::system::error_code ec) {
+      if (!ec && !self->stopped_) self->send_head(s);
+    });
+  }
+
+  // Writes the Subscription's new status (and error) as a new version,
+  // unless someone changed it meanwhile (their change then counts).
+  void set_status(const std::string& id, const std::string& status, const std::string& error) {
+    const std::optional<ResourceVersion> current = store_.read("Subscription", id);
+    if (!current || current->deleted) return;
+    fhir::ParseResult parsed = fhir::parse_json(current->json);
+    if (!parsed.resource) return;
+    fhir::Element& resource = *parsed.resource;
+    if (fhir::Element* s = resource.child("status")) s->set_value(status);
+    if (!error.empty()) {
+      if (fhir::Element* e = resource.child("error")) {
+        e->set_value(error);
+      } else {
+        resource.add_value("error", error);
+        resource.sort_children();
+      }
+    }
+    Write w;
+    w.kind = Write::Kind::update;
+    w.type = "Subscription";
+    w.id = id;
+    w.expected_version = current->version;
+    w.index = index_entries(resource);
+    w.resource = std::move(resource);
+    store_.write(std::move(w), [](const WriteResult&) {});
+  }
+
+  asio::any_io_executor executor_;
+  ResourceStore& store_;
+  std::shared_ptr<delivery::Sender> http_;
+  route::RetryPolicy retry_;
+  std::map<std::string, SubscriptionPtr> subscriptions_;
+  std::mt19937_64 random_{std::random_device{}()};
+  std::uniform_real_distribution<double> jitter_{0.0, 1.0};
+  bool stopped_ = false;
+};
+
+SubscriptionHub::SubscriptionHub(asio::any_io_executor executor, ResourceStore& store,
+                                 std::shared_ptr<delivery::Sender> http, route::RetryPolicy retry)
+    : impl_(std::make_shared<Impl>(std::move(executor), store, std::move(http), retry)) {}
+
+SubscriptionHub::~SubscriptionHub() = default;
+
+void SubscriptionHub::start() {
+  impl_->start();
+}
+void SubscriptionHub::stop() {
+  impl_->stop();
+}
+void SubscriptionHub::on_written(const ResourceVersion& written, const fhir::Element* resource) {
+  impl_->on_written(written, resource);
+}
+
+}  // namespace courier::rest
