@@ -55,7 +55,9 @@ nlohmann::json conversation_detail(store::Store& store, store::Id id, bool with_
   nlohmann::json deliveries = nlohmann::json::array();
   for (const store::Delivery& d : store.deliveries(id)) {
     deliveries.push_back({{"id", d.id},
-                          {"kind", d.kind == store::DeliveryKind::relay ? "relay" : "forward"},
+                          {"kind", d.kind == store::DeliveryKind::relay    ? "relay"
+                                   : d.kind == store::DeliveryKind::cancel ? "cancel"
+                                                                           : "forward"},
                           {"destination", d.destination},
                           {"orderKey", d.order_key},
                           {"state", store::to_string(d.state)},

@@ -14,12 +14,14 @@
 #include "engine/admin.h"
 #include "engine/fhir/operation_outcome.h"
 #include "engine/fhir/validator.h"
+#include "engine/message/conversation_task.h"
 #include "engine/message/message_info.h"
 #include "engine/message/response_builder.h"
 #include "engine/rest/embedded_sender.h"
 #include "engine/rest/observed_store.h"
 #include "engine/rest/rest_api.h"
 #include "engine/rest/rest_call.h"
+#include "engine/rest/search.h"
 #include "engine/rest/subscriptions.h"
 
 namespace courier {
@@ -108,6 +110,16 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     int open_deliveries = 0;
     int responses = 0;
     std::set<std::string> response_ids;  // of the responses recorded, to recognise resends
+    std::string state = "received";
+    // What fillers reported, for the Task's output; unknown (read from the
+    // Task when needed) for a conversation reloaded from the store.
+    std::optional<std::vector<std::string>> task_outputs = std::vector<std::string>{};
+    std::string business_status;  // the latest step, for the Task
+    bool task_dirty = false;      // the Task is behind: a write is due
+    // A cancellation under way: its deliveries still open, and why any
+    // destination did not honour it.
+    int open_cancellations = 0;
+    std::vector<std::string> cancel_refusals;
   };
   using ConversationPtr = std::shared_ptr<Conversation>;
 
@@ -215,6 +227,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     conversation->reply_to = reply_to;
     conversation->received_at = store::now_millis();
     conversations_[conversation->id] = conversation;
+    mirror_task(conversation, "received", "received from listener " + listener + ", route " + route->name);
     for (store::Delivery& d : result.deliveries) enqueue(std::move(d), conversation);
 
     switch (first_answer(*route, conversation->info, async)) {
@@ -344,8 +357,15 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     subscriptions_.on_written(written, parsed.resource ? &*parsed.resource : nullptr);
     if (!parsed.resource) return;
     auto resource = std::make_shared<const fhir::Element>(std::move(*parsed.resource));
+    if (const store::Id conversation = message::conversation_of_task(written.id);
+        written.type == "Task" && conversation != 0) {
+      // Someone else wrote a conversation's Task: the placer cancelling.
+      if (resource->child_value("status") == "cancelled") request_cancellation(conversation);
+      return;
+    }
     std::vector<std::string> keys = message::based_on_keys(*resource);
-    // courier's own writes of requests (queue) are work, not reports.
+    // courier's own writes (requests it queued, the Tasks that mirror its
+    // conversations) are not reports.
     if (keys.empty() || rest::is_actionable(*resource)) return;
     store_->find_by_correlation(std::move(keys), [self = shared_from_this(), written,
                                                   resource](std::optional<store::Conversation> row) {
@@ -367,6 +387,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     const std::string text =
         fhir::write(message::build_response(conversation->info, spec), conversation->format);
     const std::string message_id = "rest " + reference + "/_history/" + std::to_string(written.version);
+    std::vector<std::string>& outputs = task_outputs(*conversation);
+    if (std::find(outputs.begin(), outputs.end(), reference) == outputs.end()) outputs.push_back(reference);
     const bool fresh =
         record_response(conversation, text, conversation->format, message_id, "ok",
                         "report " + reference + (status.empty() ? std::string() : " (" + status + ")") +
@@ -416,20 +438,89 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                        const std::string& message_id, const std::string& code, const std::string& how,
                        std::string state = {}) {
     if (!conversation->response_ids.insert(message_id).second) {
-      store_->add_event(conversation->id,
-                        store::Event{0, "duplicate", code + " " + how + ": a resend, already relayed", {}, 0},
-                        "", [] {});
+      note(conversation,
+           store::Event{0, "duplicate", code + " " + how + ": a resend, already relayed", {}, 0});
       return false;
     }
     const bool first = conversation->responses++ == 0;
     if (state.empty()) {
       state = code == "fatal-error" ? "rejected" : code == "ok" ? (first ? "accepted" : "in-progress") : "";
     }
-    store_->add_event(conversation->id,
-                      store::Event{0, first ? "response" : "progress", code + " " + how, body,
-                                   static_cast<int>(format), message_id},
-                      state, [] {});
+    note(conversation,
+         store::Event{0, first ? "response" : "progress", code + " " + how, body, static_cast<int>(format),
+                      message_id},
+         state);
     return true;
+  }
+
+  // Adds `event` to the conversation's timeline; a non-empty `state` is the
+  // conversation's new state, which its Task mirrors.
+  void note(const ConversationPtr& conversation, store::Event event, const std::string& state = {}) {
+    if (!state.empty()) mirror_task(conversation, state, event.detail);
+    store_->add_event(conversation->id, std::move(event), state, [] {});
+  }
+
+  // The conversation's Task is to show `state` (and the step that led
+  // there). Tasks are written a moment later, together: a conversation that
+  // is received and completed within that moment costs one write, not two.
+  // A REST request about Tasks writes them first (Engine::rest).
+  void mirror_task(const ConversationPtr& conversation, const std::string& state,
+                   const std::string& business_status) {
+    conversation->state = state;
+    conversation->business_status = business_status;
+    if (!std::exchange(conversation->task_dirty, true)) dirty_tasks_.push_back(conversation);
+    if (task_timer_armed_ || stopped_) return;
+    task_timer_armed_ = true;
+    task_timer_.expires_after(milliseconds(200));
+    task_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      self->task_timer_armed_ = false;
+      if (!ec) self->write_tasks();
+    });
+  }
+
+  void write_tasks() {
+    for (const ConversationPtr& conversation : std::exchange(dirty_tasks_, {})) {
+      conversation->task_dirty = false;
+      forget_if_idle(conversation);
+      message::TaskFacts facts{
+          conversation->id,    &conversation->info,           conversation->received_at,
+          conversation->state, conversation->business_status, task_outputs(*conversation)};
+      auto task = std::make_shared<fhir::Element>(message::conversation_task(facts));
+      rest::Write write;
+      write.kind = rest::Write::Kind::update;
+      write.type = "Task";
+      write.id = message::task_id(conversation->id);
+      write.index = rest::index_entries(*task);
+      write.resource = *task;
+      // Past the observer: courier's own Tasks are no reports and no
+      // cancellations; only subscriptions hear of them.
+      store_->resources().write(
+          std::move(write), [self = shared_from_this(), task](rest::WriteResult result) {
+            if (result.outcome != rest::WriteResult::Outcome::created &&
+                result.outcome != rest::WriteResult::Outcome::updated)
+              return;
+            asio::post(self->strand_, [self, task, written = std::move(result.resource)] {
+              if (!self->stopped_) self->subscriptions_.on_written(written, task.get());
+            });
+          });
+    }
+  }
+
+  // The Task's outputs so far (read back once for a reloaded conversation).
+  std::vector<std::string>& task_outputs(Conversation& conversation) {
+    if (!conversation.task_outputs) {
+      conversation.task_outputs.emplace();
+      const std::optional<rest::ResourceVersion> current =
+          resources_.read("Task", message::task_id(conversation.id), std::nullopt);
+      fhir::ParseResult parsed =
+          current && !current->deleted ? fhir::parse_json(current->json) : fhir::ParseResult{};
+      for (const fhir::Element* output : parsed.resource ? parsed.resource->children_named("output")
+                                                         : std::vector<const fhir::Element*>{}) {
+        if (const fhir::Element* value = output->child("value"))
+          conversation.task_outputs->emplace_back(value->child_value("reference"));
+      }
+    }
+    return *conversation.task_outputs;
   }
 
   // Gives the placer a response: in the HTTP answer it is waiting on, or
@@ -507,6 +598,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     const std::string key = queue_key(d);
     Queue& queue = queues_[key];
     ++conversation->open_deliveries;
+    if (d.kind == DeliveryKind::cancel) ++conversation->open_cancellations;
     queue.items.push_back(Queued{std::move(d), conversation});
     update_depth(queue.items.back());
     if (!queue.busy) start_head(key);
@@ -550,8 +642,11 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       // The route or destination was removed from the route files since.
       return finish(key, DeliveryState::parked, "its destination is no longer in the routes");
     } else if (route::is_rest(destination->pattern)) {
+      const bool cancel = head.record.kind == DeliveryKind::cancel;
       std::string why;
-      if (!rest_call(*head.conversation, *destination, out, why)) {
+      if (!rest_call(cancel ? head.record.body : *head.conversation->body, head.conversation->format,
+                     *destination, cancel, out, why)) {
+        if (cancel) return finish(key, DeliveryState::failed, "the cancellation cannot be sent: " + why);
         return fail_for_good(key, "cannot be reached by a REST call: " + why, {}, "failed");
       }
       sender = destination->endpoint.empty() ? embedded_sender_ : sender_for(destination->pattern);
@@ -564,7 +659,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         out.file_name = std::to_string(head.conversation->id) + "-" + destination->name +
                         (out.format == fhir::Format::xml ? ".xml" : ".json");
       } else {
-        out.target = destination->endpoint + "/$process-message" + (destination->async ? "?async=true" : "");
+        // A cancellation is always synchronous: its answer says whether it was honoured.
+        const bool async = destination->async && head.record.kind != DeliveryKind::cancel;
+        out.target = destination->endpoint + "/$process-message" + (async ? "?async=true" : "");
       }
       sender = sender_for(destination->pattern);
     }
@@ -590,6 +687,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       metrics_.add("courier_responses_relayed_total", {});
       return finish(key, DeliveryState::delivered, "relayed to the placer");
     }
+    if (head.record.kind == DeliveryKind::cancel) return on_cancel_sent(key, outcome);
     switch (outcome.kind) {
       case Kind::done:
         if (const route::Destination* destination = destination_of(head);
@@ -608,11 +706,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         const milliseconds timeout = destination != nullptr ? destination->ack_timeout : milliseconds(30'000);
         head.record.next_at = store::now_millis() + timeout.count();
         store_->update_delivery(head.record, [] {});
-        store_->add_event(
-            conversation->id,
+        note(
+            conversation,
             store::Event{
-                0, "attempt", head.record.destination + ": accepted (202), waiting for the response", {}, 0},
-            "", [] {});
+                0, "attempt", head.record.destination + ": accepted (202), waiting for the response", {}, 0});
         return arm_ack_timer(key, timeout);
       }
       case Kind::response: {
@@ -626,10 +723,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
           return retry_or_give_up(key, "the receiver answered with something that is not a response message",
                                   "transient-error");
         }
-        store_->add_event(
-            conversation->id,
-            store::Event{0, "attempt", head.record.destination + ": HTTP 200 with a response message", {}, 0},
-            "", [] {});
+        note(conversation,
+             store::Event{
+                 0, "attempt", head.record.destination + ": HTTP 200 with a response message", {}, 0});
         on_response(conversation, outcome.body, outcome.format, *info, "from " + head.record.destination,
                     key);
         return;
@@ -655,24 +751,22 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                                     std::nullopt}};
     for (fhir::Issue& issue : receiver_issues) issues.push_back(std::move(issue));
     finish(key, DeliveryState::failed, reason);
-    store_->add_event(conversation->id, store::Event{0, "outcome", "fatal-error: " + reason, {}, 0}, state,
-                      [] {});
+    note(conversation, store::Event{0, "outcome", "fatal-error: " + reason, {}, 0}, state);
     reply_to_placer(conversation, own_response(*conversation, "fatal-error", std::move(issues)),
                     "fatal-error", nullptr);
   }
 
   // Fills `out` with the REST call a rest, request or queue destination
   // makes for the conversation's message.
-  bool rest_call(const Conversation& conversation, const route::Destination& destination,
-                 delivery::Outbound& out, std::string& why) const {
-    const fhir::ParseResult parsed = conversation.format == fhir::Format::xml
-                                         ? fhir::parse_xml(*conversation.body, options_.limits)
-                                         : fhir::parse_json(*conversation.body, options_.limits);
+  bool rest_call(const std::string& message, fhir::Format format, const route::Destination& destination,
+                 bool cancelling, delivery::Outbound& out, std::string& why) const {
+    const fhir::ParseResult parsed = format == fhir::Format::xml ? fhir::parse_xml(message, options_.limits)
+                                                                 : fhir::parse_json(message, options_.limits);
     if (!parsed.resource) {
       why = "the stored message cannot be read";
       return false;
     }
-    auto call = rest::rest_call_for(*parsed.resource, destination, conversation.format);
+    auto call = rest::rest_call_for(*parsed.resource, destination, format, cancelling);
     if (auto* error = std::get_if<std::string>(&call)) {
       why = *error;
       return false;
@@ -684,7 +778,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                                               : destination.endpoint + "/" + c.path;
     out.headers = std::move(c.headers);
     out.body = std::move(c.body);
-    out.format = conversation.format;
+    out.format = format;
     out.timeout = destination.ack_timeout;
     out.message_exchange = false;
     return true;
@@ -764,15 +858,13 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       head.record.state = DeliveryState::pending;
       head.record.next_at = store::now_millis() + delay.count();
       store_->update_delivery(head.record, [] {});
-      store_->add_event(
-          head.conversation->id,
-          store::Event{0,
-                       "attempt",
-                       destination_label(head) + ": attempt " + std::to_string(head.record.attempts) +
-                           " failed (" + reason + "); next in " + duration_text(delay),
-                       {},
-                       0},
-          "", [] {});
+      note(head.conversation,
+           store::Event{0,
+                        "attempt",
+                        destination_label(head) + ": attempt " + std::to_string(head.record.attempts) +
+                            " failed (" + reason + "); next in " + duration_text(delay),
+                        {},
+                        0});
       metrics_.add(
           "courier_deliveries_total",
           {{"route", route_name(head)}, {"destination", destination_label(head)}, {"outcome", "retry"}});
@@ -792,8 +884,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
           "destination '" + (destination != nullptr ? destination->name : std::string()) + "': " + detail,
           {},
           std::nullopt}};
-      store_->add_event(conversation->id, store::Event{0, "outcome", code + ": " + detail, {}, 0}, "failed",
-                        [] {});
+      note(conversation, store::Event{0, "outcome", code + ": " + detail, {}, 0}, "failed");
       reply_to_placer(conversation, own_response(*conversation, code, std::move(issues)), code, nullptr);
     }
   }
@@ -823,12 +914,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     const bool all_done = --head.conversation->open_deliveries == 0;
     const bool completed = all_done && state == DeliveryState::delivered &&
                            head.conversation->responses == 0 && head.record.kind == DeliveryKind::forward;
-    store_->add_event(head.conversation->id,
-                      store::Event{0, kind, destination_label(head) + ": " + detail, {}, 0},
-                      completed                        ? "completed"
-                      : state == DeliveryState::parked ? "on-hold"
-                                                       : "",
-                      [] {});
+    note(head.conversation, store::Event{0, kind, destination_label(head) + ": " + detail, {}, 0},
+         completed                        ? "completed"
+         : state == DeliveryState::parked ? "on-hold"
+                                          : "");
     const Labels labels{{"route", route_name(head)}, {"destination", destination_label(head)}};
     metrics_.add("courier_deliveries_total", {{"route", route_name(head)},
                                               {"destination", destination_label(head)},
@@ -839,15 +928,164 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                        static_cast<double>(store::now_millis() - head.conversation->received_at) / 1000.0);
     }
     update_depth(head, -1);
+    if (head.record.kind == DeliveryKind::cancel) cancellation_settled(head.conversation, state, detail);
     forget_if_idle(head.conversation);
     start_head(key);
   }
 
   // Nothing more can happen to the conversation without a message from
-  // outside, which reloads it from the store: it need not stay in memory.
+  // outside, which reloads it from the store: it need not stay in memory
+  // (once its Task is written).
   void forget_if_idle(const ConversationPtr& conversation) {
-    if (conversation->open_deliveries == 0 && conversation->waiters.empty())
+    if (conversation->open_deliveries == 0 && conversation->waiters.empty() && !conversation->task_dirty)
       conversations_.erase(conversation->id);
+  }
+
+  // ---- cancellation ------------------------------------------------------
+
+  // The placer cancels its request by setting the conversation's Task to
+  // cancelled. Deliveries not yet made are withdrawn; each destination
+  // that has the request is told, in its own terms (a message with the
+  // request revoked; the request updated to revoked at a REST filler). When
+  // every one honoured it, the conversation is cancelled; otherwise its
+  // Task says who did not, and why.
+  void request_cancellation(store::Id id) {
+    ConversationPtr conversation = find_or_load(id);
+    if (conversation == nullptr || conversation->route == nullptr) return;
+    const std::string& state = conversation->state;
+    if (conversation->open_cancellations > 0) return;  // already under way
+    if (state == "completed" || state == "cancelled" || state == "rejected" || state == "failed") {
+      note(conversation,
+           store::Event{0, "cancel", "cancellation refused: the request is already " + state, {}, 0}, state);
+      return;
+    }
+    conversation->cancel_refusals.clear();
+    note(conversation, store::Event{0, "cancel", "cancellation requested through its Task", {}, 0}, state);
+    const std::set<std::string> withdrawn = withdraw_undelivered(conversation);
+    const fhir::ParseResult parsed = conversation->format == fhir::Format::xml
+                                         ? fhir::parse_xml(*conversation->body)
+                                         : fhir::parse_json(*conversation->body);
+    const std::string cancellation =
+        parsed.resource ? fhir::write(message::build_cancellation(*parsed.resource, options_.public_url),
+                                      conversation->format)
+                        : std::string();
+    int told = 0;
+    for (const store::Delivery& forward : store_->deliveries(id)) {
+      if (forward.kind != DeliveryKind::forward || withdrawn.count(forward.destination) != 0) continue;
+      const route::Destination* destination = nullptr;
+      for (const route::Destination& d : conversation->route->to)
+        if (d.name == forward.destination) destination = &d;
+      if (destination == nullptr || destination->pattern == route::Pattern::file) {
+        conversation->cancel_refusals.push_back(forward.destination + " cannot take a message back");
+        continue;
+      }
+      store::NewDelivery nd;
+      nd.kind = DeliveryKind::cancel;
+      nd.destination = forward.destination;
+      nd.order_key = forward.order_key;  // behind the request, in the same queue
+      nd.body = cancellation;
+      nd.format = static_cast<int>(conversation->format);
+      ++told;
+      ++conversation->open_cancellations;  // counted now, so that the first to settle does not conclude
+      store_->add_delivery(id, std::move(nd), [self = shared_from_this(), conversation](store::Delivery d) {
+        asio::post(self->strand_, [self, conversation, d = std::move(d)]() mutable {
+          --conversation->open_cancellations;  // enqueue counts it again
+          self->enqueue(std::move(d), conversation);
+        });
+      });
+    }
+    if (told == 0) conclude_cancellation(conversation);
+  }
+
+  // Takes the conversation's forward deliveries that no destination has
+  // yet out of their queues (those waiting to be tried or retried, and
+  // parked ones); returns their destinations.
+  std::set<std::string> withdraw_undelivered(const ConversationPtr& conversation) {
+    std::set<std::string> withdrawn;
+    std::vector<std::string> heads;
+    for (auto& [key, queue] : queues_) {
+      for (auto it = queue.items.begin(); it != queue.items.end();) {
+        const store::Delivery& d = it->record;
+        const bool head = it == queue.items.begin() && queue.busy;
+        if (d.conversation != conversation->id || d.kind != DeliveryKind::forward) {
+          ++it;
+        } else if (head) {
+          // In flight, or waiting for its retry: only the latter can be stopped.
+          if (d.state == DeliveryState::pending && d.next_at > store::now_millis()) heads.push_back(key);
+          ++it;
+        } else {
+          store::Delivery record = it->record;
+          record.state = DeliveryState::failed;
+          store_->update_delivery(record, [] {});
+          note(conversation,
+               store::Event{0, "failed", record.destination + ": withdrawn before delivery", {}, 0});
+          withdrawn.insert(record.destination);
+          update_depth(*it, -1);
+          --conversation->open_deliveries;
+          it = queue.items.erase(it);
+        }
+      }
+    }
+    for (const std::string& key : heads) {
+      withdrawn.insert(queues_[key].items.front().record.destination);
+      if (queues_[key].timer) queues_[key].timer->cancel();
+      finish(key, DeliveryState::failed, "withdrawn before delivery");
+    }
+    for (const store::Delivery& d : store_->deliveries(conversation->id)) {
+      if (d.kind != DeliveryKind::forward || d.state != DeliveryState::parked) continue;
+      store::Delivery record = d;
+      record.state = DeliveryState::failed;
+      store_->update_delivery(record, [] {});
+      note(conversation, store::Event{0, "failed", d.destination + ": parked delivery withdrawn", {}, 0});
+      withdrawn.insert(d.destination);
+    }
+    return withdrawn;
+  }
+
+  void on_cancel_sent(const std::string& key, const delivery::SendOutcome& outcome) {
+    using Kind = delivery::SendOutcome::Kind;
+    switch (outcome.kind) {
+      case Kind::done:
+      case Kind::accepted:
+        return finish(key, DeliveryState::delivered,
+                      "cancellation taken (HTTP " + std::to_string(outcome.status) + ")");
+      case Kind::response: {
+        fhir::Issues issues;
+        std::optional<message::MessageInfo> info;
+        fhir::ParseResult parsed = outcome.format == fhir::Format::xml
+                                       ? fhir::parse_xml(outcome.body, options_.limits)
+                                       : fhir::parse_json(outcome.body, options_.limits);
+        if (parsed.ok()) info = message::read_message_info(*parsed.resource, issues);
+        const std::string code = info && info->response ? info->response->code : "";
+        if (code == "ok") return finish(key, DeliveryState::delivered, "cancellation honoured (ok)");
+        if (code == "transient-error")
+          return retry_or_give_up(key, "the receiver answered transient-error", "");
+        return finish(key, DeliveryState::failed,
+                      "cancellation refused (" + (code.empty() ? "no response message" : code) + ")" +
+                          fhir::outcome_summary(outcome.body, outcome.format));
+      }
+      case Kind::transient: return retry_or_give_up(key, outcome.error, "");
+      case Kind::fatal: return finish(key, DeliveryState::failed, "cancellation refused: " + outcome.error);
+    }
+  }
+
+  void cancellation_settled(const ConversationPtr& conversation, DeliveryState state,
+                            const std::string& detail) {
+    if (state != DeliveryState::delivered) conversation->cancel_refusals.push_back(detail);
+    if (--conversation->open_cancellations == 0) conclude_cancellation(conversation);
+  }
+
+  void conclude_cancellation(const ConversationPtr& conversation) {
+    if (conversation->cancel_refusals.empty()) {
+      note(conversation, store::Event{0, "outcome", "cancelled: every destination honoured it", {}, 0},
+           "cancelled");
+      return;
+    }
+    std::string why;
+    for (const std::string& refusal : conversation->cancel_refusals)
+      why += (why.empty() ? "" : "; ") + refusal;
+    note(conversation, store::Event{0, "outcome", "cancellation not honoured: " + why, {}, 0},
+         conversation->state);
   }
 
   // ---- restart, replay ---------------------------------------------------
@@ -871,6 +1109,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     conversation->replied = row.reply.has_value();
     conversation->responses = conversation->replied ? 1 : 0;
     conversation->response_ids.insert(row.response_ids.begin(), row.response_ids.end());
+    conversation->state = row.state;
+    conversation->task_outputs.reset();
     conversations_[row.id] = conversation;
     return conversation;
   }
@@ -956,6 +1196,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   rest::RestApi rest_api_;
   std::shared_ptr<delivery::Sender> embedded_sender_;
   rest::SubscriptionHub subscriptions_;
+  // Conversations whose Task is to be written (mirror_task).
+  std::vector<ConversationPtr> dirty_tasks_;
+  asio::steady_timer task_timer_{strand_};
+  bool task_timer_armed_ = false;
   Metrics metrics_;
   std::unordered_map<store::Id, ConversationPtr> conversations_;
   std::map<std::string, Queue> queues_;
@@ -992,6 +1236,8 @@ void Engine::stop() {
   // what is queued (its callbacks are then dropped with the executor).
   auto stopped = std::make_shared<std::promise<void>>();
   asio::post(impl_->strand_, [impl = impl_, stopped] {
+    impl->write_tasks();  // queued before the store closes
+    impl->task_timer_.cancel();
     impl->stopped_ = true;
     impl->subscriptions_.stop();
     for (auto& [key, queue] : impl->queues_) {
@@ -1012,7 +1258,17 @@ void Engine::accept(Inbound message, std::function<void(Reply)> done) {
 }
 
 void Engine::rest(rest::RestRequest request, std::function<void(rest::RestResponse)> done) {
-  impl_->rest_api_.handle(std::move(request), std::move(done));
+  if (request.segments.empty() || request.segments.front() != "Task")
+    return impl_->rest_api_.handle(std::move(request), std::move(done));
+  // About Tasks: the conversations' Tasks are brought up to date first.
+  asio::post(impl_->strand_, [impl = impl_, request = std::move(request), done = std::move(done)]() mutable {
+    impl->write_tasks();
+    impl->store_->flush([impl, request = std::move(request), done = std::move(done)]() mutable {
+      asio::post(impl->strand_, [impl, request = std::move(request), done = std::move(done)]() mutable {
+        impl->rest_api_.handle(std::move(request), std::move(done));
+      });
+    });
+  });
 }
 
 bool Engine::replay(store::Id delivery, std::string& error) {

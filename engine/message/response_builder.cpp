@@ -1,9 +1,11 @@
 #include "engine/message/response_builder.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 
+#include "engine/fhir/bundle_index.h"
 #include "engine/fhir/operation_outcome.h"
 #include "engine/util/uuid.h"
 
@@ -74,6 +76,48 @@ fhir::Element build_response(const MessageInfo& request, const ResponseSpec& spe
     entry.add_value("fullUrl", focus_urls[i]);
     const fhir::Element& resource = spec.focus[i].second;
     entry.add("resource", resource.type().name).children() = resource.children();
+  }
+  return bundle;
+}
+
+fhir::Element build_cancellation(const fhir::Element& request, const std::string& source_endpoint) {
+  fhir::Element bundle = request;
+  const std::string header_id = util::random_uuid();
+  if (fhir::Element* id = bundle.child("id")) id->set_value(util::random_uuid());
+  if (fhir::Element* timestamp = bundle.child("timestamp")) timestamp->set_value(instant_now());
+  fhir::Element* first = bundle.child("entry");
+  fhir::Element* header = first != nullptr ? first->child("resource") : nullptr;
+  if (header == nullptr) return bundle;
+  std::vector<std::string> focus;
+  for (const fhir::Element* reference : header->children_named("focus"))
+    focus.emplace_back(reference->child_value("reference"));
+  if (fhir::Element* id = header->child("id")) id->set_value(header_id);
+  if (fhir::Element* url = first->child("fullUrl"); url != nullptr && url->value().starts_with("urn:uuid:"))
+    url->set_value("urn:uuid:" + header_id);
+  fhir::Element* source = header->child("source");
+  if (source == nullptr) {
+    header->add("source");
+    header->sort_children();
+    source = header->child("source");
+  }
+  if (fhir::Element* endpoint = source->child("endpoint")) {
+    endpoint->set_value(source_endpoint);
+  } else {
+    source->add_value("endpoint", source_endpoint);
+    source->sort_children();
+  }
+  // Requests (ServiceRequest, MedicationRequest, …) say "withdrawn" with status revoked.
+  const fhir::BundleIndex index(bundle);
+  const std::string from(first->child_value("fullUrl"));
+  std::vector<const fhir::Element*> targets;
+  for (const std::string& reference : focus) targets.push_back(index.resolve(reference, from));
+  for (fhir::Element& entry : bundle.children()) {
+    fhir::Element* resource = entry.name() == "entry" ? entry.child("resource") : nullptr;
+    if (resource == nullptr || std::find(targets.begin(), targets.end(), resource) == targets.end()) continue;
+    fhir::Element* status = resource->child("status");
+    if (status != nullptr &&
+        (status->value() == "active" || status->value() == "draft" || status->value() == "on-hold"))
+      status->set_value("revoked");
   }
   return bundle;
 }

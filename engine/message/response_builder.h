@@ -26,6 +26,11 @@ struct ResponseSpec {
 // the request's MessageHeader.id, addressed back to the request's source.
 fhir::Element build_response(const MessageInfo& request, const ResponseSpec& spec);
 
+// The placer's request withdrawn, for a filler that has it: a copy of the
+// message with new ids, its focus requests' status `revoked`, and courier as
+// its source (so that the filler's answer comes to courier).
+fhir::Element build_cancellation(const fhir::Element& request, const std::string& source_endpoint);
+
 // The current time as a FHIR instant in UTC, with milliseconds.
 std::string instant_now();
 

@@ -119,14 +119,15 @@ bool is_actionable(const fhir::Element& resource) {
 }
 
 std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
-                                                  const route::Destination& destination,
-                                                  fhir::Format format) {
+                                                  const route::Destination& destination, fhir::Format format,
+                                                  bool cancelling) {
   const bool whole_message = destination.pattern == route::Pattern::rest &&
                              destination.interaction == route::Interaction::transaction;
   // A request for a filler (Option B, C) is created, conditionally, as
   // FHIR's workflow patterns describe.
-  const route::Interaction interaction =
+  route::Interaction interaction =
       route::awaits_events(destination.pattern) ? route::Interaction::create : destination.interaction;
+  if (cancelling && interaction == route::Interaction::create) interaction = route::Interaction::upsert;
   const std::vector<Target> targets = whole_message ? message_resources(bundle) : focus_resources(bundle);
   if (targets.empty()) {
     return whole_message ? std::string("the message carries no resources besides its MessageHeader")
@@ -135,6 +136,9 @@ std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
 
   std::vector<std::pair<fhir::Element, EntryRequest>> writes;
   for (const Target& target : targets) {
+    if (cancelling && route::awaits_events(destination.pattern) &&
+        identifier_search(*target.resource).empty())
+      return "the " + target.resource->type().name + " has no identifier to find the filler's copy by";
     auto request = entry_request(*target.resource, interaction);
     if (auto* why = std::get_if<std::string>(&request)) return *why;
     fhir::Element resource = *target.resource;

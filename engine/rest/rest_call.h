@@ -32,8 +32,13 @@ struct RestCall {
 
 // The call `destination` makes for the message `bundle`, or why there is
 // none (a focus resource with neither identifier nor id to upsert by, …).
+// `cancelling`: `bundle` withdraws a request sent before, whose copy at the
+// receiver is to be updated, never created: by identifier (the only name a
+// filler's copy of a request shares with the placer's), or for `rest`
+// update and upsert destinations as they wrote it.
 std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
-                                                  const route::Destination& destination, fhir::Format format);
+                                                  const route::Destination& destination, fhir::Format format,
+                                                  bool cancelling = false);
 
 // "Type/id" from a Location header or a reference URL (without
 // "/_history/n"); "" when it names no resource.

@@ -38,15 +38,16 @@ std::string_view to_string(DeliveryState state);
 std::optional<DeliveryState> delivery_state_from(std::string_view text);
 
 // What a delivery carries: the conversation's message to a destination of
-// its route ("forward"), or a response or progress message back to the
-// placer ("relay").
-enum class DeliveryKind { forward, relay };
+// its route ("forward"), a response or progress message back to the
+// placer ("relay"), or the placer's cancellation of the request to a
+// destination that has it ("cancel").
+enum class DeliveryKind { forward, relay, cancel };
 
 struct NewDelivery {
   DeliveryKind kind = DeliveryKind::forward;
   std::string destination;  // the route's destination name; the placer's address for relays
   std::string order_key;
-  std::string body;  // relays only: the message to send (forwards send the conversation's)
+  std::string body;  // relays and cancels: the message to send (forwards send the conversation's)
   int format = 0;    // of body
 };
 

@@ -19,7 +19,7 @@ import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import EVENT_SYSTEM, Courier, Peer, free_port, header_of, wait_for  # noqa: E402
+from harness import EVENT_SYSTEM, Courier, Peer, free_port, header_of, response_to, wait_for  # noqa: E402
 
 ACTIONABLE = "http://terminology.hl7.org/CodeSystem/common-tags|actionable"
 ORDERS = "urn:oid:1.2.3.4"
@@ -58,6 +58,19 @@ ROUTES = """
   to:
     - name: queue
       pattern: queue
+- route: lab-messaging
+  when: {{event: {system}|order-d}}
+  to:
+    - name: lis
+      pattern: messaging
+      endpoint: {messaging_filler}
+- route: lab-down
+  when: {{event: {system}|order-down}}
+  to:
+    - name: lis
+      pattern: messaging
+      endpoint: http://127.0.0.1:{closed}/fhir
+      retry: {{attempts: 5, backoff: 30s..30s}}
 """
 
 FILLER_ROUTES = """
@@ -134,9 +147,18 @@ class BridgeTest(unittest.TestCase):
         os.makedirs(engine_dir)
         cls.filler = Courier(filler_dir, FILLER_ROUTES)
         cls.placer = Peer(lambda bundle, query: (200, None))
+        cls.messaging_filler = Peer(cls.lis)
         cls.engine = Courier(engine_dir, ROUTES.format(system=EVENT_SYSTEM, filler=cls.filler_base(),
+                                                       messaging_filler=cls.messaging_filler.base,
                                                        closed=free_port()),
                              extra_config="notification-retry: {attempts: 2, backoff: 50ms..50ms}\n")
+
+    @staticmethod
+    def lis(bundle, query):
+        """A messaging filler: takes orders, and cancellations of orders other than "D-KEEP"."""
+        request = bundle["entry"][1]["resource"]
+        refuse = request["status"] == "revoked" and request["identifier"][0]["value"] == "D-KEEP"
+        return 200, response_to(bundle, "fatal-error" if refuse else "ok")
 
     @classmethod
     def filler_base(cls):
@@ -147,6 +169,7 @@ class BridgeTest(unittest.TestCase):
         cls.engine.stop()
         cls.filler.stop()
         cls.placer.close()
+        cls.messaging_filler.close()
         cls.tmp.cleanup()
 
     def send(self, bundle, query=""):
@@ -173,6 +196,17 @@ class BridgeTest(unittest.TestCase):
     def wait_state(self, request, state):
         return wait_for(lambda: self.conversation_of(request)["state"] == state and self.conversation_of(request),
                         what="conversation state " + state)
+
+    def task_of(self, message):
+        """The Task that answers "what is the status of this order", found as a placer would."""
+        request_id = message["entry"][1]["resource"]["id"]
+        tasks = self.search(self.engine.port, "Task?focus=ServiceRequest/" + request_id)
+        self.assertEqual(len(tasks), 1, tasks)
+        order = message["entry"][1]["resource"]["identifier"][0]
+        by_identifier = self.search(self.engine.port, "Task?identifier=" +
+                                    urllib.parse.quote(order["system"] + "|" + order["value"]))
+        self.assertEqual([t["id"] for t in by_identifier], [tasks[0]["id"]])
+        return tasks[0]
 
     def search(self, port, query):
         status, bundle, _ = call(port, "GET", query)
@@ -248,6 +282,9 @@ class BridgeTest(unittest.TestCase):
         self.assertEqual(len(found), 1)
         request_url = self.filler_base() + "/ServiceRequest/" + found[0]["id"]
         self.assertEqual(self.conversation_of(message)["state"], "accepted")
+        task = wait_for(lambda: (t := self.task_of(message))["status"] == "accepted" and t, what="Task accepted")
+        self.assertEqual(task["basedOn"], [{"reference": "ServiceRequest/" + message["entry"][1]["resource"]["id"]}])
+        self.assertEqual(task["code"]["coding"][0]["code"], "order-b")
 
         # The filler reports on it at courier's FHIR base, naming the request by its URL.
         status, preliminary, _ = call(self.engine.port, "POST", "DiagnosticReport",
@@ -264,6 +301,11 @@ class BridgeTest(unittest.TestCase):
         relayed = self.placer_got(message, 2)
         self.assertEqual([focus_resources(m)[0]["status"] for m in relayed], ["preliminary", "final"])
         self.assertEqual(self.wait_state(message, "completed")["state"], "completed")
+        task = wait_for(lambda: (t := self.task_of(message))["status"] == "completed" and t, what="Task completed")
+        reports = [o["valueReference"]["reference"] for o in task["output"]]
+        self.assertEqual(len(reports), 2)
+        self.assertTrue(all(r.startswith("DiagnosticReport/") for r in reports), reports)
+        self.assertIn("(final)", task["businessStatus"]["text"])
 
     # ---- Option C ---------------------------------------------------------
 
@@ -358,6 +400,62 @@ class BridgeTest(unittest.TestCase):
                 "channel": {"type": channel, "endpoint": "http://127.0.0.1:9/fhir"}})
             self.assertEqual(status, 422, outcome)
             self.assertIn(why, outcome["issue"][0]["diagnostics"])
+
+    # ---- status and cancellation through Task ------------------------------
+
+    def cancel(self, message):
+        """The placer cancels its order: its Task, set to cancelled."""
+        task = self.task_of(message)
+        task["status"] = "cancelled"
+        status, body, _ = call(self.engine.port, "PUT", "Task/" + task["id"], task)
+        self.assertEqual(status, 200, body)
+
+    def wait_task(self, message, status, business=""):
+        return wait_for(lambda: (t := self.task_of(message))["status"] == status and
+                        business in t.get("businessStatus", {}).get("text", "") and t,
+                        what=f"Task {status} ({business})")
+
+    def test_cancelling_a_queued_request_revokes_it_in_the_queue(self):
+        message = order_message("order-c", "C-CANCEL", self.placer.base)
+        self.assertEqual(self.send(message)[0], 200)
+        self.wait_task(message, "accepted")
+        self.cancel(message)
+        task = self.wait_task(message, "cancelled")
+        self.assertIn("every destination honoured it", task["businessStatus"]["text"])
+        queued = self.search(self.engine.port, "ServiceRequest?identifier=" + urllib.parse.quote(ORDERS + "|C-CANCEL"))
+        self.assertEqual([r["status"] for r in queued], ["revoked"])
+
+    def test_cancelling_through_messaging_tells_the_filler(self):
+        message = order_message("order-d", "D-CANCEL", self.placer.base)
+        status, answer = self.send(message)
+        self.assertEqual((status, response_header(answer)["code"]), (200, "ok"))
+        self.wait_task(message, "accepted")
+        self.cancel(message)
+        self.wait_task(message, "cancelled")
+        got = [m for m in self.messaging_filler.messages()
+               if m["entry"][1]["resource"]["identifier"][0]["value"] == "D-CANCEL"]
+        self.assertEqual([m["entry"][1]["resource"]["status"] for m in got], ["active", "revoked"])
+        self.assertNotEqual(header_of(got[1])["id"], header_of(got[0])["id"])  # a message of its own
+
+    def test_a_filler_that_refuses_the_cancellation_is_reported(self):
+        message = order_message("order-d", "D-KEEP", self.placer.base)
+        self.assertEqual(self.send(message)[0], 200)
+        self.wait_task(message, "accepted")
+        self.cancel(message)
+        task = self.wait_task(message, "accepted", "cancellation not honoured")
+        self.assertIn("fatal-error", task["businessStatus"]["text"])
+
+    def test_cancelling_before_delivery_withdraws_the_message(self):
+        message = order_message("order-down", "D-DOWN", self.placer.base)
+        self.assertEqual(self.send(message, "?async=true")[0], 202)
+        self.wait_task(message, "received")
+        wait_for(lambda: any(e["kind"] == "attempt" for e in self.conversation_of(message)["timeline"]),
+                 what="a first failed attempt")
+        self.cancel(message)
+        self.wait_task(message, "cancelled")
+        conversation = self.conversation_of(message)
+        self.assertEqual([d["state"] for d in conversation["deliveries"] if d["kind"] == "forward"], ["failed"])
+        self.assertTrue(any("withdrawn" in e["detail"] for e in conversation["timeline"]))
 
     def test_reports_on_unknown_requests_are_just_stored(self):
         status, _, _ = call(self.engine.port, "POST", "DiagnosticReport",

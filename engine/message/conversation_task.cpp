@@ -1,0 +1,92 @@
+#include "engine/message/conversation_task.h"
+
+#include <charconv>
+
+#include "engine/message/response_builder.h"
+
+namespace courier::message {
+
+std::string task_id(store::Id conversation) {
+  return "conversation-" + std::to_string(conversation);
+}
+
+store::Id conversation_of_task(std::string_view id) {
+  constexpr std::string_view prefix = "conversation-";
+  if (!id.starts_with(prefix)) return 0;
+  id.remove_prefix(prefix.size());
+  store::Id number = 0;
+  const auto [end, error] = std::from_chars(id.data(), id.data() + id.size(), number);
+  return error == std::errc() && end == id.data() + id.size() ? number : 0;
+}
+
+namespace {
+
+// What the message's focus keys name: references ("ref Type/id" or an
+// absolute URL; not urn:uuid, which means nothing outside the message) and
+// identifiers ("identifier system|value").
+void focus_of(const MessageInfo& request, std::vector<std::string>& references,
+              std::vector<std::pair<std::string, std::string>>& identifiers) {
+  for (const std::string& key : request.focus_keys) {
+    if (key.starts_with("ref ")) {
+      const std::string reference = key.substr(4);
+      if (!reference.starts_with("urn:")) references.push_back(reference);
+    } else if (key.starts_with("identifier ")) {
+      const std::string text = key.substr(11);
+      const std::size_t bar = text.find('|');
+      identifiers.emplace_back(text.substr(0, bar), bar == std::string::npos ? "" : text.substr(bar + 1));
+    }
+  }
+}
+
+}  // namespace
+
+fhir::Element conversation_task(const TaskFacts& facts) {
+  const MessageInfo& request = *facts.request;
+  std::vector<std::string> references;
+  std::vector<std::pair<std::string, std::string>> identifiers;
+  focus_of(request, references, identifiers);
+
+  fhir::Element task = fhir::Element::resource("Task");
+  task.add_value("id", task_id(facts.conversation));
+  fhir::Element& number = task.add("identifier");
+  number.add_value("system", std::string(conversation_system));
+  number.add_value("value", std::to_string(facts.conversation));
+  for (const auto& [system, value] : identifiers) {
+    fhir::Element& identifier = task.add("identifier");
+    if (!system.empty()) identifier.add_value("system", system);
+    identifier.add_value("value", value);
+  }
+  for (const std::string& reference : references) task.add("basedOn").add_value("reference", reference);
+  task.add_value("status", facts.state);
+  if (!facts.business_status.empty()) task.add("businessStatus").add_value("text", facts.business_status);
+  task.add_value("intent", "order");
+  fhir::Element& code = task.add("code");
+  if (!request.event_system.empty()) {
+    fhir::Element& coding = code.add("coding");
+    coding.add_value("system", request.event_system);
+    coding.add_value("code", request.event_code);
+  }
+  code.add_value("text", "message event " + request.event());
+  if (!references.empty()) task.add("focus").add_value("reference", references.front());
+  task.add_value("authoredOn", store::iso_time(facts.received_at));
+  task.add_value("lastModified", instant_now());
+  if (!request.source_endpoint.empty()) {
+    fhir::Element& requester = task.add("requester");
+    fhir::Element& identifier = requester.add("identifier");
+    identifier.add_value("system", "urn:ietf:rfc:3986");
+    identifier.add_value("value", request.source_endpoint);
+  }
+  fhir::Element& input = task.add("input");
+  input.add("type").add_value("text", "request message (Bundle.id)");
+  input.add_value("value", request.bundle_id.empty() ? request.bundle_identifier : request.bundle_id,
+                  "string");
+  for (const std::string& reference : facts.outputs) {
+    fhir::Element& output = task.add("output");
+    output.add("type").add_value("text", "report");
+    output.add("value", "Reference").add_value("reference", reference);
+  }
+  task.sort_children();
+  return task;
+}
+
+}  // namespace courier::message
