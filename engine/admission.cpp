@@ -52,7 +52,8 @@ Admission admit(const Inbound& in, const route::RouteSet& routes, const fhir::Pa
   a.info = std::move(*info);
   a.bundle = std::move(parsed.resource);
   if (a.info.response) return a;
-  a.route = routes.match(a.info, *a.bundle, in.listener);
+  a.route =
+      in.trigger_route.empty() ? routes.match(a.info, *a.bundle, in.listener) : routes.find(in.trigger_route);
   if (a.route == nullptr) {
     a.rejection = Reply{422,
                         fhir::outcome_text("not-supported",

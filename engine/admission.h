@@ -21,6 +21,9 @@ struct Inbound {
   std::optional<fhir::Format> format;  // from the content type; detected when absent
   bool async = false;                  // the sender asked for an asynchronous response
   std::string response_url;            // where that response goes, when not source.endpoint
+  // A message courier made itself for a route's REST trigger: it takes
+  // that route, by name, rather than the first that matches.
+  std::string trigger_route;
 };
 
 // The engine's answer, in HTTP's terms (other listeners map it to theirs).

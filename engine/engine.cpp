@@ -357,6 +357,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     subscriptions_.on_written(written, parsed.resource ? &*parsed.resource : nullptr);
     if (!parsed.resource) return;
     auto resource = std::make_shared<const fhir::Element>(std::move(*parsed.resource));
+    fire_triggers(written, *resource);
     if (const store::Id conversation = message::conversation_of_task(written.id);
         written.type == "Task" && conversation != 0) {
       // Someone else wrote a conversation's Task: the placer cancelling.
@@ -766,7 +767,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       why = "the stored message cannot be read";
       return false;
     }
-    auto call = rest::rest_call_for(*parsed.resource, destination, format, cancelling);
+    auto call = rest::rest_call_for(*parsed.resource, destination, format, options_.public_url, cancelling);
     if (auto* error = std::get_if<std::string>(&call)) {
       why = *error;
       return false;
@@ -939,6 +940,56 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   void forget_if_idle(const ConversationPtr& conversation) {
     if (conversation->open_deliveries == 0 && conversation->waiters.empty() && !conversation->task_dirty)
       conversations_.erase(conversation->id);
+  }
+
+  // ---- REST triggers -----------------------------------------------------
+
+  // A resource written to the store that a route's trigger matches becomes
+  // a message for that route (not when courier wrote it itself).
+  void fire_triggers(const rest::ResourceVersion& written, const fhir::Element& resource) {
+    if (rest::written_by(resource, options_.public_url)) return;
+    for (const route::Route& route : routes_.routes) {
+      if (!route.trigger || route.trigger->query.type != written.type) continue;
+      if (!rest::current_matches(store_->resources(), route.trigger->query, written.id)) continue;
+      trigger(route, resource, written.version);
+    }
+  }
+
+  void trigger(const route::Route& route, const fhir::Element& resource, std::int64_t version) {
+    const route::RestTrigger& t = *route.trigger;
+    const message::TriggerSpec spec{route.name, t.event_system, t.event_code, options_.public_url,
+                                    std::to_string(version)};
+    Inbound in;
+    in.listener = "rest-trigger";
+    in.body = fhir::write_json(message::build_trigger_message(resource, spec));
+    in.format = fhir::Format::json;
+    in.async = true;  // nobody waits: the conversation's Task tells how it goes
+    in.trigger_route = route.name;
+    accept(std::move(in), [](Reply) {});
+  }
+
+  // After a restart: what the triggers may have missed while courier was
+  // down (written within the reliable-messaging window; a message already
+  // made is recognised by its ids and not made again).
+  void catch_up_triggers() {
+    const Millis since = store::now_millis() - options_.reliable_cache.count();
+    for (const route::Route& route : routes_.routes) {
+      if (!route.trigger) continue;
+      rest::SearchQuery query = route.trigger->query;
+      query.criteria.push_back(
+          rest::Criterion{rest::Criterion::Kind::last_updated, "_lastUpdated", {}, "ge", since});
+      query.count = 500;
+      query.total = rest::SearchQuery::Total::none;
+      for (bool more = true; more; query.offset += query.count) {
+        const rest::SearchResult found = store_->resources().search(query);
+        for (const rest::ResourceVersion& v : found.page) {
+          fhir::ParseResult parsed = fhir::parse_json(v.json);
+          if (parsed.resource && !rest::written_by(*parsed.resource, options_.public_url))
+            trigger(route, *parsed.resource, v.version);
+        }
+        more = found.more;
+      }
+    }
   }
 
   // ---- cancellation ------------------------------------------------------
@@ -1123,6 +1174,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
 
   void resume() {
     subscriptions_.start();
+    catch_up_triggers();
     for (store::Delivery& d : store_->unfinished_deliveries()) {
       if (ConversationPtr conversation = find_or_load(d.conversation)) {
         enqueue(std::move(d), conversation);
@@ -1314,6 +1366,7 @@ fhir::Element Engine::capability_statement() const {
   messaging.add_value("reliableCache", std::to_string(minutes));
   std::string events = "Events courier routes:";
   for (const route::Route& route : impl_->routes_.routes) {
+    if (route.trigger) continue;  // it makes its messages; it receives none
     events += "\n- " + (route.when.event.empty() ? std::string("(any event)") : route.when.event) +
               " (route " + route.name + ")";
   }

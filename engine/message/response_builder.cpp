@@ -122,4 +122,46 @@ fhir::Element build_cancellation(const fhir::Element& request, const std::string
   return bundle;
 }
 
+namespace {
+
+// A stable 64-bit hash (FNV-1a) in hex: ids that follow from their input.
+std::string stable_id(std::string_view text) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(hash));
+  return out;
+}
+
+}  // namespace
+
+fhir::Element build_trigger_message(const fhir::Element& resource, const TriggerSpec& spec) {
+  const std::string& type = resource.type().name;
+  const std::string id(resource.child_value("id"));
+  const std::string written = spec.route + "|" + type + "/" + id + "/_history/" + spec.version;
+  fhir::Element bundle = fhir::Element::resource("Bundle");
+  bundle.add_value("id", "trigger-" + stable_id("bundle " + written));
+  bundle.add_value("type", "message");
+  bundle.add_value("timestamp", instant_now());
+  const std::string header_id = "trigger-" + stable_id("header " + written);
+  const std::string focus_url = spec.base_url + "/" + type + "/" + id;
+  fhir::Element& header_entry = bundle.add("entry");
+  header_entry.add_value("fullUrl", spec.base_url + "/MessageHeader/" + header_id);
+  fhir::Element& header = header_entry.add("resource", "MessageHeader");
+  header.add_value("id", header_id);
+  fhir::Element& event = header.add("event", "Coding");
+  event.add_value("system", spec.event_system);
+  event.add_value("code", spec.event_code);
+  fhir::Element& source = header.add("source");
+  source.add_value("name", "courier REST trigger " + spec.route);
+  source.add_value("software", "courier");
+  source.add_value("endpoint", "urn:courier:trigger:" + spec.route);
+  header.add("focus").add_value("reference", focus_url);
+  header.sort_children();
+  fhir::Element& entry = bundle.add("entry");
+  entry.add_value("fullUrl", focus_url);
+  entry.add("resource", type).children() = resource.children();
+  return bundle;
+}
+
 }  // namespace courier::message

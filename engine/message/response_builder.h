@@ -31,6 +31,19 @@ fhir::Element build_response(const MessageInfo& request, const ResponseSpec& spe
 // its source (so that the filler's answer comes to courier).
 fhir::Element build_cancellation(const fhir::Element& request, const std::string& source_endpoint);
 
+// The message a route's REST trigger makes of a resource written to
+// courier's FHIR store: the resource as its focus (fullUrl its URL there),
+// `source.endpoint` naming the trigger (no placer awaits responses; the
+// conversation's Task tells its state). Its ids follow from the route and
+// the resource's version, so the same write never makes two messages.
+struct TriggerSpec {
+  std::string route;
+  std::string event_system, event_code;
+  std::string base_url;  // courier's FHIR base
+  std::string version;   // the resource's versionId
+};
+fhir::Element build_trigger_message(const fhir::Element& resource, const TriggerSpec& spec);
+
 // The current time as a FHIR instant in UTC, with milliseconds.
 std::string instant_now();
 

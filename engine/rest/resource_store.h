@@ -58,11 +58,18 @@ struct SearchQuery {
   std::vector<Criterion> criteria;  // all must hold
   int count = 50;
   int offset = 0;
+  // FHIR's _total: counting every match of a broad search costs far more
+  // than a page of it, so by default (automatic) the total is given only
+  // when it is cheap: at most a thousand matches, or a page of 0 asked
+  // for (_count=0, a count-only search). accurate always counts; none never.
+  enum class Total { automatic, accurate, none };
+  Total total = Total::automatic;
 };
 
 struct SearchResult {
-  std::int64_t total = 0;
+  std::optional<std::int64_t> total;  // the number of matches, when counted
   std::vector<ResourceVersion> page;
+  bool more = false;  // matches after this page
 };
 
 // What a write is to do; the store assigns the version and the time.
@@ -98,6 +105,12 @@ struct WriteResult {
   std::string error;
 };
 
+class ResourceStore;
+
+// True when the current version of resource `id` matches `query` (the
+// search a poller would run, narrowed to that one resource).
+bool current_matches(ResourceStore& store, SearchQuery query, const std::string& id);
+
 class ResourceStore {
  public:
   virtual ~ResourceStore() = default;
@@ -114,5 +127,13 @@ class ResourceStore {
   virtual std::vector<ResourceVersion> history(const std::string& type, const std::string& id) = 0;
   virtual SearchResult search(const SearchQuery& query) = 0;
 };
+
+inline bool current_matches(ResourceStore& store, SearchQuery query, const std::string& id) {
+  query.criteria.push_back(Criterion{Criterion::Kind::id, "_id", {TokenValue{false, {}, id}}, {}, 0});
+  query.count = 1;
+  query.offset = 0;
+  query.total = SearchQuery::Total::none;
+  return !store.search(query).page.empty();
+}
 
 }  // namespace courier::rest

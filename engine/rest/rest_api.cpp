@@ -268,10 +268,9 @@ class Interaction {
     SearchQuery probe = *query;
     probe.count = 2;
     const SearchResult found = store_.search(probe);
-    if (found.total > 1)
-      return fail(412, "multiple-matches",
-                  "the search matches " + std::to_string(found.total) + " resources");
-    if (found.total == 1) return update(found.page.front().id, std::nullopt, true);
+    if (found.page.size() > 1)
+      return fail(412, "multiple-matches", "the search matches more than one resource; make it select one");
+    if (found.page.size() == 1) return update(found.page.front().id, std::nullopt, true);
     // No match: a create, with the body's id if it has one (update as create).
     std::optional<fhir::Element> resource = body_resource();
     if (!resource) return;
@@ -393,10 +392,10 @@ class Interaction {
         url += util::percent_encode(key) + "=" + util::percent_encode(value) + "&";
       return url + "_count=" + std::to_string(count) + "&_offset=" + std::to_string(at);
     };
-    std::string json = R"({"resourceType":"Bundle","type":"searchset","total":)" +
-                       std::to_string(result.total) + R"(,"link":[{"relation":"self","url":)" +
-                       json_string(link(offset)) + "}";
-    if (offset + count < result.total && count > 0)
+    std::string json = R"({"resourceType":"Bundle","type":"searchset",)";
+    if (result.total) json += R"("total":)" + std::to_string(*result.total) + ",";
+    json += R"("link":[{"relation":"self","url":)" + json_string(link(offset)) + "}";
+    if (result.more && count > 0)
       json += R"(,{"relation":"next","url":)" + json_string(link(offset + count)) + "}";
     json += "]";
     if (!result.page.empty()) {
@@ -570,10 +569,10 @@ void run_transaction(ResourceStore& store, const RestRequest& r, std::vector<Bun
       e.condition = parsed.query;
       parsed.query.count = 2;
       const SearchResult result = store.search(parsed.query);
-      if (result.total > 1)
+      if (result.page.size() > 1)
         return bundle_failure(412, "multiple-matches", e.index, "its condition matches more than one",
                               format);
-      if (result.total == 1) {
+      if (result.page.size() == 1) {
         found = result.page.front().id;
         matched[e.index] = result.page.front();
       }

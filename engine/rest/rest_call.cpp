@@ -106,7 +106,27 @@ void tag_actionable(fhir::Element& resource) {
   meta->sort_children();
 }
 
+// meta.source = `source`: who wrote this version.
+void set_source(fhir::Element& resource, const std::string& source) {
+  if (resource.child("meta") == nullptr) {
+    resource.add("meta");
+    resource.sort_children();
+  }
+  fhir::Element* meta = resource.child("meta");
+  if (fhir::Element* existing = meta->child("source")) {
+    existing->set_value(source);
+  } else {
+    meta->add_value("source", source);
+    meta->sort_children();
+  }
+}
+
 }  // namespace
+
+bool written_by(const fhir::Element& resource, std::string_view source) {
+  const fhir::Element* meta = resource.child("meta");
+  return meta != nullptr && meta->child_value("source") == source;
+}
 
 bool is_actionable(const fhir::Element& resource) {
   const fhir::Element* meta = resource.child("meta");
@@ -120,7 +140,7 @@ bool is_actionable(const fhir::Element& resource) {
 
 std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
                                                   const route::Destination& destination, fhir::Format format,
-                                                  bool cancelling) {
+                                                  const std::string& source, bool cancelling) {
   const bool whole_message = destination.pattern == route::Pattern::rest &&
                              destination.interaction == route::Interaction::transaction;
   // A request for a filler (Option B, C) is created, conditionally, as
@@ -149,6 +169,7 @@ std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
       std::erase_if(resource.children(), [](const fhir::Element& e) { return e.name() == "id"; });
     }
     if (route::awaits_events(destination.pattern)) tag_actionable(resource);
+    set_source(resource, source);
     writes.emplace_back(std::move(resource), std::get<EntryRequest>(std::move(request)));
   }
 

@@ -36,9 +36,14 @@ struct RestCall {
 // receiver is to be updated, never created: by identifier (the only name a
 // filler's copy of a request shares with the placer's), or for `rest`
 // update and upsert destinations as they wrote it.
+// Each resource written gets `source` (courier's FHIR base) as meta.source:
+// courier's REST triggers know their own writes by it.
 std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
                                                   const route::Destination& destination, fhir::Format format,
-                                                  bool cancelling = false);
+                                                  const std::string& source, bool cancelling = false);
+
+// True when meta.source names `source`: a resource courier wrote itself.
+bool written_by(const fhir::Element& resource, std::string_view source);
 
 // "Type/id" from a Location header or a reference URL (without
 // "/_history/n"); "" when it names no resource.

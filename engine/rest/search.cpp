@@ -7,6 +7,7 @@
 
 #include "engine/fhir/type_registry.h"
 #include "engine/fhirpath/fhirpath.h"
+#include "engine/util/text.h"
 
 namespace courier::rest {
 
@@ -190,6 +191,16 @@ ParsedSearch parse_search(std::string_view type,
     const std::string modifier = colon == std::string::npos ? std::string() : key.substr(colon + 1);
     // Result and format controls, read by the caller.
     if (name == "_count" || name == "_offset" || name == "_format" || name == "_pretty") continue;
+    if (name == "_total" && modifier.empty()) {
+      using Total = SearchQuery::Total;
+      if (value != "none" && value != "estimate" && value != "accurate") {
+        parsed.error = "_total must be none, estimate or accurate, not '" + value + "'";
+        return parsed;
+      }
+      parsed.query.total = value == "none" ? Total::none : Total::accurate;
+      parsed.used.emplace_back(key, value);
+      continue;
+    }
     if (name == "_id" && modifier.empty()) {
       Criterion c{Criterion::Kind::id, "_id", {}, {}, 0};
       for (std::string& v : split_commas(value)) c.values.push_back(TokenValue{false, {}, std::move(v)});
@@ -256,6 +267,22 @@ ParsedSearch parse_search(std::string_view type,
     parsed.used.emplace_back(key, value);
   }
   return parsed;
+}
+
+std::variant<SearchQuery, std::string> parse_criteria(std::string_view criteria) {
+  if (criteria.empty()) return std::string("a search such as ServiceRequest?status=active is needed");
+  const std::size_t question = criteria.find('?');
+  const std::string type(criteria.substr(0, question));
+  if (fhir::TypeRegistry::r4().find_resource(type) == nullptr)
+    return "'" + type + "' is not a FHIR R4 resource type";
+  const std::string_view query = question == std::string_view::npos ? "" : criteria.substr(question + 1);
+  ParsedSearch parsed = parse_search(type, util::parse_form(query));
+  if (parsed.error) return *parsed.error;
+  if (!parsed.unknown.empty()) {
+    return "courier cannot search " + type + " by '" + parsed.unknown.front().first + "' (" +
+           parsed.unknown.front().second + ")";
+  }
+  return std::move(parsed.query);
 }
 
 }  // namespace courier::rest

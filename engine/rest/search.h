@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "engine/fhir/element.h"
@@ -49,5 +50,10 @@ struct ParsedSearch {
 };
 ParsedSearch parse_search(std::string_view type,
                           const std::vector<std::pair<std::string, std::string>>& params);
+
+// A search written as "Type?name=value&…" (a Subscription's criteria, a
+// route's trigger): the query, or why courier cannot run it (an unknown
+// type, a parameter it does not support, a value it cannot read).
+std::variant<SearchQuery, std::string> parse_criteria(std::string_view criteria);
 
 }  // namespace courier::rest

@@ -9,7 +9,6 @@
 #include <variant>
 
 #include "engine/fhir/codec.h"
-#include "engine/fhir/type_registry.h"
 #include "engine/rest/search.h"
 #include "engine/util/text.h"
 
@@ -39,18 +38,10 @@ std::variant<Channel, std::string> read_channel(const fhir::Element& subscriptio
   const std::string_view criteria = subscription.child_value("criteria");
   if (criteria.empty())
     return std::string("a Subscription needs criteria, such as ServiceRequest?status=active");
-  const std::size_t question = criteria.find('?');
-  c.type = std::string(criteria.substr(0, question));
-  if (fhir::TypeRegistry::r4().find_resource(c.type) == nullptr)
-    return "criteria: '" + c.type + "' is not a FHIR R4 resource type";
-  const std::string_view query = question == std::string_view::npos ? "" : criteria.substr(question + 1);
-  ParsedSearch parsed = parse_search(c.type, util::parse_form(query));
-  if (parsed.error) return "criteria: " + *parsed.error;
-  if (!parsed.unknown.empty()) {
-    return "criteria: courier cannot search " + c.type + " by '" + parsed.unknown.front().first + "' (" +
-           parsed.unknown.front().second + ")";
-  }
-  c.query = std::move(parsed.query);
+  auto query = parse_criteria(criteria);
+  if (auto* problem = std::get_if<std::string>(&query)) return "criteria: " + *problem;
+  c.query = std::get<SearchQuery>(std::move(query));
+  c.type = c.query.type;
   const fhir::Element* channel = subscription.child("channel");
   const std::string_view type = channel != nullptr ? channel->child_value("type") : "";
   if (type != "rest-hook")
@@ -112,7 +103,7 @@ class SubscriptionHub::Impl : public std::enable_shared_from_this<SubscriptionHu
         if (fhir::ParseResult parsed = fhir::parse_json(v.json); parsed.resource)
           on_subscription(v, &*parsed.resource);
       }
-      if (static_cast<std::int64_t>(active.offset + active.count) >= page.total) break;
+      if (!page.more) break;
     }
   }
 
@@ -127,7 +118,7 @@ class SubscriptionHub::Impl : public std::enable_shared_from_this<SubscriptionHu
     if (written.type == "Subscription") return on_subscription(written, resource);
     if (resource == nullptr) return;  // R4 rest-hooks tell of creates and updates
     for (auto& [id, s] : subscriptions_) {
-      if (s->channel.type != written.type || !matches(s->channel.query, written.id)) continue;
+      if (s->channel.type != written.type || !current_matches(store_, s->channel.query, written.id)) continue;
       delivery::Outbound out;
       out.message_exchange = false;
       out.headers = s->channel.headers;
@@ -148,14 +139,6 @@ class SubscriptionHub::Impl : public std::enable_shared_from_this<SubscriptionHu
 
  private:
   using SubscriptionPtr = std::shared_ptr<Subscription>;
-
-  // The criteria hold for the resource's current version: the same search
-  // a poller would run, narrowed to this one resource.
-  bool matches(SearchQuery query, const std::string& id) {
-    query.criteria.push_back(Criterion{Criterion::Kind::id, "_id", {TokenValue{false, {}, id}}, {}, 0});
-    query.count = 1;
-    return store_.search(query).total > 0;
-  }
 
   void on_subscription(const ResourceVersion& written, const fhir::Element* resource) {
     const std::string status(resource != nullptr ? resource->child_value("status") : "");

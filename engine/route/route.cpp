@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/config/yaml_reader.h"
+#include "engine/rest/search.h"
 #include "engine/util/text.h"
 
 namespace courier::route {
@@ -47,6 +48,7 @@ bool event_matches(std::string_view wanted, const message::MessageInfo& info) {
 
 bool Route::matches(const message::MessageInfo& info, const fhir::Element& bundle, std::string_view listener,
                     const fhirpath::Environment& environment) const {
+  if (trigger) return false;  // it takes its trigger's messages, by name
   if (!from.empty() && from != listener) return false;
   if (!event_matches(when.event, info)) return false;
   if (!when.source.empty() && when.source != info.source_endpoint) return false;
@@ -97,7 +99,7 @@ class RouteReader {
       : yaml_(yaml), terminology_(terminology) {}
 
   std::optional<Route> route(const YAML::Node& node) {
-    if (!yaml_.check_keys(node, {"route", "from", "when", "to"}, "a route")) {
+    if (!yaml_.check_keys(node, {"route", "from", "when", "trigger", "to"}, "a route")) {
       if (!node.IsMap()) return std::nullopt;
     }
     Route route;
@@ -111,6 +113,13 @@ class RouteReader {
     const std::string where = "route '" + route.name + "'";
     if (node["from"]) route.from = yaml_.scalar(node["from"], where + ".from").value_or("");
     if (node["when"]) read_when(node["when"], where + ".when", route.when);
+    if (node["trigger"]) {
+      route.trigger = read_trigger(node["trigger"], where + ".trigger");
+      for (const char* key : {"from", "when"})
+        if (node[key])
+          yaml_.fail(node[key], where + ": a route with a trigger takes no '" + key +
+                                    "': its messages come from the trigger alone");
+    }
     if (!node["to"]) {
       yaml_.fail(node, where + " has no destinations: add 'to:' with at least one");
     } else if (const YAML::Node to = node["to"]; !to.IsSequence() || to.size() == 0) {
@@ -188,6 +197,35 @@ class RouteReader {
       }
     }
     if (node["expression"]) match.expression = expression(node["expression"], where + ".expression");
+  }
+
+  std::optional<RestTrigger> read_trigger(const YAML::Node& node, const std::string& where) {
+    if (!yaml_.check_keys(node, {"on", "event"}, where)) return std::nullopt;
+    RestTrigger t;
+    if (!node["on"] || !node["event"]) {
+      yaml_.fail(node, where +
+                           " needs 'on' (a search on courier's FHIR store, such as "
+                           "ServiceRequest?status=active) and 'event' (system|code of the message)");
+      return std::nullopt;
+    }
+    t.criteria = yaml_.scalar(node["on"], where + ".on").value_or("");
+    auto query = rest::parse_criteria(t.criteria);
+    if (auto* problem = std::get_if<std::string>(&query)) {
+      yaml_.fail(node["on"], where + ".on: " + *problem);
+      return std::nullopt;
+    }
+    t.query = std::get<rest::SearchQuery>(std::move(query));
+    const std::string event = yaml_.scalar(node["event"], where + ".event").value_or("");
+    const std::size_t bar = event.find('|');
+    if (bar == std::string::npos || bar == 0 || bar + 1 == event.size()) {
+      yaml_.fail(
+          node["event"],
+          where + ".event must be system|code, the event of the messages it makes, not '" + event + "'");
+      return std::nullopt;
+    }
+    t.event_system = event.substr(0, bar);
+    t.event_code = event.substr(bar + 1);
+    return t;
   }
 
   std::optional<Destination> read_destination(const YAML::Node& node, const std::string& where) {

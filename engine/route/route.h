@@ -13,6 +13,7 @@
 #include "engine/fhirpath/fhirpath.h"
 #include "engine/fhirpath/terminology.h"
 #include "engine/message/message_info.h"
+#include "engine/rest/resource_store.h"
 
 namespace courier::route {
 
@@ -84,12 +85,24 @@ struct Match {
   std::optional<fhirpath::Expression> expression;
 };
 
+// A route that starts from courier's FHIR store instead of a listener:
+// every create or update of a resource that matches `criteria` becomes a
+// message (event `event`, the resource its focus), routed to `to:`. This is
+// how a system that can only POST a ServiceRequest reaches a filler that
+// speaks messaging (or any other pattern).
+struct RestTrigger {
+  std::string criteria;     // a search: "ServiceRequest?_tag=…|actionable&performer=Organization/lab"
+  rest::SearchQuery query;  // the criteria, read
+  std::string event_system, event_code;
+};
+
 struct Route {
   std::string name;
   std::string file;
   int line = 0;
   std::string from;  // a listener name; "" takes messages from every listener
   Match when;
+  std::optional<RestTrigger> trigger;  // set: the route takes only the messages its trigger makes
   std::vector<Destination> to;
 
   // True when the message satisfies every condition of `when`. The

@@ -719,11 +719,15 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   // The WHERE clause of a search (after "c.type = ? AND c.deleted = 0"),
   // with its arguments in order. One statement shape per combination of
   // criteria and value counts, so the statement cache stays small.
+  // `selective`: the first index criterion matches few resources, and
+  // drives (its matches are collected first); otherwise every criterion is
+  // checked per resource, in change order, until the page is full.
   static std::string search_conditions(const rest::SearchQuery& query, std::vector<std::string>& args,
-                                       std::vector<std::int64_t>& numbers, std::string& order) {
+                                       std::vector<std::int64_t>& numbers, std::string& order,
+                                       bool selective) {
     std::string sql;
     order.clear();
-    bool driven = false;
+    bool drive = selective;  // the next index criterion drives
     for (const rest::Criterion& c : query.criteria) {
       switch (c.kind) {
         case rest::Criterion::Kind::id: {
@@ -751,11 +755,11 @@ class SqliteStore final : public Store, public rest::ResourceStore {
           // The first (most selective) index criterion drives: its ids are
           // read from the index once. The others are checked per resource
           // through the index on (type, id).
-          if (!driven) {
+          if (drive) {
             sql += " AND c.id IN (SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND (";
             args.push_back(query.type);
             order += 's';
-            driven = true;
+            drive = false;
           } else {
             sql +=
                 " AND EXISTS (SELECT 1 FROM search_index s WHERE s.type = c.type AND s.id = c.id AND "
@@ -792,51 +796,92 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     }
   }
 
-  // How many index rows a criterion matches: cheap, through the index.
+  // A search whose most selective index criterion matches at most this many
+  // resources lists all its matches (and so knows its total); beyond, it is
+  // "broad": its criteria are checked row by row in change order until the
+  // page is full, and it is counted only when asked.
+  static constexpr std::int64_t kSelective = 2000;
+
+  // How many index rows a criterion matches, counted up to kSelective + 1.
   static std::int64_t matches(Database& db, const std::string& type, const rest::Criterion& c) {
     std::int64_t n = 0;
     for (const rest::TokenValue& v : c.values) {
       Query q(db, v.has_system
-                      ? "SELECT COUNT(*) FROM search_index WHERE type = ? AND param = ? AND value = ? "
-                        "AND system = ?"
-                      : "SELECT COUNT(*) FROM search_index WHERE type = ? AND param = ? AND value = ?");
+                      ? "SELECT COUNT(*) FROM (SELECT 1 FROM search_index WHERE type = ? AND param = ? AND "
+                        "value = ? AND system = ? LIMIT ?)"
+                      : "SELECT COUNT(*) FROM (SELECT 1 FROM search_index WHERE type = ? AND param = ? AND "
+                        "value = ? LIMIT ?)");
       q.bind(type).bind(c.param).bind(v.value);
       if (v.has_system) q.bind(v.system);
+      q.bind(kSelective + 1);
       if (q.step()) n += q.integer(0);
     }
     return n;
   }
 
   static rest::SearchResult run_search(Database& db, const rest::SearchQuery& original) {
-    // The index criterion that matches least goes first, to drive the query.
+    // The index criterion that matches least goes first, to drive the query
+    // when it is selective.
     rest::SearchQuery query = original;
     std::vector<std::pair<std::int64_t, std::size_t>> sizes;
     for (std::size_t i = 0; i < query.criteria.size(); ++i)
       if (query.criteria[i].kind == rest::Criterion::Kind::index)
         sizes.emplace_back(matches(db, query.type, query.criteria[i]), i);
-    if (sizes.size() > 1) {
-      const auto smallest = std::min_element(sizes.begin(), sizes.end());
-      if (smallest->first == 0) return {};
+    const auto smallest = std::min_element(sizes.begin(), sizes.end());
+    if (smallest != sizes.end()) {
+      if (smallest->first == 0) return {0, {}, false};
       std::rotate(query.criteria.begin(),
                   query.criteria.begin() + static_cast<std::ptrdiff_t>(smallest->second),
                   query.criteria.begin() + static_cast<std::ptrdiff_t>(smallest->second) + 1);
     }
+    const bool selective = smallest != sizes.end() && smallest->first <= kSelective;
+    const bool by_time =
+        std::any_of(query.criteria.begin(), query.criteria.end(),
+                    [](const rest::Criterion& c) { return c.kind == rest::Criterion::Kind::last_updated; });
     std::vector<std::string> args;
     std::vector<std::int64_t> numbers;
     std::string order;
-    const std::string where =
-        " WHERE c.type = ? AND c.deleted = 0" + search_conditions(query, args, numbers, order);
+    // A broad search walks the changes in order (the table's own order:
+    // "+c.type" keeps SQLite from reading every row of the type through an
+    // index and sorting them), unless a time range narrows it.
+    const std::string where = (selective || by_time ? " WHERE c.type = ?" : " WHERE +c.type = ?") +
+                              std::string(" AND c.deleted = 0") +
+                              search_conditions(query, args, numbers, order, selective);
     rest::SearchResult result;
-    {
+    using Total = rest::SearchQuery::Total;
+    if (selective) {
+      // Few enough to list every match, in change order (oldest first, so
+      // that pollers and pagers move forward through the writes): the total
+      // is the list's length, and only the page's bodies are read.
+      std::vector<std::pair<std::string, std::int64_t>> matched;  // id, version
+      Query q(db, ("SELECT c.id, c.version FROM resource_current c" + where + " ORDER BY c.seq").c_str());
+      q.bind(query.type);
+      bind_conditions(q, args, numbers, order);
+      while (q.step()) matched.emplace_back(q.text(0), q.integer(1));
+      if (query.total != Total::none) result.total = static_cast<std::int64_t>(matched.size());
+      const std::size_t first = std::min<std::size_t>(static_cast<std::size_t>(query.offset), matched.size());
+      const std::size_t last =
+          std::min<std::size_t>(first + static_cast<std::size_t>(query.count), matched.size());
+      result.more = last < matched.size();
+      for (std::size_t i = first; i < last; ++i) {
+        if (auto v = select_version(db, query.type, matched[i].first, matched[i].second))
+          result.page.push_back(std::move(*v));
+      }
+      return result;
+    }
+    // A broad search is counted only when asked (_total=accurate, or
+    // _count=0); its page is found by walking the changes in order until it
+    // is full, plus one to know whether another page follows.
+    if (query.total == Total::accurate || (query.count == 0 && query.total != Total::none)) {
       Query q(db, ("SELECT COUNT(*) FROM resource_current c" + where).c_str());
       q.bind(query.type);
       bind_conditions(q, args, numbers, order);
       if (q.step()) result.total = q.integer(0);
     }
-    // Oldest change first, so that a poller paging with _lastUpdated=gt...
-    // and a client paging with offsets both move forward through the writes.
-    // The page is chosen before any body is read: joining the bodies of all
-    // matches first, then sorting, costs several times more.
+    if (query.count == 0) {
+      result.more = result.total.value_or(1) > 0;
+      return result;
+    }
     Query q(db,
             ("SELECT r.type, r.id, r.version, r.last_updated, r.deleted, r.body FROM (SELECT c.type, c.id, "
              "c.version, c.seq FROM resource_current c" +
@@ -846,8 +891,12 @@ class SqliteStore final : public Store, public rest::ResourceStore {
                 .c_str());
     q.bind(query.type);
     bind_conditions(q, args, numbers, order);
-    q.bind(query.count).bind(query.offset);
+    q.bind(query.count + 1).bind(query.offset);
     while (q.step()) result.page.push_back(read_version(q));
+    if (static_cast<int>(result.page.size()) > query.count) {
+      result.page.pop_back();
+      result.more = true;
+    }
     return result;
   }
 
@@ -859,11 +908,11 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       q.count = 2;
       q.offset = 0;
       const rest::SearchResult found = run_search(db, q);
-      if (found.total > 1) {
+      if (found.page.size() > 1) {
         result.outcome = Outcome::ambiguous;
         return result;
       }
-      if (found.total == 1) {
+      if (found.page.size() == 1) {
         result.outcome = Outcome::exists;
         result.resource = found.page.front();
         return result;

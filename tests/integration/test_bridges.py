@@ -64,6 +64,14 @@ ROUTES = """
     - name: lis
       pattern: messaging
       endpoint: {messaging_filler}
+- route: orders-by-rest
+  trigger:
+    on: ServiceRequest?_tag={actionable}
+    event: {system}|order-t
+  to:
+    - name: lis
+      pattern: messaging
+      endpoint: {messaging_filler}
 - route: lab-down
   when: {{event: {system}|order-down}}
   to:
@@ -150,6 +158,7 @@ class BridgeTest(unittest.TestCase):
         cls.messaging_filler = Peer(cls.lis)
         cls.engine = Courier(engine_dir, ROUTES.format(system=EVENT_SYSTEM, filler=cls.filler_base(),
                                                        messaging_filler=cls.messaging_filler.base,
+                                                       actionable=ACTIONABLE,
                                                        closed=free_port()),
                              extra_config="notification-retry: {attempts: 2, backoff: 50ms..50ms}\n")
 
@@ -248,7 +257,7 @@ class BridgeTest(unittest.TestCase):
         outcome = [e["resource"] for e in answer["entry"] if e["resource"]["resourceType"] == "OperationOutcome"][0]
         texts = " ".join(i.get("diagnostics", "") for i in outcome["issue"])
         self.assertIn("HTTP 412", texts)
-        self.assertIn("the search matches 2 resources", texts)  # the filler's own words
+        self.assertIn("the search matches more than one resource", texts)  # the filler's own words
         self.assertEqual(self.wait_state(message, "rejected")["state"], "rejected")
 
     def test_option_a_transaction_to_courier_own_store_rewrites_references(self):
@@ -456,6 +465,35 @@ class BridgeTest(unittest.TestCase):
         conversation = self.conversation_of(message)
         self.assertEqual([d["state"] for d in conversation["deliveries"] if d["kind"] == "forward"], ["failed"])
         self.assertTrue(any("withdrawn" in e["detail"] for e in conversation["timeline"]))
+
+    # ---- REST to messaging ----------------------------------------------------
+
+    def test_a_posted_request_reaches_a_messaging_filler_and_its_task_tells_how_it_goes(self):
+        request = order_message("x", "T-1", "")["entry"][1]["resource"]
+        request["subject"] = {"reference": "Patient/p1"}
+        request["meta"] = {"tag": [{"system": ACTIONABLE.split("|")[0], "code": "actionable"}]}
+        status, created, _ = call(self.engine.port, "POST", "ServiceRequest", request)
+        self.assertEqual(status, 201, created)
+
+        def delivered():
+            return [m for m in self.messaging_filler.messages()
+                    if m["entry"][1]["resource"]["identifier"][0]["value"] == "T-1"]
+        message = wait_for(delivered, what="the message at the filler")[0]
+        header = header_of(message)
+        self.assertEqual(header["eventCoding"]["code"], "order-t")
+        self.assertEqual(message["entry"][1]["resource"]["id"], created["id"])
+        self.assertEqual(header["focus"], [{"reference": message["entry"][1]["fullUrl"]}])
+
+        task = wait_for(lambda: (t := self.search(self.engine.port, "Task?focus=ServiceRequest/" + created["id"]))
+                        and t[0]["status"] == "accepted" and t[0], what="the Task accepted")
+        self.assertEqual(task["code"]["coding"][0]["code"], "order-t")
+
+        # Requests courier queued itself carry the same tag, and trigger nothing.
+        self.assertEqual(self.send(order_message("order-c", "C-NO-LOOP", self.placer.base))[0], 200)
+        time.sleep(0.3)
+        self.assertEqual(len(delivered()), 1)
+        self.assertFalse([m for m in self.messaging_filler.messages()
+                          if m["entry"][1]["resource"]["identifier"][0]["value"].startswith("C-")])
 
     def test_reports_on_unknown_requests_are_just_stored(self):
         status, _, _ = call(self.engine.port, "POST", "DiagnosticReport",

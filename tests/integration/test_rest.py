@@ -180,6 +180,30 @@ class RestTest(unittest.TestCase):
             page = self.search(following[0].split("/fhir/", 1)[1])
         self.assertEqual(seen, [f"ORD-PAGE-{n}" for n in range(5)])  # oldest change first, none twice
 
+    def test_broad_searches_page_without_counting_everything(self):
+        # 2,100 orders for one performer (too many to list: a broad search),
+        # every other one active (few enough: that criterion drives).
+        entries = [{"resource": service_request(f"ORD-BROAD-{n}", status="active" if n % 2 else "completed",
+                                                performer="Organization/broad"),
+                    "request": {"method": "POST", "url": "ServiceRequest"}} for n in range(2100)]
+        status, _, _ = self.call("POST", "", {"resourceType": "Bundle", "type": "transaction", "entry": entries})
+        self.assertEqual(status, 200)
+        page = self.search("ServiceRequest?performer=broad&_count=50")
+        self.assertFalse("total" in page, "a broad search is not counted unless asked")
+        self.assertEqual(len(page["entry"]), 50)
+        self.assertIn("next", [link["relation"] for link in page["link"]])
+        self.assertEqual(self.search("ServiceRequest?performer=broad&_total=accurate&_count=1")["total"], 2100)
+        self.assertEqual(self.search("ServiceRequest?performer=broad&_count=0")["total"], 2100)
+        self.assertFalse("total" in self.search("ServiceRequest?performer=broad&_total=none&_count=1"))
+
+        active = self.search("ServiceRequest?performer=broad&status=active&_count=50")
+        self.assertEqual(active["total"], 1050)
+        self.assertTrue(all(e["resource"]["status"] == "active" for e in active["entry"]))
+        self.assertEqual([e["resource"]["identifier"][0]["value"] for e in active["entry"][:2]],
+                         ["ORD-BROAD-1", "ORD-BROAD-3"])  # oldest change first
+        last = self.search("ServiceRequest?performer=broad&status=active&_count=50&_offset=1000")
+        self.assertEqual((len(last["entry"]), [link["relation"] for link in last["link"]]), (50, ["self"]))
+
     def test_polling_by_last_updated_misses_nothing(self):
         start = self.search("ServiceRequest?performer=poller&_count=0")
         self.assertEqual(start["total"], 0)

@@ -47,7 +47,7 @@ route::Destination destination(route::Pattern pattern, route::Interaction intera
 }
 
 rest::RestCall call_for(const fhir::Element& bundle, const route::Destination& d) {
-  auto call = rest::rest_call_for(bundle, d, fhir::Format::json);
+  auto call = rest::rest_call_for(bundle, d, fhir::Format::json, "http://courier");
   if (const auto* why = std::get_if<std::string>(&call)) BOOST_FAIL(*why);
   return std::get<rest::RestCall>(call);
 }
@@ -64,7 +64,7 @@ BOOST_AUTO_TEST_CASE(upsert_is_a_conditional_update_by_identifier_without_the_me
   const json body = json::parse(c.body);
   BOOST_TEST(body["resourceType"] == "ServiceRequest");
   BOOST_TEST(!body.contains("id"));
-  BOOST_TEST(!body.contains("meta"));
+  BOOST_TEST(body["meta"]["source"] == "http://courier");  // how courier knows its own writes
 }
 
 BOOST_AUTO_TEST_CASE(upsert_falls_back_to_the_id_and_fails_without_either) {
@@ -72,9 +72,9 @@ BOOST_AUTO_TEST_CASE(upsert_falls_back_to_the_id_and_fails_without_either) {
       call_for(order_message(false), destination(route::Pattern::rest, route::Interaction::upsert));
   BOOST_TEST(c.method + " " + c.path == "PUT ServiceRequest/sr1");
   BOOST_TEST(json::parse(c.body)["id"] == "sr1");
-  auto none =
-      rest::rest_call_for(order_message(false, false),
-                          destination(route::Pattern::rest, route::Interaction::upsert), fhir::Format::json);
+  auto none = rest::rest_call_for(order_message(false, false),
+                                  destination(route::Pattern::rest, route::Interaction::upsert),
+                                  fhir::Format::json, "http://courier");
   BOOST_TEST(std::get<std::string>(none) ==
              "the focus ServiceRequest has neither an identifier nor an id to upsert it by");
 }

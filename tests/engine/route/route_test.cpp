@@ -168,6 +168,40 @@ to:
   BOOST_TEST(bad.errors == expected, boost::test_tools::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(a_trigger_is_a_search_and_an_event) {
+  const Loaded good = load(R"(route: t
+trigger:
+  on: ServiceRequest?status=active&performer=Organization/lab
+  event: http://example.org/events|order
+to: [{name: q, pattern: queue}]
+)");
+  BOOST_TEST(good.errors.empty());
+  BOOST_REQUIRE(good.routes.size() == 1u);
+  BOOST_REQUIRE(good.routes[0].trigger.has_value());
+  BOOST_TEST(good.routes[0].trigger->query.type == "ServiceRequest");
+  BOOST_TEST(good.routes[0].trigger->query.criteria.size() == 2u);
+  BOOST_TEST(good.routes[0].trigger->event_code == "order");
+
+  const Loaded bad = load(R"(- route: a
+  when: {event: x}
+  trigger: {on: "ServiceRequest?colour=red", event: order}
+  to: [{name: q, pattern: queue}]
+- route: b
+  trigger: {on: "Nonsense", event: "urn:x|y"}
+  to: [{name: q, pattern: queue}]
+)");
+  const std::vector<std::string> expected{
+      bad.path +
+          ":3:17: route 'a'.trigger.on: courier cannot search ServiceRequest by 'colour' (is not a "
+          "search parameter courier supports for ServiceRequest)",
+      bad.path +
+          ":2:9: route 'a': a route with a trigger takes no 'when': its messages come from the trigger "
+          "alone",
+      bad.path + ":6:17: route 'b'.trigger.on: 'Nonsense' is not a FHIR R4 resource type",
+  };
+  BOOST_TEST(bad.errors == expected, boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(a_list_of_routes_and_names_checked_across_files) {
   const Loaded l = load(R"(- route: a
   to: [{name: x, pattern: file, folder: /tmp/a}]
