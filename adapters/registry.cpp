@@ -18,6 +18,7 @@ Engine::Senders make_senders(boost::asio::io_context& io) {
   return Engine::Senders{{route::Pattern::messaging, http},
                          {route::Pattern::rest, http},
                          {route::Pattern::request, http},
+                         {route::Pattern::operation, http},
                          {route::Pattern::file, make_file_sender()}};
 }
 

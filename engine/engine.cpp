@@ -797,6 +797,19 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     const std::string written = rest::resource_of_location(outcome.location);
     const std::string detail =
         "HTTP " + std::to_string(outcome.status) + (written.empty() ? std::string() : ", " + written);
+    if (destination.pattern == route::Pattern::operation) {
+      // The operation's answer is the response: the focus of courier's "ok".
+      message::ResponseSpec spec{"ok", {}, options_.public_url};
+      fhir::ParseResult answer = outcome.format == fhir::Format::xml
+                                     ? fhir::parse_xml(outcome.body, options_.limits)
+                                     : fhir::parse_json(outcome.body, options_.limits);
+      if (answer.resource) spec.focus.emplace_back(std::string(), std::move(*answer.resource));
+      finish(key, DeliveryState::delivered, detail);
+      const Reply reply{200,
+                        fhir::write(message::build_response(conversation->info, spec), conversation->format),
+                        conversation->format};
+      return reply_to_placer(conversation, reply, "ok", nullptr);
+    }
     if (!route::awaits_events(destination.pattern)) {
       finish(key, DeliveryState::delivered, detail);
       return reply_to_placer(conversation, own_response(*conversation, "ok", {}), "ok", nullptr);
@@ -1026,8 +1039,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       const route::Destination* destination = nullptr;
       for (const route::Destination& d : conversation->route->to)
         if (d.name == forward.destination) destination = &d;
-      if (destination == nullptr || destination->pattern == route::Pattern::file) {
-        conversation->cancel_refusals.push_back(forward.destination + " cannot take a message back");
+      if (destination == nullptr || destination->pattern == route::Pattern::file ||
+          destination->pattern == route::Pattern::operation) {
+        conversation->cancel_refusals.push_back(forward.destination + " cannot take back what it was sent");
         continue;
       }
       store::NewDelivery nd;

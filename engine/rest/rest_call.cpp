@@ -138,9 +138,40 @@ bool is_actionable(const fhir::Element& resource) {
   return false;
 }
 
+namespace {
+
+// An operation's input: the focus itself when it is a Parameters resource
+// (FHIR's rule for operations invoked by message), otherwise Parameters
+// with each focus resource as a "resource" parameter.
+std::variant<RestCall, std::string> operation_call(const fhir::Element& bundle,
+                                                   const route::Destination& destination,
+                                                   fhir::Format format) {
+  const std::vector<Target> focus = focus_resources(bundle);
+  if (focus.empty()) return std::string("the message's focus names no resource inside the Bundle");
+  RestCall call;
+  call.method = "POST";
+  call.path =
+      destination.target.empty() ? destination.operation : destination.target + "/" + destination.operation;
+  if (focus.size() == 1 && focus.front().resource->type().name == "Parameters") {
+    call.body = fhir::write(*focus.front().resource, format);
+    return call;
+  }
+  fhir::Element parameters = fhir::Element::resource("Parameters");
+  for (const Target& target : focus) {
+    fhir::Element& parameter = parameters.add("parameter");
+    parameter.add_value("name", "resource");
+    parameter.add("resource", target.resource->type().name).children() = target.resource->children();
+  }
+  call.body = fhir::write(parameters, format);
+  return call;
+}
+
+}  // namespace
+
 std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
                                                   const route::Destination& destination, fhir::Format format,
                                                   const std::string& source, bool cancelling) {
+  if (destination.pattern == route::Pattern::operation) return operation_call(bundle, destination, format);
   const bool whole_message = destination.pattern == route::Pattern::rest &&
                              destination.interaction == route::Interaction::transaction;
   // A request for a filler (Option B, C) is created, conditionally, as

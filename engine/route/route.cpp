@@ -22,12 +22,14 @@ std::string_view to_string(Pattern pattern) {
     case Pattern::rest: return "rest";
     case Pattern::request: return "request";
     case Pattern::queue: return "queue";
+    case Pattern::operation: return "operation";
   }
   return "?";
 }
 
 bool is_rest(Pattern pattern) {
-  return pattern == Pattern::rest || pattern == Pattern::request || pattern == Pattern::queue;
+  return pattern == Pattern::rest || pattern == Pattern::request || pattern == Pattern::queue ||
+         pattern == Pattern::operation;
 }
 
 bool awaits_events(Pattern pattern) {
@@ -229,10 +231,11 @@ class RouteReader {
   }
 
   std::optional<Destination> read_destination(const YAML::Node& node, const std::string& where) {
-    if (!yaml_.check_keys(node,
-                          {"name", "pattern", "endpoint", "folder", "mode", "interaction", "ack-timeout",
-                           "retry", "order-by", "parallel", "on-exhausted", "on-timeout"},
-                          where)) {
+    if (!yaml_.check_keys(
+            node,
+            {"name", "pattern", "endpoint", "folder", "mode", "interaction", "operation", "target",
+             "ack-timeout", "retry", "order-by", "parallel", "on-exhausted", "on-timeout"},
+            where)) {
       if (!node.IsMap()) return std::nullopt;
     }
     Destination d;
@@ -242,24 +245,48 @@ class RouteReader {
       d.name = yaml_.scalar(node["name"], where + ".name").value_or("");
     }
     if (!node["pattern"]) {
-      yaml_.fail(node, where + " needs a pattern: messaging, file, rest, request or queue");
+      yaml_.fail(node, where + " needs a pattern: messaging, file, rest, request, queue or operation");
       return std::nullopt;
     }
-    const auto pattern =
-        yaml_.choice(node["pattern"], where + ".pattern", {"messaging", "file", "rest", "request", "queue"});
+    const auto pattern = yaml_.choice(node["pattern"], where + ".pattern",
+                                      {"messaging", "file", "rest", "request", "queue", "operation"});
     if (!pattern) return std::nullopt;
-    for (Pattern p : {Pattern::messaging, Pattern::file, Pattern::rest, Pattern::request, Pattern::queue})
+    for (Pattern p : {Pattern::messaging, Pattern::file, Pattern::rest, Pattern::request, Pattern::queue,
+                      Pattern::operation})
       if (to_string(p) == *pattern) d.pattern = p;
     const std::string kind = "'" + *pattern + "' destinations";
     // Which of the pattern-specific keys each pattern takes.
     const bool takes_endpoint = d.pattern != Pattern::file && d.pattern != Pattern::queue;
-    const bool needs_endpoint = d.pattern == Pattern::messaging || d.pattern == Pattern::request;
+    const bool needs_endpoint =
+        d.pattern == Pattern::messaging || d.pattern == Pattern::request || d.pattern == Pattern::operation;
     if (node["folder"] && d.pattern != Pattern::file)
       yaml_.fail(node["folder"], where + ": 'folder' is for file destinations, not " + kind);
     if (node["mode"] && d.pattern != Pattern::messaging)
       yaml_.fail(node["mode"], where + ": 'mode' is for messaging destinations, not " + kind);
     if (node["interaction"] && d.pattern != Pattern::rest)
       yaml_.fail(node["interaction"], where + ": 'interaction' is for rest destinations, not " + kind);
+    for (const char* key : {"operation", "target"})
+      if (node[key] && d.pattern != Pattern::operation)
+        yaml_.fail(node[key], where + ": '" + key + "' is for operation destinations, not " + kind);
+    if (d.pattern == Pattern::operation) {
+      if (!node["operation"]) {
+        yaml_.fail(node, where + " needs an operation to invoke, such as $validate-code");
+      } else {
+        d.operation = yaml_.scalar(node["operation"], where + ".operation").value_or("");
+        if (!d.operation.starts_with('$') || d.operation.size() < 2)
+          yaml_.fail(node["operation"], where +
+                                            ".operation must be an operation's name with its $, such as "
+                                            "$validate-code, not '" +
+                                            d.operation + "'");
+      }
+      if (node["target"]) {
+        d.target = yaml_.scalar(node["target"], where + ".target").value_or("");
+        const std::string type = d.target.substr(0, d.target.find('/'));
+        if (fhir::TypeRegistry::r4().find_resource(type) == nullptr)
+          yaml_.fail(node["target"],
+                     where + ".target must be a resource type or Type/id, not '" + d.target + "'");
+      }
+    }
     if (node["endpoint"] && !takes_endpoint) {
       yaml_.fail(node["endpoint"],
                  where + ": " + kind + " take no endpoint" +

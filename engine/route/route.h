@@ -37,10 +37,12 @@ struct RetryPolicy {
 // - request: the focus request POSTed, tagged actionable, to the filler's
 //   FHIR base; the filler reports back with event resources (Option B);
 // - queue: the same, written to courier's embedded store for fillers to
-//   poll or subscribe to (Option C).
-enum class Pattern { messaging, file, rest, request, queue };
+//   poll or subscribe to (Option C);
+// - operation: a FHIR operation invoked with the focus as its Parameters;
+//   its answer is the response (Option E).
+enum class Pattern { messaging, file, rest, request, queue, operation };
 std::string_view to_string(Pattern pattern);
-// rest, request and queue: the message becomes FHIR REST calls.
+// rest, request, queue and operation: the message becomes a FHIR REST call.
 bool is_rest(Pattern pattern);
 // request and queue: the conversation goes on after the REST call, until
 // the filler's event resources report the request done.
@@ -64,7 +66,9 @@ struct Destination {
   // rest may leave it empty for courier's embedded store.
   std::string endpoint;
   Interaction interaction = Interaction::upsert;  // rest
-  bool async = false;                             // messaging: ask the filler for an async response
+  std::string operation;                          // operation: its name, "$validate-code"
+  std::string target;  // operation: what it is invoked on ("ValueSet", "Patient/1"); "" the base
+  bool async = false;  // messaging: ask the filler for an async response
   Milliseconds ack_timeout{30'000};
   RetryPolicy retry;
   std::optional<fhirpath::Expression> order_by;  // FIFO per key value

@@ -72,6 +72,14 @@ ROUTES = """
     - name: lis
       pattern: messaging
       endpoint: {messaging_filler}
+- route: validate-code
+  when: {{event: "urn:ietf:rfc:3986|http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code"}}
+  to:
+    - name: terminology
+      pattern: operation
+      endpoint: {terminology}
+      operation: $validate-code
+      target: ValueSet
 - route: lab-down
   when: {{event: {system}|order-down}}
   to:
@@ -156,9 +164,10 @@ class BridgeTest(unittest.TestCase):
         cls.filler = Courier(filler_dir, FILLER_ROUTES)
         cls.placer = Peer(lambda bundle, query: (200, None))
         cls.messaging_filler = Peer(cls.lis)
+        cls.terminology = Peer(cls.validate_code)
         cls.engine = Courier(engine_dir, ROUTES.format(system=EVENT_SYSTEM, filler=cls.filler_base(),
                                                        messaging_filler=cls.messaging_filler.base,
-                                                       actionable=ACTIONABLE,
+                                                       actionable=ACTIONABLE, terminology=cls.terminology.base,
                                                        closed=free_port()),
                              extra_config="notification-retry: {attempts: 2, backoff: 50ms..50ms}\n")
 
@@ -168,6 +177,16 @@ class BridgeTest(unittest.TestCase):
         request = bundle["entry"][1]["resource"]
         refuse = request["status"] == "revoked" and request["identifier"][0]["value"] == "D-KEEP"
         return 200, response_to(bundle, "fatal-error" if refuse else "ok")
+
+    @staticmethod
+    def validate_code(parameters, query):
+        """A terminology server's $validate-code: knows LOINC 24323-8 only; refuses a call without a code."""
+        given = {p["name"]: p for p in parameters.get("parameter", [])}
+        if "code" not in given:
+            return 400, {"resourceType": "OperationOutcome", "issue": [
+                {"severity": "error", "code": "required", "diagnostics": "$validate-code needs a code"}]}
+        known = given["code"].get("valueCode") == "24323-8"
+        return 200, {"resourceType": "Parameters", "parameter": [{"name": "result", "valueBoolean": known}]}
 
     @classmethod
     def filler_base(cls):
@@ -179,6 +198,7 @@ class BridgeTest(unittest.TestCase):
         cls.filler.stop()
         cls.placer.close()
         cls.messaging_filler.close()
+        cls.terminology.close()
         cls.tmp.cleanup()
 
     def send(self, bundle, query=""):
@@ -465,6 +485,42 @@ class BridgeTest(unittest.TestCase):
         conversation = self.conversation_of(message)
         self.assertEqual([d["state"] for d in conversation["deliveries"] if d["kind"] == "forward"], ["failed"])
         self.assertTrue(any("withdrawn" in e["detail"] for e in conversation["timeline"]))
+
+    # ---- Option E ---------------------------------------------------------
+
+    def operation_message(self, parameters):
+        header_id, parameters_id = str(uuid.uuid4()), str(uuid.uuid4())
+        return {
+            "resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "message",
+            "entry": [
+                {"fullUrl": "urn:uuid:" + header_id, "resource": {
+                    "resourceType": "MessageHeader", "id": header_id,
+                    "eventCoding": {"system": "urn:ietf:rfc:3986",
+                                    "code": "http://hl7.org/fhir/OperationDefinition/ValueSet-validate-code"},
+                    "source": {"endpoint": self.placer.base},
+                    "focus": [{"reference": "urn:uuid:" + parameters_id}]}},
+                {"fullUrl": "urn:uuid:" + parameters_id,
+                 "resource": {"resourceType": "Parameters", "id": parameters_id, "parameter": parameters}},
+            ]}
+
+    def test_option_e_an_operation_answers_the_message(self):
+        parameters = [{"name": "url", "valueUri": "http://loinc.org/vs"},
+                      {"name": "system", "valueUri": "http://loinc.org"},
+                      {"name": "code", "valueCode": "24323-8"}]
+        status, answer = self.send(self.operation_message(parameters))
+        self.assertEqual((status, response_header(answer)["code"]), (200, "ok"), answer)
+        self.assertEqual(header_of(answer)["eventCoding"]["system"], "urn:ietf:rfc:3986")
+        self.assertEqual(focus_resources(answer),
+                         [{"resourceType": "Parameters", "parameter": [{"name": "result", "valueBoolean": True}]}])
+        call_made = self.terminology.received[-1]
+        self.assertEqual((call_made["method"], call_made["path"]), ("POST", "/fhir/ValueSet/$validate-code"))
+        self.assertEqual(call_made["bundle"]["parameter"], parameters)
+
+    def test_option_e_a_refused_call_is_a_fatal_error_with_the_servers_outcome(self):
+        status, answer = self.send(self.operation_message([{"name": "url", "valueUri": "http://loinc.org/vs"}]))
+        self.assertEqual((status, response_header(answer)["code"]), (200, "fatal-error"), answer)
+        outcome = [e["resource"] for e in answer["entry"] if e["resource"]["resourceType"] == "OperationOutcome"][0]
+        self.assertIn("$validate-code needs a code", [i.get("diagnostics") for i in outcome["issue"]])
 
     # ---- REST to messaging ----------------------------------------------------
 

@@ -114,6 +114,18 @@ BOOST_AUTO_TEST_CASE(requests_for_fillers_are_tagged_actionable_and_created) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(an_operation_gets_the_focus_as_parameters) {
+  route::Destination d = destination(route::Pattern::operation, route::Interaction::upsert);
+  d.operation = "$validate";
+  d.target = "ServiceRequest";
+  const rest::RestCall c = call_for(order_message(), d);
+  BOOST_TEST(c.method + " " + c.path == "POST ServiceRequest/$validate");
+  const json body = json::parse(c.body);
+  BOOST_TEST(body["resourceType"] == "Parameters");
+  BOOST_TEST(body["parameter"][0]["name"] == "resource");
+  BOOST_TEST(body["parameter"][0]["resource"]["resourceType"] == "ServiceRequest");
+}
+
 BOOST_AUTO_TEST_CASE(locations_name_resources) {
   BOOST_TEST(rest::resource_of_location("http://h/fhir/ServiceRequest/12/_history/1") == "ServiceRequest/12");
   BOOST_TEST(rest::resource_of_location("ServiceRequest/12") == "ServiceRequest/12");

@@ -120,7 +120,8 @@ to:
           ":5:60: route 'lab'.when.expression: FHIRPath semantic error: 'subjectt' is not an element of "
           "ServiceRequest",
       l.path +
-          ":8:14: route 'lab'.to[0].pattern must be one of messaging, file, rest, request, queue, not "
+          ":8:14: route 'lab'.to[0].pattern must be one of messaging, file, rest, request, queue, operation, "
+          "not "
           "'mesaging'; did you mean "
           "'messaging'?",
       l.path +
@@ -138,6 +139,7 @@ to:
   - {name: local, pattern: rest}
   - {name: lab, pattern: request, endpoint: "http://lab/fhir"}
   - {name: q, pattern: queue}
+  - {name: tx, pattern: operation, endpoint: "http://tx/fhir", operation: $validate-code, target: ValueSet}
 )");
   BOOST_TEST(good.errors.empty());
   BOOST_REQUIRE(good.routes.size() == 1u);
@@ -147,6 +149,8 @@ to:
   BOOST_TEST((to[1].interaction == route::Interaction::upsert));
   BOOST_TEST(to[1].endpoint.empty());
   BOOST_TEST((to[3].pattern == route::Pattern::queue));
+  BOOST_TEST(to[4].operation == "$validate-code");
+  BOOST_TEST(to[4].target == "ValueSet");
 
   const Loaded bad = load(R"(route: r
 to:
@@ -154,6 +158,7 @@ to:
   - {name: b, pattern: request}
   - {name: c, pattern: messaging, endpoint: "http://x/fhir", interaction: create}
   - {name: d, pattern: rest, interaction: upsret}
+  - {name: e, pattern: operation, endpoint: "http://tx/fhir", operation: validate, target: Valueset}
 )");
   const std::vector<std::string> expected{
       bad.path +
@@ -164,6 +169,10 @@ to:
       bad.path +
           ":6:43: route 'r'.to[3].interaction must be one of create, update, upsert, transaction, not "
           "'upsret'; did you mean 'upsert'?",
+      bad.path +
+          ":7:74: route 'r'.to[4].operation must be an operation's name with its $, such as "
+          "$validate-code, not 'validate'",
+      bad.path + ":7:92: route 'r'.to[4].target must be a resource type or Type/id, not 'Valueset'",
   };
   BOOST_TEST(bad.errors == expected, boost::test_tools::per_element());
 }
