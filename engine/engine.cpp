@@ -165,7 +165,11 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                       : std::string();
     nc.format = static_cast<int>(format);
     nc.body = *body;
-    nc.correlation_keys = info.focus_keys;
+    // A status query names a request; it is not one that reports can name.
+    const bool query = std::any_of(route->to.begin(), route->to.end(), [](const route::Destination& d) {
+      return d.pattern == route::Pattern::status;
+    });
+    if (!query) nc.correlation_keys = info.focus_keys;
     for (std::size_t i = 0; i < route->to.size(); ++i) {
       const route::Destination& d = route->to[i];
       store::NewDelivery nd;
@@ -642,6 +646,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     } else if (destination == nullptr) {
       // The route or destination was removed from the route files since.
       return finish(key, DeliveryState::parked, "its destination is no longer in the routes");
+    } else if (destination->pattern == route::Pattern::status) {
+      return answer_status_query(key);
     } else if (route::is_rest(destination->pattern)) {
       const bool cancel = head.record.kind == DeliveryKind::cancel;
       std::string why;
@@ -953,6 +959,49 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   void forget_if_idle(const ConversationPtr& conversation) {
     if (conversation->open_deliveries == 0 && conversation->waiters.empty() && !conversation->task_dirty)
       conversations_.erase(conversation->id);
+  }
+
+  // ---- status queries ----------------------------------------------------
+
+  // A status query by message: its focus names a request courier carried
+  // (by id, fullUrl or identifier); the answer is that conversation's Task,
+  // as it stands, as the focus of an "ok" response.
+  void answer_status_query(const std::string& key) {
+    const ConversationPtr query = queues_[key].items.front().conversation;
+    ++queues_[key].items.front().record.attempts;
+    store_->find_by_correlation(query->info.focus_keys, [self = shared_from_this(), key,
+                                                         query](std::optional<store::Conversation> row) {
+      asio::post(self->strand_, [self, key, query, row = std::move(row)] {
+        if (self->stopped_) return;
+        if (!row) {
+          return self->fail_for_good(
+              key, "found no request courier carried that the message's focus names",
+              {fhir::Issue{fhir::Severity::error,
+                           "not-found",
+                           "no request courier carried matches the focus (by id, fullUrl or identifier)",
+                           {},
+                           std::nullopt}},
+              "rejected");
+        }
+        // The Task as it stands: pending Task writes first.
+        self->write_tasks();
+        self->store_->flush([self, key, query, id = message::task_id(row->id)] {
+          asio::post(self->strand_, [self, key, query, id] {
+            if (self->stopped_) return;
+            const std::optional<rest::ResourceVersion> task = self->store_->resources().read("Task", id);
+            fhir::ParseResult parsed = task ? fhir::parse_json(task->json) : fhir::ParseResult{};
+            if (!parsed.resource)
+              return self->retry_or_give_up(key, "the Task could not be read", "transient-error");
+            message::ResponseSpec spec{"ok", {}, self->options_.public_url};
+            spec.focus.emplace_back(self->options_.public_url + "/Task/" + id, std::move(*parsed.resource));
+            self->finish(key, DeliveryState::delivered, "answered with Task/" + id);
+            const Reply reply{200, fhir::write(message::build_response(query->info, spec), query->format),
+                              query->format};
+            self->reply_to_placer(query, reply, "ok", nullptr);
+          });
+        });
+      });
+    });
   }
 
   // ---- REST triggers -----------------------------------------------------

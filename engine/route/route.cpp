@@ -23,6 +23,7 @@ std::string_view to_string(Pattern pattern) {
     case Pattern::request: return "request";
     case Pattern::queue: return "queue";
     case Pattern::operation: return "operation";
+    case Pattern::status: return "status";
   }
   return "?";
 }
@@ -245,18 +246,21 @@ class RouteReader {
       d.name = yaml_.scalar(node["name"], where + ".name").value_or("");
     }
     if (!node["pattern"]) {
-      yaml_.fail(node, where + " needs a pattern: messaging, file, rest, request, queue or operation");
+      yaml_.fail(node,
+                 where + " needs a pattern: messaging, file, rest, request, queue, operation or status");
       return std::nullopt;
     }
-    const auto pattern = yaml_.choice(node["pattern"], where + ".pattern",
-                                      {"messaging", "file", "rest", "request", "queue", "operation"});
+    const auto pattern =
+        yaml_.choice(node["pattern"], where + ".pattern",
+                     {"messaging", "file", "rest", "request", "queue", "operation", "status"});
     if (!pattern) return std::nullopt;
     for (Pattern p : {Pattern::messaging, Pattern::file, Pattern::rest, Pattern::request, Pattern::queue,
-                      Pattern::operation})
+                      Pattern::operation, Pattern::status})
       if (to_string(p) == *pattern) d.pattern = p;
     const std::string kind = "'" + *pattern + "' destinations";
     // Which of the pattern-specific keys each pattern takes.
-    const bool takes_endpoint = d.pattern != Pattern::file && d.pattern != Pattern::queue;
+    const bool takes_endpoint =
+        d.pattern != Pattern::file && d.pattern != Pattern::queue && d.pattern != Pattern::status;
     const bool needs_endpoint =
         d.pattern == Pattern::messaging || d.pattern == Pattern::request || d.pattern == Pattern::operation;
     if (node["folder"] && d.pattern != Pattern::file)
@@ -288,9 +292,10 @@ class RouteReader {
       }
     }
     if (node["endpoint"] && !takes_endpoint) {
-      yaml_.fail(node["endpoint"],
-                 where + ": " + kind + " take no endpoint" +
-                     (d.pattern == Pattern::file ? "; use 'folder'" : ": they write to courier's own store"));
+      yaml_.fail(node["endpoint"], where + ": " + kind + " take no endpoint" +
+                                       (d.pattern == Pattern::file    ? "; use 'folder'"
+                                        : d.pattern == Pattern::queue ? ": they write to courier's own store"
+                                                                      : ": courier answers them itself"));
     } else if (node["endpoint"]) {
       if (auto endpoint = yaml_.scalar(node["endpoint"], where + ".endpoint")) {
         if (!endpoint->starts_with("http://") && !endpoint->starts_with("https://")) {

@@ -39,8 +39,10 @@ struct RetryPolicy {
 // - queue: the same, written to courier's embedded store for fillers to
 //   poll or subscribe to (Option C);
 // - operation: a FHIR operation invoked with the focus as its Parameters;
-//   its answer is the response (Option E).
-enum class Pattern { messaging, file, rest, request, queue, operation };
+//   its answer is the response (Option E);
+// - status: courier answers itself, with the Task of the request the
+//   message's focus names (a status query by message).
+enum class Pattern { messaging, file, rest, request, queue, operation, status };
 std::string_view to_string(Pattern pattern);
 // rest, request, queue and operation: the message becomes a FHIR REST call.
 bool is_rest(Pattern pattern);

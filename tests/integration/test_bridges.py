@@ -80,6 +80,11 @@ ROUTES = """
       endpoint: {terminology}
       operation: $validate-code
       target: ValueSet
+- route: order-status
+  when: {{event: {system}|order-status}}
+  to:
+    - name: status
+      pattern: status
 - route: lab-down
   when: {{event: {system}|order-down}}
   to:
@@ -443,6 +448,23 @@ class BridgeTest(unittest.TestCase):
         return wait_for(lambda: (t := self.task_of(message))["status"] == status and
                         business in t.get("businessStatus", {}).get("text", "") and t,
                         what=f"Task {status} ({business})")
+
+    def test_status_asked_by_message_is_answered_with_the_task(self):
+        order = order_message("order-d", "D-STATUS", self.placer.base)
+        self.assertEqual(self.send(order)[0], 200)
+        # The query names the order by its identifier (its focus is a
+        # ServiceRequest of its own, with the same identifier).
+        query = order_message("order-status", "D-STATUS", self.placer.base)
+        status, answer = self.send(query)
+        self.assertEqual((status, response_header(answer)["code"]), (200, "ok"), answer)
+        task = focus_resources(answer)[0]
+        self.assertEqual((task["resourceType"], task["status"]), ("Task", "accepted"))
+        self.assertEqual(task["basedOn"], [{"reference": "ServiceRequest/" + order["entry"][1]["resource"]["id"]}])
+
+        status, answer = self.send(order_message("order-status", "NEVER-ORDERED", self.placer.base))
+        self.assertEqual((status, response_header(answer)["code"]), (200, "fatal-error"), answer)
+        outcome = [e["resource"] for e in answer["entry"] if e["resource"]["resourceType"] == "OperationOutcome"][0]
+        self.assertIn("not-found", [i["code"] for i in outcome["issue"]])
 
     def test_cancelling_a_queued_request_revokes_it_in_the_queue(self):
         message = order_message("order-c", "C-CANCEL", self.placer.base)
