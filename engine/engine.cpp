@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "engine/admin.h"
+#include "engine/fhir/bundle_index.h"
 #include "engine/fhir/operation_outcome.h"
 #include "engine/fhir/validator.h"
 #include "engine/message/conversation_task.h"
@@ -120,6 +121,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     // destination did not honour it.
     int open_cancellations = 0;
     std::vector<std::string> cancel_refusals;
+    // Filler-owned cancellation: the Task asking to cancel, and whether some
+    // filler answers it only by updating that Task.
+    std::string abort_task;
+    bool awaiting_filler = false;
   };
   using ConversationPtr = std::shared_ptr<Conversation>;
 
@@ -368,6 +373,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       if (resource->child_value("status") == "cancelled") request_cancellation(conversation);
       return;
     }
+    if (written.type == "Task" && asks_to_cancel(*resource)) return on_abort_task(written, resource);
     std::vector<std::string> keys = message::based_on_keys(*resource);
     // courier's own writes (requests it queued, the Tasks that mirror its
     // conversations) are not reports.
@@ -1062,7 +1068,14 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // request revoked; the request updated to revoked at a REST filler). When
   // every one honoured it, the conversation is cancelled; otherwise its
   // Task says who did not, and why.
-  void request_cancellation(store::Id id) {
+  // Filler-owned cancellation: a Task (code abort) asking the filler to
+  // cancel the request it focuses on.
+  struct AbortTask {
+    std::string id;
+    std::shared_ptr<const fhir::Element> task;
+  };
+
+  void request_cancellation(store::Id id, std::optional<AbortTask> abort = std::nullopt) {
     ConversationPtr conversation = find_or_load(id);
     if (conversation == nullptr || conversation->route == nullptr) return;
     const std::string& state = conversation->state;
@@ -1073,15 +1086,27 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       return;
     }
     conversation->cancel_refusals.clear();
-    note(conversation, store::Event{0, "cancel", "cancellation requested through its Task", {}, 0}, state);
+    conversation->abort_task = abort ? abort->id : std::string();
+    conversation->awaiting_filler = false;
+    note(conversation,
+         store::Event{
+             0,
+             "cancel",
+             abort ? "cancellation asked by Task/" + abort->id : "cancellation requested through its Task",
+             {},
+             0},
+         state);
     const std::set<std::string> withdrawn = withdraw_undelivered(conversation);
     const fhir::ParseResult parsed = conversation->format == fhir::Format::xml
                                          ? fhir::parse_xml(*conversation->body)
                                          : fhir::parse_json(*conversation->body);
     const std::string cancellation =
-        parsed.resource ? fhir::write(message::build_cancellation(*parsed.resource, options_.public_url),
-                                      conversation->format)
-                        : std::string();
+        parsed.resource
+            ? fhir::write(message::build_cancellation(
+                              *parsed.resource, options_.public_url, abort ? abort->task.get() : nullptr,
+                              abort ? options_.public_url + "/Task/" + abort->id : ""),
+                          conversation->format)
+            : std::string();
     int told = 0;
     for (const store::Delivery& forward : store_->deliveries(id)) {
       if (forward.kind != DeliveryKind::forward || withdrawn.count(forward.destination) != 0) continue;
@@ -1092,6 +1117,12 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
           destination->pattern == route::Pattern::operation) {
         conversation->cancel_refusals.push_back(forward.destination + " cannot take back what it was sent");
         continue;
+      }
+      if (abort && route::awaits_events(destination->pattern)) {
+        // A REST filler answers by updating the Task: in courier's store,
+        // where a queue's filler finds it already; a request's filler gets it.
+        conversation->awaiting_filler = true;
+        if (destination->pattern == route::Pattern::queue) continue;
       }
       store::NewDelivery nd;
       nd.kind = DeliveryKind::cancel;
@@ -1109,6 +1140,86 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       });
     }
     if (told == 0) conclude_cancellation(conversation);
+  }
+
+  static bool asks_to_cancel(const fhir::Element& task) {
+    const fhir::Element* code = task.child("code");
+    for (const fhir::Element* coding :
+         code != nullptr ? code->children_named("coding") : std::vector<const fhir::Element*>{}) {
+      if (coding->child_value("system") == "http://hl7.org/fhir/CodeSystem/task-code" &&
+          coding->child_value("code") == "abort")
+        return true;
+    }
+    return false;
+  }
+
+  // A Task asking to cancel a request courier carried (its focus: the
+  // request, or the conversation's own Task): new, it is forwarded to the
+  // fillers; completed, the conversation is cancelled; rejected or failed,
+  // the conversation goes on and its Task says so.
+  void on_abort_task(const rest::ResourceVersion& written, std::shared_ptr<const fhir::Element> task) {
+    const fhir::Element* focus = task->child("focus");
+    const std::string reference(focus != nullptr ? focus->child_value("reference") : "");
+    if (reference.empty()) return;
+    auto act = [self = shared_from_this(), written, task](std::optional<store::Id> id) {
+      if (!id || self->stopped_) return;
+      const std::string status(task->child_value("status"));
+      if (status == "requested" || status == "ready" || status == "received") {
+        if (written.version == 1) self->request_cancellation(*id, AbortTask{written.id, task});
+        return;
+      }
+      ConversationPtr conversation = self->find_or_load(*id);
+      if (conversation == nullptr || conversation->route == nullptr) return;
+      conversation->abort_task.clear();
+      if (status == "completed") {
+        self->note(conversation,
+                   store::Event{
+                       0, "outcome", "cancelled: Task/" + written.id + " asking for it is completed", {}, 0},
+                   "cancelled");
+      } else if (status == "rejected" || status == "failed" || status == "cancelled") {
+        const fhir::Element* reason = task->child("statusReason");
+        const std::string why(reason != nullptr ? reason->child_value("text") : "");
+        self->note(conversation,
+                   store::Event{0,
+                                "outcome",
+                                "cancellation not honoured: Task/" + written.id + " is " + status +
+                                    (why.empty() ? std::string() : " (" + why + ")"),
+                                {},
+                                0},
+                   conversation->state);
+      }
+    };
+    if (const store::Id own = message::conversation_of_task(fhir::reference_type_and_id(reference).second);
+        reference.find("Task/") != std::string::npos && own != 0)
+      return act(own);
+    store_->find_by_correlation(
+        {"ref " + reference}, [self = shared_from_this(), act](std::optional<store::Conversation> row) {
+          asio::post(self->strand_,
+                     [act, id = row ? std::optional<store::Id>(row->id) : std::nullopt] { act(id); });
+        });
+  }
+
+  // Sets a Task's status (and statusReason), as a new version through the
+  // observed store, unless it changed meanwhile.
+  void set_task_status(const std::string& id, const std::string& status, const std::string& reason) {
+    const std::optional<rest::ResourceVersion> current = resources_.read("Task", id, std::nullopt);
+    fhir::ParseResult parsed =
+        current && !current->deleted ? fhir::parse_json(current->json) : fhir::ParseResult{};
+    if (!parsed.resource) return;
+    fhir::Element& task = *parsed.resource;
+    if (fhir::Element* s = task.child("status")) s->set_value(status);
+    if (!reason.empty() && task.child("statusReason") == nullptr) {
+      task.add("statusReason").add_value("text", reason);
+      task.sort_children();
+    }
+    rest::Write write;
+    write.kind = rest::Write::Kind::update;
+    write.type = "Task";
+    write.id = id;
+    write.expected_version = current->version;
+    write.index = rest::index_entries(task);
+    write.resource = std::move(task);
+    resources_.write(std::move(write), [](const rest::WriteResult&) {});
   }
 
   // Takes the conversation's forward deliveries that no destination has
@@ -1190,6 +1301,26 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   }
 
   void conclude_cancellation(const ConversationPtr& conversation) {
+    if (!conversation->abort_task.empty()) {
+      // Filler-owned: the Task asking to cancel carries the answer; its
+      // update (observed) moves the conversation on.
+      if (!conversation->cancel_refusals.empty()) {
+        std::string why;
+        for (const std::string& refusal : conversation->cancel_refusals)
+          why += (why.empty() ? "" : "; ") + refusal;
+        return set_task_status(conversation->abort_task, "rejected", why);
+      }
+      if (!conversation->awaiting_filler)
+        return set_task_status(conversation->abort_task, "completed", "every destination honoured it");
+      note(conversation,
+           store::Event{0,
+                        "cancel",
+                        "waiting for the filler to complete or reject Task/" + conversation->abort_task,
+                        {},
+                        0},
+           conversation->state);
+      return;
+    }
     if (conversation->cancel_refusals.empty()) {
       note(conversation, store::Event{0, "outcome", "cancelled: every destination honoured it", {}, 0},
            "cancelled");

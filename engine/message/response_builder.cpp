@@ -80,7 +80,8 @@ fhir::Element build_response(const MessageInfo& request, const ResponseSpec& spe
   return bundle;
 }
 
-fhir::Element build_cancellation(const fhir::Element& request, const std::string& source_endpoint) {
+fhir::Element build_cancellation(const fhir::Element& request, const std::string& source_endpoint,
+                                 const fhir::Element* task, const std::string& task_url) {
   fhir::Element bundle = request;
   const std::string header_id = util::random_uuid();
   if (fhir::Element* id = bundle.child("id")) id->set_value(util::random_uuid());
@@ -118,6 +119,14 @@ fhir::Element build_cancellation(const fhir::Element& request, const std::string
     if (status != nullptr &&
         (status->value() == "active" || status->value() == "draft" || status->value() == "on-hold"))
       status->set_value("revoked");
+  }
+  if (task != nullptr) {
+    header = bundle.child("entry")->child("resource");
+    header->add("focus").add_value("reference", task_url);
+    header->sort_children();
+    fhir::Element& entry = bundle.add("entry");  // moves the header: not used after this
+    entry.add_value("fullUrl", task_url);
+    entry.add("resource", "Task").children() = task->children();
   }
   return bundle;
 }

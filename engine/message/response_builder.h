@@ -28,8 +28,10 @@ fhir::Element build_response(const MessageInfo& request, const ResponseSpec& spe
 
 // The placer's request withdrawn, for a filler that has it: a copy of the
 // message with new ids, its focus requests' status `revoked`, and courier as
-// its source (so that the filler's answer comes to courier).
-fhir::Element build_cancellation(const fhir::Element& request, const std::string& source_endpoint);
+// its source (so that the filler's answer comes to courier). With `task`
+// (a Task asking to cancel, at `task_url`), that Task is a focus too.
+fhir::Element build_cancellation(const fhir::Element& request, const std::string& source_endpoint,
+                                 const fhir::Element* task = nullptr, const std::string& task_url = {});
 
 // The message a route's REST trigger makes of a resource written to
 // courier's FHIR store: the resource as its focus (fullUrl its URL there),

@@ -172,6 +172,28 @@ std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
                                                   const route::Destination& destination, fhir::Format format,
                                                   const std::string& source, bool cancelling) {
   if (destination.pattern == route::Pattern::operation) return operation_call(bundle, destination, format);
+  if (cancelling && route::awaits_events(destination.pattern)) {
+    // Filler-owned cancellation: the filler owns its copy of the request;
+    // it gets the Task asking to cancel it, named by its URL at courier
+    // (where the filler answers by updating it).
+    for (const Target& target : focus_resources(bundle)) {
+      if (target.resource->type().name != "Task") continue;
+      fhir::Element task = *target.resource;
+      std::erase_if(task.children(),
+                    [](const fhir::Element& e) { return e.name() == "id" || e.name() == "meta"; });
+      fhir::Element& identifier = task.add("identifier");
+      identifier.add_value("system", "urn:ietf:rfc:3986");
+      identifier.add_value("value", target.full_url);
+      task.sort_children();
+      set_source(task, source);
+      RestCall call{
+          "POST",
+          "Task",
+          {{"If-None-Exist", "identifier=" + util::percent_encode("urn:ietf:rfc:3986|" + target.full_url)}},
+          fhir::write(task, format)};
+      return call;
+    }
+  }
   const bool whole_message = destination.pattern == route::Pattern::rest &&
                              destination.interaction == route::Interaction::transaction;
   // A request for a filler (Option B, C) is created, conditionally, as

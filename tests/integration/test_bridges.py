@@ -234,12 +234,14 @@ class BridgeTest(unittest.TestCase):
     def task_of(self, message):
         """The Task that answers "what is the status of this order", found as a placer would."""
         request_id = message["entry"][1]["resource"]["id"]
-        tasks = self.search(self.engine.port, "Task?focus=ServiceRequest/" + request_id)
+        # Other Tasks may focus on the request too (one asking to cancel it).
+        tasks = [t for t in self.search(self.engine.port, "Task?focus=ServiceRequest/" + request_id)
+                 if t["id"].startswith("conversation-")]
         self.assertEqual(len(tasks), 1, tasks)
         order = message["entry"][1]["resource"]["identifier"][0]
         by_identifier = self.search(self.engine.port, "Task?identifier=" +
                                     urllib.parse.quote(order["system"] + "|" + order["value"]))
-        self.assertEqual([t["id"] for t in by_identifier], [tasks[0]["id"]])
+        self.assertIn(tasks[0]["id"], [t["id"] for t in by_identifier])
         return tasks[0]
 
     def search(self, port, query):
@@ -572,6 +574,61 @@ class BridgeTest(unittest.TestCase):
         self.assertEqual(len(delivered()), 1)
         self.assertFalse([m for m in self.messaging_filler.messages()
                           if m["entry"][1]["resource"]["identifier"][0]["value"].startswith("C-")])
+
+    # ---- filler-owned cancellation: a Task asking to cancel ---------------------
+
+    def ask_to_cancel(self, focus):
+        task = {"resourceType": "Task", "status": "requested", "intent": "order",
+                "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "abort"}]},
+                "focus": {"reference": focus}}
+        status, created, _ = call(self.engine.port, "POST", "Task", task)
+        self.assertEqual(status, 201, created)
+        return created
+
+    def task(self, task_id):
+        return call(self.engine.port, "GET", "Task/" + task_id)[1]
+
+    def test_a_messaging_filler_is_asked_to_cancel_and_its_answer_completes_the_task(self):
+        order = order_message("order-d", "D-ABORT", self.placer.base)
+        self.assertEqual(self.send(order)[0], 200)
+        self.wait_task(order, "accepted")
+        abort = self.ask_to_cancel("ServiceRequest/" + order["entry"][1]["resource"]["id"])
+        wait_for(lambda: self.task(abort["id"])["status"] == "completed", what="the abort Task completed")
+        self.wait_task(order, "cancelled")
+        sent = [m for m in self.messaging_filler.messages()
+                if m["entry"][1]["resource"]["identifier"][0]["value"] == "D-ABORT"][-1]
+        self.assertIn("Task", [e["resource"]["resourceType"] for e in sent["entry"]])
+
+    def test_a_queue_filler_rejects_a_cancellation_through_the_task(self):
+        order = order_message("order-c", "C-ABORT", self.placer.base)
+        self.assertEqual(self.send(order)[0], 200)
+        own_task = self.wait_task(order, "accepted")
+        abort = self.ask_to_cancel("Task/" + own_task["id"])
+        self.wait_task(order, "accepted", "waiting for the filler")
+        # The filler finds the request to cancel in the queue and says no.
+        asked = self.search(self.engine.port, "Task?code=abort&status=requested&_id=" + abort["id"])
+        self.assertEqual(len(asked), 1)
+        asked[0]["status"] = "rejected"
+        asked[0]["statusReason"] = {"text": "the sample is already on the analyser"}
+        self.assertEqual(call(self.engine.port, "PUT", "Task/" + abort["id"], asked[0])[0], 200)
+        task = self.wait_task(order, "accepted", "cancellation not honoured")
+        self.assertIn("already on the analyser", task["businessStatus"]["text"])
+
+    def test_a_rest_filler_gets_the_task_and_completes_it_at_courier(self):
+        order = order_message("order-b", "B-ABORT", self.placer.base)
+        self.assertEqual(self.send(order)[0], 200)
+        self.wait_task(order, "accepted")
+        abort = self.ask_to_cancel("ServiceRequest/" + order["entry"][1]["resource"]["id"])
+        courier_url = f"http://127.0.0.1:{self.engine.port}/fhir/Task/" + abort["id"]
+        at_filler = wait_for(lambda: self.search(self.filler.port, "Task?identifier=" +
+                                                 urllib.parse.quote("urn:ietf:rfc:3986|" + courier_url)),
+                             what="the Task at the filler")
+        self.assertEqual(at_filler[0]["code"]["coding"][0]["code"], "abort")
+        # The filler cancels its copy, and says so on courier's Task.
+        done = self.task(abort["id"])
+        done["status"] = "completed"
+        self.assertEqual(call(self.engine.port, "PUT", "Task/" + abort["id"], done)[0], 200)
+        self.wait_task(order, "cancelled")
 
     def test_reports_on_unknown_requests_are_just_stored(self):
         status, _, _ = call(self.engine.port, "POST", "DiagnosticReport",
