@@ -305,8 +305,13 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     writer_->exec("PRAGMA synchronous = FULL");
     writer_->exec("PRAGMA foreign_keys = ON");
     writer_->exec(schema);
-    reader_ = std::make_unique<Database>(path, false);
-    reader_->exec("PRAGMA foreign_keys = ON");
+    // Several readers, so that searches and reads from different threads
+    // (listeners, the engine) run side by side on WAL snapshots.
+    for (int i = 0; i < kReaders; ++i) {
+      readers_.push_back(std::make_unique<Database>(path, false));
+      readers_.back()->exec("PRAGMA foreign_keys = ON");
+      idle_readers_.push_back(readers_.back().get());
+    }
     thread_ = std::thread([this] { write_loop(); });
   }
 
@@ -442,44 +447,43 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   }
 
   std::vector<Delivery> unfinished_deliveries() override {
-    std::lock_guard lock(reader_mutex_);
+    const Lease db = reader();
     std::vector<Delivery> out;
-    Query q(*reader_,
+    Query q(*db,
             (std::string(delivery_select) + "WHERE d.state IN ('pending', 'waiting') ORDER BY d.id").c_str());
     while (q.step()) out.push_back(read_delivery(q));
     return out;
   }
 
   std::optional<Delivery> delivery(Id id) override {
-    std::lock_guard lock(reader_mutex_);
-    Query q(*reader_, (std::string(delivery_select) + "WHERE d.id = ?").c_str());
+    const Lease db = reader();
+    Query q(*db, (std::string(delivery_select) + "WHERE d.id = ?").c_str());
     q.bind(id);
     if (!q.step()) return std::nullopt;
     return read_delivery(q);
   }
 
   std::vector<Conversation> conversations(const ConversationFilter& f) override {
-    std::lock_guard lock(reader_mutex_);
+    const Lease db = reader();
     std::vector<Conversation> out;
-    Query q(*reader_,
-            (std::string("SELECT ") + conversation_columns +
-             " FROM conversation WHERE (?1 = '' OR route = ?1) AND (?2 = '' OR state = ?2) AND "
-             "(?3 = '' OR event = ?3) AND received_at >= ?4 ORDER BY received_at DESC, id DESC LIMIT ?5")
-                .c_str());
+    Query q(*db, (std::string("SELECT ") + conversation_columns +
+                  " FROM conversation WHERE (?1 = '' OR route = ?1) AND (?2 = '' OR state = ?2) AND "
+                  "(?3 = '' OR event = ?3) AND received_at >= ?4 ORDER BY received_at DESC, id DESC LIMIT ?5")
+                     .c_str());
     q.bind(f.route).bind(f.state).bind(f.event).bind(f.since).bind(f.limit);
     while (q.step()) out.push_back(read_conversation(q));
     return out;
   }
 
   std::optional<Conversation> conversation(Id id) override {
-    std::lock_guard lock(reader_mutex_);
-    return select_conversation(*reader_, id);
+    const Lease db = reader();
+    return select_conversation(*db, id);
   }
 
   std::vector<Event> events(Id conversation) override {
-    std::lock_guard lock(reader_mutex_);
+    const Lease db = reader();
     std::vector<Event> out;
-    Query q(*reader_, "SELECT at, kind, detail, body, format FROM event WHERE conversation = ? ORDER BY id");
+    Query q(*db, "SELECT at, kind, detail, body, format FROM event WHERE conversation = ? ORDER BY id");
     q.bind(conversation);
     while (q.step())
       out.push_back(Event{q.integer(0), q.text(1), q.text(2), q.text(3), static_cast<int>(q.integer(4))});
@@ -487,9 +491,9 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   }
 
   std::vector<Delivery> deliveries(Id conversation) override {
-    std::lock_guard lock(reader_mutex_);
+    const Lease db = reader();
     std::vector<Delivery> out;
-    Query q(*reader_, (std::string(delivery_select) + "WHERE d.conversation = ? ORDER BY d.id").c_str());
+    Query q(*db, (std::string(delivery_select) + "WHERE d.conversation = ? ORDER BY d.id").c_str());
     q.bind(conversation);
     while (q.step()) out.push_back(read_delivery(q));
     return out;
@@ -569,14 +573,14 @@ class SqliteStore final : public Store, public rest::ResourceStore {
 
   std::optional<rest::ResourceVersion> read(const std::string& type, const std::string& id,
                                             std::optional<std::int64_t> version) override {
-    std::lock_guard lock(reader_mutex_);
-    return select_version(*reader_, type, id, version);
+    const Lease db = reader();
+    return select_version(*db, type, id, version);
   }
 
   std::vector<rest::ResourceVersion> history(const std::string& type, const std::string& id) override {
-    std::lock_guard lock(reader_mutex_);
+    const Lease db = reader();
     std::vector<rest::ResourceVersion> out;
-    Query q(*reader_,
+    Query q(*db,
             "SELECT type, id, version, last_updated, deleted, body FROM resource WHERE type = ? AND id = ? "
             "ORDER BY version DESC");
     q.bind(type).bind(id);
@@ -585,8 +589,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   }
 
   rest::SearchResult search(const rest::SearchQuery& query) override {
-    std::lock_guard lock(reader_mutex_);
-    return run_search(*reader_, query);
+    const Lease db = reader();
+    return run_search(*db, query);
   }
 
   void close() override {
@@ -1071,9 +1075,40 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     return !q.step();
   }
 
+  // A reader connection, held by one thread until the lease ends.
+  class Lease {
+   public:
+    Lease(SqliteStore& store, Database* db) : store_(store), db_(db) {}
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() {
+      {
+        std::lock_guard lock(store_.reader_mutex_);
+        store_.idle_readers_.push_back(db_);
+      }
+      store_.reader_free_.notify_one();
+    }
+    Database& operator*() const { return *db_; }
+
+   private:
+    SqliteStore& store_;
+    Database* db_;
+  };
+
+  Lease reader() {
+    std::unique_lock lock(reader_mutex_);
+    reader_free_.wait(lock, [this] { return !idle_readers_.empty(); });
+    Database* db = idle_readers_.back();
+    idle_readers_.pop_back();
+    return Lease(*this, db);
+  }
+
+  static constexpr int kReaders = 4;
   std::unique_ptr<Database> writer_;
-  std::unique_ptr<Database> reader_;
+  std::vector<std::unique_ptr<Database>> readers_;
+  std::vector<Database*> idle_readers_;
   std::mutex reader_mutex_;
+  std::condition_variable reader_free_;
 
   std::mutex mutex_;
   std::condition_variable wake_;
