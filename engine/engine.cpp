@@ -134,7 +134,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   };
   struct Queue {
     std::deque<Queued> items;
-    bool busy = false;
+    bool busy = false;       // the head is being tried, or waits for its retry or response
+    bool in_flight = false;  // the head's attempt is out: only its outcome may finish it
     std::unique_ptr<asio::steady_timer> timer;
   };
 
@@ -633,8 +634,13 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     if (wait <= 0) return attempt(key);
     if (!queue.timer) queue.timer = std::make_unique<asio::steady_timer>(strand_);
     queue.timer->expires_after(milliseconds(wait));
-    queue.timer->async_wait([self = shared_from_this(), key](boost::system::error_code ec) {
-      if (!ec && !self->stopped_) self->attempt(key);
+    queue.timer->async_wait([self = shared_from_this(), key,
+                             id = head.record.id](boost::system::error_code ec) {
+      if (ec || self->stopped_) return;
+      // The head it was set for may have been withdrawn meanwhile.
+      auto it = self->queues_.find(key);
+      if (it != self->queues_.end() && !it->second.items.empty() && it->second.items.front().record.id == id)
+        self->attempt(key);
     });
   }
 
@@ -681,6 +687,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     if (sender == nullptr)
       return finish(key, DeliveryState::parked, "no sender for this destination's pattern");
     ++head.record.attempts;
+    queue.in_flight = true;
     sender->send(std::move(out), [self = shared_from_this(), key](delivery::SendOutcome outcome) {
       asio::post(self->strand_, [self, key, outcome = std::move(outcome)]() mutable {
         if (!self->stopped_) self->on_sent(key, std::move(outcome));
@@ -690,6 +697,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
 
   void on_sent(const std::string& key, delivery::SendOutcome outcome) {
     Queue& queue = queues_[key];
+    queue.in_flight = false;
     Queued& head = queue.items.front();
     const ConversationPtr conversation = head.conversation;
     using Kind = delivery::SendOutcome::Kind;
@@ -963,7 +971,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // outside, which reloads it from the store: it need not stay in memory
   // (once its Task is written).
   void forget_if_idle(const ConversationPtr& conversation) {
-    if (conversation->open_deliveries == 0 && conversation->waiters.empty() && !conversation->task_dirty)
+    if (conversation->open_deliveries == 0 && conversation->waiters.empty() && !conversation->task_dirty &&
+        conversation->open_cancellations == 0)
       conversations_.erase(conversation->id);
   }
 
@@ -975,10 +984,12 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   void answer_status_query(const std::string& key) {
     const ConversationPtr query = queues_[key].items.front().conversation;
     ++queues_[key].items.front().record.attempts;
+    queues_[key].in_flight = true;
     store_->find_by_correlation(query->info.focus_keys, [self = shared_from_this(), key,
                                                          query](std::optional<store::Conversation> row) {
       asio::post(self->strand_, [self, key, query, row = std::move(row)] {
         if (self->stopped_) return;
+        self->queues_[key].in_flight = false;
         if (!row) {
           return self->fail_for_good(
               key, "found no request courier carried that the message's focus names",
@@ -991,9 +1002,11 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         }
         // The Task as it stands: pending Task writes first.
         self->write_tasks();
+        self->queues_[key].in_flight = true;
         self->store_->flush([self, key, query, id = message::task_id(row->id)] {
           asio::post(self->strand_, [self, key, query, id] {
             if (self->stopped_) return;
+            self->queues_[key].in_flight = false;
             const std::optional<rest::ResourceVersion> task = self->store_->resources().read("Task", id);
             fhir::ParseResult parsed = task ? fhir::parse_json(task->json) : fhir::ParseResult{};
             if (!parsed.resource)
@@ -1109,7 +1122,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
             : std::string();
     int told = 0;
     for (const store::Delivery& forward : store_->deliveries(id)) {
-      if (forward.kind != DeliveryKind::forward || withdrawn.count(forward.destination) != 0) continue;
+      if (forward.kind != DeliveryKind::forward || withdrawn.count(forward.destination) != 0 ||
+          forward.state == DeliveryState::failed)
+        continue;  // never had it
       const route::Destination* destination = nullptr;
       for (const route::Destination& d : conversation->route->to)
         if (d.name == forward.destination) destination = &d;
@@ -1170,13 +1185,16 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       }
       ConversationPtr conversation = self->find_or_load(*id);
       if (conversation == nullptr || conversation->route == nullptr) return;
+      const bool settled =
+          status == "completed" || status == "rejected" || status == "failed" || status == "cancelled";
+      if (!settled) return;  // the filler is still at it
       conversation->abort_task.clear();
       if (status == "completed") {
         self->note(conversation,
                    store::Event{
                        0, "outcome", "cancelled: Task/" + written.id + " asking for it is completed", {}, 0},
                    "cancelled");
-      } else if (status == "rejected" || status == "failed" || status == "cancelled") {
+      } else {
         const fhir::Element* reason = task->child("statusReason");
         const std::string why(reason != nullptr ? reason->child_value("text") : "");
         self->note(conversation,
@@ -1212,6 +1230,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       task.add("statusReason").add_value("text", reason);
       task.sort_children();
     }
+    rest::mark_written_by(task, options_.public_url);
     rest::Write write;
     write.kind = rest::Write::Kind::update;
     write.type = "Task";
@@ -1235,8 +1254,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         if (d.conversation != conversation->id || d.kind != DeliveryKind::forward) {
           ++it;
         } else if (head) {
-          // In flight, or waiting for its retry: only the latter can be stopped.
-          if (d.state == DeliveryState::pending && d.next_at > store::now_millis()) heads.push_back(key);
+          // Only a head waiting for its retry can be stopped; one in flight,
+          // or waiting for its asynchronous response, is the filler's now.
+          if (!queue.in_flight && d.state == DeliveryState::pending) heads.push_back(key);
           ++it;
         } else {
           store::Delivery record = it->record;

@@ -84,7 +84,15 @@ fhir::Element build_cancellation(const fhir::Element& request, const std::string
                                  const fhir::Element* task, const std::string& task_url) {
   fhir::Element bundle = request;
   const std::string header_id = util::random_uuid();
-  if (fhir::Element* id = bundle.child("id")) id->set_value(util::random_uuid());
+  // A message of its own: new identity, whichever kind the request had.
+  if (fhir::Element* id = bundle.child("id")) {
+    id->set_value(util::random_uuid());
+  } else {
+    bundle.add_value("id", util::random_uuid());
+    bundle.sort_children();
+  }
+  if (fhir::Element* identifier = bundle.child("identifier"))
+    if (fhir::Element* value = identifier->child("value")) value->set_value(util::random_uuid());
   if (fhir::Element* timestamp = bundle.child("timestamp")) timestamp->set_value(instant_now());
   fhir::Element* first = bundle.child("entry");
   fhir::Element* header = first != nullptr ? first->child("resource") : nullptr;

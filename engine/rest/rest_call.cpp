@@ -106,8 +106,9 @@ void tag_actionable(fhir::Element& resource) {
   meta->sort_children();
 }
 
-// meta.source = `source`: who wrote this version.
-void set_source(fhir::Element& resource, const std::string& source) {
+}  // namespace
+
+void mark_written_by(fhir::Element& resource, const std::string& source) {
   if (resource.child("meta") == nullptr) {
     resource.add("meta");
     resource.sort_children();
@@ -120,8 +121,6 @@ void set_source(fhir::Element& resource, const std::string& source) {
     meta->sort_children();
   }
 }
-
-}  // namespace
 
 bool written_by(const fhir::Element& resource, std::string_view source) {
   const fhir::Element* meta = resource.child("meta");
@@ -185,7 +184,7 @@ std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
       identifier.add_value("system", "urn:ietf:rfc:3986");
       identifier.add_value("value", target.full_url);
       task.sort_children();
-      set_source(task, source);
+      mark_written_by(task, source);
       RestCall call{
           "POST",
           "Task",
@@ -222,7 +221,7 @@ std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
       std::erase_if(resource.children(), [](const fhir::Element& e) { return e.name() == "id"; });
     }
     if (route::awaits_events(destination.pattern)) tag_actionable(resource);
-    set_source(resource, source);
+    mark_written_by(resource, source);
     writes.emplace_back(std::move(resource), std::get<EntryRequest>(std::move(request)));
   }
 

@@ -42,6 +42,8 @@ std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
                                                   const route::Destination& destination, fhir::Format format,
                                                   const std::string& source, bool cancelling = false);
 
+// Sets meta.source to `source` (courier's FHIR base): courier wrote this version.
+void mark_written_by(fhir::Element& resource, const std::string& source);
 // True when meta.source names `source`: a resource courier wrote itself.
 bool written_by(const fhir::Element& resource, std::string_view source);
 

@@ -179,7 +179,8 @@ class SubscriptionHub::Impl : public std::enable_shared_from_this<SubscriptionHu
       s->pending.pop_front();
       return send_head(s);
     }
-    if (subscriptions_.count(s->id) == 0) return;  // switched off meanwhile
+    // Switched off meanwhile (or replaced: a new object under the same id).
+    if (auto it = subscriptions_.find(s->id); it == subscriptions_.end() || it->second != s) return;
     if (++s->failures >= retry_.attempts) {
       const std::string why = "notifications to " + s->channel.endpoint + " failed " +
                               std::to_string(s->failures) + " times in a row; the last: " + outcome.error;

@@ -839,16 +839,18 @@ class SqliteStore final : public Store, public rest::ResourceStore {
                   query.criteria.begin() + static_cast<std::ptrdiff_t>(smallest->second) + 1);
     }
     const bool selective = smallest != sizes.end() && smallest->first <= kSelective;
-    const bool by_time =
-        std::any_of(query.criteria.begin(), query.criteria.end(),
-                    [](const rest::Criterion& c) { return c.kind == rest::Criterion::Kind::last_updated; });
+    // An id list or a time range narrows the rows by their own index.
+    const bool narrowed =
+        std::any_of(query.criteria.begin(), query.criteria.end(), [](const rest::Criterion& c) {
+          return c.kind == rest::Criterion::Kind::last_updated || c.kind == rest::Criterion::Kind::id;
+        });
     std::vector<std::string> args;
     std::vector<std::int64_t> numbers;
     std::string order;
     // A broad search walks the changes in order (the table's own order:
     // "+c.type" keeps SQLite from reading every row of the type through an
-    // index and sorting them), unless a time range narrows it.
-    const std::string where = (selective || by_time ? " WHERE c.type = ?" : " WHERE +c.type = ?") +
+    // index and sorting them), unless ids or a time range narrow it.
+    const std::string where = (selective || narrowed ? " WHERE c.type = ?" : " WHERE +c.type = ?") +
                               std::string(" AND c.deleted = 0") +
                               search_conditions(query, args, numbers, order, selective);
     rest::SearchResult result;
