@@ -200,6 +200,13 @@ class Interaction {
         fail(422, "not-supported", *problem);
         return std::nullopt;
       }
+      const fhir::Element* channel = parsed.resource->child("channel");
+      if (!r_.base_url.empty() && channel != nullptr &&
+          channel->child_value("endpoint").starts_with(r_.base_url)) {
+        // Each notification would be a new version, notified again.
+        fail(422, "not-supported", "a Subscription cannot notify courier's own FHIR base: it would loop");
+        return std::nullopt;
+      }
     }
     return std::move(parsed.resource);
   }

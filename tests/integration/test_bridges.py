@@ -430,10 +430,14 @@ class BridgeTest(unittest.TestCase):
         for criteria, channel, why in [
                 ("ServiceRequest?colour=blue", "rest-hook", "cannot search ServiceRequest by 'colour'"),
                 ("Nonsense?status=active", "rest-hook", "'Nonsense' is not a FHIR R4 resource type"),
-                ("ServiceRequest?status=active", "websocket", "courier offers rest-hook")]:
+                ("ServiceRequest?status=active", "websocket", "courier offers rest-hook"),
+                ("ServiceRequest?status=active", "rest-hook:self", "it would loop")]:
+            endpoint = "http://127.0.0.1:9/fhir"
+            if channel == "rest-hook:self":
+                channel, endpoint = "rest-hook", f"http://127.0.0.1:{self.engine.port}/fhir"
             status, outcome, _ = call(self.engine.port, "POST", "Subscription", {
                 "resourceType": "Subscription", "status": "requested", "reason": "r", "criteria": criteria,
-                "channel": {"type": channel, "endpoint": "http://127.0.0.1:9/fhir"}})
+                "channel": {"type": channel, "endpoint": endpoint}})
             self.assertEqual(status, 422, outcome)
             self.assertIn(why, outcome["issue"][0]["diagnostics"])
 
