@@ -734,13 +734,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         return arm_ack_timer(key, timeout);
       }
       case Kind::response: {
-        fhir::Issues issues;
-        std::optional<message::MessageInfo> info;
-        fhir::ParseResult parsed = outcome.format == fhir::Format::xml
-                                       ? fhir::parse_xml(outcome.body, options_.limits)
-                                       : fhir::parse_json(outcome.body, options_.limits);
-        if (parsed.ok()) info = message::read_message_info(*parsed.resource, issues);
-        if (!info || !info->response) {
+        const std::optional<message::MessageInfo> info = response_message(outcome);
+        if (!info) {
           return retry_or_give_up(key, "the receiver answered with something that is not a response message",
                                   "transient-error");
         }
@@ -756,6 +751,17 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         return fail_for_good(key, "refused the message: " + outcome.error,
                              fhir::read_outcome_issues(outcome.body, outcome.format), "rejected");
     }
+  }
+
+  // The facts of the response message a receiver answered with; none when
+  // its answer is not one.
+  std::optional<message::MessageInfo> response_message(const delivery::SendOutcome& outcome) const {
+    const fhir::ParseResult parsed = fhir::parse_as(outcome.body, outcome.format, options_.limits);
+    fhir::Issues issues;
+    std::optional<message::MessageInfo> info;
+    if (parsed.ok()) info = message::read_message_info(*parsed.resource, issues);
+    if (info && !info->response) info.reset();
+    return info;
   }
 
   // The head of `key` can never be delivered (the receiver refused it, or
@@ -781,8 +787,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // makes for the conversation's message.
   bool rest_call(const std::string& message, fhir::Format format, const route::Destination& destination,
                  bool cancelling, delivery::Outbound& out, std::string& why) const {
-    const fhir::ParseResult parsed = format == fhir::Format::xml ? fhir::parse_xml(message, options_.limits)
-                                                                 : fhir::parse_json(message, options_.limits);
+    const fhir::ParseResult parsed = fhir::parse_as(message, format, options_.limits);
     if (!parsed.resource) {
       why = "the stored message cannot be read";
       return false;
@@ -820,9 +825,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     if (destination.pattern == route::Pattern::operation) {
       // The operation's answer is the response: the focus of courier's "ok".
       message::ResponseSpec spec{"ok", {}, options_.public_url};
-      fhir::ParseResult answer = outcome.format == fhir::Format::xml
-                                     ? fhir::parse_xml(outcome.body, options_.limits)
-                                     : fhir::parse_json(outcome.body, options_.limits);
+      fhir::ParseResult answer = fhir::parse_as(outcome.body, outcome.format, options_.limits);
       if (answer.resource) spec.focus.emplace_back(std::string(), std::move(*answer.resource));
       finish(key, DeliveryState::delivered, detail);
       const Reply reply{200,
@@ -1110,9 +1113,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
              0},
          state);
     const std::set<std::string> withdrawn = withdraw_undelivered(conversation);
-    const fhir::ParseResult parsed = conversation->format == fhir::Format::xml
-                                         ? fhir::parse_xml(*conversation->body)
-                                         : fhir::parse_json(*conversation->body);
+    const fhir::ParseResult parsed = fhir::parse_as(*conversation->body, conversation->format);
     const std::string cancellation =
         parsed.resource
             ? fhir::write(message::build_cancellation(
@@ -1295,13 +1296,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         return finish(key, DeliveryState::delivered,
                       "cancellation taken (HTTP " + std::to_string(outcome.status) + ")");
       case Kind::response: {
-        fhir::Issues issues;
-        std::optional<message::MessageInfo> info;
-        fhir::ParseResult parsed = outcome.format == fhir::Format::xml
-                                       ? fhir::parse_xml(outcome.body, options_.limits)
-                                       : fhir::parse_json(outcome.body, options_.limits);
-        if (parsed.ok()) info = message::read_message_info(*parsed.resource, issues);
-        const std::string code = info && info->response ? info->response->code : "";
+        const std::optional<message::MessageInfo> info = response_message(outcome);
+        const std::string code = info ? info->response->code : "";
         if (code == "ok") return finish(key, DeliveryState::delivered, "cancellation honoured (ok)");
         if (code == "transient-error")
           return retry_or_give_up(key, "the receiver answered transient-error", "");
@@ -1360,8 +1356,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     auto conversation = std::make_shared<Conversation>();
     conversation->id = row.id;
     conversation->format = static_cast<fhir::Format>(row.format);
-    fhir::ParseResult parsed =
-        conversation->format == fhir::Format::xml ? fhir::parse_xml(row.body) : fhir::parse_json(row.body);
+    fhir::ParseResult parsed = fhir::parse_as(row.body, conversation->format);
     fhir::Issues issues;
     std::optional<message::MessageInfo> info;
     if (parsed.resource) info = message::read_message_info(*parsed.resource, issues);

@@ -37,6 +37,10 @@ ParseResult parse_json(std::string_view text, const ParseLimits& limits = {},
 ParseResult parse_xml(std::string_view text, const ParseLimits& limits = {},
                       const TypeRegistry& registry = TypeRegistry::r4());
 
+// Parses text known to be in `format`.
+ParseResult parse_as(std::string_view text, Format format, const ParseLimits& limits = {},
+                     const TypeRegistry& registry = TypeRegistry::r4());
+
 // JSON when the first non-blank byte is '{', XML when it is '<'.
 std::optional<Format> detect_format(std::string_view text);
 // Detects the format, then parses; an undetectable text is a fatal issue.

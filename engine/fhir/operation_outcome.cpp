@@ -71,7 +71,7 @@ std::string error_outcome_text(Issues issues, Format format) {
 Issues read_outcome_issues(const std::string& body, Format format) {
   Issues issues;
   if (body.empty()) return issues;
-  const ParseResult parsed = format == Format::xml ? parse_xml(body) : parse_json(body);
+  const ParseResult parsed = parse_as(body, format);
   if (!parsed.resource || parsed.resource->type().name != "OperationOutcome") return issues;
   for (const Element* issue : parsed.resource->children_named("issue")) {
     Issue i;

@@ -299,7 +299,7 @@ Issues validate(const Element& resource) {
 }
 
 ParseResult parse_valid(std::string_view text, Format format, const ParseLimits& limits) {
-  ParseResult parsed = format == Format::xml ? parse_xml(text, limits) : parse_json(text, limits);
+  ParseResult parsed = parse_as(text, format, limits);
   if (parsed.resource && !has_errors(parsed.issues)) parsed.issues = validate(*parsed.resource);
   return parsed;
 }

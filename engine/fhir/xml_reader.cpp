@@ -7,8 +7,8 @@
 
 #include "engine/fhir/codec.h"
 #include "engine/fhir/path.h"
-#include "engine/fhir/reader_support.h"
 #include "engine/fhir/primitive.h"
+#include "engine/fhir/reader_support.h"
 #include "engine/fhir/xml_support.h"
 
 namespace courier::fhir {
@@ -298,6 +298,11 @@ std::optional<Format> detect_format(std::string_view text) {
   if (text[first] == '{') return Format::json;
   if (text[first] == '<') return Format::xml;
   return std::nullopt;
+}
+
+ParseResult parse_as(std::string_view text, Format format, const ParseLimits& limits,
+                     const TypeRegistry& registry) {
+  return format == Format::xml ? parse_xml(text, limits, registry) : parse_json(text, limits, registry);
 }
 
 ParseResult parse(std::string_view text, const ParseLimits& limits, const TypeRegistry& registry) {
