@@ -376,8 +376,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     }
     if (written.type == "Task" && asks_to_cancel(*resource)) return on_abort_task(written, resource);
     std::vector<std::string> keys = message::based_on_keys(*resource);
-    // courier's own writes (requests it queued, the Tasks that mirror its
-    // conversations) are not reports.
+    // Requests courier queued itself (tagged actionable) are work, not reports.
     if (keys.empty() || rest::is_actionable(*resource)) return;
     store_->find_by_correlation(std::move(keys), [self = shared_from_this(), written,
                                                   resource](std::optional<store::Conversation> row) {
