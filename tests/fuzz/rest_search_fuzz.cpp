@@ -1,10 +1,12 @@
 // libFuzzer target: what the REST store reads from a request before it
 // touches the database. The input is "TYPE\nQUERY": the query string is
 // decoded, read as search parameters of TYPE (a known or unknown type), and
-// each reference value normalised. Anything must give criteria, unknown
-// parameters or an error message; never crash or hang.
+// each reference value normalised; then "TYPE?QUERY" is read as a peer's
+// Subscription criteria. Anything must give criteria, unknown parameters or
+// an error message; never crash or hang.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "engine/rest/search.h"
@@ -20,5 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const courier::rest::ParsedSearch parsed = courier::rest::parse_search(type, params);
   std::size_t total = parsed.used.size() + parsed.unknown.size();
   for (const auto& [key, value] : params) total += courier::rest::normalised_reference(value).size();
+  const auto criteria = courier::rest::parse_criteria(std::string(type) + "?" + std::string(query));
+  total += criteria.index();
   return total == static_cast<std::size_t>(-1) ? 1 : 0;
 }
