@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "engine/admin.h"
 #include "engine/fhir/bundle_index.h"
@@ -606,6 +607,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   }
 
   void enqueue(store::Delivery d, const ConversationPtr& conversation) {
+    // Once only: a message accepted while the start-up resume reads the
+    // unfinished deliveries can reach both.
+    if (!queued_.insert(d.id).second) return;
     const std::string key = queue_key(d);
     Queue& queue = queues_[key];
     ++conversation->open_deliveries;
@@ -943,6 +947,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     Queued head = std::move(queue.items.front());
     queue.items.pop_front();
     queue.busy = false;
+    queued_.erase(head.record.id);
     head.record.state = state;
     store_->update_delivery(head.record, [] {});
     const std::string kind =
@@ -1267,6 +1272,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
           withdrawn.insert(record.destination);
           update_depth(*it, -1);
           --conversation->open_deliveries;
+          queued_.erase(record.id);
           it = queue.items.erase(it);
         }
       }
@@ -1463,6 +1469,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   Metrics metrics_;
   std::unordered_map<store::Id, ConversationPtr> conversations_;
   std::map<std::string, Queue> queues_;
+  std::unordered_set<store::Id> queued_;  // the deliveries in queues_, by id
   // Conversation → queue whose head waits for that conversation's response.
   std::unordered_multimap<store::Id, std::string> waiting_;
   std::map<std::string, int> depth_;

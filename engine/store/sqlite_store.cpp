@@ -875,14 +875,21 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       }
       return result;
     }
-    // A broad search is counted only when asked (_total=accurate, or
-    // _count=0); its page is found by walking the changes in order until it
-    // is full, plus one to know whether another page follows.
-    if (query.total == Total::accurate || (query.count == 0 && query.total != Total::none)) {
-      Query q(db, ("SELECT COUNT(*) FROM resource_current c" + where).c_str());
+    // A broad search is counted when asked (_total=accurate, or _count=0),
+    // or, with no index criteria, when the type holds few enough resources
+    // to count them through its own index; its page is found by walking the
+    // changes in order until it is full, plus one to know whether another
+    // page follows.
+    const bool asked = query.total == Total::accurate || (query.count == 0 && query.total != Total::none);
+    if (asked || (query.total == Total::automatic && sizes.empty())) {
+      const std::string by_index = " WHERE c.type = ?" + where.substr(where.find(" AND c.deleted"));
+      Query q(db, (asked ? "SELECT COUNT(*) FROM resource_current c" + by_index
+                         : "SELECT COUNT(*) FROM (SELECT 1 FROM resource_current c" + by_index + " LIMIT ?)")
+                      .c_str());
       q.bind(query.type);
       bind_conditions(q, args, numbers, order);
-      if (q.step()) result.total = q.integer(0);
+      if (!asked) q.bind(kSelective + 1);
+      if (q.step() && (asked || q.integer(0) <= kSelective)) result.total = q.integer(0);
     }
     if (query.count == 0) {
       result.more = result.total.value_or(1) > 0;

@@ -195,6 +195,9 @@ class RestTest(unittest.TestCase):
         self.assertEqual(self.search("ServiceRequest?performer=broad&_total=accurate&_count=1")["total"], 2100)
         self.assertEqual(self.search("ServiceRequest?performer=broad&_count=0")["total"], 2100)
         self.assertFalse("total" in self.search("ServiceRequest?performer=broad&_total=none&_count=1"))
+        # With no search parameter at all, a type with few resources is counted; a large one is not.
+        self.assertIn("total", self.search("Patient?_count=1"))
+        self.assertFalse("total" in self.search("ServiceRequest?_count=1"))
 
         active = self.search("ServiceRequest?performer=broad&status=active&_count=50")
         self.assertEqual(active["total"], 1050)
