@@ -229,7 +229,11 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       case Outcome::stored: break;
     }
     count_received(listener, route->name, "accepted");
-    auto conversation = std::make_shared<Conversation>();
+    // The start-up resume may have loaded it from the store already (it was
+    // committed while resume read the unfinished deliveries): one object.
+    ConversationPtr& slot = conversations_[result.conversation];
+    if (slot == nullptr) slot = std::make_shared<Conversation>();
+    const ConversationPtr conversation = slot;
     conversation->id = result.conversation;
     conversation->body = std::move(body);
     conversation->format = format;
@@ -237,7 +241,6 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     conversation->route = route;
     conversation->reply_to = reply_to;
     conversation->received_at = store::now_millis();
-    conversations_[conversation->id] = conversation;
     mirror_task(conversation, "received", "received from listener " + listener + ", route " + route->name);
     for (store::Delivery& d : result.deliveries) enqueue(std::move(d), conversation);
 
