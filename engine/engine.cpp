@@ -1234,10 +1234,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     if (!parsed.resource) return;
     fhir::Element& task = *parsed.resource;
     if (fhir::Element* s = task.child("status")) s->set_value(status);
-    if (!reason.empty() && task.child("statusReason") == nullptr) {
-      task.add("statusReason").add_value("text", reason);
-      task.sort_children();
-    }
+    if (!reason.empty() && task.child("statusReason") == nullptr)
+      task.child_or_add("statusReason").add_value("text", reason);
     rest::mark_written_by(task, options_.public_url);
     rest::Write write;
     write.kind = rest::Write::Kind::update;
@@ -1445,13 +1443,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   std::string with_source_endpoint(const fhir::Element& bundle, fhir::Format format) const {
     fhir::Element copy = bundle;
     fhir::Element* header = copy.child("entry")->child("resource");
-    fhir::Element* source = header->child("source");
-    if (source == nullptr) source = &header->add("source");
-    fhir::Element* endpoint = source->child("endpoint");
-    if (endpoint == nullptr) endpoint = &source->add("endpoint");
-    endpoint->set_value(options_.public_url);
-    header->sort_children();
-    source->sort_children();
+    header->child_or_add("source").child_or_add("endpoint").set_value(options_.public_url);
     return fhir::write(copy, format);
   }
 

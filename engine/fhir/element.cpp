@@ -62,6 +62,13 @@ Element& Element::add_value(std::string_view name, std::string value, std::strin
   return e;
 }
 
+Element& Element::child_or_add(std::string_view name) {
+  if (Element* existing = child(name)) return *existing;
+  add(name);
+  sort_children();
+  return *child(name);
+}
+
 void Element::sort_children() {
   auto index = [](const Element& e) { return e.info_ != nullptr ? e.info_->index : 0; };
   if (std::is_sorted(children_.begin(), children_.end(),

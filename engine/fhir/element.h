@@ -59,6 +59,10 @@ class Element {
   Element& add_value(std::string_view name, std::string value, std::string_view type_name = {},
                      const TypeRegistry& registry = TypeRegistry::r4());
 
+  // The child with that (non-repeating) element name; added in definition
+  // order when absent. References to other children do not survive an add.
+  Element& child_or_add(std::string_view name);
+
   // Puts the children in definition order, keeping the order of repeats.
   void sort_children();
   // After sort_children: removes all but the first child of each element

@@ -1,28 +1,17 @@
 #include "engine/message/response_builder.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
-#include <ctime>
 
 #include "engine/fhir/bundle_index.h"
 #include "engine/fhir/operation_outcome.h"
+#include "engine/store/store.h"
 #include "engine/util/uuid.h"
 
 namespace courier::message {
 
 std::string instant_now() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[40];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &utc);
-  char fraction[8];
-  std::snprintf(fraction, sizeof fraction, ".%03dZ", static_cast<int>(millis));
-  return std::string(text) + fraction;
+  return store::iso_time(store::now_millis());
 }
 
 fhir::Element build_response(const MessageInfo& request, const ResponseSpec& spec) {
@@ -85,12 +74,7 @@ fhir::Element build_cancellation(const fhir::Element& request, const std::string
   fhir::Element bundle = request;
   const std::string header_id = util::random_uuid();
   // A message of its own: new identity, whichever kind the request had.
-  if (fhir::Element* id = bundle.child("id")) {
-    id->set_value(util::random_uuid());
-  } else {
-    bundle.add_value("id", util::random_uuid());
-    bundle.sort_children();
-  }
+  bundle.child_or_add("id").set_value(util::random_uuid());
   if (fhir::Element* identifier = bundle.child("identifier"))
     if (fhir::Element* value = identifier->child("value")) value->set_value(util::random_uuid());
   if (fhir::Element* timestamp = bundle.child("timestamp")) timestamp->set_value(instant_now());
@@ -103,18 +87,7 @@ fhir::Element build_cancellation(const fhir::Element& request, const std::string
   if (fhir::Element* id = header->child("id")) id->set_value(header_id);
   if (fhir::Element* url = first->child("fullUrl"); url != nullptr && url->value().starts_with("urn:uuid:"))
     url->set_value("urn:uuid:" + header_id);
-  fhir::Element* source = header->child("source");
-  if (source == nullptr) {
-    header->add("source");
-    header->sort_children();
-    source = header->child("source");
-  }
-  if (fhir::Element* endpoint = source->child("endpoint")) {
-    endpoint->set_value(source_endpoint);
-  } else {
-    source->add_value("endpoint", source_endpoint);
-    source->sort_children();
-  }
+  header->child_or_add("source").child_or_add("endpoint").set_value(source_endpoint);
   // Requests (ServiceRequest, MedicationRequest, …) say "withdrawn" with status revoked.
   const fhir::BundleIndex index(bundle);
   const std::string from(first->child_value("fullUrl"));

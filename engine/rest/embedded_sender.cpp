@@ -17,7 +17,6 @@ class EmbeddedSender final : public delivery::Sender {
     request.answer_format = message.format;
     for (const auto& [name, value] : message.headers) {
       if (name == "If-None-Exist") request.if_none_exist = value;
-      if (name == "If-Match") request.if_match = value;
     }
     request.base_url = base_url_;
     const bool message_exchange = message.message_exchange;

@@ -95,31 +95,17 @@ std::variant<EntryRequest, std::string> entry_request(const fhir::Element& resou
 // Adds meta.tag actionable, unless the resource has it already.
 void tag_actionable(fhir::Element& resource) {
   if (is_actionable(resource)) return;
-  if (resource.child("meta") == nullptr) {
-    resource.add("meta");
-    resource.sort_children();
-  }
-  fhir::Element* meta = resource.child("meta");
-  fhir::Element& tag = meta->add("tag");
+  fhir::Element& meta = resource.child_or_add("meta");
+  fhir::Element& tag = meta.add("tag");
   tag.add_value("system", std::string(actionable_system));
   tag.add_value("code", std::string(actionable_code));
-  meta->sort_children();
+  meta.sort_children();
 }
 
 }  // namespace
 
 void mark_written_by(fhir::Element& resource, const std::string& source) {
-  if (resource.child("meta") == nullptr) {
-    resource.add("meta");
-    resource.sort_children();
-  }
-  fhir::Element* meta = resource.child("meta");
-  if (fhir::Element* existing = meta->child("source")) {
-    existing->set_value(source);
-  } else {
-    meta->add_value("source", source);
-    meta->sort_children();
-  }
+  resource.child_or_add("meta").child_or_add("source").set_value(source);
 }
 
 bool written_by(const fhir::Element& resource, std::string_view source) {

@@ -203,14 +203,7 @@ class SubscriptionHub::Impl : public std::enable_shared_from_this<SubscriptionHu
     if (!parsed.resource) return;
     fhir::Element& resource = *parsed.resource;
     if (fhir::Element* s = resource.child("status")) s->set_value(status);
-    if (!error.empty()) {
-      if (fhir::Element* e = resource.child("error")) {
-        e->set_value(error);
-      } else {
-        resource.add_value("error", error);
-        resource.sort_children();
-      }
-    }
+    if (!error.empty()) resource.child_or_add("error").set_value(error);
     Write w;
     w.kind = Write::Kind::update;
     w.type = "Subscription";
