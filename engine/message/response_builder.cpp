@@ -112,28 +112,15 @@ fhir::Element build_cancellation(const fhir::Element& request, const std::string
   return bundle;
 }
 
-namespace {
-
-// A stable 64-bit hash (FNV-1a) in hex: ids that follow from their input.
-std::string stable_id(std::string_view text) {
-  std::uint64_t hash = 14695981039346656037ull;
-  for (unsigned char c : text) hash = (hash ^ c) * 1099511628211ull;
-  char out[17];
-  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(hash));
-  return out;
-}
-
-}  // namespace
-
 fhir::Element build_trigger_message(const fhir::Element& resource, const TriggerSpec& spec) {
   const std::string& type = resource.type().name;
   const std::string id(resource.child_value("id"));
   const std::string written = spec.route + "|" + type + "/" + id + "/_history/" + spec.version;
   fhir::Element bundle = fhir::Element::resource("Bundle");
-  bundle.add_value("id", "trigger-" + stable_id("bundle " + written));
+  bundle.add_value("id", "trigger-" + util::stable_hash_hex("bundle " + written));
   bundle.add_value("type", "message");
   bundle.add_value("timestamp", instant_now());
-  const std::string header_id = "trigger-" + stable_id("header " + written);
+  const std::string header_id = "trigger-" + util::stable_hash_hex("header " + written);
   const std::string focus_url = spec.base_url + "/" + type + "/" + id;
   fhir::Element& header_entry = bundle.add("entry");
   header_entry.add_value("fullUrl", spec.base_url + "/MessageHeader/" + header_id);

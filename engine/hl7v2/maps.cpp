@@ -1,0 +1,217 @@
+#include "engine/hl7v2/maps.h"
+
+#include <filesystem>
+#include <regex>
+#include <stdexcept>
+
+#include <yaml-cpp/yaml.h>
+
+#include "engine/fhir/type_registry.h"
+
+namespace courier::hl7v2 {
+namespace {
+
+namespace fs = std::filesystem;
+
+[[noreturn]] void fail(const fs::path& file, const std::string& what) {
+  throw std::runtime_error(file.string() + ": " + what);
+}
+
+std::string text(const YAML::Node& node, const char* key, const fs::path& file, bool required = false) {
+  const YAML::Node value = node[key];
+  if (!value) {
+    if (required) fail(file, std::string("'") + key + "' is missing");
+    return {};
+  }
+  if (!value.IsScalar()) fail(file, std::string("'") + key + "' must be a single value");
+  return value.as<std::string>();
+}
+
+Condition::Op op_of(const std::string& name, const fs::path& file) {
+  if (name == "valued") return Condition::Op::valued;
+  if (name == "not-valued") return Condition::Op::not_valued;
+  if (name == "equals") return Condition::Op::equals;
+  if (name == "not-equals") return Condition::Op::not_equals;
+  if (name == "in") return Condition::Op::in;
+  if (name == "not-in") return Condition::Op::not_in;
+  fail(file, "unknown condition '" + name + "' (valued, not-valued, equals, not-equals, in, not-in)");
+}
+
+Condition read_condition(const YAML::Node& node, const fs::path& file) {
+  Condition condition;
+  // "PID-13.2", "XTN.3", "HD.3"
+  static const std::regex at(R"(^[A-Z][A-Z0-9]{1,2}[-.](\d+)(?:\.(\d+))?$)");
+  const std::string where = text(node, "at", file, true);
+  std::smatch match;
+  if (!std::regex_match(where, match, at))
+    fail(file, "condition 'at: " + where + "' is not like PID-13.2 or XTN.3");
+  condition.position = std::stoul(match[1]);
+  if (match[2].matched) condition.part = std::stoul(match[2]);
+  condition.op = op_of(text(node, "op", file, true), file);
+  if (const YAML::Node values = node["values"]) {
+    for (const YAML::Node& value : values) condition.values.push_back(value.as<std::string>());
+  }
+  return condition;
+}
+
+FieldMap read_field_map(const YAML::Node& root, const fs::path& file, bool segment) {
+  FieldMap map;
+  map.name = text(root, "map", file, true);
+  const auto open = map.name.find('[');
+  if (open == std::string::npos || map.name.back() != ']') fail(file, "'map' must be like PID[Patient]");
+  if (segment) {
+    map.resource = text(root, "resource", file, true);
+    if (fhir::TypeRegistry::r4().find_resource(map.resource) == nullptr) {
+      fail(file, "'" + map.resource + "' is not an R4 resource type");
+    }
+  } else {
+    // XPN[HumanName] → HumanName; CWE[code] → code; HD[MessageHeader.source-name] → unknown
+    std::string inner = map.name.substr(open + 1, map.name.size() - open - 2);
+    inner = inner.substr(0, inner.find_first_of("-."));
+    if (fhir::TypeRegistry::r4().find(inner) != nullptr) {
+      map.context = inner;
+    } else if (!inner.empty()) {
+      inner[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(inner[0])));
+      if (fhir::TypeRegistry::r4().find(inner) != nullptr) map.context = inner;
+    }
+  }
+  for (const YAML::Node& node : root["rows"]) {
+    MapRow row;
+    row.from = node["from"].as<std::size_t>();
+    row.to = text(node, "to", file);
+    row.map = text(node, "map", file);
+    row.vocabulary = text(node, "vocabulary", file);
+    if (node["assign"]) row.assign = text(node, "assign", file);
+    if (const YAML::Node when = node["when"]) {
+      for (const YAML::Node& condition : when) row.when.push_back(read_condition(condition, file));
+    }
+    map.rows.push_back(std::move(row));
+  }
+  return map;
+}
+
+Vocabulary read_vocabulary(const YAML::Node& root, const fs::path& file) {
+  Vocabulary vocabulary;
+  vocabulary.name = text(root, "vocabulary", file, true);
+  vocabulary.v2_table = text(root, "v2-table", file);
+  for (const auto& entry : root["codes"]) {
+    Coding coding;
+    coding.code = text(entry.second, "code", file, true);
+    coding.system = text(entry.second, "system", file);
+    coding.display = text(entry.second, "display", file);
+    vocabulary.codes.emplace(entry.first.as<std::string>(), std::move(coding));
+  }
+  return vocabulary;
+}
+
+std::vector<std::pair<std::string, std::string>> read_pairs(const YAML::Node& node) {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  if (!node) return pairs;
+  for (const auto& entry : node)
+    pairs.emplace_back(entry.first.as<std::string>(), entry.second.as<std::string>());
+  return pairs;
+}
+
+MessageMap read_message_map(const YAML::Node& root, const fs::path& file) {
+  MessageMap map;
+  map.structure = text(root, "message", file, true);
+  if (const YAML::Node triggers = root["triggers"]) {
+    for (const YAML::Node& trigger : triggers) map.triggers.push_back(trigger.as<std::string>());
+  }
+  for (const YAML::Node& node : root["segments"]) {
+    SegmentRule rule;
+    rule.segment = text(node, "segment", file, true);
+    rule.map = text(node, "map", file, true);
+    rule.merge_after = text(node, "merge-after", file);
+    rule.always_new = node["new"] && node["new"].as<bool>();
+    rule.links = read_pairs(node["links"]);
+    rule.linked_from = read_pairs(node["linked-from"]);
+    rule.defaults = read_pairs(node["defaults"]);
+    map.rules.push_back(std::move(rule));
+  }
+  return map;
+}
+
+std::vector<fs::path> yaml_files(const fs::path& folder) {
+  std::vector<fs::path> files;
+  if (!fs::is_directory(folder)) return files;
+  for (const fs::directory_entry& entry : fs::directory_iterator(folder)) {
+    if (entry.path().extension() == ".yaml") files.push_back(entry.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+}  // namespace
+
+MapSet MapSet::load(const std::string& folder) {
+  MapSet set;
+  const fs::path root(folder);
+  if (!fs::is_directory(root / "messages")) {
+    throw std::runtime_error(folder + ": not a folder of v2 maps (it has no messages/ folder)");
+  }
+  for (const char* kind : {"segments", "datatypes"}) {
+    for (const fs::path& file : yaml_files(root / kind)) {
+      try {
+        FieldMap map = read_field_map(YAML::LoadFile(file.string()), file, std::string(kind) == "segments");
+        set.maps_.emplace(map.name, std::move(map));
+      } catch (const YAML::Exception& error) {
+        fail(file, error.what());
+      }
+    }
+  }
+  for (const fs::path& file : yaml_files(root / "vocabulary")) {
+    try {
+      Vocabulary vocabulary = read_vocabulary(YAML::LoadFile(file.string()), file);
+      set.vocabularies_.emplace(vocabulary.name, std::move(vocabulary));
+    } catch (const YAML::Exception& error) {
+      fail(file, error.what());
+    }
+  }
+  for (const fs::path& file : yaml_files(root / "messages")) {
+    try {
+      MessageMap map = read_message_map(YAML::LoadFile(file.string()), file);
+      for (const SegmentRule& rule : map.rules) {
+        if (set.maps_.find(rule.map) == set.maps_.end()) fail(file, "no segment map '" + rule.map + "'");
+      }
+      const std::string type = map.structure.substr(0, map.structure.find('_'));
+      for (const std::string& trigger : map.triggers)
+        set.structure_by_event_[type + "^" + trigger] = map.structure;
+      set.messages_.emplace(map.structure, std::move(map));
+    } catch (const YAML::Exception& error) {
+      fail(file, error.what());
+    }
+  }
+  // Every map a row names must exist: a typo in a map is found at start-up.
+  for (const auto& [name, map] : set.maps_) {
+    for (const MapRow& row : map.rows) {
+      if (!row.map.empty() && set.maps_.find(row.map) == set.maps_.end()) {
+        throw std::runtime_error(folder + ": map " + name + " names a data type map '" + row.map +
+                                 "' that is not there");
+      }
+    }
+  }
+  return set;
+}
+
+const MessageMap* MapSet::message(const std::string& structure) const {
+  const auto it = messages_.find(structure);
+  return it == messages_.end() ? nullptr : &it->second;
+}
+
+std::string MapSet::structure_for(const std::string& type, const std::string& trigger) const {
+  const auto it = structure_by_event_.find(type + "^" + trigger);
+  return it == structure_by_event_.end() ? type + "_" + trigger : it->second;
+}
+
+const FieldMap* MapSet::field_map(const std::string& name) const {
+  const auto it = maps_.find(name);
+  return it == maps_.end() ? nullptr : &it->second;
+}
+
+const Vocabulary* MapSet::vocabulary(const std::string& name) const {
+  const auto it = vocabularies_.find(name);
+  return it == vocabularies_.end() ? nullptr : &it->second;
+}
+
+}  // namespace courier::hl7v2

@@ -1,0 +1,604 @@
+#include "engine/hl7v2/to_fhir.h"
+
+#include <cctype>
+#include <ctime>
+#include <map>
+#include <memory>
+#include <regex>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/fhir/type_registry.h"
+#include "engine/util/uuid.h"
+
+namespace courier::hl7v2 {
+namespace {
+
+using fhir::TypeInfo;
+
+// A FHIR element being built: a primitive's text or named children. Kept in
+// unique_ptrs so that slots can point at nodes while siblings are added.
+struct Node {
+  const TypeInfo* type = nullptr;
+  std::string value;
+  std::vector<std::pair<std::string, std::unique_ptr<Node>>> children;
+};
+
+// A value in the v2 message: a field repetition, or a component or
+// sub-component of one (0 means "the whole").
+struct Source {
+  const Segment* segment = nullptr;
+  std::size_t field = 0;
+  std::size_t repetition = 1;
+  std::size_t component = 0;
+  std::size_t subcomponent = 0;
+
+  Source child(std::size_t n) const {
+    Source part = *this;
+    if (component == 0) {
+      part.component = n;
+    } else if (subcomponent == 0) {
+      part.subcomponent = n;
+    } else if (n != 1) {
+      part.field = 0;  // below a sub-component there is nothing
+    }
+    return part;
+  }
+};
+
+// Where a row writes: the instance `key` of element `name` under `owner`,
+// or an existing node.
+struct Target {
+  Node* owner = nullptr;
+  std::string name;
+  std::string key;
+  Node* node = nullptr;
+};
+
+bool is_time(fhir::Primitive primitive) {
+  return primitive == fhir::Primitive::date || primitive == fhir::Primitive::date_time ||
+         primitive == fhir::Primitive::instant || primitive == fhir::Primitive::time;
+}
+
+std::string two(int n) {
+  char out[3];
+  std::snprintf(out, sizeof out, "%02d", n);
+  return out;
+}
+
+std::string host_offset(int year, int month, int day, int hour, int minute) {
+  std::tm local{};
+  local.tm_year = year - 1900;
+  local.tm_mon = month - 1;
+  local.tm_mday = day;
+  local.tm_hour = hour;
+  local.tm_min = minute;
+  local.tm_isdst = -1;
+  const std::time_t when = std::mktime(&local);
+  std::tm resolved{};
+  localtime_r(&when, &resolved);
+  const long offset = resolved.tm_gmtoff / 60;
+  const long magnitude = offset < 0 ? -offset : offset;
+  return std::string(offset < 0 ? "-" : "+") + two(static_cast<int>(magnitude / 60)) + ":" +
+         two(static_cast<int>(magnitude % 60));
+}
+
+class Converter {
+ public:
+  Converter(const Message& message, const MapSet& maps, const ConvertOptions& options)
+      : message_(message), maps_(maps), options_(options), registry_(fhir::TypeRegistry::r4()) {}
+
+  std::optional<std::string> run(ConvertError& error);
+
+ private:
+  struct Made {
+    std::string type;
+    std::unique_ptr<Node> root;
+    std::string made_by;  // the segment whose rule made it
+    std::vector<std::pair<std::string, std::string>> defaults;
+  };
+
+  Node* slot(Node& owner, const std::string& name, const std::string& key);
+  Target resolve(Node& base, std::string_view path, const std::string& scope);
+  Node* instance(const Target& target);
+
+  std::string text(const Source& source) const;
+  bool valued(const Source& source) const;
+  bool holds(const std::vector<Condition>& when, const Source& row_source, bool segment_level) const;
+
+  void apply_segment(const FieldMap& map, const Segment& segment, Node& resource);
+  void apply_row(const MapRow& row, const Source& source, Target target);
+  void apply_datatype(const FieldMap& map, const Source& source, const Target& target);
+  void write_leaf(const Target& target, const std::string& value);
+  std::string coding_system_uri(const std::string& name) const;
+  void apply_vocabulary(const std::string& name, const Source& source, const Target& target);
+
+  std::string stable_id(const Made& made, std::size_t ordinal) const;
+  nlohmann::json to_json(const Node& node) const;
+
+  const Message& message_;
+  const MapSet& maps_;
+  const ConvertOptions& options_;
+  const fhir::TypeRegistry& registry_;
+  std::map<std::pair<const Node*, std::string>, Node*> slots_;
+  std::vector<Made> made_;
+  std::string bundle_id_;
+};
+
+Node* Converter::slot(Node& owner, const std::string& name, const std::string& key) {
+  const auto found = slots_.find({&owner, name + key});
+  if (found != slots_.end()) return found->second;
+  if (owner.type == nullptr) return nullptr;
+  const fhir::PropertyMatch match = registry_.property(*owner.type, name);
+  if (match.element == nullptr || match.type == nullptr) return nullptr;
+  auto node = std::make_unique<Node>();
+  node->type = match.type;
+  Node* raw = node.get();
+  owner.children.emplace_back(name, std::move(node));
+  slots_.emplace(std::make_pair(&owner, name + key), raw);
+  return raw;
+}
+
+// "[2]" → 2, "name[3]" → name and 3; an absent index is 1.
+std::pair<std::string, std::string> split_step(std::string_view step) {
+  const std::size_t open = step.find('[');
+  if (open == std::string_view::npos) return {std::string(step), "1"};
+  const std::size_t close = step.find(']', open);
+  return {std::string(step.substr(0, open)), std::string(step.substr(open + 1, close - open - 1))};
+}
+
+// Walks all but the last step of a path (creating what is missing) and
+// returns where the last step writes. `scope` tells apart the instances
+// the first step makes for different field repetitions.
+Target Converter::resolve(Node& base, std::string_view path, const std::string& scope) {
+  Node* current = &base;
+  std::string key_scope = scope;
+  for (;;) {
+    const std::size_t dot = path.find('.');
+    const auto [name, index] = split_step(path.substr(0, dot));
+    const std::string key = key_scope + "[" + index + "]";
+    if (dot == std::string_view::npos) return Target{current, name, key, nullptr};
+    current = slot(*current, name, key);
+    if (current == nullptr) return Target{};
+    key_scope.clear();
+    path.remove_prefix(dot + 1);
+  }
+}
+
+Node* Converter::instance(const Target& target) {
+  if (target.node != nullptr) return target.node;
+  if (target.owner == nullptr) return nullptr;
+  return slot(*target.owner, target.name, target.key);
+}
+
+std::string Converter::text(const Source& source) const {
+  if (source.field == 0) return {};
+  return message_.value(*source.segment, source.field, source.repetition,
+                        source.component == 0 ? 1 : source.component,
+                        source.subcomponent == 0 ? 1 : source.subcomponent);
+}
+
+bool Converter::valued(const Source& source) const {
+  if (source.field == 0) return false;
+  const std::string_view raw = message_.raw_value(*source.segment, source.field, source.repetition,
+                                                  source.component, source.subcomponent);
+  // '""' is v2's explicit null ("delete the value"): nothing to map.
+  if (raw == "\"\"") return false;
+  const Delimiters& d = message_.delimiters();
+  for (const char c : raw) {
+    if (c != d.component && c != d.subcomponent) return true;
+  }
+  return false;
+}
+
+bool Converter::holds(const std::vector<Condition>& when, const Source& row_source,
+                      bool segment_level) const {
+  for (const Condition& condition : when) {
+    Source subject;
+    if (segment_level) {
+      subject = Source{row_source.segment, condition.position,
+                       condition.position == row_source.field ? row_source.repetition : 1, 0, 0};
+      if (condition.part > 0) subject = subject.child(condition.part);
+    } else {
+      subject = row_source.child(condition.position);
+      if (condition.part > 0) subject = subject.child(condition.part);
+    }
+    const bool is_valued = valued(subject);
+    const std::string value = is_valued ? text(subject) : std::string();
+    const bool listed =
+        std::find(condition.values.begin(), condition.values.end(), value) != condition.values.end();
+    bool ok = true;
+    switch (condition.op) {
+      case Condition::Op::valued: ok = is_valued; break;
+      case Condition::Op::not_valued: ok = !is_valued; break;
+      case Condition::Op::equals:
+      case Condition::Op::in: ok = is_valued && listed; break;
+      case Condition::Op::not_equals:
+      case Condition::Op::not_in: ok = !listed; break;
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void Converter::apply_segment(const FieldMap& map, const Segment& segment, Node& resource) {
+  for (const MapRow& row : map.rows) {
+    const std::size_t repetitions = message_.repetitions(segment, row.from);
+    for (std::size_t r = 1; r <= repetitions; ++r) {
+      const Source source{&segment, row.from, r, 0, 0};
+      if (!valued(source) || !holds(row.when, source, true)) continue;
+      apply_row(row, source, resolve(resource, row.to, "r" + std::to_string(r)));
+    }
+  }
+}
+
+void Converter::apply_row(const MapRow& row, const Source& source, Target target) {
+  if (target.owner == nullptr && target.node == nullptr) return;  // a path this type does not have
+  if (row.assign) {
+    write_leaf(target, *row.assign);
+  } else if (!row.map.empty()) {
+    if (const FieldMap* map = maps_.field_map(row.map)) apply_datatype(*map, source, target);
+  } else {
+    write_leaf(target, text(source));
+  }
+  if (!row.vocabulary.empty() && !row.assign) apply_vocabulary(row.vocabulary, source, target);
+}
+
+void Converter::apply_datatype(const FieldMap& map, const Source& source, const Target& target) {
+  // The table's paths start at the element the row names, except where
+  // that element is a primitive and the paths go on into its owner (the
+  // FN[HumanName] map used for HumanName.family writes "family").
+  Target base = target;
+  const bool paths_into_element =
+      std::any_of(map.rows.begin(), map.rows.end(), [](const MapRow& row) { return !row.to.empty(); });
+  if (paths_into_element && target.owner != nullptr && target.owner->type != nullptr) {
+    const fhir::PropertyMatch match = registry_.property(*target.owner->type, target.name);
+    if (match.type != nullptr && match.type->is_primitive()) base = Target{nullptr, "", "", target.owner};
+  }
+  for (const MapRow& row : map.rows) {
+    const Source part = source.child(row.from);
+    if (!valued(part) || !holds(row.when, source, false)) continue;
+    std::string_view path = row.to;
+    Target where = base;
+    if (path.starts_with("[")) {
+      // "[2].given": a second instance of the element itself (a second name).
+      const std::size_t close = path.find(']');
+      const std::string index(path.substr(1, close - 1));
+      if (index != "1") {
+        if (base.node != nullptr) continue;  // an existing element has one instance
+        where.key += "#" + index;
+      }
+      path.remove_prefix(close + 1);
+      if (path.starts_with(".")) path.remove_prefix(1);
+    }
+    if (!path.empty()) {
+      Node* node = instance(where);
+      if (node == nullptr) continue;
+      where = resolve(*node, path, "");
+    }
+    apply_row(row, part, where);
+  }
+}
+
+// v2 names coding systems by HL7 table 0396 ("LN", "HL70001"); FHIR by URI.
+std::string Converter::coding_system_uri(const std::string& name) const {
+  if (name.find(':') != std::string::npos) return name;
+  if (const Vocabulary* systems = maps_.vocabulary("CodingSystem")) {
+    const auto found = systems->codes.find(name);
+    if (found != systems->codes.end()) return found->second.code;
+  }
+  static const std::regex hl7_table(R"(^HL7(\d{4})$)");
+  std::smatch match;
+  if (std::regex_match(name, match, hl7_table))
+    return "http://terminology.hl7.org/CodeSystem/v2-" + match[1].str();
+  return name;
+}
+
+void Converter::write_leaf(const Target& target, const std::string& value) {
+  if (value.empty()) return;
+  Node* node = instance(target);
+  if (node == nullptr || node->type == nullptr || !node->type->is_primitive()) return;
+  const fhir::Primitive primitive = node->type->primitive;
+  std::string converted = value;
+  if (is_time(primitive)) {
+    const TimeKind kind = primitive == fhir::Primitive::date      ? TimeKind::date
+                          : primitive == fhir::Primitive::instant ? TimeKind::instant
+                          : primitive == fhir::Primitive::time    ? TimeKind::time
+                                                                  : TimeKind::date_time;
+    converted = fhir_time(value, kind, options_.default_offset);
+  } else if (target.name == "system" && target.owner != nullptr && target.owner->type != nullptr &&
+             target.owner->type->name == "Coding") {
+    converted = coding_system_uri(value);
+  } else if (primitive == fhir::Primitive::boolean) {
+    converted = value == "Y" || value == "true" ? "true" : value == "N" || value == "false" ? "false" : "";
+  } else if (node->type->json_kind == fhir::JsonKind::number) {
+    static const std::regex number(R"(^[+-]?(0|[1-9][0-9]*)(\.[0-9]+)?$)");
+    std::string trimmed = value;
+    if (!trimmed.empty() && trimmed.front() == '+') trimmed.erase(0, 1);
+    converted = std::regex_match(trimmed, number) ? trimmed : "";
+  }
+  node->value = converted;
+}
+
+void Converter::apply_vocabulary(const std::string& name, const Source& source, const Target& target) {
+  const Vocabulary* vocabulary = maps_.vocabulary(name);
+  if (vocabulary == nullptr) return;
+  const std::string code = text(source.component == 0 ? source.child(1) : source);
+  const auto found = vocabulary->codes.find(code);
+  if (found == vocabulary->codes.end()) return;  // an unlisted code stays as v2 wrote it
+  const Coding& coding = found->second;
+  Node* node = instance(target);
+  if (node == nullptr || node->type == nullptr) return;
+  if (node->type->is_primitive()) {
+    node->value = coding.code;
+    return;
+  }
+  Node* coding_node = node;
+  if (node->type->name == "CodeableConcept") coding_node = slot(*node, "coding", "[1]");
+  if (coding_node == nullptr || coding_node->type == nullptr || coding_node->type->name != "Coding") return;
+  const std::pair<const char*, const std::string*> parts[] = {
+      {"system", &coding.system}, {"code", &coding.code}, {"display", &coding.display}};
+  for (const auto& [element, value] : parts) {
+    if (value->empty()) continue;
+    if (Node* leaf = slot(*coding_node, element, "[1]")) leaf->value = *value;
+  }
+}
+
+// The first identifier's system and value, when the resource has one.
+std::string first_identifier(const Node& resource) {
+  for (const auto& [name, child] : resource.children) {
+    if (name != "identifier") continue;
+    std::string system, value;
+    for (const auto& [part, leaf] : child->children) {
+      if (part == "system") system = leaf->value;
+      if (part == "value") value = leaf->value;
+    }
+    if (!value.empty()) return system + "|" + value;
+  }
+  return {};
+}
+
+std::string Converter::stable_id(const Made& made, std::size_t ordinal) const {
+  const std::string identifier = first_identifier(*made.root);
+  if (!identifier.empty()) return util::stable_uuid(made.type + "|" + identifier);
+  return util::stable_uuid(bundle_id_ + "|" + made.type + "|" + std::to_string(ordinal));
+}
+
+bool complete(const TypeInfo& type, const nlohmann::json& value) {
+  for (const TypeInfo* level = &type; level != nullptr; level = level->base) {
+    for (const fhir::ElementInfo& element : level->elements) {
+      if (element.min == 0) continue;
+      bool present = value.contains(element.name);
+      if (element.choice) {
+        for (const auto& item : value.items()) present = present || item.key().starts_with(element.name);
+      }
+      if (!present) return false;
+    }
+  }
+  return true;
+}
+
+nlohmann::json Converter::to_json(const Node& node) const {
+  nlohmann::json object = nlohmann::json::object();
+  // Children in the order they were first written, one array per name.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const Node*>> by_name;
+  for (const auto& [name, child] : node.children) {
+    if (by_name.find(name) == by_name.end()) order.push_back(name);
+    by_name[name].push_back(child.get());
+  }
+  for (const std::string& name : order) {
+    const fhir::PropertyMatch match = registry_.property(*node.type, name);
+    nlohmann::json values = nlohmann::json::array();
+    for (const Node* child : by_name[name]) {
+      if (child->type->is_primitive()) {
+        if (child->value.empty()) continue;
+        if (child->type->json_kind == fhir::JsonKind::boolean) {
+          values.push_back(child->value == "true");
+        } else if (child->type->json_kind == fhir::JsonKind::number) {
+          values.push_back(nlohmann::json::parse(child->value));
+        } else {
+          values.push_back(child->value);
+        }
+      } else {
+        nlohmann::json value = to_json(*child);
+        // An element missing what FHIR requires of it (a location without
+        // its Location, an extension without its url) is left out whole.
+        if (!value.empty() && complete(*child->type, value)) values.push_back(std::move(value));
+      }
+    }
+    if (values.empty()) continue;
+    if (match.element != nullptr && match.element->repeats()) {
+      object[name] = std::move(values);
+    } else {
+      object[name] = std::move(values.front());
+    }
+  }
+  return object;
+}
+
+std::optional<std::string> Converter::run(ConvertError& error) {
+  const std::string structure = message_.header(9, 3).empty()
+                                    ? maps_.structure_for(message_.message_type(), message_.trigger_event())
+                                    : message_.structure();
+  const MessageMap* message_map = maps_.message(structure);
+  if (message_map == nullptr) {
+    error = ConvertError{"courier has no map for message structure " + structure, 200};
+    return std::nullopt;
+  }
+  const std::string sender = message_.header(3, 1) + "|" + message_.header(4, 1);
+  bundle_id_ = util::stable_uuid("hl7v2 bundle|" + sender + "|" + message_.control_id());
+
+  const Segment* previous = nullptr;
+  std::map<std::string, std::size_t> latest;  // resource type → index in made_
+  std::vector<std::pair<std::size_t, std::pair<std::string, std::string>>> links;  // from, (element, type)
+  std::vector<std::pair<std::size_t, std::pair<std::string, std::size_t>>>
+      back_links;  // owner, (element, to)
+  for (const Segment& segment : message_.segments()) {
+    for (const SegmentRule& rule : message_map->rules) {
+      if (rule.segment != segment.name()) continue;
+      const FieldMap* map = maps_.field_map(rule.map);
+      if (map == nullptr) continue;
+      std::size_t index = made_.size();
+      const auto existing = latest.find(map->resource);
+      const bool merge = !rule.merge_after.empty() && previous != nullptr &&
+                         previous->name() == rule.merge_after && existing != latest.end() &&
+                         made_[existing->second].made_by == rule.merge_after;
+      // One Patient per message (PID, PD1, PV1 all describe it), unless
+      // the rule makes another (MRG: the record merged away).
+      const bool single = map->resource == "Patient" && existing != latest.end() && !rule.always_new;
+      if (merge || single) {
+        index = existing->second;
+      } else {
+        auto root = std::make_unique<Node>();
+        root->type = registry_.find_resource(map->resource);
+        made_.push_back(Made{map->resource, std::move(root), std::string(segment.name()), {}});
+      }
+      apply_segment(*map, segment, *made_[index].root);
+      made_[index].defaults.insert(made_[index].defaults.end(), rule.defaults.begin(), rule.defaults.end());
+      latest[map->resource] = index;
+      for (const auto& link : rule.links) links.push_back({index, link});
+      for (const auto& [type, element] : rule.linked_from) {
+        const auto owner = latest.find(type);
+        if (owner != latest.end() && owner->second != index)
+          back_links.push_back({owner->second, {element, index}});
+      }
+    }
+    previous = &segment;
+  }
+
+  for (Made& made : made_) {
+    for (const auto& [path, value] : made.defaults) {
+      const Target target = resolve(*made.root, path, "r1");
+      const Node* existing = instance(target);
+      if (existing != nullptr && existing->value.empty() && existing->children.empty())
+        write_leaf(target, value);
+    }
+  }
+
+  std::vector<std::string> ids;
+  for (std::size_t i = 0; i < made_.size(); ++i) ids.push_back(stable_id(made_[i], i));
+  auto reference = [&](std::size_t index) { return "urn:uuid:" + ids[index]; };
+  // Links point at the latest resource of the type made before the end of
+  // the message; a type the message does not have is left out.
+  for (const auto& [from, link] : links) {
+    const auto& [element, type] = link;
+    std::size_t to = made_.size();
+    for (std::size_t i = 0; i < made_.size(); ++i) {
+      if (made_[i].type == type && i != from) to = i;
+      if (i >= from && to < made_.size()) break;
+    }
+    if (to == made_.size()) continue;
+    if (Node* ref = instance(resolve(*made_[from].root, element, "r1"))) {
+      if (Node* leaf = slot(*ref, "reference", "[1]")) leaf->value = reference(to);
+    }
+  }
+  for (const auto& [owner, link] : back_links) {
+    const auto& [element, to] = link;
+    if (Node* ref = slot(*made_[owner].root, element, "[back" + std::to_string(to) + "]")) {
+      if (Node* leaf = slot(*ref, "reference", "[1]")) leaf->value = reference(to);
+    }
+  }
+
+  const std::string offset = options_.default_offset;
+  nlohmann::json header = {
+      {"resourceType", "MessageHeader"},
+      {"id", util::stable_uuid("hl7v2 header|" + sender + "|" + message_.control_id())},
+      {"eventCoding",
+       {{"system", "http://terminology.hl7.org/CodeSystem/v2-0003"}, {"code", message_.trigger_event()}}}};
+  const std::string source_name = message_.header(3, 1);
+  nlohmann::json source = {{"endpoint", "urn:hl7v2:" + (source_name.empty() ? "unknown" : source_name)}};
+  if (!source_name.empty()) source["name"] = source_name;
+  header["source"] = source;
+  const std::string destination_name = message_.header(5, 1);
+  if (!destination_name.empty()) {
+    header["destination"] =
+        nlohmann::json::array({{{"name", destination_name}, {"endpoint", "urn:hl7v2:" + destination_name}}});
+  }
+  nlohmann::json entries = nlohmann::json::array();
+  nlohmann::json focus = nlohmann::json::array();
+  for (std::size_t i = 0; i < made_.size(); ++i) {
+    nlohmann::json resource = {{"resourceType", made_[i].type}, {"id", ids[i]}};
+    resource.update(to_json(*made_[i].root));
+    entries.push_back(nlohmann::json::object({{"fullUrl", reference(i)}, {"resource", std::move(resource)}}));
+    focus.push_back({{"reference", reference(i)}});
+  }
+  if (!focus.empty()) header["focus"] = focus;
+  const std::string header_url = "urn:uuid:" + header["id"].get<std::string>();
+  entries.insert(entries.begin(),
+                 nlohmann::json::object({{"fullUrl", header_url}, {"resource", std::move(header)}}));
+  nlohmann::json bundle = {{"resourceType", "Bundle"},
+                           {"id", bundle_id_},
+                           {"identifier", {{"value", message_.control_id()}}},
+                           {"type", "message"}};
+  const std::string timestamp = fhir_time(message_.header(7, 1), TimeKind::instant, offset);
+  if (!timestamp.empty()) bundle["timestamp"] = timestamp;
+  bundle["entry"] = std::move(entries);
+  return bundle.dump();
+}
+
+bool all_digits(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+}  // namespace
+
+std::string fhir_time(std::string_view v2, TimeKind kind, const std::string& default_offset) {
+  std::string_view digits = v2;
+  std::string_view fraction, zone;
+  const std::size_t zone_at = v2.find_first_of("+-");
+  if (zone_at != std::string_view::npos) {
+    zone = v2.substr(zone_at);
+    digits = v2.substr(0, zone_at);
+  }
+  if (const std::size_t dot = digits.find('.'); dot != std::string_view::npos) {
+    fraction = digits.substr(dot + 1);
+    digits = digits.substr(0, dot);
+  }
+  if (!all_digits(digits) || !all_digits(fraction) ||
+      (!zone.empty() && (zone.size() != 5 || !all_digits(zone.substr(1))))) {
+    return {};
+  }
+  if (kind == TimeKind::time) {
+    if (digits.size() < 2 || digits.size() % 2 != 0 || digits.size() > 6) return {};
+    std::string out = std::string(digits.substr(0, 2)) + ":" +
+                      (digits.size() >= 4 ? std::string(digits.substr(2, 2)) : "00") + ":" +
+                      (digits.size() >= 6 ? std::string(digits.substr(4, 2)) : "00");
+    return out;
+  }
+  if (digits.size() < 4 || digits.size() % 2 != 0 || digits.size() > 14) return {};
+  auto number = [&](std::size_t at) { return std::stoi(std::string(digits.substr(at, 2))); };
+  const int year = std::stoi(std::string(digits.substr(0, 4)));
+  const int month = digits.size() >= 6 ? number(4) : 1;
+  const int day = digits.size() >= 8 ? number(6) : 1;
+  const int hour = digits.size() >= 10 ? number(8) : 0;
+  const int minute = digits.size() >= 12 ? number(10) : 0;
+  const int second = digits.size() >= 14 ? number(12) : 0;
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return {};
+  std::string out(digits.substr(0, 4));
+  const bool has_time = digits.size() > 8 || kind == TimeKind::instant;
+  if (kind == TimeKind::date || !has_time) {
+    if (kind == TimeKind::instant) return {};
+    if (digits.size() >= 6) out += "-" + two(month);
+    if (digits.size() >= 8) out += "-" + two(day);
+    return out;
+  }
+  out += "-" + two(month) + "-" + two(day) + "T" + two(hour) + ":" + two(minute) + ":" + two(second);
+  if (!fraction.empty() && digits.size() == 14) out += "." + std::string(fraction);
+  if (!zone.empty()) {
+    out += std::string(zone.substr(0, 3)) + ":" + std::string(zone.substr(3, 2));
+  } else if (!default_offset.empty()) {
+    out += default_offset;
+  } else {
+    out += host_offset(year, month, day, hour, minute);
+  }
+  return out;
+}
+
+std::optional<std::string> to_fhir(const Message& message, const MapSet& maps, const ConvertOptions& options,
+                                   ConvertError& error) {
+  return Converter(message, maps, options).run(error);
+}
+
+}  // namespace courier::hl7v2

@@ -1,0 +1,40 @@
+// HL7 v2 → FHIR R4: turns a v2 message into a FHIR message Bundle by the
+// maps in schemas/hl7v2/maps (the V2-to-FHIR IG's tables as data).
+//
+// The Bundle's and MessageHeader's ids follow from the sender (MSH-3, MSH-4)
+// and MSH-10, so a repeated message is the same FHIR message and is
+// recognised as a duplicate. A resource with an identifier gets an id that
+// follows from its first identifier, so the same patient in two messages is
+// one Patient.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "engine/hl7v2/maps.h"
+#include "engine/hl7v2/message.h"
+
+namespace courier::hl7v2 {
+
+struct ConvertOptions {
+  // The UTC offset ("+01:00") for v2 times that carry none; empty: the
+  // host's offset at that time.
+  std::string default_offset;
+};
+
+struct ConvertError {
+  std::string reason;
+  int code = 200;  // HL7 table 0357: 200 unsupported message type
+};
+
+// The message Bundle as FHIR JSON, or why the message cannot be converted.
+std::optional<std::string> to_fhir(const Message& message, const MapSet& maps, const ConvertOptions& options,
+                                   ConvertError& error);
+
+// "20240131124500.123+0100" → "2024-01-31T12:45:00.123+01:00"; the kind of
+// FHIR value says how much is kept ("date" keeps the date). Empty when the
+// text is not a v2 date/time.
+enum class TimeKind { date, date_time, instant, time };
+std::string fhir_time(std::string_view v2, TimeKind kind, const std::string& default_offset);
+
+}  // namespace courier::hl7v2

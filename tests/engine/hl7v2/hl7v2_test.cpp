@@ -1,0 +1,318 @@
+#include <fstream>
+#include <sstream>
+
+#include <boost/test/unit_test.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/fhir/validator.h"
+#include "engine/hl7v2/ack.h"
+#include "engine/hl7v2/maps.h"
+#include "engine/hl7v2/message.h"
+#include "engine/hl7v2/to_fhir.h"
+
+using namespace courier;
+using nlohmann::json;
+
+namespace {
+
+// A sample from tests/data/hl7v2, its lines ended with CR as on the wire.
+std::string sample(const std::string& name) {
+  std::ifstream in(std::string(COURIER_SOURCE_DIR) + "/tests/data/hl7v2/" + name);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string body = text.str();
+  for (char& c : body) {
+    if (c == '\n') c = '\r';
+  }
+  return body;
+}
+
+hl7v2::Message parse(const std::string& text) {
+  hl7v2::ParseError error;
+  std::optional<hl7v2::Message> message = hl7v2::Message::parse(text, error);
+  BOOST_TEST_REQUIRE(message.has_value(), error.reason);
+  return std::move(*message);
+}
+
+const hl7v2::MapSet& maps() {
+  static const hl7v2::MapSet set =
+      hl7v2::MapSet::load(std::string(COURIER_SOURCE_DIR) + "/schemas/hl7v2/maps");
+  return set;
+}
+
+json convert(const std::string& name) {
+  hl7v2::ConvertError error;
+  const std::optional<std::string> bundle =
+      hl7v2::to_fhir(parse(sample(name)), maps(), hl7v2::ConvertOptions{"+01:00"}, error);
+  BOOST_TEST_REQUIRE(bundle.has_value(), error.reason);
+  // Whatever the maps make must be valid FHIR R4.
+  const fhir::ParseResult parsed = fhir::parse_valid(*bundle, fhir::Format::json, {});
+  BOOST_TEST_REQUIRE(parsed.resource.has_value());
+  for (const auto& issue : parsed.issues) BOOST_TEST_MESSAGE(issue.expression << ": " << issue.diagnostics);
+  BOOST_TEST(parsed.issues.empty(), name << " gives invalid FHIR: " << *bundle);
+  return json::parse(*bundle);
+}
+
+std::vector<json> resources_of(const json& bundle, const std::string& type) {
+  std::vector<json> found;
+  for (const json& entry : bundle["entry"]) {
+    if (entry["resource"]["resourceType"] == type) found.push_back(entry["resource"]);
+  }
+  return found;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(hl7v2_message)
+
+BOOST_AUTO_TEST_CASE(reads_fields_components_repetitions_and_escapes) {
+  const hl7v2::Message message = parse(sample("adt_a01.hl7"));
+  BOOST_TEST(message.control_id() == "MSG00001");
+  BOOST_TEST(message.structure() == "ADT_A01");
+  BOOST_TEST(message.version() == "2.5.1");
+  const hl7v2::Segment& pid = *message.find("PID");
+  BOOST_TEST(message.repetitions(pid, 3) == 2u);
+  BOOST_TEST(message.value(pid, 3, 2, 1) == "123-45-6789");
+  BOOST_TEST(message.value(pid, 3, 1, 4, 2) == "1.2.3.4.5");
+  BOOST_TEST(message.value(pid, 5, 1, 1) == "Müller");
+  BOOST_TEST(message.header(1) == "|");
+  BOOST_TEST(message.header(2) == "^~\\&");
+  BOOST_TEST(message.find("ZPD") != nullptr);  // Z-segments are kept
+}
+
+BOOST_AUTO_TEST_CASE(decodes_every_escape) {
+  const hl7v2::Delimiters d;
+  BOOST_TEST(hl7v2::unescape("a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f", d) == "a|b^c&d~e\\f");
+  BOOST_TEST(hl7v2::unescape("line\\.br\\next", d) == "line\nnext");
+  BOOST_TEST(hl7v2::unescape("\\X4869\\!", d) == "Hi!");
+  BOOST_TEST(hl7v2::unescape("\\H\\bold\\N\\", d) == "bold");
+  BOOST_TEST(hl7v2::unescape("\\Q\\ and a lone \\", d) == "\\Q\\ and a lone \\");
+  BOOST_TEST(hl7v2::escape("a|b^c&d~e\\f", d) == "a\\F\\b\\S\\c\\T\\d\\R\\e\\E\\f");
+}
+
+BOOST_AUTO_TEST_CASE(writes_back_exactly_what_it_read) {
+  for (const std::string name : {"adt_a01.hl7", "oru_r01.hl7", "orm_o01.hl7"}) {
+    const std::string cr = sample(name);
+    BOOST_TEST(parse(cr).write() == cr);
+    std::string lf = cr, crlf;
+    for (char& c : lf) {
+      if (c == '\r') c = '\n';
+    }
+    for (const char c : cr) crlf += c == '\r' ? std::string("\r\n") : std::string(1, c);
+    BOOST_TEST(parse(lf).write() == lf);
+    BOOST_TEST(parse(crlf).write() == crlf);
+    // Trailing empty fields and an unterminated last segment are kept too.
+    const std::string untidy = cr.substr(0, cr.size() - 1) + "|||";
+    BOOST_TEST(parse(untidy).write() == untidy);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(other_delimiters_come_from_msh) {
+  const hl7v2::Message message =
+      parse("MSH#$*%!#A#B#C#D#20240101##ADT$A01#X1#P#2.4\rPID#1##ID1$$$AUTH!SUB*ID2#\r");
+  const hl7v2::Segment& pid = *message.find("PID");
+  BOOST_TEST(message.value(pid, 3, 1, 4, 2) == "SUB");
+  BOOST_TEST(message.value(pid, 3, 2, 1) == "ID2");
+  BOOST_TEST(message.trigger_event() == "A01");
+}
+
+BOOST_AUTO_TEST_CASE(latin1_names_become_utf8) {
+  std::string text = "MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X1|P|2.5||||||8859/1\rPID|1||1||M";
+  text += static_cast<char>(0xFC);  // ü in ISO 8859-1
+  text += "ller\r";
+  const hl7v2::Message message = parse(text);
+  BOOST_TEST(message.value(*message.find("PID"), 5) == "Müller");
+  BOOST_TEST(message.write() == text);
+}
+
+BOOST_AUTO_TEST_CASE(refuses_what_is_not_a_message) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"PID|1||X\r", "does not begin with an MSH"},
+      {"MSH|^~\r", "too short"},
+      {"MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X1|P|2.5\rP\x01D|x\r", "three-character name"},
+      {"MSH|^^\\&|A|B|C|D|20240101||ADT^A01|X1|P|2.5\r", "distinct"},
+      {"MSH|^~\\&|A|B|C|D|20240101||ADT^A01||P|2.5\r", "MSH-10"},
+      {"MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X1|P|3.0\r", "MSH-12"},
+      {"MSH|^~\\&|A|B|C|D|20240101||ADT^A01|X1|P|2.5\rPID|\xff\xfe\r", "UTF-8"},
+  };
+  for (const auto& [text, expected] : cases) {
+    hl7v2::ParseError error;
+    BOOST_TEST(!hl7v2::Message::parse(text, error).has_value());
+    BOOST_TEST(error.reason.find(expected) != std::string::npos, error.reason << " should say " << expected);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(batches_split_into_messages_and_write_back) {
+  const std::string text = sample("batch.hl7");
+  BOOST_TEST(hl7v2::is_batch(text));
+  hl7v2::ParseError error;
+  const std::optional<hl7v2::Batch> batch = hl7v2::parse_batch(text, error);
+  BOOST_TEST_REQUIRE(batch.has_value(), error.reason);
+  BOOST_TEST(batch->messages.size() == 2u);
+  BOOST_TEST(batch->messages[1].control_id() == "B0002");
+  BOOST_TEST(hl7v2::write_batch(*batch) == text);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(hl7v2_ack)
+
+BOOST_AUTO_TEST_CASE(acks_echo_the_control_id_and_swap_sender_and_receiver) {
+  const hl7v2::Message message = parse(sample("adt_a01.hl7"));
+  const std::string text =
+      hl7v2::write_ack(hl7v2::ack_facts(message), hl7v2::Ack{}, "ACK1", "20240131124501+0100");
+  const hl7v2::Message ack = parse(text);
+  BOOST_TEST(ack.header(3) == "COURIER");
+  BOOST_TEST(ack.header(5) == "ADT1");
+  BOOST_TEST(ack.header(9, 1) == "ACK");
+  BOOST_TEST(ack.header(9, 2) == "A01");
+  BOOST_TEST(ack.control_id() == "ACK1");
+  BOOST_TEST(hl7v2::read_ack(ack).code == "AA");
+  BOOST_TEST(hl7v2::read_ack(ack).acknowledged_id == "MSG00001");
+  BOOST_TEST(ack.find("ERR") == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(errors_say_where_and_why) {
+  const hl7v2::Message message = parse(sample("adt_a01.hl7"));
+  const hl7v2::ParseError where{"bad date", 3, "PID", 7, 102};
+  const hl7v2::Ack nak{hl7v2::AckCode::reject, true, "bad date", &where};
+  const hl7v2::Message ack =
+      parse(hl7v2::write_ack(hl7v2::ack_facts(message), nak, "ACK2", "20240131124501"));
+  BOOST_TEST(hl7v2::read_ack(ack).code == "CR");
+  const hl7v2::Segment& err = *ack.find("ERR");
+  BOOST_TEST(ack.value(err, 2, 1, 1) == "PID");
+  BOOST_TEST(ack.value(err, 2, 1, 3) == "7");
+  BOOST_TEST(ack.value(err, 3, 1, 1) == "102");
+  BOOST_TEST(ack.value(err, 8) == "bad date");
+  // 2.3 and 2.4 carry it all in ERR-1.
+  hl7v2::AckFacts old = hl7v2::ack_facts(message);
+  old.version = "2.3";
+  const hl7v2::Message old_ack = parse(hl7v2::write_ack(old, nak, "ACK3", "20240131124501"));
+  BOOST_TEST(old_ack.value(*old_ack.find("ERR"), 1, 1, 4, 1) == "102");
+}
+
+BOOST_AUTO_TEST_CASE(unreadable_messages_still_get_an_ack_with_their_id) {
+  const hl7v2::AckFacts facts =
+      hl7v2::ack_facts_of_unreadable("MSH|^~\\&|APP|FAC|ME|HERE|2024||ADT^A01|ID-9|P|9.9\r");
+  BOOST_TEST(facts.control_id == "ID-9");
+  BOOST_TEST(facts.trigger == "A01");
+  BOOST_TEST(hl7v2::ack_facts_of_unreadable("garbage").control_id.empty());
+}
+
+BOOST_AUTO_TEST_CASE(msh15_and_16_choose_enhanced_mode) {
+  BOOST_TEST(hl7v2::ack_request(parse(sample("adt_a01.hl7"))).enhanced);
+  BOOST_TEST((hl7v2::ack_request(parse(sample("adt_a01.hl7"))).accept == hl7v2::AckCondition::always));
+  BOOST_TEST(!hl7v2::ack_request(parse(sample("adt_a08.hl7"))).enhanced);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(hl7v2_to_fhir)
+
+BOOST_AUTO_TEST_CASE(times_keep_their_precision_and_zone) {
+  using hl7v2::TimeKind;
+  BOOST_TEST(hl7v2::fhir_time("19610615", TimeKind::date, "") == "1961-06-15");
+  BOOST_TEST(hl7v2::fhir_time("196106", TimeKind::date_time, "") == "1961-06");
+  BOOST_TEST(hl7v2::fhir_time("20240131124500.123+0100", TimeKind::date_time, "") ==
+             "2024-01-31T12:45:00.123+01:00");
+  BOOST_TEST(hl7v2::fhir_time("202401311245", TimeKind::date_time, "-05:00") == "2024-01-31T12:45:00-05:00");
+  BOOST_TEST(hl7v2::fhir_time("20240131", TimeKind::instant, "Z") == "2024-01-31T00:00:00Z");
+  BOOST_TEST(hl7v2::fhir_time("20241331", TimeKind::date, "") == "");
+  BOOST_TEST(hl7v2::fhir_time("tomorrow", TimeKind::date, "") == "");
+}
+
+BOOST_AUTO_TEST_CASE(adt_a01_becomes_patient_encounter_and_more) {
+  const json bundle = convert("adt_a01.hl7");
+  BOOST_TEST(bundle["type"] == "message");
+  BOOST_TEST(bundle["timestamp"] == "2024-01-31T12:45:00+01:00");
+  const json& header = bundle["entry"][0]["resource"];
+  BOOST_TEST(header["eventCoding"]["code"] == "A01");
+  BOOST_TEST(header["eventCoding"]["system"] == "http://terminology.hl7.org/CodeSystem/v2-0003");
+  BOOST_TEST(header["source"]["name"] == "ADT1");
+
+  const json patient = resources_of(bundle, "Patient").at(0);
+  BOOST_TEST(patient["gender"] == "male");
+  BOOST_TEST(patient["birthDate"] == "1961-06-15");
+  BOOST_TEST(patient["name"][0]["family"] == "Müller");
+  BOOST_TEST(patient["name"][0]["given"] == json({"Jürgen", "Q"}));
+  BOOST_TEST(patient["identifier"].size() == 2u);  // PID-3 repeats
+  BOOST_TEST(patient["identifier"][0]["value"] == "PATID1234");
+  BOOST_TEST(patient["identifier"][0]["system"] == "GHH");
+  BOOST_TEST(patient["identifier"][0]["type"]["coding"][0]["code"] == "MR");
+  BOOST_TEST(patient["address"][0]["city"] == "GREENSBORO");
+  BOOST_TEST(patient["address"][0]["use"] == "home");
+  BOOST_TEST(patient["maritalStatus"]["coding"][0]["system"] ==
+             "http://terminology.hl7.org/CodeSystem/v3-MaritalStatus");
+  BOOST_TEST(patient["telecom"][0]["value"] == "(919)379-1212");
+
+  const json encounter = resources_of(bundle, "Encounter").at(0);
+  BOOST_TEST(encounter["class"]["code"] == "IMP");
+  BOOST_TEST(encounter["subject"]["reference"] == "urn:uuid:" + patient["id"].get<std::string>());
+  BOOST_TEST(encounter["identifier"][0]["value"] == "VN0001");
+
+  BOOST_TEST(resources_of(bundle, "RelatedPerson").at(0)["name"][0]["family"] == "Müller");
+  const json observation = resources_of(bundle, "Observation").at(0);
+  BOOST_TEST(observation["valueQuantity"]["value"] == 180);
+  BOOST_TEST(observation["status"] == "final");
+  BOOST_TEST(resources_of(bundle, "AllergyIntolerance").at(0)["patient"]["reference"] ==
+             "urn:uuid:" + patient["id"].get<std::string>());
+  BOOST_TEST(header["focus"].size() == bundle["entry"].size() - 1);
+}
+
+BOOST_AUTO_TEST_CASE(the_same_patient_is_one_patient_and_a_repeat_is_the_same_message) {
+  const json first = convert("adt_a01.hl7");
+  const json update = convert("adt_a08.hl7");
+  BOOST_TEST(resources_of(first, "Patient").at(0)["id"] == resources_of(update, "Patient").at(0)["id"]);
+  BOOST_TEST(resources_of(first, "Encounter").at(0)["id"] == resources_of(update, "Encounter").at(0)["id"]);
+  BOOST_TEST(first["id"] != update["id"]);
+  BOOST_TEST(convert("adt_a01.hl7")["id"] == first["id"]);
+}
+
+BOOST_AUTO_TEST_CASE(oru_r01_becomes_a_report_with_its_observations) {
+  const json bundle = convert("oru_r01.hl7");
+  const json report = resources_of(bundle, "DiagnosticReport").at(0);
+  const std::vector<json> observations = resources_of(bundle, "Observation");
+  BOOST_TEST_REQUIRE(observations.size() == 3u);
+  BOOST_TEST(report["result"].size() == 3u);
+  BOOST_TEST(report["code"]["coding"][0]["code"] == "24331-1");
+  BOOST_TEST(report["status"] == "final");
+  const json request = resources_of(bundle, "ServiceRequest").at(0);
+  BOOST_TEST(report["basedOn"][0]["reference"] == "urn:uuid:" + request["id"].get<std::string>());
+  BOOST_TEST(observations[1]["interpretation"][0]["coding"][0]["code"] == "H");
+  BOOST_TEST(observations[0]["valueQuantity"]["value"] == 196);
+  BOOST_TEST(observations[2]["valueString"] == "Fasting sample\nrepeat in 3 months & review");
+  BOOST_TEST(observations[0]["effectiveDateTime"] == "2024-01-31T14:00:00+01:00");
+}
+
+BOOST_AUTO_TEST_CASE(every_listed_message_type_converts_to_valid_fhir) {
+  for (const std::string name : {"adt_a02.hl7", "adt_a03.hl7", "adt_a04.hl7", "adt_a08.hl7", "adt_a11.hl7",
+                                 "adt_a13.hl7", "adt_a31.hl7", "orm_o01.hl7", "oml_o21.hl7"}) {
+    BOOST_TEST_CONTEXT(name) {
+      const json bundle = convert(name);
+      BOOST_TEST(resources_of(bundle, "Patient").size() == 1u);
+    }
+  }
+  const json order = convert("orm_o01.hl7");
+  BOOST_TEST(resources_of(order, "ServiceRequest").size() == 1u);  // ORC and OBR are one request
+}
+
+BOOST_AUTO_TEST_CASE(a40_marks_the_merged_record_replaced) {
+  const json bundle = convert("adt_a40.hl7");
+  const std::vector<json> patients = resources_of(bundle, "Patient");
+  BOOST_TEST_REQUIRE(patients.size() == 2u);
+  BOOST_TEST(patients[1]["active"] == false);
+  BOOST_TEST(patients[1]["link"][0]["type"] == "replaced-by");
+  BOOST_TEST(patients[1]["link"][0]["other"]["reference"] ==
+             "urn:uuid:" + patients[0]["id"].get<std::string>());
+}
+
+BOOST_AUTO_TEST_CASE(a_structure_without_a_map_is_refused_with_code_200) {
+  hl7v2::ConvertError error;
+  const hl7v2::Message message = parse("MSH|^~\\&|A|B|C|D|20240101||SIU^S12^SIU_S12|X1|P|2.5\r");
+  BOOST_TEST(!hl7v2::to_fhir(message, maps(), {}, error).has_value());
+  BOOST_TEST(error.code == 200);
+  BOOST_TEST(error.reason.find("SIU_S12") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
