@@ -49,6 +49,6 @@ using ListenerParser = std::function<std::unique_ptr<Listener>(std::string name,
 
 // The one place adapters are registered, by the type name config files use.
 const std::map<std::string, ListenerParser>& listener_types();
-Engine::Senders make_senders(boost::asio::io_context& io);
+Engine::Senders make_senders(boost::asio::io_context& io, std::shared_ptr<const hl7v2::MapSet> v2_maps);
 
 }  // namespace courier::adapters

@@ -71,7 +71,8 @@ int run_command(const RunOptions& options) {
   std::unique_ptr<Engine> engine;
   try {
     engine = std::make_unique<Engine>(io.get_executor(), config.engine, std::move(loaded.routes),
-                                      store::open_sqlite_store(config.data_dir), adapters::make_senders(io));
+                                      store::open_sqlite_store(config.data_dir),
+                                      adapters::make_senders(io, config.engine.v2_maps));
     for (auto& listener : config.listeners) listener->start(io, *engine);
   } catch (const std::exception& e) {
     std::cerr << "courier run: " << e.what() << '\n';

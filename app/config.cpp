@@ -7,6 +7,7 @@
 #include "app/input.h"
 #include "engine/config/yaml_reader.h"
 #include "engine/fhir/codec.h"
+#include "engine/hl7v2/maps.h"
 #include "engine/route/route.h"
 #include "engine/util/text.h"
 
@@ -32,6 +33,20 @@ void expand_pattern(const std::string& pattern, const YAML::Node& node, config::
     }
   }
   globfree(&found);
+}
+
+// The v2 maps: from the folder hl7v2-maps names, else from the shipped
+// folder when it is there (relative to the working directory, like routes).
+void read_v2_maps(const YAML::Node& root, config::YamlReader& reader, Config& config) {
+  constexpr const char* shipped = "schemas/hl7v2/maps";
+  const bool named = static_cast<bool>(root["hl7v2-maps"]);
+  const std::string folder = named ? reader.scalar(root["hl7v2-maps"], "hl7v2-maps").value_or("") : shipped;
+  if (!named && !std::filesystem::is_directory(folder)) return;
+  try {
+    config.engine.v2_maps = std::make_shared<const hl7v2::MapSet>(hl7v2::MapSet::load(folder));
+  } catch (const std::exception& error) {
+    reader.fail(named ? root["hl7v2-maps"] : root, std::string("hl7v2-maps: ") + error.what());
+  }
 }
 
 void read_listeners(const YAML::Node& listeners, config::YamlReader& reader, Config& config) {
@@ -119,7 +134,7 @@ Config load_config(const std::string& path, std::vector<std::string>& errors) {
   if (reader.load(root) && !root.IsNull()) {
     reader.check_keys(root,
                       {"data-dir", "public-url", "listeners", "routes", "value-sets", "reliable-cache",
-                       "on-reused-header-id", "sync-wait", "retention", "notification-retry"},
+                       "on-reused-header-id", "sync-wait", "retention", "notification-retry", "hl7v2-maps"},
                       "the configuration");
     if (root.IsMap()) {
       if (root["data-dir"]) config.data_dir = reader.scalar(root["data-dir"], "data-dir").value_or("");
@@ -143,6 +158,7 @@ Config load_config(const std::string& path, std::vector<std::string>& errors) {
       }
       if (root["retention"])
         config.retention = reader.duration(root["retention"], "retention").value_or(config.retention);
+      read_v2_maps(root, reader, config);
       if (root["listeners"]) read_listeners(root["listeners"], reader, config);
       read_file_list(root, "routes", "route file", reader, config.route_files);
       read_file_list(root, "value-sets", "value set file", reader, config.value_set_files);

@@ -3,9 +3,6 @@
 // answers 200 only after the fdatasync that covers it. Writes that arrive
 // while a sync runs share the next one (group commit), as courier's store
 // does. Usage: durable_server PORT FILE
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -16,12 +13,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include <condition_variable>
-#include <functional>
 #include <iostream>
-#include <mutex>
 #include <thread>
-#include <vector>
+
+#include "bench/journal.h"
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -30,54 +25,7 @@ using tcp = asio::ip::tcp;
 
 namespace {
 
-class Journal {
- public:
-  explicit Journal(const char* path) : fd_(::open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) {
-    if (fd_ < 0) throw std::runtime_error(std::string("cannot open ") + path);
-    thread_ = std::thread([this] { loop(); });
-  }
-
-  void append(std::string body, std::function<void()> done) {
-    {
-      std::lock_guard lock(mutex_);
-      pending_.push_back({std::move(body), std::move(done)});
-    }
-    wake_.notify_one();
-  }
-
- private:
-  struct Entry {
-    std::string body;
-    std::function<void()> done;
-  };
-
-  void loop() {
-    std::vector<Entry> batch;
-    for (;;) {
-      {
-        std::unique_lock lock(mutex_);
-        wake_.wait(lock, [&] { return !pending_.empty(); });
-        batch.swap(pending_);
-      }
-      std::string data;
-      for (const Entry& e : batch) data += e.body;
-      if (::write(fd_, data.data(), data.size()) != static_cast<ssize_t>(data.size()) || ::fdatasync(fd_) != 0) {
-        std::perror("durable_server");
-        std::exit(1);
-      }
-      for (Entry& e : batch) e.done();
-      batch.clear();
-    }
-  }
-
-  int fd_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  std::vector<Entry> pending_;
-  std::thread thread_;
-};
-
-asio::awaitable<void> session(tcp::socket socket, Journal& journal) {
+asio::awaitable<void> session(tcp::socket socket, courier::bench::Journal& journal) {
   constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
@@ -104,7 +52,7 @@ asio::awaitable<void> session(tcp::socket socket, Journal& journal) {
   }
 }
 
-asio::awaitable<void> listen(tcp::acceptor& acceptor, Journal& journal) {
+asio::awaitable<void> listen(tcp::acceptor& acceptor, courier::bench::Journal& journal) {
   for (;;) {
     tcp::socket socket = co_await acceptor.async_accept(asio::use_awaitable);
     socket.set_option(tcp::no_delay(true));
@@ -119,9 +67,10 @@ int main(int argc, char** argv) {
     std::cerr << "usage: durable_server PORT FILE\n";
     return 2;
   }
-  Journal journal(argv[2]);
+  courier::bench::Journal journal(argv[2]);
   asio::io_context io(2);
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(std::stoi(argv[1]))));
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"),
+                                           static_cast<unsigned short>(std::stoi(argv[1]))));
   asio::co_spawn(io, listen(acceptor, journal), asio::detached);
   std::thread other([&] { io.run(); });
   io.run();

@@ -683,6 +683,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         out.target = destination->endpoint;
         out.file_name = std::to_string(head.conversation->id) + "-" + destination->name +
                         (out.format == fhir::Format::xml ? ".xml" : ".json");
+      } else if (destination->pattern == route::Pattern::mllp) {
+        out.target = destination->endpoint;  // the sender writes the message as HL7 v2
       } else {
         // A cancellation is always synchronous: its answer says whether it was honoured.
         const bool async = destination->async && head.record.kind != DeliveryKind::cancel;
@@ -1137,7 +1139,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       for (const route::Destination& d : conversation->route->to)
         if (d.name == forward.destination) destination = &d;
       if (destination == nullptr || destination->pattern == route::Pattern::file ||
-          destination->pattern == route::Pattern::operation) {
+          destination->pattern == route::Pattern::operation || destination->pattern == route::Pattern::mllp) {
         conversation->cancel_refusals.push_back(forward.destination + " cannot take back what it was sent");
         continue;
       }

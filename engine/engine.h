@@ -24,6 +24,10 @@
 
 namespace courier {
 
+namespace hl7v2 {
+class MapSet;
+}
+
 struct EngineOptions {
   // courier's FHIR base as peers reach it: where async fillers send
   // responses, and the source of the messages courier writes.
@@ -42,6 +46,9 @@ struct EngineOptions {
   route::RetryPolicy notification_retry{6, std::chrono::milliseconds(1000),
                                         std::chrono::milliseconds(60'000)};
   fhir::ParseLimits limits;
+  // The HL7 v2 <-> FHIR maps, for the MLLP listeners and senders (null when
+  // none are loaded).
+  std::shared_ptr<const hl7v2::MapSet> v2_maps;
 };
 
 class Engine {

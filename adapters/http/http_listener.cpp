@@ -12,6 +12,7 @@
 #include <atomic>
 #include <charconv>
 
+#include "adapters/engine_awaitable.h"
 #include "adapters/http/http_support.h"
 #include "engine/admin.h"
 #include "engine/fhir/operation_outcome.h"
@@ -44,20 +45,6 @@ struct HttpSettings {
 
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
-
-// Waits for the engine's reply inside a coroutine.
-template <typename Token>
-auto async_accept(Engine& engine, Inbound inbound, Token&& token) {
-  return asio::async_initiate<Token, void(Reply)>(
-      [&engine](auto handler, Inbound inbound) {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        engine.accept(std::move(inbound), [shared](Reply reply) {
-          auto executor = asio::get_associated_executor(*shared);
-          asio::post(executor, [shared, reply = std::move(reply)]() mutable { (*shared)(std::move(reply)); });
-        });
-      },
-      token, std::move(inbound));
-}
 
 // Waits for the REST API's answer inside a coroutine.
 template <typename Token>

@@ -9,10 +9,10 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include <map>
-#include <mutex>
 #include <optional>
 #include <vector>
+
+#include "adapters/connection_pool.h"
 
 #include "adapters/http/http_support.h"
 
@@ -71,7 +71,7 @@ class HttpSender final : public delivery::Sender, public std::enable_shared_from
     // A reused connection may have been closed by the peer meanwhile: one
     // more try on a fresh connection in that case.
     for (int round = 0; round < 2; ++round) {
-      std::optional<beast::tcp_stream> stream = self->take(url->host_port());
+      std::optional<beast::tcp_stream> stream = self->pool_.take(url->host_port());
       const bool reused = stream.has_value();
       if (!stream) {
         stream.emplace(co_await asio::this_coro::executor);
@@ -104,7 +104,7 @@ class HttpSender final : public delivery::Sender, public std::enable_shared_from
         co_return outcome;
       }
       http::response<http::string_body> response = parser.release();
-      if (response.keep_alive()) self->give_back(url->host_port(), std::move(*stream));
+      if (response.keep_alive()) self->pool_.give_back(url->host_port(), std::move(*stream));
       outcome.status = static_cast<int>(response.result_int());
       outcome.body = std::move(response.body());
       outcome.format =
@@ -116,24 +116,8 @@ class HttpSender final : public delivery::Sender, public std::enable_shared_from
     co_return outcome;
   }
 
-  std::optional<beast::tcp_stream> take(const std::string& key) {
-    std::lock_guard lock(mutex_);
-    auto it = idle_.find(key);
-    if (it == idle_.end() || it->second.empty()) return std::nullopt;
-    beast::tcp_stream stream = std::move(it->second.back());
-    it->second.pop_back();
-    return stream;
-  }
-
-  void give_back(const std::string& key, beast::tcp_stream stream) {
-    std::lock_guard lock(mutex_);
-    auto& pool = idle_[key];
-    if (pool.size() < 64) pool.push_back(std::move(stream));
-  }
-
   asio::io_context& io_;
-  std::mutex mutex_;
-  std::map<std::string, std::vector<beast::tcp_stream>> idle_;
+  ConnectionPool<beast::tcp_stream> pool_{64};
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include "engine/hl7v2/ack.h"
 
+#include <algorithm>
 #include <cctype>
 #include <vector>
 
@@ -74,6 +75,22 @@ AckFacts ack_facts(const Message& message) {
   return facts;
 }
 
+namespace {
+
+// What an unreadable message's header says is echoed only in plain
+// characters: it may be broken in any way, and the ACK must still read.
+std::string plain(std::string_view text) {
+  std::string out;
+  for (const char c : text.substr(0, 64)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == ' ' || c == '.' || c == '-' || c == '_' || c == ':' || c == '/' || c == '@')
+      out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
 AckFacts ack_facts_of_unreadable(std::string_view text) {
   AckFacts facts;
   const std::size_t end = text.find_first_of("\r\n");
@@ -96,21 +113,29 @@ AckFacts ack_facts_of_unreadable(std::string_view text) {
     return n >= 2 && n - 2 < fields.size() ? fields[n - 2] : std::string_view();
   };
   const std::string_view encoding = field(2);
+  // Answer in the message's own delimiters only when they are a usable set;
+  // otherwise the defaults, so the ACK itself can be read.
   if (encoding.size() >= 4) {
-    facts.delimiters = Delimiters{separator, encoding[0], encoding[1], encoding[2], encoding[3]};
+    const std::string set{separator, encoding[0], encoding[1], encoding[2], encoding[3]};
+    const bool usable = std::all_of(set.begin(), set.end(), [&](char c) {
+      const auto u = static_cast<unsigned char>(c);
+      return std::ispunct(u) && std::count(set.begin(), set.end(), c) == 1;
+    });
+    if (usable) facts.delimiters = Delimiters{separator, encoding[0], encoding[1], encoding[2], encoding[3]};
   }
-  facts.sending_application = field(3);
-  facts.sending_facility = field(4);
-  facts.receiving_application = field(5);
-  facts.receiving_facility = field(6);
+  facts.sending_application = plain(field(3));
+  facts.sending_facility = plain(field(4));
+  facts.receiving_application = plain(field(5));
+  facts.receiving_facility = plain(field(6));
   const std::string_view type = field(9);
   if (const std::size_t caret = type.find(facts.delimiters.component); caret != std::string_view::npos) {
     facts.trigger =
-        std::string(type.substr(caret + 1, type.find(facts.delimiters.component, caret + 1) - caret - 1));
+        plain(type.substr(caret + 1, type.find(facts.delimiters.component, caret + 1) - caret - 1));
   }
-  facts.control_id = unescape(field(10), facts.delimiters);
-  if (!field(11).empty()) facts.processing_id = field(11);
-  if (!field(12).empty()) facts.version = field(12);
+  facts.control_id = plain(field(10));
+  if (!plain(field(11)).empty()) facts.processing_id = plain(field(11));
+  // A version courier does not know is answered in 2.5, which the sender can read.
+  if (const std::string version = plain(field(12)); is_v2_version(version)) facts.version = version;
   return facts;
 }
 

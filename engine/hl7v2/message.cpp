@@ -92,7 +92,10 @@ std::vector<std::string_view> split_segments(std::string_view text, std::string&
 
 ParseError error_at(std::string reason, std::size_t index, std::string_view name, std::size_t field,
                     int code) {
-  return ParseError{std::move(reason), index, std::string(name.substr(0, 3)), field, code};
+  // A name that is not a segment name is not echoed: it may be any bytes.
+  const std::string_view segment = name.substr(0, 3);
+  return ParseError{std::move(reason), index, valid_segment_name(segment) ? std::string(segment) : "", field,
+                    code};
 }
 
 // Reads MSH-1 and MSH-2 (or FHS/BHS), checking they make a usable set.
@@ -187,7 +190,9 @@ std::optional<Message> Message::parse(std::string_view text, ParseError& error, 
     if (header) {
       // "MSH|^~\&|A" → ["MSH", "^~\&", "A"]: MSH-1 sits between name and MSH-2.
       parts.emplace_back(name);
-      for (const std::string_view part : split(line.substr(4), separator)) parts.emplace_back(part);
+      if (line.size() > 3) {
+        for (const std::string_view part : split(line.substr(4), separator)) parts.emplace_back(part);
+      }
     } else {
       for (const std::string_view part : split(line, separator)) parts.emplace_back(part);
     }
@@ -208,8 +213,7 @@ std::optional<Message> Message::parse(std::string_view text, ParseError& error, 
     error = error_at("MSH-10 (message control id) is empty", 1, "MSH", 10, 101);
     return std::nullopt;
   }
-  const std::string version = message.version();
-  if (version.size() < 3 || version.substr(0, 2) != "2.") {
+  if (!is_v2_version(message.version())) {
     error = error_at("MSH-12 must name an HL7 v2 version (2.3 to 2.8)", 1, "MSH", 12, 203);
     return std::nullopt;
   }
@@ -365,6 +369,11 @@ std::string escape(std::string_view text, const Delimiters& delimiters) {
     }
   }
   return out;
+}
+
+bool is_v2_version(std::string_view version) {
+  return version.size() >= 3 && version.substr(0, 2) == "2." &&
+         std::isdigit(static_cast<unsigned char>(version[2]));
 }
 
 bool is_batch(std::string_view text) {

@@ -141,4 +141,7 @@ std::optional<Batch> parse_batch(std::string_view text, ParseError& error, const
 std::string write_batch(const Batch& batch);
 bool is_batch(std::string_view text);
 
+// "2.3" to "2.8.2": a version MSH-12 may name.
+bool is_v2_version(std::string_view version);
+
 }  // namespace courier::hl7v2

@@ -24,6 +24,7 @@ std::string_view to_string(Pattern pattern) {
     case Pattern::queue: return "queue";
     case Pattern::operation: return "operation";
     case Pattern::status: return "status";
+    case Pattern::mllp: return "mllp";
   }
   return "?";
 }
@@ -246,23 +247,23 @@ class RouteReader {
       d.name = yaml_.scalar(node["name"], where + ".name").value_or("");
     }
     if (!node["pattern"]) {
-      yaml_.fail(node,
-                 where + " needs a pattern: messaging, file, rest, request, queue, operation or status");
+      yaml_.fail(
+          node, where + " needs a pattern: messaging, file, rest, request, queue, operation, status or mllp");
       return std::nullopt;
     }
     const auto pattern =
         yaml_.choice(node["pattern"], where + ".pattern",
-                     {"messaging", "file", "rest", "request", "queue", "operation", "status"});
+                     {"messaging", "file", "rest", "request", "queue", "operation", "status", "mllp"});
     if (!pattern) return std::nullopt;
     for (Pattern p : {Pattern::messaging, Pattern::file, Pattern::rest, Pattern::request, Pattern::queue,
-                      Pattern::operation, Pattern::status})
+                      Pattern::operation, Pattern::status, Pattern::mllp})
       if (to_string(p) == *pattern) d.pattern = p;
     const std::string kind = "'" + *pattern + "' destinations";
     // Which of the pattern-specific keys each pattern takes.
     const bool takes_endpoint =
         d.pattern != Pattern::file && d.pattern != Pattern::queue && d.pattern != Pattern::status;
-    const bool needs_endpoint =
-        d.pattern == Pattern::messaging || d.pattern == Pattern::request || d.pattern == Pattern::operation;
+    const bool needs_endpoint = d.pattern == Pattern::messaging || d.pattern == Pattern::request ||
+                                d.pattern == Pattern::operation || d.pattern == Pattern::mllp;
     if (node["folder"] && d.pattern != Pattern::file)
       yaml_.fail(node["folder"], where + ": 'folder' is for file destinations, not " + kind);
     if (node["mode"] && d.pattern != Pattern::messaging)
@@ -298,7 +299,15 @@ class RouteReader {
                                                                       : ": courier answers them itself"));
     } else if (node["endpoint"]) {
       if (auto endpoint = yaml_.scalar(node["endpoint"], where + ".endpoint")) {
-        if (!endpoint->starts_with("http://") && !endpoint->starts_with("https://")) {
+        // Empty (an unset ${FHIR_UPSTREAM:-}) means courier's own store,
+        // for the destinations that can write there.
+        if (endpoint->empty() && !needs_endpoint) {
+        } else if (d.pattern == Pattern::mllp) {
+          if (!endpoint->starts_with("mllp://") || endpoint->rfind(':') < 7) {
+            yaml_.fail(node["endpoint"],
+                       where + ".endpoint must be an mllp://host:port address, not '" + *endpoint + "'");
+          }
+        } else if (!endpoint->starts_with("http://") && !endpoint->starts_with("https://")) {
           yaml_.fail(node["endpoint"],
                      where + ".endpoint must be an http:// or https:// URL, not '" + *endpoint + "'");
         }

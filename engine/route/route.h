@@ -42,7 +42,7 @@ struct RetryPolicy {
 //   its answer is the response (Option E);
 // - status: courier answers itself, with the Task of the request the
 //   message's focus names (a status query by message).
-enum class Pattern { messaging, file, rest, request, queue, operation, status };
+enum class Pattern { messaging, file, rest, request, queue, operation, status, mllp };
 std::string_view to_string(Pattern pattern);
 // rest, request, queue and operation: the message becomes a FHIR REST call.
 bool is_rest(Pattern pattern);

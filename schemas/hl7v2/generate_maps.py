@@ -45,6 +45,10 @@ OVERRIDES = {
     # "IF CX.4 IN the identifier registry" cannot be evaluated; an assigning
     # authority is what tells identifiers apart, so it becomes the system.
     ("CX[Identifier]", 4): [{"from": 4, "to": "system", "map": "HD[uri]"}],
+    # XAD.1 spreads a street address over line[1-3] by a SAD table the IG
+    # does not have; its first part (the street or mailing address) is the
+    # first line.
+    ("XAD[Address]", 1): [{"from": 1, "to": "line[1]"}],
 }
 
 TYPES_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fhir", "r4", "types.json")

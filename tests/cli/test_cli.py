@@ -236,7 +236,7 @@ class Check(unittest.TestCase):
     def test_shipped_config_and_routes_are_clean(self):
         r = subprocess.run([COURIER, "check"], cwd=ROOT, capture_output=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn(b"courier check: ok: 1 listener(s)", r.stderr)
+        self.assertIn(b"courier check: ok: 2 listener(s)", r.stderr)
 
     def test_every_problem_in_config_and_routes_is_printed(self):
         with tempfile.TemporaryDirectory() as folder:
@@ -250,7 +250,7 @@ class Check(unittest.TestCase):
             r = courier("check", "--config", config)
             self.assertEqual(r.returncode, 1)
             self.assertEqual(r.stdout.decode().splitlines(), [
-                f"{config}:4:11: listeners[0].type: unknown listener type 'htp' (known: http); did you mean 'http'?",
+                f"{config}:4:11: listeners[0].type: unknown listener type 'htp' (known: http, mllp); did you mean 'http'?",
                 f"{config}:7:11: listener 'api'.port must be a whole number from 0 to 65535, not '99999'",
                 f"{route}:6:5: unknown key 'foldr' in route 'r'.to[0]; did you mean 'folder'?",
                 f"{route}:4:5: route 'r'.to[0] needs a folder to write the messages to",

@@ -7,6 +7,7 @@
 
 #include "engine/fhir/validator.h"
 #include "engine/hl7v2/ack.h"
+#include "engine/hl7v2/from_fhir.h"
 #include "engine/hl7v2/maps.h"
 #include "engine/hl7v2/message.h"
 #include "engine/hl7v2/to_fhir.h"
@@ -313,6 +314,50 @@ BOOST_AUTO_TEST_CASE(a_structure_without_a_map_is_refused_with_code_200) {
   BOOST_TEST(!hl7v2::to_fhir(message, maps(), {}, error).has_value());
   BOOST_TEST(error.code == 200);
   BOOST_TEST(error.reason.find("SIU_S12") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(hl7v2_from_fhir)
+
+BOOST_AUTO_TEST_CASE(fhir_times_become_v2_times) {
+  BOOST_TEST(hl7v2::v2_time("2024-01-31T14:00:00+01:00") == "20240131140000+0100");
+  BOOST_TEST(hl7v2::v2_time("2024-01-31T14:00:00.250-05:00") == "20240131140000.250-0500");
+  BOOST_TEST(hl7v2::v2_time("2024-01-31T14:00:00Z") == "20240131140000+0000");
+  BOOST_TEST(hl7v2::v2_time("1961-06-15") == "19610615");
+  BOOST_TEST(hl7v2::v2_time("1961-06") == "196106");
+}
+
+BOOST_AUTO_TEST_CASE(results_go_to_fhir_and_back_to_oru) {
+  hl7v2::ConvertError error;
+  const std::optional<std::string> bundle =
+      hl7v2::to_fhir(parse(sample("oru_r01.hl7")), maps(), hl7v2::ConvertOptions{"+01:00"}, error);
+  BOOST_TEST_REQUIRE(bundle.has_value());
+  std::string why;
+  const std::optional<std::string> oru = hl7v2::oru_from_fhir(*bundle, &maps(), why);
+  BOOST_TEST_REQUIRE(oru.has_value(), why);
+  const hl7v2::Message back = parse(*oru);
+  BOOST_TEST(back.structure() == "ORU_R01");
+  std::vector<const hl7v2::Segment*> results;
+  for (const hl7v2::Segment& segment : back.segments()) {
+    if (segment.name() == "OBX") results.push_back(&segment);
+  }
+  BOOST_TEST_REQUIRE(results.size() == 3u);
+  BOOST_TEST(back.value(*results[1], 3, 1, 1) == "2571-8");
+  BOOST_TEST(back.value(*results[1], 3, 1, 3) == "LN");  // the LOINC URI named as v2 names it
+  BOOST_TEST(back.value(*results[1], 5) == "246");
+  BOOST_TEST(back.value(*results[1], 8) == "H");
+  BOOST_TEST(back.value(*results[2], 5) == "Fasting sample\nrepeat in 3 months & review");
+  BOOST_TEST(back.value(*back.find("PID"), 5, 1, 1) == "Müller");
+  BOOST_TEST(back.value(*back.find("OBR"), 25) == "F");
+}
+
+BOOST_AUTO_TEST_CASE(messages_without_a_report_have_no_v2_form) {
+  hl7v2::ConvertError error;
+  const std::optional<std::string> bundle = hl7v2::to_fhir(parse(sample("adt_a01.hl7")), maps(), {}, error);
+  std::string why;
+  BOOST_TEST(!hl7v2::oru_from_fhir(*bundle, &maps(), why).has_value());
+  BOOST_TEST(why.find("DiagnosticReport") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

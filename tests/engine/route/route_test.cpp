@@ -121,7 +121,7 @@ to:
           "ServiceRequest",
       l.path +
           ":8:14: route 'lab'.to[0].pattern must be one of messaging, file, rest, request, queue, operation, "
-          "status, not 'mesaging'; did you mean 'messaging'?",
+          "status, mllp, not 'mesaging'; did you mean 'messaging'?",
       l.path +
           ":13:18: route 'lab'.to[1].ack-timeout must be a duration such as 500ms, 30s, 5m or 1h, not 'soon'",
       l.path + ":12:24: route 'lab'.to[1].retry.attempts must be a whole number from 1 to 1000, not '0'",

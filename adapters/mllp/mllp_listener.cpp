@@ -1,0 +1,359 @@
+#include "adapters/mllp/mllp_listener.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <atomic>
+#include <ctime>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "adapters/engine_awaitable.h"
+#include "adapters/mllp/framer.h"
+#include "engine/fhir/operation_outcome.h"
+#include "engine/hl7v2/ack.h"
+#include "engine/hl7v2/maps.h"
+#include "engine/hl7v2/to_fhir.h"
+#include "engine/util/uuid.h"
+
+namespace courier::adapters {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+// When a message in original mode gets its AA: once it is durable, or once
+// the route's destinations have taken it (the default).
+enum class AckPolicy { on_receipt, after_delivery };
+
+struct MllpSettings {
+  std::string address = "0.0.0.0";
+  std::uint16_t port = 2575;
+  std::size_t max_message = 1u << 20;
+  milliseconds idle_timeout{300'000};  // no frame at all for this long: close
+  milliseconds read_timeout{30'000};   // a frame begun must end within this
+  std::size_t max_connections = 256;
+  AckPolicy ack_policy = AckPolicy::after_delivery;
+  hl7v2::ConvertOptions convert;
+};
+
+std::string ack_timestamp() {
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char out[32];
+  std::strftime(out, sizeof out, "%Y%m%d%H%M%S%z", &local);
+  return out;
+}
+
+// The ACK's own MSH-10: 20 characters, the most v2.3 to 2.6 allow.
+std::string ack_control_id() {
+  std::string id = util::random_uuid();
+  id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
+  return id.substr(0, 20);
+}
+
+// What the engine's answer means for the v2 sender.
+hl7v2::Ack ack_for(const Reply& reply, bool commit) {
+  hl7v2::Ack ack;
+  ack.commit = commit;
+  if (reply.status == 202) {
+    if (commit) return ack;  // CA: it is durable
+    ack.code = hl7v2::AckCode::error;
+    ack.text = "accepted; the outcome is not known yet: send the message again to learn it";
+    return ack;
+  }
+  if (reply.status == 204) return ack;
+  if (reply.status >= 500) {
+    ack.code = hl7v2::AckCode::error;
+    ack.text = fhir::outcome_summary(reply.body, reply.format);
+    return ack;
+  }
+  if (reply.status >= 400) {
+    ack.code = hl7v2::AckCode::reject;
+    ack.text = fhir::outcome_summary(reply.body, reply.format);
+    return ack;
+  }
+  // 200 with a response message: its response.code decides.
+  const nlohmann::json message = nlohmann::json::parse(reply.body, nullptr, false);
+  std::string code;
+  if (message.is_object() && message.contains("entry") && message["entry"].is_array() &&
+      !message["entry"].empty()) {
+    const nlohmann::json& header = message["entry"][0].value("resource", nlohmann::json::object());
+    if (header.contains("response") && header["response"].is_object()) {
+      code = header["response"].value("code", "");
+    }
+  }
+  if (code == "transient-error") {
+    ack.code = hl7v2::AckCode::error;
+    ack.text = "the destination could not take the message now";
+  } else if (code == "fatal-error") {
+    ack.code = hl7v2::AckCode::reject;
+    ack.text = "the destination refused the message";
+  }
+  return ack;
+}
+
+class MllpListener final : public Listener {
+ public:
+  MllpListener(std::string name, MllpSettings settings)
+      : Listener(std::move(name)), settings_(std::move(settings)) {}
+
+  void start(asio::io_context& io, Engine& engine) override {
+    engine_ = &engine;
+    maps_ = engine.options().v2_maps;
+    if (maps_ == nullptr) {
+      throw std::runtime_error("listener " + name() +
+                               ": no HL7 v2 maps are loaded (see hl7v2-maps in the config)");
+    }
+    acceptor_.emplace(io);
+    boost::system::error_code ec;
+    const tcp::endpoint endpoint(asio::ip::make_address(settings_.address, ec), settings_.port);
+    if (ec)
+      throw std::runtime_error("listener " + name() + ": '" + settings_.address + "' is not an IP address");
+    acceptor_->open(endpoint.protocol());
+    acceptor_->set_option(asio::socket_base::reuse_address(true));
+    acceptor_->bind(endpoint, ec);
+    if (ec) {
+      throw std::runtime_error("listener " + name() + ": cannot listen on " + settings_.address + ":" +
+                               std::to_string(settings_.port) + ": " + ec.message());
+    }
+    acceptor_->listen(asio::socket_base::max_listen_connections);
+    bound_port_ = acceptor_->local_endpoint().port();
+    asio::co_spawn(io, accept_loop(), asio::detached);
+  }
+
+  void stop() override {
+    if (acceptor_) {
+      boost::system::error_code ignored;
+      acceptor_->close(ignored);
+    }
+  }
+
+  std::uint16_t port() const override { return bound_port_; }
+
+  std::string describe() const override {
+    return "mllp on " + settings_.address + ":" + std::to_string(bound_port_);
+  }
+
+ private:
+  asio::awaitable<void> accept_loop() {
+    for (;;) {
+      auto [ec, socket] = co_await acceptor_->async_accept(use_tuple);
+      if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
+      if (ec) continue;
+      if (connections_.load() >= settings_.max_connections) {
+        boost::system::error_code ignored;
+        socket.close(ignored);
+        std::cerr << "mllp " << name() << ": refused a connection: " << settings_.max_connections
+                  << " connections are open\n";
+        continue;
+      }
+      ++connections_;
+      asio::co_spawn(socket.get_executor(), session(std::move(socket)),
+                     [this](std::exception_ptr) { --connections_; });
+    }
+  }
+
+  // What a connection is doing, and since when: shared with its watchdog,
+  // which may outlive the session by one tick.
+  struct ConnectionState {
+    enum class Phase { idle, reading_frame, processing, writing };
+    explicit ConnectionState(tcp::socket s) : socket(std::move(s)) {}
+    tcp::socket socket;
+    Phase phase = Phase::idle;
+    Clock::time_point since = Clock::now();
+    bool done = false;
+    void enter(Phase next) {
+      phase = next;
+      since = Clock::now();
+    }
+  };
+
+  // Closes the connection when it idles between frames too long, when a
+  // frame takes too long to arrive whole (a peer sending a byte a second),
+  // or when the peer does not read its ACK in that time.
+  asio::awaitable<void> watchdog(std::shared_ptr<ConnectionState> state) {
+    using Phase = ConnectionState::Phase;
+    asio::steady_timer timer(state->socket.get_executor());
+    while (!state->done && state->socket.is_open()) {
+      const Clock::duration waited = Clock::now() - state->since;
+      const char* why = nullptr;
+      if (state->phase == Phase::idle && waited > settings_.idle_timeout) why = "idle too long";
+      if (state->phase == Phase::reading_frame && waited > settings_.read_timeout)
+        why = "a message did not arrive whole in time";
+      if (state->phase == Phase::writing && waited > settings_.read_timeout)
+        why = "the peer does not read its ACK";
+      if (why != nullptr) {
+        std::cerr << "mllp " << name() << ": closed a connection: " << why << "\n";
+        boost::system::error_code ignored;
+        state->socket.close(ignored);
+        co_return;
+      }
+      timer.expires_after(std::min<milliseconds>(milliseconds(250), settings_.read_timeout));
+      co_await timer.async_wait(use_tuple);
+    }
+  }
+
+  asio::awaitable<void> session(tcp::socket socket) {
+    using Phase = ConnectionState::Phase;
+    auto state = std::make_shared<ConnectionState>(std::move(socket));
+    asio::co_spawn(state->socket.get_executor(), watchdog(state), asio::detached);
+    mllp::Framer framer(settings_.max_message);
+    std::array<char, 16384> buffer;
+    for (;;) {
+      auto [ec, n] = co_await state->socket.async_read_some(asio::buffer(buffer), use_tuple);
+      if (ec) break;
+      if (state->phase == Phase::idle) state->enter(Phase::reading_frame);
+      std::string_view data(buffer.data(), n);
+      bool close = false;
+      while (!data.empty()) {
+        std::size_t used = 0;
+        const mllp::Framer::Event event = framer.feed(data, used);
+        data.remove_prefix(used);
+        if (event == mllp::Framer::Event::oversized) {
+          std::cerr << "mllp " << name() << ": closed a connection: a message is larger than "
+                    << settings_.max_message << " bytes\n";
+          close = true;
+          break;
+        }
+        if (event == mllp::Framer::Event::message) {
+          state->enter(Phase::processing);
+          const std::string answer = co_await answer_to(framer.take_message());
+          state->enter(Phase::writing);
+          auto [write_error, written] =
+              co_await asio::async_write(state->socket, asio::buffer(answer), use_tuple);
+          if (write_error) {
+            close = true;
+            break;
+          }
+          state->enter(Phase::reading_frame);
+        }
+      }
+      if (close) break;
+      if (!framer.inside_frame()) state->enter(Phase::idle);
+    }
+    state->done = true;
+    boost::system::error_code ignored;
+    state->socket.close(ignored);
+  }
+
+  // The framed ACK (or batch of ACKs) for one frame's content.
+  asio::awaitable<std::string> answer_to(std::string text) {
+    if (hl7v2::is_batch(text)) {
+      hl7v2::ParseError error;
+      std::optional<hl7v2::Batch> batch = hl7v2::parse_batch(text, error);
+      if (!batch) co_return mllp::frame(refusal(text, error));
+      std::string acks = "BHS|^~\\&|||||" + ack_timestamp() + "\r";
+      for (const hl7v2::Message& message : batch->messages) acks += co_await answer_message(message);
+      acks += "BTS|" + std::to_string(batch->messages.size()) + "\r";
+      co_return mllp::frame(acks);
+    }
+    hl7v2::ParseError error;
+    std::optional<hl7v2::Message> message = hl7v2::Message::parse(text, error);
+    if (!message) co_return mllp::frame(refusal(text, error));
+    co_return mllp::frame(co_await answer_message(*message));
+  }
+
+  std::string refusal(std::string_view text, const hl7v2::ParseError& error) {
+    // The reason says what is wrong, never what the message holds.
+    std::cerr << "mllp " << name() << ": refused a message: " << error.reason << "\n";
+    const hl7v2::Ack ack{hl7v2::AckCode::reject, false, error.reason, &error};
+    return hl7v2::write_ack(hl7v2::ack_facts_of_unreadable(text), ack, ack_control_id(), ack_timestamp());
+  }
+
+  asio::awaitable<std::string> answer_message(const hl7v2::Message& message) {
+    const hl7v2::AckFacts facts = hl7v2::ack_facts(message);
+    const hl7v2::AckRequest wanted = hl7v2::ack_request(message);
+    // Enhanced mode asks for a commit ACK: CA once the message is durable.
+    const bool commit = wanted.enhanced && wanted.accept != hl7v2::AckCondition::never;
+    hl7v2::ConvertError convert_error;
+    std::optional<std::string> bundle = hl7v2::to_fhir(message, *maps_, settings_.convert, convert_error);
+    if (!bundle) {
+      std::cerr << "mllp " << name() << ": refused message " << message.control_id() << ": "
+                << convert_error.reason << "\n";
+      const hl7v2::ParseError where{convert_error.reason, 1, "MSH", 9, convert_error.code};
+      co_return hl7v2::write_ack(facts,
+                                 hl7v2::Ack{hl7v2::AckCode::reject, commit, convert_error.reason, &where},
+                                 ack_control_id(), ack_timestamp());
+    }
+    Inbound inbound;
+    inbound.listener = name();
+    inbound.body = std::move(*bundle);
+    inbound.format = fhir::Format::json;
+    inbound.async = commit || settings_.ack_policy == AckPolicy::on_receipt;
+    const Reply reply = co_await async_accept(*engine_, std::move(inbound), asio::use_awaitable);
+    hl7v2::Ack ack = ack_for(reply, commit);
+    if (!commit && reply.status == 202 && settings_.ack_policy == AckPolicy::on_receipt) ack = hl7v2::Ack{};
+    if (ack.code != hl7v2::AckCode::accept) {
+      std::cerr << "mllp " << name() << ": message " << message.control_id()
+                << " answered with an error: " << ack.text << "\n";
+    }
+    co_return hl7v2::write_ack(facts, ack, ack_control_id(), ack_timestamp());
+  }
+
+  MllpSettings settings_;
+  Engine* engine_ = nullptr;
+  std::shared_ptr<const hl7v2::MapSet> maps_;
+  std::optional<tcp::acceptor> acceptor_;
+  std::uint16_t bound_port_ = 0;
+  std::atomic<std::size_t> connections_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Listener> parse_mllp_listener(std::string name, const YAML::Node& node,
+                                              config::YamlReader& reader) {
+  const std::string where = "listener '" + name + "'";
+  if (!reader.check_keys(node,
+                         {"name", "type", "address", "port", "max-message", "idle-timeout", "read-timeout",
+                          "max-connections", "ack", "timezone"},
+                         where)) {
+    return nullptr;
+  }
+  MllpSettings s;
+  if (node["address"]) s.address = reader.scalar(node["address"], where + ".address").value_or(s.address);
+  if (node["port"]) {
+    s.port =
+        static_cast<std::uint16_t>(reader.integer(node["port"], where + ".port", 0, 65535).value_or(s.port));
+  }
+  if (node["max-message"]) {
+    s.max_message =
+        static_cast<std::size_t>(reader.size(node["max-message"], where + ".max-message").value_or(1));
+  }
+  if (node["idle-timeout"]) {
+    s.idle_timeout = reader.duration(node["idle-timeout"], where + ".idle-timeout").value_or(s.idle_timeout);
+  }
+  if (node["read-timeout"]) {
+    s.read_timeout = reader.duration(node["read-timeout"], where + ".read-timeout").value_or(s.read_timeout);
+  }
+  if (node["max-connections"]) {
+    s.max_connections = static_cast<std::size_t>(
+        reader.integer(node["max-connections"], where + ".max-connections", 1, 1'000'000).value_or(1));
+  }
+  if (node["ack"]) {
+    const std::string ack = reader.scalar(node["ack"], where + ".ack").value_or("after-delivery");
+    if (ack == "on-receipt") {
+      s.ack_policy = AckPolicy::on_receipt;
+    } else if (ack != "after-delivery") {
+      reader.fail(node["ack"], where + ".ack must be after-delivery or on-receipt, not '" + ack + "'");
+    }
+  }
+  if (node["timezone"])
+    s.convert.default_offset = reader.scalar(node["timezone"], where + ".timezone").value_or("");
+  return std::make_unique<MllpListener>(std::move(name), std::move(s));
+}
+
+}  // namespace courier::adapters

@@ -1,0 +1,174 @@
+#include "adapters/mllp/mllp_sender.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include <optional>
+#include <vector>
+
+#include "adapters/connection_pool.h"
+
+#include "adapters/mllp/framer.h"
+#include "engine/fhir/codec.h"
+#include "engine/hl7v2/ack.h"
+#include "engine/hl7v2/from_fhir.h"
+#include "engine/hl7v2/maps.h"
+#include "engine/hl7v2/message.h"
+
+namespace courier::adapters {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+struct HostPort {
+  std::string host;
+  std::string port;
+  std::string key() const { return host + ":" + port; }
+};
+
+std::optional<HostPort> parse_mllp_url(std::string_view url) {
+  constexpr std::string_view scheme = "mllp://";
+  if (!url.starts_with(scheme)) return std::nullopt;
+  url.remove_prefix(scheme.size());
+  while (url.ends_with('/')) url.remove_suffix(1);
+  const std::size_t colon = url.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == url.size()) return std::nullopt;
+  return HostPort{std::string(url.substr(0, colon)), std::string(url.substr(colon + 1))};
+}
+
+class MllpSender final : public delivery::Sender, public std::enable_shared_from_this<MllpSender> {
+ public:
+  MllpSender(asio::io_context& io, std::shared_ptr<const hl7v2::MapSet> maps)
+      : io_(io), maps_(std::move(maps)) {}
+
+  void send(delivery::Outbound message, std::function<void(delivery::SendOutcome)> done) override {
+    asio::co_spawn(io_, exchange(shared_from_this(), std::move(message)),
+                   [done = std::move(done)](std::exception_ptr error, delivery::SendOutcome outcome) {
+                     if (error) {
+                       outcome = {};
+                       outcome.kind = delivery::SendOutcome::Kind::transient;
+                       outcome.error = "internal error while sending";
+                     }
+                     done(std::move(outcome));
+                   });
+  }
+
+ private:
+  static asio::awaitable<delivery::SendOutcome> exchange(std::shared_ptr<MllpSender> self,
+                                                         delivery::Outbound message) {
+    using Kind = delivery::SendOutcome::Kind;
+    delivery::SendOutcome outcome;
+    outcome.kind = Kind::fatal;
+    const std::optional<HostPort> peer = parse_mllp_url(message.target);
+    if (!peer) {
+      outcome.error = "not an mllp://host:port address: " + message.target;
+      co_return outcome;
+    }
+    std::string json = std::move(message.body);
+    if (message.format == fhir::Format::xml) {
+      const fhir::ParseResult parsed = fhir::parse_xml(json);
+      if (!parsed.resource) {
+        outcome.error = "the stored message does not read as FHIR XML";
+        co_return outcome;
+      }
+      json = fhir::write_json(*parsed.resource);
+    }
+    std::string why;
+    const std::optional<std::string> v2 = hl7v2::oru_from_fhir(json, self->maps_.get(), why);
+    if (!v2) {
+      outcome.error = "no HL7 v2 form: " + why;
+      co_return outcome;
+    }
+    hl7v2::ParseError parse_error;
+    const std::string control_id = hl7v2::Message::parse(*v2, parse_error)->control_id();
+    const std::string frame = mllp::frame(*v2);
+
+    outcome.kind = Kind::transient;
+    // A kept connection may have been closed by the receiver meanwhile: one
+    // more try on a fresh connection then.
+    for (int round = 0; round < 2; ++round) {
+      std::optional<beast::tcp_stream> stream = self->pool_.take(peer->key());
+      const bool reused = stream.has_value();
+      if (!stream) {
+        stream.emplace(co_await asio::this_coro::executor);
+        stream->expires_after(message.timeout);
+        tcp::resolver resolver(co_await asio::this_coro::executor);
+        auto [rec, endpoints] = co_await resolver.async_resolve(peer->host, peer->port, use_tuple);
+        if (rec) {
+          outcome.error = "cannot resolve " + peer->host + ": " + rec.message();
+          co_return outcome;
+        }
+        auto [cec, endpoint] = co_await stream->async_connect(endpoints, use_tuple);
+        if (cec) {
+          outcome.error = "cannot connect to " + peer->key() + ": " + cec.message();
+          co_return outcome;
+        }
+      }
+      stream->expires_after(message.timeout);
+      auto [wec, written] = co_await asio::async_write(*stream, asio::buffer(frame), use_tuple);
+      std::optional<std::string> ack_text;
+      boost::system::error_code rec = wec;
+      mllp::Framer framer(1u << 20);
+      std::array<char, 4096> buffer;
+      while (!rec && !ack_text) {
+        std::size_t n = 0;
+        std::tie(rec, n) = co_await stream->async_read_some(asio::buffer(buffer), use_tuple);
+        std::string_view data(buffer.data(), n);
+        while (!rec && !data.empty() && !ack_text) {
+          std::size_t used = 0;
+          const mllp::Framer::Event event = framer.feed(data, used);
+          data.remove_prefix(used);
+          if (event == mllp::Framer::Event::message) ack_text = framer.take_message();
+          if (event == mllp::Framer::Event::oversized) rec = asio::error::message_size;
+        }
+      }
+      if (!ack_text) {
+        if (reused && round == 0 && rec != beast::error::timeout) continue;
+        outcome.error = rec == beast::error::timeout
+                            ? "no ACK within " + std::to_string(message.timeout.count()) + " ms"
+                            : "connection to " + peer->key() + " failed: " + rec.message();
+        co_return outcome;
+      }
+      self->pool_.give_back(peer->key(), std::move(*stream));
+      const std::optional<hl7v2::Message> ack = hl7v2::Message::parse(*ack_text, parse_error);
+      const hl7v2::ReceivedAck received = ack ? hl7v2::read_ack(*ack) : hl7v2::ReceivedAck{};
+      if (received.code.empty()) {
+        outcome.error = "the receiver answered with something that is not an ACK";
+      } else if (received.acknowledged_id != control_id) {
+        outcome.error = "the receiver acknowledged another message (MSA-2 " + received.acknowledged_id + ")";
+      } else if (received.code == "AA" || received.code == "CA") {
+        outcome.kind = Kind::done;
+        outcome.error.clear();
+      } else if (received.code == "AR" || received.code == "CR") {
+        outcome.kind = Kind::fatal;
+        outcome.error = received.code + ": " + received.text;
+      } else {
+        outcome.error = received.code + ": " + received.text;
+      }
+      co_return outcome;
+    }
+    co_return outcome;
+  }
+
+  asio::io_context& io_;
+  std::shared_ptr<const hl7v2::MapSet> maps_;
+  ConnectionPool<beast::tcp_stream> pool_{16};
+};
+
+}  // namespace
+
+std::shared_ptr<delivery::Sender> make_mllp_sender(asio::io_context& io,
+                                                   std::shared_ptr<const hl7v2::MapSet> maps) {
+  return std::make_shared<MllpSender>(io, std::move(maps));
+}
+
+}  // namespace courier::adapters

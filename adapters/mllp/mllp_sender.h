@@ -1,0 +1,24 @@
+// The MLLP sender: delivers a FHIR message to a legacy HL7 v2 receiver as
+// v2 (a results message as ORU^R01), over MLLP, and waits for its ACK:
+// AA/CA delivered; AE/CE and no ACK in time retried; AR/CR refused.
+#pragma once
+
+#include <memory>
+
+#include "engine/delivery/sender.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace courier::hl7v2 {
+class MapSet;
+}
+
+namespace courier::adapters {
+
+// `maps` names coding systems in v2's terms (may be null: URIs are kept).
+std::shared_ptr<delivery::Sender> make_mllp_sender(boost::asio::io_context& io,
+                                                   std::shared_ptr<const hl7v2::MapSet> maps);
+
+}  // namespace courier::adapters

@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""HL7 v2 over MLLP, end to end on loopback: Debian's python3-hl7
+(`mllp_send`) and raw sockets send to courier's MLLP listener; the shipped
+v2-feeds route writes the converted resources to courier's FHIR store, where
+this test reads them back over REST."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.parse
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import EVENT_SYSTEM, Courier, free_port, get, header_of, post, wait_for  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SAMPLES = os.path.join(REPO, "tests", "data", "hl7v2")
+START, END = b"\x0b", b"\x1c\x0d"
+V2_MAPS = f"hl7v2-maps: {os.path.join(REPO, 'schemas', 'hl7v2', 'maps')}\n"
+
+
+def sample(name, terminator="\r"):
+    with open(os.path.join(SAMPLES, name), encoding="utf-8") as f:
+        return f.read().replace("\n", terminator)
+
+
+class MllpCourier(Courier):
+    """A courier with an MLLP listener and the shipped v2-feeds route."""
+
+    def __init__(self, folder, mllp_port):
+        self.mllp_port = mllp_port
+        with open(os.path.join(REPO, "routes", "v2-feeds.yaml")) as f:
+            routes = f.read()
+        super().__init__(folder, routes)
+
+    def write_config(self):
+        with open(self.config, "w") as f:
+            f.write(f"data-dir: {self.data}\n"
+                    f"listeners:\n  - name: fhir\n    type: http\n    address: 127.0.0.1\n"
+                    f"    port: {self.requested_port}\n"
+                    f"  - name: mllp\n    type: mllp\n    address: 127.0.0.1\n    port: {self.mllp_port}\n"
+                    f"    max-message: 64KiB\n    read-timeout: 1s\n    timezone: '+01:00'\n"
+                    f"routes:\n  - {os.path.join(self.folder, 'routes.yaml')}\n" + V2_MAPS)
+
+
+def segments(ack):
+    return {line.split("|")[0]: line.split("|") for line in ack.strip("\r\n").split("\r") if line}
+
+
+def mllp_send(port, text):
+    """Sends one message with Debian's mllp_send and returns the ACK."""
+    with tempfile.NamedTemporaryFile("w", suffix=".hl7", delete=False, encoding="utf-8") as f:
+        f.write(text)
+    try:
+        out = subprocess.run(["mllp_send", "--loose", "--file", f.name, "--port", str(port), "127.0.0.1"],
+                             capture_output=True, timeout=30, check=True)
+    finally:
+        os.unlink(f.name)
+    return out.stdout.decode().replace("\n", "\r").strip("\x0b\x1c\r")
+
+
+class Connection:
+    """A raw MLLP connection, for what well-behaved clients never send."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.buffer = b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def ack(self):
+        while END not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+        frame, self.buffer = self.buffer.split(END, 1)
+        return frame.lstrip(START).decode()
+
+    def closed(self, timeout=5):
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(1) == b""
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
+def search(port, query):
+    status, body = get(port, "/fhir/" + query)
+    assert status == 200, body
+    return json.loads(body)
+
+
+class MllpTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.folder = tempfile.mkdtemp(prefix="courier-mllp-")
+        cls.mllp = free_port()
+        cls.courier = MllpCourier(cls.folder, cls.mllp)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.courier.stop()
+
+    def patient(self):
+        found = search(self.courier.port, "Patient?identifier=" + urllib.parse.quote("GHH|PATID1234"))
+        self.assertEqual(found["total"], 1)
+        return found["entry"][0]["resource"]
+
+    def test_1_adt_feed_reaches_the_fhir_store(self):
+        # A01 asks for enhanced mode (MSH-15 AL): CA once it is durable.
+        ack = segments(mllp_send(self.mllp, sample("adt_a01.hl7")))
+        self.assertEqual(ack["MSA"][1:3], ["CA", "MSG00001"])
+        self.assertEqual(ack["MSH"][8], "ACK^A01^ACK")
+        time.sleep(0.5)
+        patient = self.patient()
+        self.assertEqual(patient["name"][0]["family"], "Müller")
+        self.assertEqual(patient["gender"], "male")
+        # A08 in original mode: AA only once the store took it, and the same Patient changes.
+        ack = segments(mllp_send(self.mllp, sample("adt_a08.hl7")))
+        self.assertEqual(ack["MSA"][1:3], ["AA", "MSG00002"])
+        updated = self.patient()
+        self.assertEqual(updated["id"], patient["id"])
+        self.assertEqual(updated["address"][0]["line"], ["1300 S OAK ROAD"])
+        self.assertEqual(updated["meta"]["versionId"], "2")
+        encounters = search(self.courier.port, "Encounter?subject=Patient/" + patient["id"])
+        self.assertEqual(encounters["total"], 1)
+
+    def test_2_a_repeat_gets_the_same_ack_and_is_not_delivered_twice(self):
+        before = self.patient()["meta"]["versionId"]
+        ack = segments(mllp_send(self.mllp, sample("adt_a08.hl7")))
+        self.assertEqual(ack["MSA"][1:3], ["AA", "MSG00002"])
+        self.assertEqual(self.patient()["meta"]["versionId"], before)
+
+    def test_3_results_become_a_report_with_its_observations(self):
+        ack = segments(mllp_send(self.mllp, sample("oru_r01.hl7")))
+        self.assertEqual(ack["MSA"][1], "AA")
+        reports = search(self.courier.port, "DiagnosticReport?_count=5")
+        self.assertEqual(reports["total"], 1)
+        report = reports["entry"][0]["resource"]
+        self.assertEqual(len(report["result"]), 3)
+        observation = json.loads(get(self.courier.port, "/fhir/" + report["result"][1]["reference"])[1])
+        self.assertEqual(observation["valueQuantity"]["value"], 246)
+        self.assertEqual(observation["interpretation"][0]["coding"][0]["code"], "H")
+
+    def test_4_every_segment_terminator_is_read(self):
+        for terminator in ("\r", "\n", "\r\n"):
+            text = sample("adt_a04.hl7", terminator).replace("MSGA04", "TERM" + str(len(terminator)) +
+                                                             ("L" if terminator == "\n" else "C"))
+            ack = segments(mllp_send(self.mllp, text))
+            self.assertEqual(ack["MSA"][1], "AA", terminator.encode())
+
+    def test_5_bad_input_gets_a_reject_with_its_reason(self):
+        conn = Connection(self.mllp)
+        try:
+            # No MSH at all.
+            conn.send(START + b"PID|1||X\r" + END)
+            ack = segments(conn.ack())
+            self.assertEqual(ack["MSA"][1], "AR")
+            self.assertIn("MSH", ack["ERR"][-1])
+            # Garbage between frames is skipped; the next message flows.
+            conn.send(b"noise\r\n" + START + sample("adt_a13.hl7").encode() + END)
+            self.assertEqual(segments(conn.ack())["MSA"][1], "AA")
+            # Wrong delimiters: AR naming MSH-2.
+            conn.send(START + b"MSH|^^\\&|A|B|C|D|2024||ADT^A01|BAD1|P|2.5\r" + END)
+            ack = segments(conn.ack())
+            self.assertEqual(ack["MSA"][1:3], ["AR", "BAD1"])
+            # A message type courier has no map for: AR with code 200.
+            conn.send(START + b"MSH|^~\\&|A|B|C|D|2024||SIU^S12^SIU_S12|SIU1|P|2.5\r" + END)
+            ack = segments(conn.ack())
+            self.assertEqual(ack["MSA"][1:3], ["AR", "SIU1"])
+            self.assertTrue(ack["ERR"][3].startswith("200^"))
+        finally:
+            conn.close()
+
+    def test_6_oversized_and_slow_peers_are_cut_off_and_others_keep_flowing(self):
+        big = Connection(self.mllp)
+        big.send(START + b"MSH|^~\\&|" + b"x" * 70000)
+        self.assertTrue(big.closed())
+        slow = Connection(self.mllp)
+        slow.send(START + b"MSH|^~\\&|A")  # and never the rest: read-timeout is 1s
+        other = Connection(self.mllp)
+        other.send(START + sample("adt_a31.hl7").encode() + END)
+        self.assertEqual(segments(other.ack())["MSA"][1], "AA")
+        self.assertTrue(slow.closed(timeout=5))
+        other.send(START + sample("adt_a02.hl7").encode() + END)
+        self.assertEqual(segments(other.ack())["MSA"][1], "AA")
+        for conn in (big, slow, other):
+            conn.close()
+
+    def test_7_a_peer_that_sends_several_messages_gets_acks_in_order(self):
+        conn = Connection(self.mllp)
+        try:
+            names = ["adt_a03.hl7", "adt_a11.hl7", "orm_o01.hl7", "oml_o21.hl7", "adt_a40.hl7"]
+            conn.send(b"".join(START + sample(name).encode() + END for name in names))
+            ids = [segments(conn.ack())["MSA"][2] for _ in names]
+            self.assertEqual(ids, ["MSGA03", "MSGA11", "ORD0001", "ORD0002", "MSG00040"])
+        finally:
+            conn.close()
+        merged = search(self.courier.port, "Patient?identifier=" + urllib.parse.quote("GHH|PATID9999"))
+        self.assertEqual(merged["entry"][0]["resource"]["active"], False)
+        self.assertEqual(merged["entry"][0]["resource"]["link"][0]["type"], "replaced-by")
+
+    def test_8_a_batch_gets_a_batch_of_acks(self):
+        conn = Connection(self.mllp)
+        try:
+            conn.send(START + sample("batch.hl7").encode() + END)
+            lines = conn.ack().strip("\r").split("\r")
+            self.assertEqual([line.split("|")[0] for line in lines],
+                             ["BHS", "MSH", "MSA", "MSH", "MSA", "BTS"])
+            self.assertEqual(lines[2].split("|")[1:3], ["AA", "B0001"])
+        finally:
+            conn.close()
+
+
+
+def results_message(family):
+    """A FHIR results message: a DiagnosticReport of two Observations for a patient."""
+    ids = {name: str(uuid.uuid4()) for name in ("header", "report", "patient", "glucose", "comment")}
+    ref = {name: {"reference": "urn:uuid:" + value} for name, value in ids.items()}
+    resources = [
+        {"resourceType": "MessageHeader", "id": ids["header"],
+         "eventCoding": {"system": EVENT_SYSTEM, "code": "results"},
+         "source": {"endpoint": "http://lab.invalid/fhir"},
+         "destination": [{"name": "LEGACY", "endpoint": "urn:legacy"}], "focus": [ref["report"]]},
+        {"resourceType": "DiagnosticReport", "id": ids["report"], "status": "final",
+         "identifier": [{"value": "R-1"}],
+         "code": {"coding": [{"system": "http://loinc.org", "code": "24331-1", "display": "Lipid panel"}]},
+         "subject": ref["patient"], "effectiveDateTime": "2024-01-31T14:00:00+01:00",
+         "result": [ref["glucose"], ref["comment"]]},
+        {"resourceType": "Patient", "id": ids["patient"],
+         "identifier": [{"system": "GHH", "value": "P-7", "type": {"coding": [{"code": "MR"}]}}],
+         "name": [{"family": family, "given": ["Ann"]}], "gender": "female", "birthDate": "1970-02-03"},
+        {"resourceType": "Observation", "id": ids["glucose"], "status": "final",
+         "code": {"coding": [{"system": "http://loinc.org", "code": "2345-7", "display": "Glucose"}]},
+         "subject": ref["patient"],
+         "valueQuantity": {"value": 5.4, "unit": "mmol/L", "system": "http://unitsofmeasure.org",
+                           "code": "mmol/L"},
+         "interpretation": [{"coding": [{"code": "N"}]}]},
+        {"resourceType": "Observation", "id": ids["comment"], "status": "final",
+         "code": {"text": "comment"}, "subject": ref["patient"], "valueString": "fasting | repeat"},
+    ]
+    return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "message",
+            "timestamp": "2024-01-31T15:00:00+01:00",
+            "entry": [{"fullUrl": "urn:uuid:" + r["id"], "resource": r} for r in resources]}
+
+
+class MllpOutTest(unittest.TestCase):
+    """FHIR results to a legacy v2 receiver (python3-hl7's asyncio MLLP
+    server) as ORU^R01."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.folder = tempfile.mkdtemp(prefix="courier-mllp-out-")
+        cls.log = os.path.join(cls.folder, "received.jsonl")
+        open(cls.log, "w").close()
+        port = free_port()
+        cls.receiver = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "v2_receiver.py"),
+                                         str(port), cls.log], stdout=subprocess.PIPE)
+        assert cls.receiver.stdout.readline().strip() == b"ready"
+        routes = f"""
+- route: results-to-legacy
+  when: {{event: {EVENT_SYSTEM}|results}}
+  to:
+    - name: legacy-lab
+      pattern: mllp
+      endpoint: mllp://127.0.0.1:{port}
+      ack-timeout: 5s
+      retry: {{attempts: 3, backoff: 100ms..200ms}}
+"""
+        cls.courier = Courier(cls.folder, routes, extra_config=V2_MAPS)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.courier.stop()
+        cls.receiver.kill()
+        cls.receiver.wait()
+
+    def received(self):
+        with open(self.log) as f:
+            return [json.loads(line)["raw"].split("\r") for line in f if line.strip()]
+
+    def send(self, family):
+        status, body, _ = post(self.courier.port, "/fhir/$process-message", results_message(family))
+        self.assertEqual(status, 200, body)
+        return header_of(json.loads(body))["response"]["code"]
+
+    def test_results_arrive_as_oru_r01(self):
+        self.assertEqual(self.send("Smith"), "ok")
+        message = {segment.split("|")[0]: segment.split("|") for segment in self.received()[-1]}
+        self.assertEqual(message["MSH"][8], "ORU^R01^ORU_R01")
+        self.assertEqual(message["PID"][3], "P-7^^^GHH^MR")
+        self.assertEqual(message["PID"][5], "Smith^Ann")
+        self.assertEqual(message["PID"][7:9], ["19700203", "F"])
+        self.assertEqual(message["OBR"][4], "24331-1^Lipid panel^LN")
+        self.assertEqual(message["OBR"][7], "20240131140000+0100")
+        self.assertEqual(message["OBX"][2:9], ["ST", "^comment", "", "fasting \\F\\ repeat", "", "", ""])
+
+    def test_a_refusal_is_a_fatal_error_and_an_ae_is_retried(self):
+        self.assertEqual(self.send("REFUSE"), "fatal-error")
+        before = len(self.received())
+        self.assertEqual(self.send("FLAKY"), "ok")
+        self.assertEqual(len(self.received()), before + 2)  # the AE, then the retry that got AA
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
