@@ -1,13 +1,12 @@
 #include "engine/hl7v2/to_fhir.h"
 
+#include <algorithm>
 #include <cctype>
 #include <ctime>
 #include <map>
 #include <memory>
-#include <regex>
 
-#include <nlohmann/json.hpp>
-
+#include "engine/fhir/codec.h"
 #include "engine/fhir/type_registry.h"
 #include "engine/util/uuid.h"
 
@@ -22,6 +21,14 @@ struct Node {
   const TypeInfo* type = nullptr;
   std::string value;
   std::vector<std::pair<std::string, std::unique_ptr<Node>>> children;
+  // Which child each (element name, instance key) made: rows that name the
+  // same instance write into the same child.
+  struct Slot {
+    std::string name;
+    std::string key;
+    Node* node;
+  };
+  std::vector<Slot> slots;
 };
 
 // A value in the v2 message: a field repetition, or a component or
@@ -83,6 +90,26 @@ std::string host_offset(int year, int month, int day, int hour, int minute) {
          two(static_cast<int>(magnitude % 60));
 }
 
+bool all_digits(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(),
+                                      [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+}
+
+// A v2 NM as a JSON number ("+007.50" → "7.50"), or "" when it is none.
+std::string json_number(std::string_view text) {
+  std::string sign;
+  if (!text.empty() && (text.front() == '+' || text.front() == '-')) {
+    if (text.front() == '-') sign = "-";
+    text.remove_prefix(1);
+  }
+  const std::size_t dot = text.find('.');
+  std::string_view whole = text.substr(0, dot);
+  const std::string_view fraction = dot == std::string_view::npos ? std::string_view() : text.substr(dot + 1);
+  if (!all_digits(whole) || (dot != std::string_view::npos && !all_digits(fraction))) return {};
+  while (whole.size() > 1 && whole.front() == '0') whole.remove_prefix(1);  // JSON has no leading zeros
+  return sign + std::string(whole) + (dot == std::string_view::npos ? "" : "." + std::string(fraction));
+}
+
 class Converter {
  public:
   Converter(const Message& message, const MapSet& maps, const ConvertOptions& options)
@@ -114,20 +141,21 @@ class Converter {
   void apply_vocabulary(const std::string& name, const Source& source, const Target& target);
 
   std::string stable_id(const Made& made, std::size_t ordinal) const;
-  nlohmann::json to_json(const Node& node) const;
+  bool worth_writing(const Node& node) const;
+  void write_object(std::string& out, const Node& node) const;
 
   const Message& message_;
   const MapSet& maps_;
   const ConvertOptions& options_;
   const fhir::TypeRegistry& registry_;
-  std::map<std::pair<const Node*, std::string>, Node*> slots_;
   std::vector<Made> made_;
   std::string bundle_id_;
 };
 
 Node* Converter::slot(Node& owner, const std::string& name, const std::string& key) {
-  const auto found = slots_.find({&owner, name + key});
-  if (found != slots_.end()) return found->second;
+  for (const Node::Slot& existing : owner.slots) {
+    if (existing.name == name && existing.key == key) return existing.node;
+  }
   if (owner.type == nullptr) return nullptr;
   const fhir::PropertyMatch match = registry_.property(*owner.type, name);
   if (match.element == nullptr || match.type == nullptr) return nullptr;
@@ -135,7 +163,7 @@ Node* Converter::slot(Node& owner, const std::string& name, const std::string& k
   node->type = match.type;
   Node* raw = node.get();
   owner.children.emplace_back(name, std::move(node));
-  slots_.emplace(std::make_pair(&owner, name + key), raw);
+  owner.slots.push_back(Node::Slot{name, key, raw});
   return raw;
 }
 
@@ -287,10 +315,9 @@ std::string Converter::coding_system_uri(const std::string& name) const {
     const auto found = systems->codes.find(name);
     if (found != systems->codes.end()) return found->second.code;
   }
-  static const std::regex hl7_table(R"(^HL7(\d{4})$)");
-  std::smatch match;
-  if (std::regex_match(name, match, hl7_table))
-    return "http://terminology.hl7.org/CodeSystem/v2-" + match[1].str();
+  if (name.size() == 7 && name.starts_with("HL7") && all_digits(std::string_view(name).substr(3))) {
+    return "http://terminology.hl7.org/CodeSystem/v2-" + name.substr(3);
+  }
   return name;
 }
 
@@ -312,10 +339,7 @@ void Converter::write_leaf(const Target& target, const std::string& value) {
   } else if (primitive == fhir::Primitive::boolean) {
     converted = value == "Y" || value == "true" ? "true" : value == "N" || value == "false" ? "false" : "";
   } else if (node->type->json_kind == fhir::JsonKind::number) {
-    static const std::regex number(R"(^[+-]?(0|[1-9][0-9]*)(\.[0-9]+)?$)");
-    std::string trimmed = value;
-    if (!trimmed.empty() && trimmed.front() == '+') trimmed.erase(0, 1);
-    converted = std::regex_match(trimmed, number) ? trimmed : "";
+    converted = json_number(value);
   }
   node->value = converted;
 }
@@ -364,57 +388,65 @@ std::string Converter::stable_id(const Made& made, std::size_t ordinal) const {
   return util::stable_uuid(bundle_id_ + "|" + made.type + "|" + std::to_string(ordinal));
 }
 
-bool complete(const TypeInfo& type, const nlohmann::json& value) {
-  for (const TypeInfo* level = &type; level != nullptr; level = level->base) {
+// A primitive with a value, or an element with something worth writing in
+// it and all that FHIR requires of it: an element missing a required part
+// (a location without its Location, an extension without its url) is left
+// out whole.
+bool Converter::worth_writing(const Node& node) const {
+  if (node.type->is_primitive()) return !node.value.empty();
+  const auto any_named = [&](const fhir::ElementInfo* element) {
+    for (const auto& [name, child] : node.children) {
+      const bool named =
+          element == nullptr || name == element->name || (element->choice && name.starts_with(element->name));
+      if (named && worth_writing(*child)) return true;
+    }
+    return false;
+  };
+  if (!any_named(nullptr)) return false;
+  for (const TypeInfo* level = node.type; level != nullptr; level = level->base) {
     for (const fhir::ElementInfo& element : level->elements) {
-      if (element.min == 0) continue;
-      bool present = value.contains(element.name);
-      if (element.choice) {
-        for (const auto& item : value.items()) present = present || item.key().starts_with(element.name);
-      }
-      if (!present) return false;
+      if (element.min > 0 && !any_named(&element)) return false;
     }
   }
   return true;
 }
 
-nlohmann::json Converter::to_json(const Node& node) const {
-  nlohmann::json object = nlohmann::json::object();
-  // Children in the order they were first written, one array per name.
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<const Node*>> by_name;
-  for (const auto& [name, child] : node.children) {
-    if (by_name.find(name) == by_name.end()) order.push_back(name);
-    by_name[name].push_back(child.get());
-  }
-  for (const std::string& name : order) {
-    const fhir::PropertyMatch match = registry_.property(*node.type, name);
-    nlohmann::json values = nlohmann::json::array();
-    for (const Node* child : by_name[name]) {
-      if (child->type->is_primitive()) {
-        if (child->value.empty()) continue;
-        if (child->type->json_kind == fhir::JsonKind::boolean) {
-          values.push_back(child->value == "true");
-        } else if (child->type->json_kind == fhir::JsonKind::number) {
-          values.push_back(nlohmann::json::parse(child->value));
-        } else {
-          values.push_back(child->value);
-        }
-      } else {
-        nlohmann::json value = to_json(*child);
-        // An element missing what FHIR requires of it (a location without
-        // its Location, an extension without its url) is left out whole.
-        if (!value.empty() && complete(*child->type, value)) values.push_back(std::move(value));
+// Writes a node's children as the members of a JSON object (without the
+// braces), in the order first written, repeating elements as arrays.
+void Converter::write_object(std::string& out, const Node& node) const {
+  for (std::size_t i = 0; i < node.children.size(); ++i) {
+    const std::string& name = node.children[i].first;
+    bool seen = false;
+    for (std::size_t k = 0; k < i && !seen; ++k) seen = node.children[k].first == name;
+    if (seen) continue;
+    std::vector<const Node*> values;
+    for (std::size_t k = i; k < node.children.size(); ++k) {
+      if (node.children[k].first == name && worth_writing(*node.children[k].second)) {
+        values.push_back(node.children[k].second.get());
       }
     }
     if (values.empty()) continue;
-    if (match.element != nullptr && match.element->repeats()) {
-      object[name] = std::move(values);
-    } else {
-      object[name] = std::move(values.front());
+    const fhir::PropertyMatch match = registry_.property(*node.type, name);
+    const bool repeats = match.element != nullptr && match.element->repeats();
+    const std::size_t count = repeats ? values.size() : 1;  // a single element keeps the first
+    if (out.back() != '{') out += ',';
+    fhir::append_json_string(out, name);
+    out += repeats ? ":[" : ":";
+    for (std::size_t v = 0; v < count; ++v) {
+      if (v > 0) out += ',';
+      const Node& value = *values[v];
+      if (!value.type->is_primitive()) {
+        out += '{';
+        write_object(out, value);
+        out += '}';
+      } else if (value.type->json_kind == fhir::JsonKind::string) {
+        fhir::append_json_string(out, value.value);
+      } else {
+        out += value.value;  // a number or boolean, checked when written
+      }
     }
+    if (repeats) out += ']';
   }
-  return object;
 }
 
 std::optional<std::string> Converter::run(ConvertError& error) {
@@ -500,46 +532,65 @@ std::optional<std::string> Converter::run(ConvertError& error) {
     }
   }
 
-  const std::string offset = options_.default_offset;
-  nlohmann::json header = {
-      {"resourceType", "MessageHeader"},
-      {"id", util::stable_uuid("hl7v2 header|" + sender + "|" + message_.control_id())},
-      {"eventCoding",
-       {{"system", "http://terminology.hl7.org/CodeSystem/v2-0003"}, {"code", message_.trigger_event()}}}};
-  const std::string source_name = message_.header(3, 1);
-  nlohmann::json source = {{"endpoint", "urn:hl7v2:" + (source_name.empty() ? "unknown" : source_name)}};
-  if (!source_name.empty()) source["name"] = source_name;
-  header["source"] = source;
+  // The Bundle, written directly: MessageHeader first, then the resources.
+  const auto member = [](std::string& out, std::string_view name, std::string_view value) {
+    if (out.back() != '{') out += ',';
+    fhir::append_json_string(out, name);
+    out += ':';
+    fhir::append_json_string(out, value);
+  };
+  std::string out = "{";
+  member(out, "resourceType", "Bundle");
+  member(out, "id", bundle_id_);
+  out += R"(,"identifier":{)";
+  member(out, "value", message_.control_id());
+  out += '}';
+  member(out, "type", "message");
+  const std::string timestamp = fhir_time(message_.header(7, 1), TimeKind::instant, options_.default_offset);
+  if (!timestamp.empty()) member(out, "timestamp", timestamp);
+  const std::string header_id = util::stable_uuid("hl7v2 header|" + sender + "|" + message_.control_id());
+  out += R"(,"entry":[{)";
+  member(out, "fullUrl", "urn:uuid:" + header_id);
+  out += R"(,"resource":{)";
+  member(out, "resourceType", "MessageHeader");
+  member(out, "id", header_id);
+  out += R"(,"eventCoding":{)";
+  member(out, "system", "http://terminology.hl7.org/CodeSystem/v2-0003");
+  member(out, "code", message_.trigger_event());
+  out += '}';
   const std::string destination_name = message_.header(5, 1);
   if (!destination_name.empty()) {
-    header["destination"] =
-        nlohmann::json::array({{{"name", destination_name}, {"endpoint", "urn:hl7v2:" + destination_name}}});
+    out += R"(,"destination":[{)";
+    member(out, "name", destination_name);
+    member(out, "endpoint", "urn:hl7v2:" + destination_name);
+    out += "}]";
   }
-  nlohmann::json entries = nlohmann::json::array();
-  nlohmann::json focus = nlohmann::json::array();
+  const std::string source_name = message_.header(3, 1);
+  out += R"(,"source":{)";
+  if (!source_name.empty()) member(out, "name", source_name);
+  member(out, "endpoint", "urn:hl7v2:" + (source_name.empty() ? std::string("unknown") : source_name));
+  out += '}';
+  if (!made_.empty()) {
+    out += R"(,"focus":[)";
+    for (std::size_t i = 0; i < made_.size(); ++i) {
+      out += i == 0 ? "{" : ",{";
+      member(out, "reference", reference(i));
+      out += '}';
+    }
+    out += ']';
+  }
+  out += "}}";
   for (std::size_t i = 0; i < made_.size(); ++i) {
-    nlohmann::json resource = {{"resourceType", made_[i].type}, {"id", ids[i]}};
-    resource.update(to_json(*made_[i].root));
-    entries.push_back(nlohmann::json::object({{"fullUrl", reference(i)}, {"resource", std::move(resource)}}));
-    focus.push_back({{"reference", reference(i)}});
+    out += ",{";
+    member(out, "fullUrl", reference(i));
+    out += R"(,"resource":{)";
+    member(out, "resourceType", made_[i].type);
+    member(out, "id", ids[i]);
+    write_object(out, *made_[i].root);
+    out += "}}";
   }
-  if (!focus.empty()) header["focus"] = focus;
-  const std::string header_url = "urn:uuid:" + header["id"].get<std::string>();
-  entries.insert(entries.begin(),
-                 nlohmann::json::object({{"fullUrl", header_url}, {"resource", std::move(header)}}));
-  nlohmann::json bundle = {{"resourceType", "Bundle"},
-                           {"id", bundle_id_},
-                           {"identifier", {{"value", message_.control_id()}}},
-                           {"type", "message"}};
-  const std::string timestamp = fhir_time(message_.header(7, 1), TimeKind::instant, offset);
-  if (!timestamp.empty()) bundle["timestamp"] = timestamp;
-  bundle["entry"] = std::move(entries);
-  return bundle.dump();
-}
-
-bool all_digits(std::string_view text) {
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+  out += "]}";
+  return out;
 }
 
 }  // namespace
@@ -556,7 +607,7 @@ std::string fhir_time(std::string_view v2, TimeKind kind, const std::string& def
     fraction = digits.substr(dot + 1);
     digits = digits.substr(0, dot);
   }
-  if (!all_digits(digits) || !all_digits(fraction) ||
+  if (!all_digits(digits) || (!fraction.empty() && !all_digits(fraction)) ||
       (!zone.empty() && (zone.size() != 5 || !all_digits(zone.substr(1))))) {
     return {};
   }
