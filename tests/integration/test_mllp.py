@@ -211,6 +211,33 @@ class MllpTest(unittest.TestCase):
         self.assertEqual(merged["entry"][0]["resource"]["active"], False)
         self.assertEqual(merged["entry"][0]["resource"]["link"][0]["type"], "replaced-by")
 
+    def test_9_other_clients_are_understood(self):
+        # npm's simple-hl7: its parser reads the message, its client frames it.
+        run = os.path.join(REPO, "tests", "interop", "run_node_check.sh")
+        r = subprocess.run([run, "simple_hl7_sender.js", "127.0.0.1", str(self.mllp),
+                            os.path.join(SAMPLES, "adt_a13.hl7"), os.path.join(SAMPLES, "oml_o21.hl7")],
+                           capture_output=True, timeout=120)
+        if r.returncode == 77:
+            self.skipTest("npm could not install simple-hl7")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.decode().split("\n")[:2], ["AA MSGA13", "AA ORD0002"])
+        # python3-hl7's asyncio client (Debian's, for /usr/bin/python3).
+        client = f"""
+import asyncio, hl7, hl7.mllp
+async def main():
+    reader, writer = await hl7.mllp.open_hl7_connection("127.0.0.1", {self.mllp}, encoding="utf-8")
+    text = open({os.path.join(SAMPLES, "adt_a02.hl7")!r}, encoding="utf-8").read().replace("\\n", "\\r")
+    writer.writemessage(hl7.parse(text.replace("MSGA02", "ASYNC02")))
+    await writer.drain()
+    ack = await reader.readmessage()
+    print(ack.segment("MSA")(1), ack.segment("MSA")(2))
+    writer.close()
+asyncio.run(main())
+"""
+        r = subprocess.run(["/usr/bin/python3", "-c", client], capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.decode().strip(), "AA ASYNC02")
+
     def test_8_a_batch_gets_a_batch_of_acks(self):
         conn = Connection(self.mllp)
         try:
