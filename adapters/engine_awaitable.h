@@ -26,4 +26,19 @@ auto async_accept(Engine& engine, Inbound inbound, Token&& token) {
       token, std::move(inbound));
 }
 
+template <typename Token>
+auto async_rest(Engine& engine, rest::RestRequest request, Token&& token) {
+  return boost::asio::async_initiate<Token, void(rest::RestResponse)>(
+      [&engine](auto handler, rest::RestRequest request) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        engine.rest(std::move(request), [shared](rest::RestResponse response) {
+          auto executor = boost::asio::get_associated_executor(*shared);
+          boost::asio::post(executor, [shared, response = std::move(response)]() mutable {
+            (*shared)(std::move(response));
+          });
+        });
+      },
+      token, std::move(request));
+}
+
 }  // namespace courier::adapters

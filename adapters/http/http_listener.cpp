@@ -46,21 +46,6 @@ struct HttpSettings {
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
-// Waits for the REST API's answer inside a coroutine.
-template <typename Token>
-auto async_rest(Engine& engine, rest::RestRequest request, Token&& token) {
-  return asio::async_initiate<Token, void(rest::RestResponse)>(
-      [&engine](auto handler, rest::RestRequest request) {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        engine.rest(std::move(request), [shared](rest::RestResponse response) {
-          auto executor = asio::get_associated_executor(*shared);
-          asio::post(executor,
-                     [shared, response = std::move(response)]() mutable { (*shared)(std::move(response)); });
-        });
-      },
-      token, std::move(request));
-}
-
 class HttpListener final : public Listener {
  public:
   HttpListener(std::string name, HttpSettings settings)

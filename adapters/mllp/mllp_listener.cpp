@@ -21,6 +21,8 @@
 #include "engine/hl7v2/ack.h"
 #include "engine/hl7v2/maps.h"
 #include "engine/hl7v2/to_fhir.h"
+#include "engine/rest/rest_api.h"
+#include "engine/util/text.h"
 #include "engine/util/uuid.h"
 
 namespace courier::adapters {
@@ -33,6 +35,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+// The tag system of resources courier writes about its own work.
+constexpr std::string_view kCourierTags = "http://courier.example/fhir/tags";
 
 // When a message in original mode gets its AA: once it is durable, or once
 // the route's destinations have taken it (the default).
@@ -255,7 +259,7 @@ class MllpListener final : public Listener {
     if (hl7v2::is_batch(text)) {
       hl7v2::ParseError error;
       std::optional<hl7v2::Batch> batch = hl7v2::parse_batch(text, error);
-      if (!batch) co_return mllp::frame(refusal(text, error));
+      if (!batch) co_return mllp::frame(co_await refusal(text, error));
       std::string acks = "BHS|^~\\&|||||" + ack_timestamp() + "\r";
       for (const hl7v2::Message& message : batch->messages) acks += co_await answer_message(message);
       acks += "BTS|" + std::to_string(batch->messages.size()) + "\r";
@@ -263,15 +267,27 @@ class MllpListener final : public Listener {
     }
     hl7v2::ParseError error;
     std::optional<hl7v2::Message> message = hl7v2::Message::parse(text, error);
-    if (!message) co_return mllp::frame(refusal(text, error));
+    if (!message) co_return mllp::frame(co_await refusal(text, error));
     co_return mllp::frame(co_await answer_message(*message));
   }
 
-  std::string refusal(std::string_view text, const hl7v2::ParseError& error) {
-    // The reason says what is wrong, never what the message holds.
+  // An unreadable message is kept, as a Binary in courier's FHIR store
+  // tagged unreadable-hl7v2, for an operator to inspect; then refused.
+  asio::awaitable<std::string> refusal(std::string text, const hl7v2::ParseError& error) {
+    // The log says what is wrong, never what the message holds.
     std::cerr << "mllp " << name() << ": refused a message: " << error.reason << "\n";
+    rest::RestRequest keep;
+    keep.method = "POST";
+    keep.segments = {"Binary"};
+    keep.body_format = fhir::Format::json;
+    std::string body = R"({"resourceType":"Binary","meta":{"tag":[{"system":")" + std::string(kCourierTags) +
+                       R"(","code":"unreadable-hl7v2"}]},"contentType":"x-application/hl7-v2+er7","data":")" +
+                       util::base64_encode(text) + R"("})";
+    keep.body = std::move(body);
+    const rest::RestResponse kept = co_await async_rest(*engine_, std::move(keep), asio::use_awaitable);
+    if (kept.status >= 300) std::cerr << "mllp " << name() << ": could not keep the refused message\n";
     const hl7v2::Ack ack{hl7v2::AckCode::reject, false, error.reason, &error};
-    return hl7v2::write_ack(hl7v2::ack_facts_of_unreadable(text), ack, ack_control_id(), ack_timestamp());
+    co_return hl7v2::write_ack(hl7v2::ack_facts_of_unreadable(text), ack, ack_control_id(), ack_timestamp());
   }
 
   asio::awaitable<std::string> answer_message(const hl7v2::Message& message) {

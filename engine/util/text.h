@@ -36,6 +36,9 @@ std::string percent_decode(std::string_view text);
 // characters FHIR search values use (":/|,").
 std::string percent_encode(std::string_view text);
 
+// Standard base64 (RFC 4648), with padding.
+std::string base64_encode(std::string_view bytes);
+
 // "a=1&b=x%20y" (a query string, a form body) → {{a, 1}, {b, "x y"}}, in
 // order and with repeats kept; a key without '=' gets "".
 std::vector<std::pair<std::string, std::string>> parse_form(std::string_view text);

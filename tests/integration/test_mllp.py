@@ -3,6 +3,7 @@
 (`mllp_send`) and raw sockets send to courier's MLLP listener; the shipped
 v2-feeds route writes the converted resources to courier's FHIR store, where
 this test reads them back over REST."""
+import base64
 import json
 import os
 import socket
@@ -168,6 +169,12 @@ class MllpTest(unittest.TestCase):
             ack = segments(conn.ack())
             self.assertEqual(ack["MSA"][1], "AR")
             self.assertIn("MSH", ack["ERR"][-1])
+            # It is kept for inspection, as it came.
+            kept = search(self.courier.port, "Binary?_tag=" +
+                          urllib.parse.quote("http://courier.example/fhir/tags|unreadable-hl7v2"))
+            self.assertGreaterEqual(kept["total"], 1)
+            self.assertEqual(kept["entry"][0]["resource"]["contentType"], "x-application/hl7-v2+er7")
+            self.assertIn(b"PID|1||X\r", [base64.b64decode(e["resource"]["data"]) for e in kept["entry"]])
             # Garbage between frames is skipped; the next message flows.
             conn.send(b"noise\r\n" + START + sample("adt_a13.hl7").encode() + END)
             self.assertEqual(segments(conn.ack())["MSA"][1], "AA")
