@@ -12,6 +12,7 @@
 #include <atomic>
 #include <charconv>
 
+#include "adapters/acceptor.h"
 #include "adapters/engine_awaitable.h"
 #include "adapters/http/http_support.h"
 #include "engine/admin.h"
@@ -54,19 +55,7 @@ class HttpListener final : public Listener {
   void start(asio::io_context& io, Engine& engine) override {
     engine_ = &engine;
     acceptor_.emplace(io);
-    boost::system::error_code ec;
-    const tcp::endpoint endpoint(asio::ip::make_address(settings_.address, ec), settings_.port);
-    if (ec)
-      throw std::runtime_error("listener " + name() + ": '" + settings_.address + "' is not an IP address");
-    acceptor_->open(endpoint.protocol());
-    acceptor_->set_option(asio::socket_base::reuse_address(true));
-    acceptor_->bind(endpoint, ec);
-    if (ec) {
-      throw std::runtime_error("listener " + name() + ": cannot listen on " + settings_.address + ":" +
-                               std::to_string(settings_.port) + ": " + ec.message());
-    }
-    acceptor_->listen(asio::socket_base::max_listen_connections);
-    bound_port_ = acceptor_->local_endpoint().port();
+    bound_port_ = listen_on(*acceptor_, name(), settings_.address, settings_.port);
     asio::co_spawn(io, accept_loop(), asio::detached);
   }
 

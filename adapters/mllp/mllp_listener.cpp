@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -15,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "adapters/acceptor.h"
 #include "adapters/engine_awaitable.h"
 #include "adapters/mllp/framer.h"
 #include "engine/fhir/operation_outcome.h"
@@ -123,19 +125,7 @@ class MllpListener final : public Listener {
                                ": no HL7 v2 maps are loaded (see hl7v2-maps in the config)");
     }
     acceptor_.emplace(io);
-    boost::system::error_code ec;
-    const tcp::endpoint endpoint(asio::ip::make_address(settings_.address, ec), settings_.port);
-    if (ec)
-      throw std::runtime_error("listener " + name() + ": '" + settings_.address + "' is not an IP address");
-    acceptor_->open(endpoint.protocol());
-    acceptor_->set_option(asio::socket_base::reuse_address(true));
-    acceptor_->bind(endpoint, ec);
-    if (ec) {
-      throw std::runtime_error("listener " + name() + ": cannot listen on " + settings_.address + ":" +
-                               std::to_string(settings_.port) + ": " + ec.message());
-    }
-    acceptor_->listen(asio::socket_base::max_listen_connections);
-    bound_port_ = acceptor_->local_endpoint().port();
+    bound_port_ = listen_on(*acceptor_, name(), settings_.address, settings_.port);
     asio::co_spawn(io, accept_loop(), asio::detached);
   }
 
@@ -155,7 +145,10 @@ class MllpListener final : public Listener {
  private:
   asio::awaitable<void> accept_loop() {
     for (;;) {
-      auto [ec, socket] = co_await acceptor_->async_accept(use_tuple);
+      // Each connection on its own strand: its session and its watchdog
+      // never run at the same time.
+      auto [ec, socket] =
+          co_await acceptor_->async_accept(asio::make_strand(acceptor_->get_executor()), use_tuple);
       if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
       if (ec) continue;
       if (connections_.load() >= settings_.max_connections) {

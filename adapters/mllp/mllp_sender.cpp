@@ -11,7 +11,7 @@
 #include <optional>
 #include <vector>
 
-#include "adapters/connection_pool.h"
+#include "adapters/sender_support.h"
 
 #include "adapters/mllp/framer.h"
 #include "engine/fhir/codec.h"
@@ -51,15 +51,7 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
       : io_(io), maps_(std::move(maps)) {}
 
   void send(delivery::Outbound message, std::function<void(delivery::SendOutcome)> done) override {
-    asio::co_spawn(io_, exchange(shared_from_this(), std::move(message)),
-                   [done = std::move(done)](std::exception_ptr error, delivery::SendOutcome outcome) {
-                     if (error) {
-                       outcome = {};
-                       outcome.kind = delivery::SendOutcome::Kind::transient;
-                       outcome.error = "internal error while sending";
-                     }
-                     done(std::move(outcome));
-                   });
+    run_exchange(io_.get_executor(), exchange(shared_from_this(), std::move(message)), std::move(done));
   }
 
  private:

@@ -1,6 +1,8 @@
 #include "engine/hl7v2/maps.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <regex>
 #include <stdexcept>
 
@@ -54,6 +56,30 @@ Condition read_condition(const YAML::Node& node, const fs::path& file) {
   return condition;
 }
 
+// Why a map's path does not exist under a FHIR type, or "" when it does.
+// "[2]" steps (another instance) and the empty path (the value itself) are
+// fine; below a primitive there is nothing to write.
+std::string path_problem(const std::string& type_name, std::string_view path) {
+  const fhir::TypeRegistry& registry = fhir::TypeRegistry::r4();
+  const fhir::TypeInfo* type = registry.find(type_name);
+  while (type != nullptr && !path.empty()) {
+    const std::size_t dot = path.find('.');
+    std::string_view step = path.substr(0, dot);
+    path = dot == std::string_view::npos ? std::string_view() : path.substr(dot + 1);
+    step = step.substr(0, step.find('['));
+    if (step.empty()) continue;
+    if (type->is_primitive()) return "'" + std::string(step) + "' is below the primitive " + type->name;
+    const fhir::PropertyMatch match = registry.property(*type, step);
+    if (match.element == nullptr) {
+      const std::string suggestion = registry.suggest(*type, step);
+      return type->name + " has no element '" + std::string(step) + "'" +
+             (suggestion.empty() ? "" : "; did you mean '" + suggestion + "'?");
+    }
+    type = match.type;
+  }
+  return {};
+}
+
 FieldMap read_field_map(const YAML::Node& root, const fs::path& file, bool segment) {
   FieldMap map;
   map.name = text(root, "map", file, true);
@@ -84,6 +110,14 @@ FieldMap read_field_map(const YAML::Node& root, const fs::path& file, bool segme
     if (node["assign"]) row.assign = text(node, "assign", file);
     if (const YAML::Node when = node["when"]) {
       for (const YAML::Node& condition : when) row.when.push_back(read_condition(condition, file));
+    }
+    // A path this FHIR type does not have is a mistake in the map, found
+    // at start-up (and by courier check) rather than silently skipped.
+    const std::string& context = segment ? map.resource : map.context;
+    if (!context.empty()) {
+      if (const std::string problem = path_problem(context, row.to); !problem.empty()) {
+        fail(file, "row from " + std::to_string(row.from) + " to '" + row.to + "': " + problem);
+      }
     }
     map.rows.push_back(std::move(row));
   }
@@ -150,38 +184,46 @@ MapSet MapSet::load(const std::string& folder) {
   if (!fs::is_directory(root / "messages")) {
     throw std::runtime_error(folder + ": not a folder of v2 maps (it has no messages/ folder)");
   }
-  for (const char* kind : {"segments", "datatypes"}) {
+  // Each YAML file of a folder, read; YAML's own errors name the file.
+  const auto each_file = [&](const char* kind,
+                             const std::function<void(const YAML::Node&, const fs::path&)>& read) {
     for (const fs::path& file : yaml_files(root / kind)) {
       try {
-        FieldMap map = read_field_map(YAML::LoadFile(file.string()), file, std::string(kind) == "segments");
-        set.maps_.emplace(map.name, std::move(map));
+        read(YAML::LoadFile(file.string()), file);
       } catch (const YAML::Exception& error) {
         fail(file, error.what());
       }
     }
+  };
+  for (const char* kind : {"segments", "datatypes"}) {
+    each_file(kind, [&](const YAML::Node& node, const fs::path& file) {
+      FieldMap map = read_field_map(node, file, std::string(kind) == "segments");
+      set.maps_.emplace(map.name, std::move(map));
+    });
   }
-  for (const fs::path& file : yaml_files(root / "vocabulary")) {
-    try {
-      Vocabulary vocabulary = read_vocabulary(YAML::LoadFile(file.string()), file);
-      set.vocabularies_.emplace(vocabulary.name, std::move(vocabulary));
-    } catch (const YAML::Exception& error) {
-      fail(file, error.what());
-    }
-  }
-  for (const fs::path& file : yaml_files(root / "messages")) {
-    try {
-      MessageMap map = read_message_map(YAML::LoadFile(file.string()), file);
-      for (const SegmentRule& rule : map.rules) {
-        if (set.maps_.find(rule.map) == set.maps_.end()) fail(file, "no segment map '" + rule.map + "'");
+  each_file("vocabulary", [&](const YAML::Node& node, const fs::path& file) {
+    Vocabulary vocabulary = read_vocabulary(node, file);
+    set.vocabularies_.emplace(vocabulary.name, std::move(vocabulary));
+  });
+  each_file("messages", [&](const YAML::Node& node, const fs::path& file) {
+    MessageMap map = read_message_map(node, file);
+    for (const SegmentRule& rule : map.rules) {
+      const auto made = set.maps_.find(rule.map);
+      if (made == set.maps_.end()) fail(file, "no segment map '" + rule.map + "'");
+      for (const auto& [element, type] : rule.links) {
+        if (const std::string problem = path_problem(made->second.resource, element); !problem.empty())
+          fail(file, rule.segment + " links " + element + ": " + problem);
       }
-      const std::string type = map.structure.substr(0, map.structure.find('_'));
-      for (const std::string& trigger : map.triggers)
-        set.structure_by_event_[type + "^" + trigger] = map.structure;
-      set.messages_.emplace(map.structure, std::move(map));
-    } catch (const YAML::Exception& error) {
-      fail(file, error.what());
+      for (const auto& [path, value] : rule.defaults) {
+        if (const std::string problem = path_problem(made->second.resource, path); !problem.empty())
+          fail(file, rule.segment + " defaults " + path + ": " + problem);
+      }
     }
-  }
+    const std::string type = map.structure.substr(0, map.structure.find('_'));
+    for (const std::string& trigger : map.triggers)
+      set.structure_by_event_[type + "^" + trigger] = map.structure;
+    set.messages_.emplace(map.structure, std::move(map));
+  });
   // Every map a row names must exist: a typo in a map is found at start-up.
   for (const auto& [name, map] : set.maps_) {
     for (const MapRow& row : map.rows) {

@@ -450,10 +450,14 @@ void Converter::write_object(std::string& out, const Node& node) const {
 }
 
 std::optional<std::string> Converter::run(ConvertError& error) {
-  const std::string structure = message_.header(9, 3).empty()
-                                    ? maps_.structure_for(message_.message_type(), message_.trigger_event())
-                                    : message_.structure();
-  const MessageMap* message_map = maps_.message(structure);
+  // MSH-9.3 names the structure; without it (v2.3), or when it names one
+  // courier has no map for, the type and trigger choose.
+  std::string structure = message_.header(9, 3);
+  const MessageMap* message_map = structure.empty() ? nullptr : maps_.message(structure);
+  if (message_map == nullptr) {
+    structure = maps_.structure_for(message_.message_type(), message_.trigger_event());
+    message_map = maps_.message(structure);
+  }
   if (message_map == nullptr) {
     error = ConvertError{"courier has no map for message structure " + structure, 200};
     return std::nullopt;

@@ -1,3 +1,4 @@
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -306,6 +307,27 @@ BOOST_AUTO_TEST_CASE(a40_marks_the_merged_record_replaced) {
   BOOST_TEST(patients[1]["link"][0]["type"] == "replaced-by");
   BOOST_TEST(patients[1]["link"][0]["other"]["reference"] ==
              "urn:uuid:" + patients[0]["id"].get<std::string>());
+}
+
+BOOST_AUTO_TEST_CASE(a_map_naming_an_element_fhir_lacks_is_refused_at_load) {
+  const std::filesystem::path folder = std::filesystem::temp_directory_path() / "courier-bad-maps";
+  std::filesystem::remove_all(folder);
+  std::filesystem::create_directories(folder / "messages");
+  std::filesystem::create_directories(folder / "segments");
+  std::ofstream(folder / "segments" / "PID.yaml")
+      << "map: \"PID[Patient]\"\nresource: \"Patient\"\nrows:\n  - {from: 8, to: \"gendr\"}\n";
+  std::ofstream(folder / "messages" / "ADT_A01.yaml")
+      << "message: ADT_A01\nsegments:\n  - {segment: PID, map: \"PID[Patient]\"}\n";
+  try {
+    hl7v2::MapSet::load(folder.string());
+    BOOST_FAIL("the bad map was loaded");
+  } catch (const std::runtime_error& error) {
+    const std::string what = error.what();
+    BOOST_TEST(what.find("PID.yaml") != std::string::npos, what);
+    BOOST_TEST(what.find("Patient has no element 'gendr'; did you mean 'gender'?") != std::string::npos,
+               what);
+  }
+  std::filesystem::remove_all(folder);
 }
 
 BOOST_AUTO_TEST_CASE(a_structure_without_a_map_is_refused_with_code_200) {
