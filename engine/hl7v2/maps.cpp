@@ -108,6 +108,12 @@ FieldMap read_field_map(const YAML::Node& root, const fs::path& file, bool segme
     row.map = text(node, "map", file);
     row.vocabulary = text(node, "vocabulary", file);
     if (node["assign"]) row.assign = text(node, "assign", file);
+    row.creates = text(node, "creates", file);
+    if (!row.creates.empty() &&
+        (row.map.empty() || fhir::TypeRegistry::r4().find_resource(row.creates) == nullptr)) {
+      fail(file, "row from " + std::to_string(row.from) +
+                     ": 'creates' needs a resource type and a map to make it by");
+    }
     if (const YAML::Node when = node["when"]) {
       for (const YAML::Node& condition : when) row.when.push_back(read_condition(condition, file));
     }
@@ -227,9 +233,14 @@ MapSet MapSet::load(const std::string& folder) {
   // Every map a row names must exist: a typo in a map is found at start-up.
   for (const auto& [name, map] : set.maps_) {
     for (const MapRow& row : map.rows) {
-      if (!row.map.empty() && set.maps_.find(row.map) == set.maps_.end()) {
+      const auto used = set.maps_.find(row.map);
+      if (!row.map.empty() && used == set.maps_.end()) {
         throw std::runtime_error(folder + ": map " + name + " names a data type map '" + row.map +
                                  "' that is not there");
+      }
+      if (!row.creates.empty() && used->second.context != row.creates) {
+        throw std::runtime_error(folder + ": map " + name + " makes a " + row.creates + " by " + row.map +
+                                 ", which does not make one");
       }
     }
   }

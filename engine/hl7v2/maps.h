@@ -33,6 +33,9 @@ struct MapRow {
   std::string vocabulary;  // a vocabulary's name, or ""
   std::optional<std::string> assign;
   std::vector<Condition> when;
+  // The value makes a resource of this type of its own (a Practitioner
+  // from an XCN, by `map`), which the element at `to` refers to.
+  std::string creates;
 };
 
 struct FieldMap {

@@ -149,6 +149,8 @@ class Converter {
   const ConvertOptions& options_;
   const fhir::TypeRegistry& registry_;
   std::vector<Made> made_;
+  // The elements that refer to resources rows made, and which.
+  std::vector<std::pair<Target, std::size_t>> created_references_;
   std::string bundle_id_;
 };
 
@@ -262,6 +264,19 @@ void Converter::apply_segment(const FieldMap& map, const Segment& segment, Node&
 
 void Converter::apply_row(const MapRow& row, const Source& source, Target target) {
   if (target.owner == nullptr && target.node == nullptr) return;  // a path this type does not have
+  if (!row.creates.empty()) {
+    // A resource of its own (a Practitioner from an XCN): made now, referred
+    // to once the ids are known.
+    const FieldMap* map = maps_.field_map(row.map);
+    if (map == nullptr) return;
+    auto root = std::make_unique<Node>();
+    root->type = registry_.find_resource(row.creates);
+    Node* created = root.get();
+    made_.push_back(Made{row.creates, std::move(root), "", {}});
+    created_references_.emplace_back(target, made_.size() - 1);
+    apply_datatype(*map, source, Target{nullptr, "", "", created});
+    return;
+  }
   if (row.assign) {
     write_leaf(target, *row.assign);
   } else if (!row.map.empty()) {
@@ -514,6 +529,12 @@ std::optional<std::string> Converter::run(ConvertError& error) {
 
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < made_.size(); ++i) ids.push_back(stable_id(made_[i], i));
+  // The same practitioner named twice in a message is one resource: it is
+  // written once (the first time), and both references point at it.
+  std::vector<bool> first_of_id(made_.size(), true);
+  for (std::size_t i = 0; i < made_.size(); ++i) {
+    for (std::size_t k = 0; k < i && first_of_id[i]; ++k) first_of_id[i] = ids[k] != ids[i];
+  }
   auto reference = [&](std::size_t index) { return "urn:uuid:" + ids[index]; };
   // Links point at the latest resource of the type made before the end of
   // the message; a type the message does not have is left out.
@@ -527,6 +548,11 @@ std::optional<std::string> Converter::run(ConvertError& error) {
     if (to == made_.size()) continue;
     if (Node* ref = instance(resolve(*made_[from].root, element, "r1"))) {
       if (Node* leaf = slot(*ref, "reference", "[1]")) leaf->value = reference(to);
+    }
+  }
+  for (const auto& [target, index] : created_references_) {
+    if (Node* ref = instance(target)) {
+      if (Node* leaf = slot(*ref, "reference", "[1]")) leaf->value = reference(index);
     }
   }
   for (const auto& [owner, link] : back_links) {
@@ -577,7 +603,8 @@ std::optional<std::string> Converter::run(ConvertError& error) {
   if (!made_.empty()) {
     out += R"(,"focus":[)";
     for (std::size_t i = 0; i < made_.size(); ++i) {
-      out += i == 0 ? "{" : ",{";
+      if (!first_of_id[i]) continue;
+      out += out.back() == '[' ? "{" : ",{";
       member(out, "reference", reference(i));
       out += '}';
     }
@@ -585,6 +612,7 @@ std::optional<std::string> Converter::run(ConvertError& error) {
   }
   out += "}}";
   for (std::size_t i = 0; i < made_.size(); ++i) {
+    if (!first_of_id[i]) continue;
     out += ",{";
     member(out, "fullUrl", reference(i));
     out += R"(,"resource":{)";

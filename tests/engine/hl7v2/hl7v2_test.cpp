@@ -252,6 +252,13 @@ BOOST_AUTO_TEST_CASE(adt_a01_becomes_patient_encounter_and_more) {
   BOOST_TEST(encounter["class"]["code"] == "IMP");
   BOOST_TEST(encounter["subject"]["reference"] == "urn:uuid:" + patient["id"].get<std::string>());
   BOOST_TEST(encounter["identifier"][0]["value"] == "VN0001");
+  // PV1-7's attending doctor is a Practitioner of its own, referred to.
+  const json practitioner = resources_of(bundle, "Practitioner").at(0);
+  BOOST_TEST(practitioner["name"][0]["family"] == "ATTEND");
+  BOOST_TEST(practitioner["identifier"][0]["value"] == "004777");
+  BOOST_TEST(encounter["participant"][0]["individual"]["reference"] ==
+             "urn:uuid:" + practitioner["id"].get<std::string>());
+  BOOST_TEST(encounter["participant"][0]["type"][0]["coding"][0]["code"] == "ATND");
 
   BOOST_TEST(resources_of(bundle, "RelatedPerson").at(0)["name"][0]["family"] == "Müller");
   const json observation = resources_of(bundle, "Observation").at(0);
@@ -295,6 +302,13 @@ BOOST_AUTO_TEST_CASE(every_listed_message_type_converts_to_valid_fhir) {
       BOOST_TEST(resources_of(bundle, "Patient").size() == 1u);
     }
   }
+  // The same doctor named twice in one message is one Practitioner.
+  hl7v2::ConvertError error;
+  std::string twice = sample("adt_a08.hl7");
+  twice.replace(twice.find("004777^ATTEND^AARON^A|||"), 24, "004777^ATTEND^AARON^A||004777^ATTEND^AARON^A|");
+  const std::optional<std::string> bundle = hl7v2::to_fhir(parse(twice), maps(), {}, error);
+  BOOST_TEST_REQUIRE(bundle.has_value());
+  BOOST_TEST(resources_of(json::parse(*bundle), "Practitioner").size() == 1u);
   const json order = convert("orm_o01.hl7");
   BOOST_TEST(resources_of(order, "ServiceRequest").size() == 1u);  // ORC and OBR are one request
 }
