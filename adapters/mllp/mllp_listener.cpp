@@ -21,6 +21,7 @@
 #include "adapters/mllp/framer.h"
 #include "engine/fhir/operation_outcome.h"
 #include "engine/hl7v2/ack.h"
+#include "engine/hl7v2/from_fhir.h"
 #include "engine/hl7v2/maps.h"
 #include "engine/hl7v2/to_fhir.h"
 #include "engine/rest/rest_api.h"
@@ -64,15 +65,25 @@ std::string ack_timestamp() {
   return out;
 }
 
-// The ACK's own MSH-10: 20 characters, the most v2.3 to 2.6 allow.
-std::string ack_control_id() {
-  std::string id = util::random_uuid();
-  id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
-  return id.substr(0, 20);
+// The ACK's own MSH-10, at most 20 characters (as v2.3 to 2.6 allow). It
+// follows from the message and the answer, so that a repeated message gets
+// the very ACK the first one got.
+std::string ack_control_id(const hl7v2::AckFacts& facts, const hl7v2::Ack& ack) {
+  return util::stable_hash_hex(facts.sending_application + "|" + facts.sending_facility + "|" +
+                               facts.control_id + "|" + std::to_string(static_cast<int>(ack.code)) +
+                               (ack.commit ? "C" : "A"));
 }
 
-// What the engine's answer means for the v2 sender.
-hl7v2::Ack ack_for(const Reply& reply, bool commit) {
+// The ACK, stamped with the time the answer was decided when known (so a
+// repeat gets the same bytes), else now.
+std::string ack_text(const hl7v2::AckFacts& facts, const hl7v2::Ack& ack, const std::string& decided_at) {
+  const std::string timestamp = decided_at.empty() ? ack_timestamp() : hl7v2::v2_time(decided_at);
+  return hl7v2::write_ack(facts, ack, ack_control_id(facts, ack), timestamp);
+}
+
+// What the engine's answer means for the v2 sender; `decided_at` gets the
+// time of the response message it carried (stored, so a repeat gets it too).
+hl7v2::Ack ack_for(const Reply& reply, bool commit, std::string& decided_at) {
   hl7v2::Ack ack;
   ack.commit = commit;
   if (reply.status == 202) {
@@ -101,6 +112,7 @@ hl7v2::Ack ack_for(const Reply& reply, bool commit) {
     if (header.contains("response") && header["response"].is_object()) {
       code = header["response"].value("code", "");
     }
+    if (message.contains("timestamp") && message["timestamp"].is_string()) decided_at = message["timestamp"];
   }
   if (code == "transient-error") {
     ack.code = hl7v2::AckCode::error;
@@ -280,7 +292,7 @@ class MllpListener final : public Listener {
     const rest::RestResponse kept = co_await async_rest(*engine_, std::move(keep), asio::use_awaitable);
     if (kept.status >= 300) std::cerr << "mllp " << name() << ": could not keep the refused message\n";
     const hl7v2::Ack ack{hl7v2::AckCode::reject, false, error.reason, &error};
-    co_return hl7v2::write_ack(hl7v2::ack_facts_of_unreadable(text), ack, ack_control_id(), ack_timestamp());
+    co_return ack_text(hl7v2::ack_facts_of_unreadable(text), ack, "");
   }
 
   asio::awaitable<std::string> answer_message(const hl7v2::Message& message) {
@@ -294,9 +306,7 @@ class MllpListener final : public Listener {
       std::cerr << "mllp " << name() << ": refused message " << message.control_id() << ": "
                 << convert_error.reason << "\n";
       const hl7v2::ParseError where{convert_error.reason, 1, "MSH", 9, convert_error.code};
-      co_return hl7v2::write_ack(facts,
-                                 hl7v2::Ack{hl7v2::AckCode::reject, commit, convert_error.reason, &where},
-                                 ack_control_id(), ack_timestamp());
+      co_return ack_text(facts, hl7v2::Ack{hl7v2::AckCode::reject, commit, convert_error.reason, &where}, "");
     }
     Inbound inbound;
     inbound.listener = name();
@@ -304,13 +314,14 @@ class MllpListener final : public Listener {
     inbound.format = fhir::Format::json;
     inbound.async = commit || settings_.ack_policy == AckPolicy::on_receipt;
     const Reply reply = co_await async_accept(*engine_, std::move(inbound), asio::use_awaitable);
-    hl7v2::Ack ack = ack_for(reply, commit);
+    std::string decided_at;
+    hl7v2::Ack ack = ack_for(reply, commit, decided_at);
     if (!commit && reply.status == 202 && settings_.ack_policy == AckPolicy::on_receipt) ack = hl7v2::Ack{};
     if (ack.code != hl7v2::AckCode::accept) {
       std::cerr << "mllp " << name() << ": message " << message.control_id()
                 << " answered with an error: " << ack.text << "\n";
     }
-    co_return hl7v2::write_ack(facts, ack, ack_control_id(), ack_timestamp());
+    co_return ack_text(facts, ack, decided_at);
   }
 
   MllpSettings settings_;
