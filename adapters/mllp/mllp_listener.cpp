@@ -295,6 +295,16 @@ class MllpListener final : public Listener {
     co_return ack_text(hl7v2::ack_facts_of_unreadable(text), ack, "");
   }
 
+  // The AR (or CR) for a message courier has no map for, or one that lacks
+  // a segment its structure requires.
+  std::string unconvertible(const hl7v2::Message& message, const hl7v2::AckFacts& facts, bool commit,
+                            const hl7v2::ConvertError& error) const {
+    std::cerr << "mllp " << name() << ": refused message " << message.control_id() << ": " << error.reason
+              << "\n";
+    const hl7v2::ParseError where{error.reason, error.sequence, error.segment, error.field, error.code};
+    return ack_text(facts, hl7v2::Ack{hl7v2::AckCode::reject, commit, error.reason, &where}, "");
+  }
+
   asio::awaitable<std::string> answer_message(const hl7v2::Message& message) {
     const hl7v2::AckFacts facts = hl7v2::ack_facts(message);
     const hl7v2::AckRequest wanted = hl7v2::ack_request(message);
@@ -302,12 +312,7 @@ class MllpListener final : public Listener {
     const bool commit = wanted.enhanced && wanted.accept != hl7v2::AckCondition::never;
     hl7v2::ConvertError convert_error;
     std::optional<std::string> bundle = hl7v2::to_fhir(message, *maps_, settings_.convert, convert_error);
-    if (!bundle) {
-      std::cerr << "mllp " << name() << ": refused message " << message.control_id() << ": "
-                << convert_error.reason << "\n";
-      const hl7v2::ParseError where{convert_error.reason, 1, "MSH", 9, convert_error.code};
-      co_return ack_text(facts, hl7v2::Ack{hl7v2::AckCode::reject, commit, convert_error.reason, &where}, "");
-    }
+    if (!bundle) co_return unconvertible(message, facts, commit, convert_error);
     Inbound inbound;
     inbound.listener = name();
     inbound.body = std::move(*bundle);

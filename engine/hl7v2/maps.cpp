@@ -144,6 +144,25 @@ Vocabulary read_vocabulary(const YAML::Node& root, const fs::path& file) {
   return vocabulary;
 }
 
+std::vector<StructureItem> read_structure_items(const YAML::Node& list, const fs::path& file) {
+  std::vector<StructureItem> items;
+  for (const YAML::Node& node : list) {
+    StructureItem item;
+    item.segment = text(node, "segment", file);
+    item.group = text(node, "group", file);
+    if (const YAML::Node choice = node["choice"]) {
+      for (const YAML::Node& name : choice) item.choice.push_back(name.as<std::string>());
+    }
+    if (int(!item.segment.empty()) + int(!item.group.empty()) + int(!item.choice.empty()) != 1)
+      fail(file, "each entry is a segment, a group or a choice");
+    item.min = node["min"] ? node["min"].as<int>() : 1;
+    item.max = node["max"] ? node["max"].as<int>() : 1;
+    if (!item.group.empty()) item.items = read_structure_items(node["segments"], file);
+    items.push_back(std::move(item));
+  }
+  return items;
+}
+
 std::vector<std::pair<std::string, std::string>> read_pairs(const YAML::Node& node) {
   std::vector<std::pair<std::string, std::string>> pairs;
   if (!node) return pairs;
@@ -211,6 +230,10 @@ MapSet MapSet::load(const std::string& folder) {
     Vocabulary vocabulary = read_vocabulary(node, file);
     set.vocabularies_.emplace(vocabulary.name, std::move(vocabulary));
   });
+  each_file("structures", [&](const YAML::Node& node, const fs::path& file) {
+    Structure structure{text(node, "structure", file, true), read_structure_items(node["segments"], file)};
+    set.structures_.emplace(structure.name, std::move(structure));
+  });
   each_file("messages", [&](const YAML::Node& node, const fs::path& file) {
     MessageMap map = read_message_map(node, file);
     for (const SegmentRule& rule : map.rules) {
@@ -260,6 +283,11 @@ std::string MapSet::structure_for(const std::string& type, const std::string& tr
 const FieldMap* MapSet::field_map(const std::string& name) const {
   const auto it = maps_.find(name);
   return it == maps_.end() ? nullptr : &it->second;
+}
+
+const Structure* MapSet::structure(const std::string& name) const {
+  const auto it = structures_.find(name);
+  return it == structures_.end() ? nullptr : &it->second;
 }
 
 const Vocabulary* MapSet::vocabulary(const std::string& name) const {

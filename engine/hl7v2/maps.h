@@ -78,6 +78,22 @@ struct SegmentRule {
   std::vector<std::pair<std::string, std::string>> defaults;
 };
 
+// A message structure's segment grammar (schemas/hl7v2/maps/structures):
+// segments and groups in order, each with how often it may occur.
+struct StructureItem {
+  std::string segment;              // a segment, or
+  std::string group;                // a group of `items`, or
+  std::vector<std::string> choice;  // one segment of these
+  int min = 1;
+  int max = 1;  // -1: repeats
+  std::vector<StructureItem> items;
+};
+
+struct Structure {
+  std::string name;
+  std::vector<StructureItem> items;
+};
+
 struct MessageMap {
   std::string structure;              // "ADT_A01"
   std::vector<std::string> triggers;  // the events that use it when MSH-9.3 is empty
@@ -95,6 +111,7 @@ class MapSet {
   std::string structure_for(const std::string& type, const std::string& trigger) const;
   const FieldMap* field_map(const std::string& name) const;
   const Vocabulary* vocabulary(const std::string& name) const;
+  const Structure* structure(const std::string& name) const;
   std::size_t size() const { return messages_.size() + maps_.size() + vocabularies_.size(); }
 
  private:
@@ -102,6 +119,7 @@ class MapSet {
   std::map<std::string, std::string> structure_by_event_;  // "ADT^A04" → ADT_A01
   std::map<std::string, FieldMap> maps_;
   std::map<std::string, Vocabulary> vocabularies_;
+  std::map<std::string, Structure> structures_;
 };
 
 }  // namespace courier::hl7v2

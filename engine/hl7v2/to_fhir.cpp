@@ -8,6 +8,7 @@
 
 #include "engine/fhir/codec.h"
 #include "engine/fhir/type_registry.h"
+#include "engine/hl7v2/structure.h"
 #include "engine/util/uuid.h"
 
 namespace courier::hl7v2 {
@@ -474,8 +475,14 @@ std::optional<std::string> Converter::run(ConvertError& error) {
     message_map = maps_.message(structure);
   }
   if (message_map == nullptr) {
-    error = ConvertError{"courier has no map for message structure " + structure, 200};
+    error = ConvertError{"courier has no map for message structure " + structure, 200, "MSH", 1, 9};
     return std::nullopt;
+  }
+  if (const Structure* grammar = maps_.structure(structure)) {
+    if (const std::optional<ParseError> misfit = check_structure(message_, *grammar)) {
+      error = ConvertError{misfit->reason, misfit->code, misfit->segment_name, misfit->segment_index, 0};
+      return std::nullopt;
+    }
   }
   const std::string sender = message_.header(3, 1) + "|" + message_.header(4, 1);
   bundle_id_ = util::stable_uuid("hl7v2 bundle|" + sender + "|" + message_.control_id());

@@ -24,7 +24,12 @@ struct ConvertOptions {
 
 struct ConvertError {
   std::string reason;
-  int code = 200;  // HL7 table 0357: 200 unsupported message type
+  int code = 200;  // HL7 table 0357: 200 unsupported message type, 100 segment sequence
+  // Where: MSH-9 for a type courier has no map for; the segment expected
+  // for one missing.
+  std::string segment = "MSH";
+  std::size_t sequence = 1;
+  std::size_t field = 9;
 };
 
 // The message Bundle as FHIR JSON, or why the message cannot be converted.

@@ -344,6 +344,26 @@ BOOST_AUTO_TEST_CASE(a_map_naming_an_element_fhir_lacks_is_refused_at_load) {
   std::filesystem::remove_all(folder);
 }
 
+BOOST_AUTO_TEST_CASE(a_message_missing_a_required_segment_is_refused_with_code_100) {
+  hl7v2::ConvertError error;
+  // ADT_A01 needs PV1; a Z-segment and an NTE out of place are stepped over.
+  const hl7v2::Message no_visit = parse(
+      "MSH|^~\\&|A|B|C|D|20240101||ADT^A01^ADT_A01|X1|P|2.5\rEVN|A01\rZXX|1\rPID|1||P1^^^H^MR\rNTE|1\r");
+  BOOST_TEST(!hl7v2::to_fhir(no_visit, maps(), {}, error).has_value());
+  BOOST_TEST(error.code == 100);
+  BOOST_TEST(error.reason == "the required segment PV1 is missing");
+  BOOST_TEST(error.segment == "PV1");
+  // ORU_R01 needs an order group beginning with OBR.
+  const hl7v2::Message no_order =
+      parse("MSH|^~\\&|A|B|C|D|20240101||ORU^R01^ORU_R01|X2|P|2.5\rPID|1||P1^^^H^MR\r");
+  BOOST_TEST(!hl7v2::to_fhir(no_order, maps(), {}, error).has_value());
+  BOOST_TEST(error.reason == "the required group ORDER_OBSERVATION (beginning with OBR) is missing");
+  // A segment out of its place is tolerated: PV1 before PID.
+  const hl7v2::Message untidy = parse(
+      "MSH|^~\\&|A|B|C|D|20240101||ADT^A01^ADT_A01|X3|P|2.5\rEVN|A01\rPV1|1|I\rPID|1||P1^^^H^MR\rPV1|1|I\r");
+  BOOST_TEST(hl7v2::to_fhir(untidy, maps(), {}, error).has_value(), error.reason);
+}
+
 BOOST_AUTO_TEST_CASE(a_structure_without_a_map_is_refused_with_code_200) {
   hl7v2::ConvertError error;
   const hl7v2::Message message = parse("MSH|^~\\&|A|B|C|D|20240101||SIU^S12^SIU_S12|X1|P|2.5\r");
