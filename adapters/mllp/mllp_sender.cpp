@@ -81,7 +81,12 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
       co_return outcome;
     }
     hl7v2::ParseError parse_error;
-    const std::string control_id = hl7v2::Message::parse(*v2, parse_error)->control_id();
+    const std::optional<hl7v2::Message> own = hl7v2::Message::parse(*v2, parse_error);
+    if (!own) {
+      outcome.error = "courier wrote HL7 v2 it cannot read back: " + parse_error.reason;
+      co_return outcome;
+    }
+    const std::string control_id = own->control_id();
     const std::string frame = mllp::frame(*v2);
 
     outcome.kind = Kind::transient;
