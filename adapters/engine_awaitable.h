@@ -2,6 +2,7 @@
 // co_await them; the completion runs on the coroutine's own executor.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include <boost/asio/associated_executor.hpp>
@@ -12,33 +13,38 @@
 
 namespace courier::adapters {
 
-template <typename Token>
-auto async_accept(Engine& engine, Inbound inbound, Token&& token) {
-  return boost::asio::async_initiate<Token, void(Reply)>(
-      [&engine](auto handler, Inbound inbound) {
+// Starts `call(arguments, callback)` and resumes the awaiting coroutine, on
+// its own executor, with what the callback is given.
+template <typename Result, typename Token, typename Call, typename Arguments>
+auto async_engine_call(Call call, Arguments arguments, Token&& token) {
+  return boost::asio::async_initiate<Token, void(Result)>(
+      [call](auto handler, Arguments arguments) {
         auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        engine.accept(std::move(inbound), [shared](Reply reply) {
+        call(std::move(arguments), [shared](Result result) {
           auto executor = boost::asio::get_associated_executor(*shared);
           boost::asio::post(executor,
-                            [shared, reply = std::move(reply)]() mutable { (*shared)(std::move(reply)); });
+                            [shared, result = std::move(result)]() mutable { (*shared)(std::move(result)); });
         });
       },
-      token, std::move(inbound));
+      token, std::move(arguments));
+}
+
+template <typename Token>
+auto async_accept(Engine& engine, Inbound inbound, Token&& token) {
+  return async_engine_call<Reply>(
+      [&engine](Inbound in, std::function<void(Reply)> done) {
+        engine.accept(std::move(in), std::move(done));
+      },
+      std::move(inbound), std::forward<Token>(token));
 }
 
 template <typename Token>
 auto async_rest(Engine& engine, rest::RestRequest request, Token&& token) {
-  return boost::asio::async_initiate<Token, void(rest::RestResponse)>(
-      [&engine](auto handler, rest::RestRequest request) {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        engine.rest(std::move(request), [shared](rest::RestResponse response) {
-          auto executor = boost::asio::get_associated_executor(*shared);
-          boost::asio::post(executor, [shared, response = std::move(response)]() mutable {
-            (*shared)(std::move(response));
-          });
-        });
+  return async_engine_call<rest::RestResponse>(
+      [&engine](rest::RestRequest r, std::function<void(rest::RestResponse)> done) {
+        engine.rest(std::move(r), std::move(done));
       },
-      token, std::move(request));
+      std::move(request), std::forward<Token>(token));
 }
 
 }  // namespace courier::adapters

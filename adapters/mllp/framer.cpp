@@ -22,8 +22,6 @@ Framer::Event Framer::feed(std::string_view data, std::size_t& consumed) {
       if (c == kStartBlock) {
         inside_ = true;
         buffer_.clear();
-      } else {
-        ++skipped_;
       }
       continue;
     }
@@ -44,9 +42,7 @@ Framer::Event Framer::feed(std::string_view data, std::size_t& consumed) {
       continue;
     }
     if (c == kStartBlock) {
-      // A new frame before the old one ended: the old one is lost; count
-      // it as skipped so the connection can log why.
-      skipped_ += buffer_.size() + 1;
+      // A new frame before the old one ended: the old one is lost.
       buffer_.clear();
       continue;
     }

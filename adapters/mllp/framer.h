@@ -28,12 +28,10 @@ class Framer {
   };
 
   // Consumes bytes from `data` until a message completes or data runs out;
-  // `consumed` says how many were used. Bytes outside a frame are skipped
-  // and counted in skipped_bytes().
+  // `consumed` says how many were used. Bytes outside a frame are skipped.
   Event feed(std::string_view data, std::size_t& consumed);
   std::string take_message();
 
-  std::size_t skipped_bytes() const { return skipped_; }
   // A frame has begun and not ended.
   bool inside_frame() const { return inside_; }
 
@@ -43,7 +41,6 @@ class Framer {
   std::string ready_;
   bool inside_ = false;
   bool saw_end_block_ = false;
-  std::size_t skipped_ = 0;
 };
 
 }  // namespace courier::adapters::mllp

@@ -75,19 +75,13 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
       json = fhir::write_json(*parsed.resource);
     }
     std::string why;
-    const std::optional<std::string> v2 = hl7v2::oru_from_fhir(json, self->maps_.get(), why);
+    const std::optional<hl7v2::Oru> v2 = hl7v2::oru_from_fhir(json, self->maps_.get(), why);
     if (!v2) {
       outcome.error = "no HL7 v2 form: " + why;
       co_return outcome;
     }
-    hl7v2::ParseError parse_error;
-    const std::optional<hl7v2::Message> own = hl7v2::Message::parse(*v2, parse_error);
-    if (!own) {
-      outcome.error = "courier wrote HL7 v2 it cannot read back: " + parse_error.reason;
-      co_return outcome;
-    }
-    const std::string control_id = own->control_id();
-    const std::string frame = mllp::frame(*v2);
+    const std::string& control_id = v2->control_id;
+    const std::string frame = mllp::frame(v2->text);
 
     outcome.kind = Kind::transient;
     // A kept connection may have been closed by the receiver meanwhile: one
@@ -136,6 +130,7 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
         co_return outcome;
       }
       self->pool_.give_back(peer->key(), std::move(*stream));
+      hl7v2::ParseError parse_error;
       const std::optional<hl7v2::Message> ack = hl7v2::Message::parse(*ack_text, parse_error);
       const hl7v2::ReceivedAck received = ack ? hl7v2::read_ack(*ack) : hl7v2::ReceivedAck{};
       if (received.code.empty()) {

@@ -91,7 +91,7 @@ class OruWriter {
     }
   }
 
-  std::optional<std::string> write(std::string& error) {
+  std::optional<Oru> write(std::string& error) {
     const json& header = first(bundle_, "entry").value("resource", json::object());
     if (text(header, "resourceType") != "MessageHeader") {
       error = "the Bundle does not begin with a MessageHeader";
@@ -106,7 +106,11 @@ class OruWriter {
       error = "courier writes HL7 v2 for results only (a DiagnosticReport as the message's focus)";
       return std::nullopt;
     }
-    std::string out = msh(header);
+    // The same FHIR message always has the same MSH-10, so a receiver can
+    // recognise a retry.
+    const std::string control_id =
+        util::stable_hash_hex(text(header, "id") + "|" + text(bundle_, "id")).substr(0, 20);
+    std::string out = msh(header, control_id);
     if (const json* patient = resolve(first(*report, "subject")); patient != nullptr) out += pid(*patient);
     out += obr(*report);
     std::vector<const json*> observations;
@@ -114,7 +118,7 @@ class OruWriter {
       if (const json* observation = resolve(result)) observations.push_back(observation);
     }
     for (std::size_t i = 0; i < observations.size(); ++i) out += obx(i + 1, *observations[i]);
-    return out;
+    return Oru{std::move(out), control_id};
   }
 
  private:
@@ -146,7 +150,7 @@ class OruWriter {
     return {text(coding, "code"), display, system_name(text(coding, "system"))};
   }
 
-  std::string msh(const json& header) const {
+  std::string msh(const json& header, const std::string& control_id) const {
     std::string timestamp = v2_time(text(bundle_, "timestamp"));
     if (timestamp.empty()) {
       const std::time_t now = std::time(nullptr);
@@ -162,9 +166,7 @@ class OruWriter {
     segment.set(4, text(first(header, "destination"), "name"));
     segment.set(6, timestamp);
     segment.set(8, std::vector<std::string>{"ORU", "R01", "ORU_R01"});
-    // The same FHIR message always has the same MSH-10, so a receiver can
-    // recognise a retry.
-    segment.set(9, util::stable_hash_hex(text(header, "id") + "|" + text(bundle_, "id")).substr(0, 20));
+    segment.set(9, control_id);
     segment.set(10, "P");
     segment.set(11, "2.5.1");
     // MSH's field numbers are one off: MSH-1 is the separator itself.
@@ -291,8 +293,7 @@ std::string v2_time(std::string_view fhir) {
   return out;
 }
 
-std::optional<std::string> oru_from_fhir(const std::string& bundle_json, const MapSet* maps,
-                                         std::string& error) {
+std::optional<Oru> oru_from_fhir(const std::string& bundle_json, const MapSet* maps, std::string& error) {
   const json bundle = json::parse(bundle_json, nullptr, false);
   if (!bundle.is_object() || text(bundle, "resourceType") != "Bundle") {
     error = "not a FHIR message Bundle";

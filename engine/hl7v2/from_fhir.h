@@ -11,10 +11,14 @@
 
 namespace courier::hl7v2 {
 
-// The v2 message (segments ended with CR), or why the message has no v2
-// form. `maps` gives the coding system names (table 0396) back from URIs.
-std::optional<std::string> oru_from_fhir(const std::string& bundle_json, const MapSet* maps,
-                                         std::string& error);
+struct Oru {
+  std::string text;        // segments ended with CR
+  std::string control_id;  // its MSH-10, which the receiver's ACK echoes
+};
+
+// The v2 message, or why the message has no v2 form. `maps` gives the
+// coding system names (table 0396) back from URIs.
+std::optional<Oru> oru_from_fhir(const std::string& bundle_json, const MapSet* maps, std::string& error);
 
 // "2024-01-31T14:00:00+01:00" → "20240131140000+0100"; "1961-06-15" → "19610615".
 std::string v2_time(std::string_view fhir);

@@ -146,13 +146,6 @@ std::string_view Segment::raw(std::size_t field) const {
   return field < parts_.size() ? std::string_view(parts_[field]) : std::string_view();
 }
 
-void Segment::set_raw(std::size_t field, std::string value) {
-  const std::size_t index = header_ ? field - 1 : field;
-  if (field == 0 || (header_ && field == 1)) return;
-  if (parts_.size() <= index) parts_.resize(index + 1);
-  parts_[index] = std::move(value);
-}
-
 std::optional<Message> Message::parse(std::string_view text, ParseError& error, const Limits& limits) {
   Message message;
   const std::vector<std::string_view> lines =
@@ -260,11 +253,6 @@ std::size_t Message::repetitions(const Segment& segment, std::size_t field) cons
   return count_pieces(segment.raw(field), delimiters_.repetition);
 }
 
-std::size_t Message::components(const Segment& segment, std::size_t field, std::size_t repetition) const {
-  if (segment.is_header() && field <= 2) return 1;
-  return count_pieces(piece(segment.raw(field), delimiters_.repetition, repetition), delimiters_.component);
-}
-
 std::string Message::header(std::size_t field, std::size_t component) const {
   return segments_.empty() ? std::string() : value(segments_.front(), field, 1, component, 1);
 }
@@ -288,10 +276,6 @@ std::string Message::write() const {
     if (i + 1 < segments_.size() || trailing_terminator_) out += terminator_;
   }
   return out;
-}
-
-std::string Message::escape(std::string_view text) const {
-  return hl7v2::escape(text, delimiters_);
 }
 
 std::string unescape(std::string_view text, const Delimiters& delimiters) {

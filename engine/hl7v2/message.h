@@ -59,7 +59,6 @@ class Segment {
   // A field as written on the wire (escaped, with its repetitions), or ""
   // when absent. MSH-1 is the field separator itself.
   std::string_view raw(std::size_t field) const;
-  void set_raw(std::size_t field, std::string value);
 
   const std::vector<std::string>& parts() const { return parts_; }
   bool is_header() const { return header_; }
@@ -95,8 +94,6 @@ class Message {
                              std::size_t component, std::size_t subcomponent) const;
   // How many repetitions a field has (0 when empty).
   std::size_t repetitions(const Segment& segment, std::size_t field) const;
-  // How many components a repetition has (0 when empty).
-  std::size_t components(const Segment& segment, std::size_t field, std::size_t repetition) const;
 
   // Shortcuts on MSH.
   std::string header(std::size_t field, std::size_t component = 1) const;
@@ -110,9 +107,6 @@ class Message {
 
   // The message as it is now, segments ended as they were read.
   std::string write() const;
-
-  // Escapes a value for a field of this message.
-  std::string escape(std::string_view text) const;
 
  private:
   Delimiters delimiters_;

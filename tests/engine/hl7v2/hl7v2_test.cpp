@@ -390,9 +390,9 @@ BOOST_AUTO_TEST_CASE(results_go_to_fhir_and_back_to_oru) {
       hl7v2::to_fhir(parse(sample("oru_r01.hl7")), maps(), hl7v2::ConvertOptions{"+01:00"}, error);
   BOOST_TEST_REQUIRE(bundle.has_value());
   std::string why;
-  const std::optional<std::string> oru = hl7v2::oru_from_fhir(*bundle, &maps(), why);
+  const std::optional<hl7v2::Oru> oru = hl7v2::oru_from_fhir(*bundle, &maps(), why);
   BOOST_TEST_REQUIRE(oru.has_value(), why);
-  const hl7v2::Message back = parse(*oru);
+  const hl7v2::Message back = parse(oru->text);
   BOOST_TEST(back.structure() == "ORU_R01");
   std::vector<const hl7v2::Segment*> results;
   for (const hl7v2::Segment& segment : back.segments()) {
