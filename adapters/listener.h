@@ -20,6 +20,8 @@ class io_context;
 
 namespace courier::adapters {
 
+class ReloadableTls;
+
 class Listener {
  public:
   virtual ~Listener() = default;
@@ -34,6 +36,12 @@ class Listener {
   virtual std::string describe() const = 0;
   // The URL peers use for this listener's FHIR base, when it has one.
   virtual std::string base_url() const { return {}; }
+  // True when every peer must prove who it is (needs a security section).
+  virtual bool authenticates() const { return false; }
+  // Reads its certificate and key again (SIGHUP); established connections
+  // keep theirs. Throws std::runtime_error, keeping the old ones, when the
+  // new files cannot be used.
+  virtual void reload_tls() {}
 
  protected:
   explicit Listener(std::string name) : name_(std::move(name)) {}
@@ -49,6 +57,9 @@ using ListenerParser = std::function<std::unique_ptr<Listener>(std::string name,
 
 // The one place adapters are registered, by the type name config files use.
 const std::map<std::string, ListenerParser>& listener_types();
-Engine::Senders make_senders(boost::asio::io_context& io, std::shared_ptr<const hl7v2::MapSet> v2_maps);
+// The senders; `tls` verifies servers and presents courier's client
+// certificate on https:// and mllps:// destinations.
+Engine::Senders make_senders(boost::asio::io_context& io, std::shared_ptr<const hl7v2::MapSet> v2_maps,
+                             std::shared_ptr<ReloadableTls> tls);
 
 }  // namespace courier::adapters

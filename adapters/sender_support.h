@@ -10,12 +10,61 @@
 #include <string>
 #include <vector>
 
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 
 #include "engine/delivery/sender.h"
 
 namespace courier::adapters {
+
+using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
+
+// Resolves host:port and connects; "" on success, else why not.
+inline boost::asio::awaitable<std::string> connect_stream(boost::beast::tcp_stream& stream,
+                                                          const std::string& host, const std::string& port) {
+  namespace asio = boost::asio;
+  constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+  asio::ip::tcp::resolver resolver(stream.get_executor());
+  auto [rec, endpoints] = co_await resolver.async_resolve(host, port, use_tuple);
+  if (rec) co_return "cannot resolve " + host + ": " + rec.message();
+  auto [cec, endpoint] = co_await stream.async_connect(endpoints, use_tuple);
+  if (cec) co_return "cannot connect to " + host + ":" + port + ": " + cec.message();
+  co_return "";
+}
+
+// The same, then the TLS handshake: the server's certificate must chain
+// to a trusted CA and name `host` (a DNS name or an IP address).
+inline boost::asio::awaitable<std::string> connect_stream(TlsStream& stream, const std::string& host,
+                                                          const std::string& port) {
+  namespace asio = boost::asio;
+  constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+  if (std::string error = co_await connect_stream(boost::beast::get_lowest_layer(stream), host, port);
+      !error.empty()) {
+    co_return error;
+  }
+  SSL* ssl = stream.native_handle();
+  boost::system::error_code ip_error;
+  asio::ip::make_address(host, ip_error);
+  if (ip_error) {
+    SSL_set_tlsext_host_name(ssl, host.c_str());  // SNI is for names only
+    SSL_set1_host(ssl, host.c_str());
+  } else {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
+  }
+  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
+  if (!ec) co_return "";
+  const long verify = SSL_get_verify_result(ssl);
+  const std::string why = verify != X509_V_OK ? X509_verify_cert_error_string(verify) : ec.message();
+  co_return "TLS handshake with " + host + ":" + port + " failed: " + why;
+}
 
 // Runs a sender's exchange; an exception becomes a transient outcome, so
 // `done` runs exactly once whatever happens.

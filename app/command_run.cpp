@@ -10,10 +10,12 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <thread>
 
+#include "adapters/tls/tls.h"
 #include "app/commands.h"
 #include "app/config.h"
 #include "engine/store/sqlite_store.h"
@@ -36,6 +38,24 @@ bool lock_data_dir(const std::string& data_dir, std::string& error) {
     return false;
   }
   return true;  // held until the process exits
+}
+
+// SIGHUP: every listener and the senders read their certificates and keys
+// again. What cannot be read is reported and the old material stays.
+void reload_certificates(Config& config) {
+  int failures = 0;
+  auto attempt = [&failures](const std::string& what, const std::function<void()>& reload) {
+    try {
+      reload();
+    } catch (const std::exception& e) {
+      ++failures;
+      std::cerr << "courier: " << what << ": kept the old certificate: " << e.what() << '\n';
+    }
+  };
+  for (auto& listener : config.listeners)
+    attempt("listener " + listener->name(), [&listener] { listener->reload_tls(); });
+  if (config.outbound_tls) attempt("outbound-tls", [&config] { config.outbound_tls->reload(); });
+  std::cerr << "courier: certificates reloaded" << (failures ? " with errors" : "") << '\n';
 }
 
 int run_command(const RunOptions& options) {
@@ -64,6 +84,7 @@ int run_command(const RunOptions& options) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGINT);
   sigaddset(&stop, SIGTERM);
+  sigaddset(&stop, SIGHUP);  // reload certificates and keys
   pthread_sigmask(SIG_BLOCK, &stop, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -72,7 +93,7 @@ int run_command(const RunOptions& options) {
   try {
     engine = std::make_unique<Engine>(io.get_executor(), config.engine, std::move(loaded.routes),
                                       store::open_sqlite_store(config.data_dir),
-                                      adapters::make_senders(io, config.engine.v2_maps));
+                                      adapters::make_senders(io, config.engine.v2_maps, config.outbound_tls));
     for (auto& listener : config.listeners) listener->start(io, *engine);
   } catch (const std::exception& e) {
     std::cerr << "courier run: " << e.what() << '\n';
@@ -122,7 +143,7 @@ int run_command(const RunOptions& options) {
   });
 
   int signal = 0;
-  sigwait(&stop, &signal);
+  while (sigwait(&stop, &signal) == 0 && signal == SIGHUP) reload_certificates(config);
   {
     std::lock_guard lock(prune_mutex);
     stopping = true;

@@ -4,11 +4,13 @@
 
 #include <filesystem>
 
+#include "adapters/tls/tls.h"
 #include "app/input.h"
 #include "engine/config/yaml_reader.h"
 #include "engine/fhir/codec.h"
 #include "engine/hl7v2/maps.h"
 #include "engine/route/route.h"
+#include "engine/security/security.h"
 #include "engine/util/text.h"
 
 namespace courier::app {
@@ -134,7 +136,8 @@ Config load_config(const std::string& path, std::vector<std::string>& errors) {
   if (reader.load(root) && !root.IsNull()) {
     reader.check_keys(root,
                       {"data-dir", "public-url", "listeners", "routes", "value-sets", "reliable-cache",
-                       "on-reused-header-id", "sync-wait", "retention", "notification-retry", "hl7v2-maps"},
+                       "on-reused-header-id", "sync-wait", "retention", "notification-retry", "hl7v2-maps",
+                       "security", "outbound-tls"},
                       "the configuration");
     if (root.IsMap()) {
       if (root["data-dir"]) config.data_dir = reader.scalar(root["data-dir"], "data-dir").value_or("");
@@ -159,7 +162,16 @@ Config load_config(const std::string& path, std::vector<std::string>& errors) {
       if (root["retention"])
         config.retention = reader.duration(root["retention"], "retention").value_or(config.retention);
       read_v2_maps(root, reader, config);
+      if (root["security"]) config.engine.security = security::Security::parse(root["security"], reader);
+      if (root["outbound-tls"])
+        config.outbound_tls = adapters::parse_tls(root["outbound-tls"], reader, "outbound-tls", false);
       if (root["listeners"]) read_listeners(root["listeners"], reader, config);
+      for (const auto& listener : config.listeners) {
+        if (listener->authenticates() && !config.engine.security)
+          reader.fail(root, "listener '" + listener->name() +
+                                "' authenticates its peers, but the configuration has no security section "
+                                "naming them");
+      }
       read_file_list(root, "routes", "route file", reader, config.route_files);
       read_file_list(root, "value-sets", "value set file", reader, config.value_set_files);
     } else {

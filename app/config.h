@@ -21,6 +21,9 @@ struct Config {
   std::string public_url;  // "" = the first HTTP listener's own URL
   std::chrono::milliseconds retention{std::chrono::hours(24 * 30)};
   EngineOptions engine;
+  // TLS for the senders (https:// and mllps:// destinations); null = the
+  // system's CAs and no client certificate.
+  std::shared_ptr<adapters::ReloadableTls> outbound_tls;
   std::vector<std::unique_ptr<adapters::Listener>> listeners;
   std::vector<std::string> route_files;  // patterns expanded, in order
   // ValueSet and CodeSystem files (JSON or XML, or Bundles of them) that

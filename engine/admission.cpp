@@ -30,6 +30,36 @@ std::string order_key(const route::Destination& d, const fhir::Element& bundle,
   }
 }
 
+// Why the route refuses this sender, if it does: the peer is not on its
+// allow list, or claims to be a source it may not speak for.
+std::optional<std::string> refusal_of_sender(const Inbound& in, const route::Route& route,
+                                             const message::MessageInfo& info) {
+  if (!in.trigger_route.empty()) return std::nullopt;  // courier's own message
+  const bool checks = !route.allow.empty() || route.require_source_match;
+  if (!checks) return std::nullopt;
+  if (!in.peer) return "route '" + route.name + "' takes messages only from authenticated peers";
+  const security::Peer& peer = *in.peer;
+  if (!route.allow.empty() && std::none_of(route.allow.begin(), route.allow.end(),
+                                           [&](const std::string& who) { return peer.matches(who); }))
+    return "peer '" + peer.name + "' may not send to route '" + route.name + "'";
+  if (!route.require_source_match) return std::nullopt;
+  auto claims = [](const std::vector<std::string>& allowed, const std::string& claimed) {
+    return std::find(allowed.begin(), allowed.end(), claimed) != allowed.end();
+  };
+  if (!in.claimed_v2_sender.empty()) {
+    if (!claims(peer.v2_senders, in.claimed_v2_sender)) {
+      // Said without the caret, which an ACK would have to escape.
+      const std::size_t caret = in.claimed_v2_sender.find('^');
+      return "peer '" + peer.name + "' may not send as application '" +
+             in.claimed_v2_sender.substr(0, caret) + "' of facility '" +
+             in.claimed_v2_sender.substr(caret + 1) + "' (MSH-3, MSH-4)";
+    }
+  } else if (!claims(peer.endpoints, info.source_endpoint)) {
+    return "peer '" + peer.name + "' may not speak for source endpoint '" + info.source_endpoint + "'";
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 Admission admit(const Inbound& in, const route::RouteSet& routes, const fhir::ParseLimits& limits) {
@@ -63,6 +93,12 @@ Admission admit(const Inbound& in, const route::RouteSet& routes, const fhir::Pa
                         a.format};
     a.outcome = "no-route";
     a.may_be_progress = !a.info.based_on.empty();
+    return a;
+  }
+  if (std::optional<std::string> why = refusal_of_sender(in, *a.route, a.info)) {
+    a.rejection = Reply{
+        403, fhir::outcome_text("forbidden", *why + "; the message was not processed", a.format), a.format};
+    a.outcome = "forbidden";
     return a;
   }
   const fhirpath::Environment environment = routes.environment();

@@ -4,6 +4,7 @@
 // test cases, so both decide the same way.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -11,6 +12,7 @@
 #include "engine/fhir/codec.h"
 #include "engine/message/message_info.h"
 #include "engine/route/route.h"
+#include "engine/security/peer.h"
 
 namespace courier {
 
@@ -24,6 +26,11 @@ struct Inbound {
   // A message courier made itself for a route's REST trigger: it takes
   // that route, by name, rather than the first that matches.
   std::string trigger_route;
+  // Who sent it, when the listener authenticates its peers; null for
+  // courier's own messages and listeners that do not.
+  std::shared_ptr<const security::Peer> peer;
+  // For a message converted from HL7 v2: the sender it claims, MSH-3^MSH-4.
+  std::string claimed_v2_sender;
 };
 
 // The engine's answer, in HTTP's terms (other listeners map it to theirs).

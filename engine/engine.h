@@ -27,6 +27,9 @@ namespace courier {
 namespace hl7v2 {
 class MapSet;
 }
+namespace security {
+class Security;
+}
 
 struct EngineOptions {
   // courier's FHIR base as peers reach it: where async fillers send
@@ -49,6 +52,9 @@ struct EngineOptions {
   // The HL7 v2 <-> FHIR maps, for the MLLP listeners and senders (null when
   // none are loaded).
   std::shared_ptr<const hl7v2::MapSet> v2_maps;
+  // The known peers and token issuer (null when the config has no
+  // security section).
+  std::shared_ptr<const security::Security> security;
 };
 
 class Engine {

@@ -50,6 +50,10 @@ Metrics::Metrics() {
          "Time from receipt of a message to its successful delivery, by route and destination.");
   define("courier_responses_relayed_total", Type::counter,
          "Responses and progress messages relayed to placers.");
+  define("courier_tls_handshakes_total", Type::counter,
+         "TLS handshakes on listeners, by listener and outcome (ok, failed).");
+  define("courier_access_refused_total", Type::counter,
+         "Requests and messages refused to peers, by listener and reason (unauthenticated, forbidden).");
 }
 
 void Metrics::define(std::string name, Type type, std::string help) {

@@ -14,6 +14,8 @@ packages=(
   clang-14 libclang-rt-14-dev   # libFuzzer targets and sanitizer builds
   python3-hl7                   # Debian's mllp_send, an HL7 v2 peer for tests
   python3-jsonschema python3-yaml  # the tests check shipped config and routes against schemas/courier
+  openssl curl                  # the security tests make throwaway certificates and connect as peers
+  python3-jwt python3-cryptography  # ... and sign bearer tokens (RS256, ES384) as an issuer would
 )
 
 # The messaging benchmark's load generator and reference server.

@@ -8,6 +8,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <atomic>
 #include <charconv>
@@ -15,9 +16,11 @@
 #include "adapters/acceptor.h"
 #include "adapters/engine_awaitable.h"
 #include "adapters/http/http_support.h"
+#include "adapters/tls/tls.h"
 #include "engine/admin.h"
 #include "engine/fhir/operation_outcome.h"
 #include "engine/rest/rest_api.h"
+#include "engine/security/security.h"
 #include "engine/util/text.h"
 
 namespace courier::adapters {
@@ -42,7 +45,11 @@ struct HttpSettings {
   milliseconds idle_timeout{60'000};
   milliseconds body_timeout{60'000};
   std::size_t max_connections = 1024;
+  std::shared_ptr<ReloadableTls> tls;  // null: plain TCP
+  bool authenticate = false;           // every request needs a known peer
 };
+
+using PeerPtr = std::shared_ptr<const security::Peer>;
 
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
@@ -54,6 +61,7 @@ class HttpListener final : public Listener {
 
   void start(asio::io_context& io, Engine& engine) override {
     engine_ = &engine;
+    security_ = engine.options().security.get();
     acceptor_.emplace(io);
     bound_port_ = listen_on(*acceptor_, name(), settings_.address, settings_.port);
     asio::co_spawn(io, accept_loop(), asio::detached);
@@ -69,8 +77,15 @@ class HttpListener final : public Listener {
   std::uint16_t port() const override { return bound_port_; }
 
   std::string describe() const override {
-    return "http on " + settings_.address + ":" + std::to_string(bound_port_) + ", FHIR base " +
-           settings_.base;
+    return std::string(settings_.tls ? "https" : "http") + " on " + settings_.address + ":" +
+           std::to_string(bound_port_) + ", FHIR base " + settings_.base +
+           (settings_.authenticate ? ", peers authenticated" : "");
+  }
+
+  bool authenticates() const override { return settings_.authenticate; }
+
+  void reload_tls() override {
+    if (settings_.tls) settings_.tls->reload();
   }
 
   std::string base_url() const override {
@@ -79,7 +94,8 @@ class HttpListener final : public Listener {
         settings_.address == "0.0.0.0" || settings_.address == "::" ? "localhost" : settings_.address;
     const std::uint16_t port =
         bound_port_ != 0 ? bound_port_ : settings_.port;  // before start: the configured one
-    return "http://" + host + ":" + std::to_string(port) + settings_.base;
+    return std::string(settings_.tls ? "https://" : "http://") + host + ":" + std::to_string(port) +
+           settings_.base;
   }
 
  private:
@@ -89,12 +105,67 @@ class HttpListener final : public Listener {
       if (ec == asio::error::operation_aborted || !acceptor_->is_open()) co_return;
       if (ec) continue;  // e.g. too many open files: keep serving the others
       socket.set_option(tcp::no_delay(true), ec);
-      asio::co_spawn(acceptor_->get_executor(), session(std::move(socket)), asio::detached);
+      if (settings_.tls) {
+        asio::co_spawn(acceptor_->get_executor(), tls_session(std::move(socket)), asio::detached);
+      } else {
+        asio::co_spawn(acceptor_->get_executor(), plain_session(std::move(socket)), asio::detached);
+      }
     }
   }
 
-  asio::awaitable<void> session(tcp::socket socket) {
+  asio::awaitable<void> plain_session(tcp::socket socket) {
     beast::tcp_stream stream(std::move(socket));
+    co_await serve(stream, nullptr);
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  asio::awaitable<void> tls_session(tcp::socket socket) {
+    // The session keeps the context it began with, whatever SIGHUP loads.
+    const std::shared_ptr<asio::ssl::context> context = settings_.tls->context();
+    beast::tcp_stream tcp_stream(std::move(socket));
+    tcp_stream.expires_after(settings_.header_timeout);
+    // A plain HTTP request on this port gets a plain answer saying so.
+    beast::flat_buffer buffer;
+    auto [dec, is_tls] = co_await beast::async_detect_ssl(tcp_stream, buffer, use_tuple);
+    if (dec) co_return;
+    if (!is_tls) {
+      co_await refuse_plain_http(tcp_stream);
+      co_return;
+    }
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp_stream), *context);
+    auto [ec, used] =
+        co_await stream.async_handshake(asio::ssl::stream_base::server, buffer.data(), use_tuple);
+    // A plain client, an unknown CA, an expired certificate: the client
+    // hears why from the handshake itself.
+    engine_->metrics().add("courier_tls_handshakes_total",
+                           {{"listener", name()}, {"outcome", ec ? "failed" : "ok"}});
+    if (ec) co_return;
+    PeerPtr peer;
+    if (settings_.authenticate) {
+      if (auto names = peer_certificate_names(stream.native_handle()))
+        peer = security_->by_certificate(names->names);
+    }
+    co_await serve(stream, std::move(peer));
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+    std::tie(ec) = co_await stream.async_shutdown(use_tuple);
+  }
+
+  asio::awaitable<void> refuse_plain_http(beast::tcp_stream& stream) {
+    Response response = text_response(http::status::bad_request,
+                                      "this port speaks HTTPS: use " + base_url() + "\n", "text/plain");
+    response.keep_alive(false);
+    response.prepare_payload();
+    co_await http::async_write(stream, response, use_tuple);  // a failure changes nothing: we close
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  // Serves the requests of one connection, plain or TLS; `certificate_peer`
+  // is the peer its client certificate names.
+  template <typename Stream>
+  asio::awaitable<void> serve(Stream& stream, PeerPtr certificate_peer) {
+    auto& tcp_layer = beast::get_lowest_layer(stream);
     const bool over_limit = ++connections_ > settings_.max_connections;
     struct Release {
       std::atomic<std::size_t>& count;
@@ -106,7 +177,7 @@ class HttpListener final : public Listener {
       http::request_parser<http::string_body> parser;
       parser.body_limit(settings_.max_body);
       parser.header_limit(16 * 1024);
-      stream.expires_after(first ? settings_.header_timeout : settings_.idle_timeout);
+      tcp_layer.expires_after(first ? settings_.header_timeout : settings_.idle_timeout);
       first = false;
       auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
       if (hec) break;  // closed, timed out or malformed: nothing to answer
@@ -117,7 +188,7 @@ class HttpListener final : public Listener {
                                   "courier has too many connections open; try again shortly");
         keep_alive = false;
       } else {
-        stream.expires_after(settings_.body_timeout);
+        tcp_layer.expires_after(settings_.body_timeout);
         auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
         if (bec == http::error::body_limit) {
           response = error_response(parser.get(), http::status::payload_too_large, "too-costly",
@@ -127,19 +198,54 @@ class HttpListener final : public Listener {
         } else if (bec) {
           break;
         } else {
-          response = co_await handle(parser.get());
+          response = co_await authenticated(parser.get(), certificate_peer);
         }
       }
       response.version(11);
       response.keep_alive(keep_alive);
       response.set(http::field::server, "courier/0.1");
       response.prepare_payload();
-      stream.expires_after(settings_.body_timeout);
+      tcp_layer.expires_after(settings_.body_timeout);
       auto [wec, wn] = co_await http::async_write(stream, response, use_tuple);
       if (wec || !keep_alive) break;
     }
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  // Who sent the request: a bearer token or an API key when one is given,
+  // else the client certificate's peer. Then the request itself, when
+  // that peer may make it.
+  asio::awaitable<Response> authenticated(const Request& request, const PeerPtr& certificate_peer) {
+    if (!settings_.authenticate) co_return co_await handle(request, nullptr);
+    const std::string_view path = request.target().substr(0, request.target().find('?'));
+    // Load balancers and SMART clients discover courier before they log in.
+    if (path == "/healthz" || path == settings_.base + "/metadata")
+      co_return co_await handle(request, nullptr);
+    security::Authentication who{certificate_peer, ""};
+    const std::string_view authorization = request[http::field::authorization];
+    const std::string_view api_key = request["X-API-Key"];
+    if (!authorization.empty()) {
+      constexpr std::string_view bearer = "Bearer ";
+      who = authorization.size() > bearer.size() &&
+                    beast::iequals(authorization.substr(0, bearer.size()), bearer)
+                ? security_->by_token(authorization.substr(bearer.size()), std::time(nullptr))
+                : security::Authentication{nullptr, "the Authorization header is not a Bearer token"};
+    } else if (!api_key.empty()) {
+      who = security_->by_api_key(api_key);
+    }
+    if (!who.peer) {
+      engine_->metrics().add("courier_access_refused_total",
+                             {{"listener", name()}, {"reason", "unauthenticated"}});
+      Response response =
+          error_response(request, http::status::unauthorized, "login",
+                         who.error.empty() ? "courier needs a client certificate of a known peer, "
+                                             "a bearer token or an API key"
+                                           : who.error);
+      response.set(http::field::www_authenticate, authorization.empty()
+                                                      ? std::string(R"(Bearer realm="courier")")
+                                                      : R"(Bearer realm="courier", error="invalid_token")");
+      co_return response;
+    }
+    co_return co_await handle(request, who.peer);
   }
 
   // The format to answer in: _format, then Accept, then the request's own.
@@ -172,7 +278,13 @@ class HttpListener final : public Listener {
     return response;
   }
 
-  asio::awaitable<Response> handle(const Request& request) {
+  Response forbidden(const Request& request, const std::string& why) {
+    engine_->metrics().add("courier_access_refused_total", {{"listener", name()}, {"reason", "forbidden"}});
+    return error_response(request, http::status::forbidden, "forbidden", why);
+  }
+
+  // `peer` is null when the listener does not authenticate.
+  asio::awaitable<Response> handle(const Request& request, PeerPtr peer) {
     const std::string_view target = request.target();
     const std::size_t question = target.find('?');
     const std::string_view path = target.substr(0, question);
@@ -182,6 +294,9 @@ class HttpListener final : public Listener {
     const std::string& base = settings_.base;
 
     if (path == "/healthz" && get) co_return text_response(http::status::ok, "ok\n", "text/plain");
+    const bool operator_path = path == "/metrics" || path.starts_with("/admin/");
+    if (operator_path && peer && !peer->is_operator)
+      co_return forbidden(request, "peer '" + peer->name + "' is not an operator");
     if (path == "/metrics" && get) {
       co_return text_response(http::status::ok, engine_->metrics().prometheus_text(),
                               "text/plain; version=0.0.4");
@@ -204,12 +319,16 @@ class HttpListener final : public Listener {
         co_return error_response(request, http::status::method_not_allowed, "not-supported",
                                  "$process-message takes a message Bundle by POST");
       }
-      co_return co_await process_message(request, query);
+      if (peer && !peer->scopes.allows("MessageHeader", security::Interaction::create))
+        co_return forbidden(
+            request, "peer '" + peer->name + "' has no scope to send messages (system/MessageHeader.c)");
+      co_return co_await process_message(request, query, std::move(peer));
     }
-    if (path.starts_with(base + "/")) {
+    if (path == base || path.starts_with(base + "/")) {
       const std::string_view raw_query =
           question == std::string_view::npos ? "" : target.substr(question + 1);
-      co_return co_await rest(request, path.substr(base.size() + 1), raw_query, query);
+      co_return co_await rest(request, path.substr(std::min(path.size(), base.size() + 1)), raw_query, query,
+                              std::move(peer));
     }
     co_return error_response(request, http::status::not_found, "not-found",
                              "courier serves FHIR under " + base + "/ here, not " + std::string(path));
@@ -217,8 +336,9 @@ class HttpListener final : public Listener {
 
   // The embedded FHIR REST store: everything else under the FHIR base.
   asio::awaitable<Response> rest(const Request& request, std::string_view path, std::string_view raw_query,
-                                 const std::map<std::string, std::string>& query) {
+                                 const std::map<std::string, std::string>& query, PeerPtr peer) {
     rest::RestRequest r;
+    r.peer = std::move(peer);
     r.method = std::string(request.method_string());
     r.set_target(raw_query.empty() ? std::string(path) : std::string(path) + "?" + std::string(raw_query));
     r.body = request.body();
@@ -236,7 +356,7 @@ class HttpListener final : public Listener {
   }
 
   asio::awaitable<Response> process_message(const Request& request,
-                                            const std::map<std::string, std::string>& query) {
+                                            const std::map<std::string, std::string>& query, PeerPtr peer) {
     const std::optional<fhir::Format> format = format_of(request[http::field::content_type], request.body());
     if (!format) {
       co_return error_response(request, http::status::unsupported_media_type, "not-supported",
@@ -245,6 +365,7 @@ class HttpListener final : public Listener {
     }
     Inbound inbound;
     inbound.listener = name();
+    inbound.peer = std::move(peer);
     inbound.body = request.body();
     inbound.format = format;
     if (auto it = query.find("async"); it != query.end()) inbound.async = it->second == "true";
@@ -311,6 +432,7 @@ class HttpListener final : public Listener {
   std::optional<tcp::acceptor> acceptor_;
   std::uint16_t bound_port_ = 0;
   std::atomic<std::size_t> connections_ = 0;
+  const security::Security* security_ = nullptr;
 };
 
 }  // namespace
@@ -318,10 +440,11 @@ class HttpListener final : public Listener {
 std::unique_ptr<Listener> parse_http_listener(std::string name, const YAML::Node& node,
                                               config::YamlReader& reader) {
   const std::string where = "listener '" + name + "'";
-  if (!reader.check_keys(node,
-                         {"name", "type", "address", "port", "base", "public-url", "max-body",
-                          "header-timeout", "idle-timeout", "body-timeout", "max-connections"},
-                         where)) {
+  if (!reader.check_keys(
+          node,
+          {"name", "type", "address", "port", "base", "public-url", "max-body", "header-timeout",
+           "idle-timeout", "body-timeout", "max-connections", "tls", "authentication"},
+          where)) {
     return nullptr;
   }
   HttpSettings s;
@@ -349,6 +472,11 @@ std::unique_ptr<Listener> parse_http_listener(std::string name, const YAML::Node
   if (node["max-connections"]) {
     s.max_connections = static_cast<std::size_t>(
         reader.integer(node["max-connections"], where + ".max-connections", 1, 1'000'000).value_or(1));
+  }
+  if (node["tls"]) s.tls = parse_tls(node["tls"], reader, where + ".tls", true);
+  if (node["authentication"]) {
+    s.authenticate =
+        reader.choice(node["authentication"], where + ".authentication", {"none", "required"}) == "required";
   }
   return std::make_unique<HttpListener>(std::move(name), std::move(s));
 }

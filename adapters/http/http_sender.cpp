@@ -12,9 +12,9 @@
 #include <optional>
 #include <vector>
 
-#include "adapters/sender_support.h"
-
 #include "adapters/http/http_support.h"
+#include "adapters/sender_support.h"
+#include "adapters/tls/tls.h"
 
 namespace courier::adapters {
 
@@ -28,7 +28,7 @@ namespace {
 
 class HttpSender final : public delivery::Sender, public std::enable_shared_from_this<HttpSender> {
  public:
-  explicit HttpSender(asio::io_context& io) : io_(io) {}
+  HttpSender(asio::io_context& io, std::shared_ptr<ReloadableTls> tls) : io_(io), tls_(std::move(tls)) {}
 
   void send(delivery::Outbound message, std::function<void(delivery::SendOutcome)> done) override {
     run_exchange(io_.get_executor(), exchange(shared_from_this(), std::move(message)), std::move(done));
@@ -46,10 +46,6 @@ class HttpSender final : public delivery::Sender, public std::enable_shared_from
       outcome.error = "not an http:// URL: " + message.target;
       co_return outcome;
     }
-    if (url->tls) {
-      outcome.error = "https:// destinations need TLS, which this build does not have yet";
-      co_return outcome;
-    }
     http::request<http::string_body> request{http::string_to_verb(message.method), url->target, 11};
     request.set(http::field::host, url->host_header());
     request.set(http::field::user_agent, "courier/0.1");
@@ -59,28 +55,35 @@ class HttpSender final : public delivery::Sender, public std::enable_shared_from
     request.keep_alive(true);
     request.body() = std::move(message.body);
     request.prepare_payload();
+    if (url->tls) co_return co_await self->exchange_over(self->tls_pool_, *url, request, message);
+    co_return co_await self->exchange_over(self->plain_pool_, *url, request, message);
+  }
 
+  void open_stream(std::optional<beast::tcp_stream>& stream, asio::any_io_executor executor) {
+    stream.emplace(executor);
+  }
+  void open_stream(std::optional<TlsStream>& stream, asio::any_io_executor executor) {
+    stream.emplace(executor, *tls_->context());
+  }
+
+  template <typename Stream>
+  asio::awaitable<delivery::SendOutcome> exchange_over(ConnectionPool<Stream>& pool, const Url& url,
+                                                       http::request<http::string_body>& request,
+                                                       const delivery::Outbound& message) {
+    delivery::SendOutcome outcome;
+    outcome.kind = delivery::SendOutcome::Kind::transient;
     // A reused connection may have been closed by the peer meanwhile: one
     // more try on a fresh connection in that case.
     for (int round = 0; round < 2; ++round) {
-      std::optional<beast::tcp_stream> stream = self->pool_.take(url->host_port());
+      std::optional<Stream> stream = pool.take(url.host_port());
       const bool reused = stream.has_value();
       if (!stream) {
-        stream.emplace(co_await asio::this_coro::executor);
-        tcp::resolver resolver(co_await asio::this_coro::executor);
-        stream->expires_after(message.timeout);
-        auto [rec, endpoints] = co_await resolver.async_resolve(url->host, url->port, use_tuple);
-        if (rec) {
-          outcome.error = "cannot resolve " + url->host + ": " + rec.message();
-          co_return outcome;
-        }
-        auto [cec, endpoint] = co_await stream->async_connect(endpoints, use_tuple);
-        if (cec) {
-          outcome.error = "cannot connect to " + url->host_port() + ": " + cec.message();
-          co_return outcome;
-        }
+        open_stream(stream, co_await asio::this_coro::executor);
+        beast::get_lowest_layer(*stream).expires_after(message.timeout);
+        outcome.error = co_await connect_stream(*stream, url.host, url.port);
+        if (!outcome.error.empty()) co_return outcome;
       }
-      stream->expires_after(message.timeout);
+      beast::get_lowest_layer(*stream).expires_after(message.timeout);
       auto [wec, written] = co_await http::async_write(*stream, request, use_tuple);
       beast::flat_buffer buffer;
       http::response_parser<http::string_body> parser;
@@ -92,11 +95,11 @@ class HttpSender final : public delivery::Sender, public std::enable_shared_from
         if (reused && round == 0 && ec != beast::error::timeout) continue;
         outcome.error = ec == beast::error::timeout
                             ? "no answer within " + std::to_string(message.timeout.count()) + " ms"
-                            : "connection to " + url->host_port() + " failed: " + ec.message();
+                            : "connection to " + url.host_port() + " failed: " + ec.message();
         co_return outcome;
       }
       http::response<http::string_body> response = parser.release();
-      if (response.keep_alive()) self->pool_.give_back(url->host_port(), std::move(*stream));
+      if (response.keep_alive()) pool.give_back(url.host_port(), std::move(*stream));
       outcome.status = static_cast<int>(response.result_int());
       outcome.body = std::move(response.body());
       outcome.format =
@@ -109,13 +112,15 @@ class HttpSender final : public delivery::Sender, public std::enable_shared_from
   }
 
   asio::io_context& io_;
-  ConnectionPool<beast::tcp_stream> pool_{64};
+  std::shared_ptr<ReloadableTls> tls_;
+  ConnectionPool<beast::tcp_stream> plain_pool_{64};
+  ConnectionPool<TlsStream> tls_pool_{64};
 };
 
 }  // namespace
 
-std::shared_ptr<delivery::Sender> make_http_sender(asio::io_context& io) {
-  return std::make_shared<HttpSender>(io);
+std::shared_ptr<delivery::Sender> make_http_sender(asio::io_context& io, std::shared_ptr<ReloadableTls> tls) {
+  return std::make_shared<HttpSender>(io, std::move(tls));
 }
 
 }  // namespace courier::adapters

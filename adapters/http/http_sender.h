@@ -13,6 +13,10 @@ class io_context;
 
 namespace courier::adapters {
 
-std::shared_ptr<delivery::Sender> make_http_sender(boost::asio::io_context& io);
+class ReloadableTls;
+
+// `tls` verifies https:// servers and holds courier's client certificate.
+std::shared_ptr<delivery::Sender> make_http_sender(boost::asio::io_context& io,
+                                                   std::shared_ptr<ReloadableTls> tls);
 
 }  // namespace courier::adapters

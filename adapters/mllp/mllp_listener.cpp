@@ -5,6 +5,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -19,12 +20,14 @@
 #include "adapters/acceptor.h"
 #include "adapters/engine_awaitable.h"
 #include "adapters/mllp/framer.h"
+#include "adapters/tls/tls.h"
 #include "engine/fhir/operation_outcome.h"
 #include "engine/hl7v2/ack.h"
 #include "engine/hl7v2/from_fhir.h"
 #include "engine/hl7v2/maps.h"
 #include "engine/hl7v2/to_fhir.h"
 #include "engine/rest/rest_api.h"
+#include "engine/security/security.h"
 #include "engine/util/text.h"
 #include "engine/util/uuid.h"
 
@@ -54,7 +57,18 @@ struct MllpSettings {
   std::size_t max_connections = 256;
   AckPolicy ack_policy = AckPolicy::after_delivery;
   hl7v2::ConvertOptions convert;
+  std::shared_ptr<ReloadableTls> tls;  // null: plain TCP
+  bool authenticate = false;           // only peers with a known client certificate
 };
+
+using PeerPtr = std::shared_ptr<const security::Peer>;
+
+// The sender a message claims to be: MSH-3^MSH-4, first components only.
+std::string claimed_sender(const hl7v2::AckFacts& facts) {
+  const char separator = facts.delimiters.component;
+  auto first = [separator](const std::string& field) { return field.substr(0, field.find(separator)); };
+  return first(facts.sending_application) + "^" + first(facts.sending_facility);
+}
 
 std::string ack_timestamp() {
   const std::time_t now = std::time(nullptr);
@@ -131,6 +145,7 @@ class MllpListener final : public Listener {
 
   void start(asio::io_context& io, Engine& engine) override {
     engine_ = &engine;
+    security_ = engine.options().security.get();
     maps_ = engine.options().v2_maps;
     if (maps_ == nullptr) {
       throw std::runtime_error("listener " + name() +
@@ -151,7 +166,14 @@ class MllpListener final : public Listener {
   std::uint16_t port() const override { return bound_port_; }
 
   std::string describe() const override {
-    return "mllp on " + settings_.address + ":" + std::to_string(bound_port_);
+    return std::string(settings_.tls ? "mllp over TLS" : "mllp") + " on " + settings_.address + ":" +
+           std::to_string(bound_port_) + (settings_.authenticate ? ", peers authenticated" : "");
+  }
+
+  bool authenticates() const override { return settings_.authenticate; }
+
+  void reload_tls() override {
+    if (settings_.tls) settings_.tls->reload();
   }
 
  private:
@@ -176,12 +198,17 @@ class MllpListener final : public Listener {
     }
   }
 
+  enum class Phase { idle, reading_frame, processing, writing };
+
   // What a connection is doing, and since when: shared with its watchdog,
-  // which may outlive the session by one tick.
+  // which may outlive the session by one tick. `Stream` is a TCP socket or
+  // a TLS stream over one.
+  template <typename Stream>
   struct ConnectionState {
-    enum class Phase { idle, reading_frame, processing, writing };
-    explicit ConnectionState(tcp::socket s) : socket(std::move(s)) {}
-    tcp::socket socket;
+    template <typename... Args>
+    explicit ConnectionState(Args&&... args) : stream(std::forward<Args>(args)...) {}
+    Stream stream;
+    auto& socket() { return stream.lowest_layer(); }
     Phase phase = Phase::idle;
     Clock::time_point since = Clock::now();
     bool done = false;
@@ -194,10 +221,10 @@ class MllpListener final : public Listener {
   // Closes the connection when it idles between frames too long, when a
   // frame takes too long to arrive whole (a peer sending a byte a second),
   // or when the peer does not read its ACK in that time.
-  asio::awaitable<void> watchdog(std::shared_ptr<ConnectionState> state) {
-    using Phase = ConnectionState::Phase;
-    asio::steady_timer timer(state->socket.get_executor());
-    while (!state->done && state->socket.is_open()) {
+  template <typename Stream>
+  asio::awaitable<void> watchdog(std::shared_ptr<ConnectionState<Stream>> state) {
+    asio::steady_timer timer(state->socket().get_executor());
+    while (!state->done && state->socket().is_open()) {
       const Clock::duration waited = Clock::now() - state->since;
       const char* why = nullptr;
       if (state->phase == Phase::idle && waited > settings_.idle_timeout) why = "idle too long";
@@ -208,7 +235,7 @@ class MllpListener final : public Listener {
       if (why != nullptr) {
         std::cerr << "mllp " << name() << ": closed a connection: " << why << "\n";
         boost::system::error_code ignored;
-        state->socket.close(ignored);
+        state->socket().close(ignored);
         co_return;
       }
       timer.expires_after(std::min<milliseconds>(milliseconds(250), settings_.read_timeout));
@@ -217,13 +244,44 @@ class MllpListener final : public Listener {
   }
 
   asio::awaitable<void> session(tcp::socket socket) {
-    using Phase = ConnectionState::Phase;
-    auto state = std::make_shared<ConnectionState>(std::move(socket));
-    asio::co_spawn(state->socket.get_executor(), watchdog(state), asio::detached);
+    if (!settings_.tls) {
+      auto state = std::make_shared<ConnectionState<tcp::socket>>(std::move(socket));
+      asio::co_spawn(state->socket().get_executor(), watchdog(state), asio::detached);
+      co_await serve(state, nullptr);
+      co_return;
+    }
+    // The connection keeps the context it began with, whatever SIGHUP loads.
+    const std::shared_ptr<asio::ssl::context> context = settings_.tls->context();
+    auto state =
+        std::make_shared<ConnectionState<asio::ssl::stream<tcp::socket>>>(std::move(socket), *context);
+    asio::co_spawn(state->socket().get_executor(), watchdog(state), asio::detached);
+    state->enter(Phase::reading_frame);  // the handshake must end within read-timeout
+    auto [ec] = co_await state->stream.async_handshake(asio::ssl::stream_base::server, use_tuple);
+    engine_->metrics().add("courier_tls_handshakes_total",
+                           {{"listener", name()}, {"outcome", ec ? "failed" : "ok"}});
+    if (ec) {
+      state->done = true;
+      boost::system::error_code ignored;
+      state->socket().close(ignored);
+      co_return;
+    }
+    state->enter(Phase::idle);
+    PeerPtr peer;
+    if (settings_.authenticate) {
+      if (auto names = peer_certificate_names(state->stream.native_handle()))
+        peer = security_->by_certificate(names->names);
+    }
+    co_await serve(state, std::move(peer));
+  }
+
+  // Reads frames and answers each, in order; `peer` is who the client
+  // certificate names (null when unknown or not asked for).
+  template <typename Stream>
+  asio::awaitable<void> serve(std::shared_ptr<ConnectionState<Stream>> state, PeerPtr peer) {
     mllp::Framer framer(settings_.max_message);
     std::array<char, 16384> buffer;
     for (;;) {
-      auto [ec, n] = co_await state->socket.async_read_some(asio::buffer(buffer), use_tuple);
+      auto [ec, n] = co_await state->stream.async_read_some(asio::buffer(buffer), use_tuple);
       if (ec) break;
       if (state->phase == Phase::idle) state->enter(Phase::reading_frame);
       std::string_view data(buffer.data(), n);
@@ -240,10 +298,10 @@ class MllpListener final : public Listener {
         }
         if (event == mllp::Framer::Event::message) {
           state->enter(Phase::processing);
-          const std::string answer = co_await answer_to(framer.take_message());
+          const std::string answer = co_await answer_to(framer.take_message(), peer);
           state->enter(Phase::writing);
           auto [write_error, written] =
-              co_await asio::async_write(state->socket, asio::buffer(answer), use_tuple);
+              co_await asio::async_write(state->stream, asio::buffer(answer), use_tuple);
           if (write_error) {
             close = true;
             break;
@@ -254,26 +312,30 @@ class MllpListener final : public Listener {
       if (close) break;
       if (!framer.inside_frame()) state->enter(Phase::idle);
     }
+    if constexpr (!std::is_same_v<Stream, tcp::socket>) {
+      state->enter(Phase::writing);  // a close_notify the peer does not read ends within read-timeout
+      auto [ignored] = co_await state->stream.async_shutdown(use_tuple);
+    }
     state->done = true;
     boost::system::error_code ignored;
-    state->socket.close(ignored);
+    state->socket().close(ignored);
   }
 
   // The framed ACK (or batch of ACKs) for one frame's content.
-  asio::awaitable<std::string> answer_to(std::string text) {
+  asio::awaitable<std::string> answer_to(std::string text, const PeerPtr& peer) {
     if (hl7v2::is_batch(text)) {
       hl7v2::ParseError error;
       std::optional<hl7v2::Batch> batch = hl7v2::parse_batch(text, error);
       if (!batch) co_return mllp::frame(co_await refusal(text, error));
       std::string acks = "BHS|^~\\&|||||" + ack_timestamp() + "\r";
-      for (const hl7v2::Message& message : batch->messages) acks += co_await answer_message(message);
+      for (const hl7v2::Message& message : batch->messages) acks += co_await answer_message(message, peer);
       acks += "BTS|" + std::to_string(batch->messages.size()) + "\r";
       co_return mllp::frame(acks);
     }
     hl7v2::ParseError error;
     std::optional<hl7v2::Message> message = hl7v2::Message::parse(text, error);
     if (!message) co_return mllp::frame(co_await refusal(text, error));
-    co_return mllp::frame(co_await answer_message(*message));
+    co_return mllp::frame(co_await answer_message(*message, peer));
   }
 
   // An unreadable message is kept, as a Binary in courier's FHIR store
@@ -305,16 +367,27 @@ class MllpListener final : public Listener {
     return ack_text(facts, hl7v2::Ack{hl7v2::AckCode::reject, commit, error.reason, &where}, "");
   }
 
-  asio::awaitable<std::string> answer_message(const hl7v2::Message& message) {
+  asio::awaitable<std::string> answer_message(const hl7v2::Message& message, const PeerPtr& peer) {
     const hl7v2::AckFacts facts = hl7v2::ack_facts(message);
     const hl7v2::AckRequest wanted = hl7v2::ack_request(message);
     // Enhanced mode asks for a commit ACK: CA once the message is durable.
     const bool commit = wanted.enhanced && wanted.accept != hl7v2::AckCondition::never;
+    if (settings_.authenticate && !peer) {
+      engine_->metrics().add("courier_access_refused_total",
+                             {{"listener", name()}, {"reason", "unauthenticated"}});
+      std::cerr << "mllp " << name() << ": refused message " << message.control_id()
+                << ": the connection has no client certificate of a known peer\n";
+      hl7v2::ParseError why;
+      why.reason = "not authorised: connect with the client certificate of a known peer";
+      co_return ack_text(facts, hl7v2::Ack{hl7v2::AckCode::reject, commit, why.reason, &why}, "");
+    }
     hl7v2::ConvertError convert_error;
     std::optional<std::string> bundle = hl7v2::to_fhir(message, *maps_, settings_.convert, convert_error);
     if (!bundle) co_return unconvertible(message, facts, commit, convert_error);
     Inbound inbound;
     inbound.listener = name();
+    inbound.peer = peer;
+    inbound.claimed_v2_sender = claimed_sender(facts);
     inbound.body = std::move(*bundle);
     inbound.format = fhir::Format::json;
     inbound.async = commit || settings_.ack_policy == AckPolicy::on_receipt;
@@ -335,6 +408,7 @@ class MllpListener final : public Listener {
   std::optional<tcp::acceptor> acceptor_;
   std::uint16_t bound_port_ = 0;
   std::atomic<std::size_t> connections_ = 0;
+  const security::Security* security_ = nullptr;
 };
 
 }  // namespace
@@ -344,7 +418,7 @@ std::unique_ptr<Listener> parse_mllp_listener(std::string name, const YAML::Node
   const std::string where = "listener '" + name + "'";
   if (!reader.check_keys(node,
                          {"name", "type", "address", "port", "max-message", "idle-timeout", "read-timeout",
-                          "max-connections", "ack", "timezone"},
+                          "max-connections", "ack", "timezone", "tls", "authentication"},
                          where)) {
     return nullptr;
   }
@@ -378,6 +452,15 @@ std::unique_ptr<Listener> parse_mllp_listener(std::string name, const YAML::Node
   }
   if (node["timezone"])
     s.convert.default_offset = reader.scalar(node["timezone"], where + ".timezone").value_or("");
+  if (node["tls"]) s.tls = parse_tls(node["tls"], reader, where + ".tls", true);
+  if (node["authentication"]) {
+    s.authenticate =
+        reader.choice(node["authentication"], where + ".authentication", {"none", "required"}) == "required";
+  }
+  if (s.authenticate && (!s.tls || s.tls->settings().client_certificates == ClientCertificates::none))
+    reader.fail(node["authentication"], where +
+                                            ": MLLP peers prove who they are with client certificates: "
+                                            "set tls.client-certificates to required");
   return std::make_unique<MllpListener>(std::move(name), std::move(s));
 }
 

@@ -11,9 +11,9 @@
 #include <optional>
 #include <vector>
 
-#include "adapters/sender_support.h"
-
 #include "adapters/mllp/framer.h"
+#include "adapters/sender_support.h"
+#include "adapters/tls/tls.h"
 #include "engine/fhir/codec.h"
 #include "engine/hl7v2/ack.h"
 #include "engine/hl7v2/from_fhir.h"
@@ -30,25 +30,28 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 namespace {
 
 struct HostPort {
+  bool tls = false;
   std::string host;
   std::string port;
   std::string key() const { return host + ":" + port; }
 };
 
+// mllp://host:port, or mllps://host:port for MLLP over TLS.
 std::optional<HostPort> parse_mllp_url(std::string_view url) {
-  constexpr std::string_view scheme = "mllp://";
-  if (!url.starts_with(scheme)) return std::nullopt;
-  url.remove_prefix(scheme.size());
+  const bool tls = url.starts_with("mllps://");
+  if (!tls && !url.starts_with("mllp://")) return std::nullopt;
+  url.remove_prefix(tls ? 8 : 7);
   while (url.ends_with('/')) url.remove_suffix(1);
   const std::size_t colon = url.rfind(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == url.size()) return std::nullopt;
-  return HostPort{std::string(url.substr(0, colon)), std::string(url.substr(colon + 1))};
+  return HostPort{tls, std::string(url.substr(0, colon)), std::string(url.substr(colon + 1))};
 }
 
 class MllpSender final : public delivery::Sender, public std::enable_shared_from_this<MllpSender> {
  public:
-  MllpSender(asio::io_context& io, std::shared_ptr<const hl7v2::MapSet> maps)
-      : io_(io), maps_(std::move(maps)) {}
+  MllpSender(asio::io_context& io, std::shared_ptr<const hl7v2::MapSet> maps,
+             std::shared_ptr<ReloadableTls> tls)
+      : io_(io), maps_(std::move(maps)), tls_(std::move(tls)) {}
 
   void send(delivery::Outbound message, std::function<void(delivery::SendOutcome)> done) override {
     run_exchange(io_.get_executor(), exchange(shared_from_this(), std::move(message)), std::move(done));
@@ -62,7 +65,7 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
     outcome.kind = Kind::fatal;
     const std::optional<HostPort> peer = parse_mllp_url(message.target);
     if (!peer) {
-      outcome.error = "not an mllp://host:port address: " + message.target;
+      outcome.error = "not an mllp://host:port or mllps://host:port address: " + message.target;
       co_return outcome;
     }
     std::string json = std::move(message.body);
@@ -80,31 +83,42 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
       outcome.error = "no HL7 v2 form: " + why;
       co_return outcome;
     }
-    const std::string& control_id = v2->control_id;
     const std::string frame = mllp::frame(v2->text);
+    if (peer->tls)
+      co_return co_await self->exchange_over(self->tls_pool_, *peer, frame, v2->control_id, message);
+    co_return co_await self->exchange_over(self->plain_pool_, *peer, frame, v2->control_id, message);
+  }
 
+  void open_stream(std::optional<beast::tcp_stream>& stream, asio::any_io_executor executor) {
+    stream.emplace(executor);
+  }
+  void open_stream(std::optional<TlsStream>& stream, asio::any_io_executor executor) {
+    stream.emplace(executor, *tls_->context());
+  }
+
+  // Sends the frame and reads the receiver's ACK, over a kept connection
+  // when there is one.
+  template <typename Stream>
+  asio::awaitable<delivery::SendOutcome> exchange_over(ConnectionPool<Stream>& pool,
+                                                       const HostPort& peer_address, const std::string& frame,
+                                                       const std::string& control_id,
+                                                       const delivery::Outbound& message) {
+    using Kind = delivery::SendOutcome::Kind;
+    const HostPort* peer = &peer_address;
+    delivery::SendOutcome outcome;
     outcome.kind = Kind::transient;
     // A kept connection may have been closed by the receiver meanwhile: one
     // more try on a fresh connection then.
     for (int round = 0; round < 2; ++round) {
-      std::optional<beast::tcp_stream> stream = self->pool_.take(peer->key());
+      std::optional<Stream> stream = pool.take(peer->key());
       const bool reused = stream.has_value();
       if (!stream) {
-        stream.emplace(co_await asio::this_coro::executor);
-        stream->expires_after(message.timeout);
-        tcp::resolver resolver(co_await asio::this_coro::executor);
-        auto [rec, endpoints] = co_await resolver.async_resolve(peer->host, peer->port, use_tuple);
-        if (rec) {
-          outcome.error = "cannot resolve " + peer->host + ": " + rec.message();
-          co_return outcome;
-        }
-        auto [cec, endpoint] = co_await stream->async_connect(endpoints, use_tuple);
-        if (cec) {
-          outcome.error = "cannot connect to " + peer->key() + ": " + cec.message();
-          co_return outcome;
-        }
+        open_stream(stream, co_await asio::this_coro::executor);
+        beast::get_lowest_layer(*stream).expires_after(message.timeout);
+        outcome.error = co_await connect_stream(*stream, peer->host, peer->port);
+        if (!outcome.error.empty()) co_return outcome;
       }
-      stream->expires_after(message.timeout);
+      beast::get_lowest_layer(*stream).expires_after(message.timeout);
       auto [wec, written] = co_await asio::async_write(*stream, asio::buffer(frame), use_tuple);
       std::optional<std::string> ack_text;
       boost::system::error_code rec = wec;
@@ -129,7 +143,7 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
                             : "connection to " + peer->key() + " failed: " + rec.message();
         co_return outcome;
       }
-      self->pool_.give_back(peer->key(), std::move(*stream));
+      pool.give_back(peer->key(), std::move(*stream));
       hl7v2::ParseError parse_error;
       const std::optional<hl7v2::Message> ack = hl7v2::Message::parse(*ack_text, parse_error);
       const hl7v2::ReceivedAck received = ack ? hl7v2::read_ack(*ack) : hl7v2::ReceivedAck{};
@@ -153,14 +167,17 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
 
   asio::io_context& io_;
   std::shared_ptr<const hl7v2::MapSet> maps_;
-  ConnectionPool<beast::tcp_stream> pool_{16};
+  std::shared_ptr<ReloadableTls> tls_;
+  ConnectionPool<beast::tcp_stream> plain_pool_{16};
+  ConnectionPool<TlsStream> tls_pool_{16};
 };
 
 }  // namespace
 
 std::shared_ptr<delivery::Sender> make_mllp_sender(asio::io_context& io,
-                                                   std::shared_ptr<const hl7v2::MapSet> maps) {
-  return std::make_shared<MllpSender>(io, std::move(maps));
+                                                   std::shared_ptr<const hl7v2::MapSet> maps,
+                                                   std::shared_ptr<ReloadableTls> tls) {
+  return std::make_shared<MllpSender>(io, std::move(maps), std::move(tls));
 }
 
 }  // namespace courier::adapters

@@ -17,8 +17,12 @@ class MapSet;
 
 namespace courier::adapters {
 
-// `maps` names coding systems in v2's terms (may be null: URIs are kept).
+class ReloadableTls;
+
+// `maps` names coding systems in v2's terms (may be null: URIs are kept);
+// `tls` verifies mllps:// receivers and holds courier's client certificate.
 std::shared_ptr<delivery::Sender> make_mllp_sender(boost::asio::io_context& io,
-                                                   std::shared_ptr<const hl7v2::MapSet> maps);
+                                                   std::shared_ptr<const hl7v2::MapSet> maps,
+                                                   std::shared_ptr<ReloadableTls> tls);
 
 }  // namespace courier::adapters

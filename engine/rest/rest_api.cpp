@@ -22,6 +22,23 @@ namespace {
 constexpr int kDefaultCount = 50;
 constexpr int kMaxCount = 1000;
 
+// What a request on a type or resource does, for scope checks.
+security::Interaction interaction_of(std::string_view method, const std::vector<std::string>& s) {
+  using I = security::Interaction;
+  if (method == "GET") return s.size() == 1 ? I::search : I::read;
+  if (method == "POST") return s.size() == 2 && s[1] == "_search" ? I::search : I::create;
+  if (method == "PUT") return I::update;
+  return I::remove;
+}
+
+// Null when the peer's scopes allow the request; else why not.
+std::optional<std::string> scope_refusal(const RestRequest& r, const std::string& method,
+                                         const std::vector<std::string>& segments) {
+  if (!r.peer || segments.empty()) return std::nullopt;
+  if (r.peer->scopes.allows(segments[0], interaction_of(method, segments))) return std::nullopt;
+  return "peer '" + r.peer->name + "' has no scope that allows " + method + " on " + segments[0];
+}
+
 RestResponse outcome(int status, const std::string& code, const std::string& diagnostics,
                      fhir::Format format) {
   return RestResponse{status, fhir::outcome_text(code, diagnostics, format), format, {}};
@@ -148,6 +165,7 @@ class Interaction {
     }
     if (fhir::TypeRegistry::r4().find_resource(s[0]) == nullptr)
       return fail(404, "not-supported", "'" + s[0] + "' is not a FHIR R4 resource type");
+    if (std::optional<std::string> why = scope_refusal(r_, r_.method, s)) return fail(403, "forbidden", *why);
     const std::string& m = r_.method;
     if (s.size() == 1 && m == "GET") return search(r_.query);
     if (s.size() == 2 && s[1] == "_search" && m == "POST") return search(form_parameters());
@@ -545,6 +563,7 @@ void run_batch(ResourceStore& store, const fhir::ParseLimits& limits, const Rest
     one.if_match = e.if_match;
     one.if_none_exist = e.if_none_exist;
     one.base_url = r.base_url;
+    one.peer = r.peer;
     const std::size_t index = e.index;
     Interaction(store, limits, std::move(one), [gathered, index, finish](RestResponse answer) {
       bool last = false;
@@ -753,6 +772,8 @@ void process_bundle(ResourceStore& store, const fhir::ParseLimits& limits, RestR
       problem = "a create is POSTed to the type";
     if (!problem.empty() && kind == "transaction")
       return done(bundle_failure(400, "invalid", e.index, problem, format));
+    if (std::optional<std::string> why = scope_refusal(r, e.method, e.segments); why && kind == "transaction")
+      return done(bundle_failure(403, "forbidden", e.index, *why, format));
     entries.push_back(std::move(e));
   }
   if (kind == "batch") return run_batch(store, limits, r, std::move(entries), std::move(done));

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,6 +15,7 @@
 
 #include "engine/fhir/codec.h"
 #include "engine/rest/resource_store.h"
+#include "engine/security/peer.h"
 
 namespace courier::rest {
 
@@ -28,6 +30,9 @@ struct RestRequest {
   std::string if_none_exist;                        // identifier=sys|val
   std::string prefer;                               // return=minimal, handling=strict
   std::string base_url;                             // http://host:port/fhir
+  // The authenticated peer, whose scopes limit what it may do; null for
+  // courier itself and listeners that do not authenticate.
+  std::shared_ptr<const security::Peer> peer;
 
   // Sets segments and query from the part of a URL after the FHIR base:
   // "Patient/1", "Patient?identifier=a%7Cb".

@@ -103,7 +103,8 @@ class RouteReader {
       : yaml_(yaml), terminology_(terminology) {}
 
   std::optional<Route> route(const YAML::Node& node) {
-    if (!yaml_.check_keys(node, {"route", "from", "when", "trigger", "to"}, "a route")) {
+    if (!yaml_.check_keys(node, {"route", "from", "when", "trigger", "to", "allow", "require-source-match"},
+                          "a route")) {
       if (!node.IsMap()) return std::nullopt;
     }
     Route route;
@@ -117,6 +118,17 @@ class RouteReader {
     const std::string where = "route '" + route.name + "'";
     if (node["from"]) route.from = yaml_.scalar(node["from"], where + ".from").value_or("");
     if (node["when"]) read_when(node["when"], where + ".when", route.when);
+    if (const YAML::Node allow = node["allow"]) {
+      if (!allow.IsSequence())
+        yaml_.fail(allow, where + ".allow must be a list of peer names and group:NAME");
+      for (std::size_t i = 0; allow.IsSequence() && i < allow.size(); ++i)
+        if (auto who = yaml_.scalar(allow[i], where + ".allow[" + std::to_string(i) + "]"))
+          route.allow.push_back(*who);
+    }
+    if (node["require-source-match"]) {
+      route.require_source_match =
+          yaml_.boolean(node["require-source-match"], where + ".require-source-match").value_or(false);
+    }
     if (node["trigger"]) {
       route.trigger = read_trigger(node["trigger"], where + ".trigger");
       for (const char* key : {"from", "when"})
@@ -303,9 +315,12 @@ class RouteReader {
         // for the destinations that can write there.
         if (endpoint->empty() && !needs_endpoint) {
         } else if (d.pattern == Pattern::mllp) {
-          if (!endpoint->starts_with("mllp://") || endpoint->rfind(':') < 7) {
+          const bool mllp_url = (endpoint->starts_with("mllp://") && endpoint->rfind(':') > 6) ||
+                                (endpoint->starts_with("mllps://") && endpoint->rfind(':') > 7);
+          if (!mllp_url) {
             yaml_.fail(node["endpoint"],
-                       where + ".endpoint must be an mllp://host:port address, not '" + *endpoint + "'");
+                       where + ".endpoint must be an mllp://host:port (or mllps://) address, not '" +
+                           *endpoint + "'");
           }
         } else if (!endpoint->starts_with("http://") && !endpoint->starts_with("https://")) {
           yaml_.fail(node["endpoint"],

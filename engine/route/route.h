@@ -110,6 +110,12 @@ struct Route {
   Match when;
   std::optional<RestTrigger> trigger;  // set: the route takes only the messages its trigger makes
   std::vector<Destination> to;
+  // Who may send to this route: peer names and "group:NAME"; empty allows
+  // every peer its listener let in.
+  std::vector<std::string> allow;
+  // The sender must be the authenticated peer: MessageHeader.source.endpoint
+  // (or, for HL7 v2, MSH-3^MSH-4) must be one the peer may claim.
+  bool require_source_match = false;
 
   // True when the message satisfies every condition of `when`. The
   // expression runs on the Bundle; FHIRPath execution errors count as no match.

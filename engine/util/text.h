@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -38,6 +39,9 @@ std::string percent_encode(std::string_view text);
 
 // Standard base64 (RFC 4648), with padding.
 std::string base64_encode(std::string_view bytes);
+// Base64url (RFC 4648 section 5, as JWTs use it), padding optional;
+// nullopt for any other character.
+std::optional<std::string> base64url_decode(std::string_view text);
 
 // "a=1&b=x%20y" (a query string, a form body) → {{a, 1}, {b, "x y"}}, in
 // order and with repeats kept; a key without '=' gets "".

@@ -195,7 +195,7 @@ class Courier:
             if not line:
                 raise AssertionError("courier did not start:\n" + "".join(lines))
             lines.append(line)
-            if "listener fhir: http on" in line:
+            if "listener fhir: http on" in line or "listener fhir: https on" in line:
                 self.port = int(line.split(":")[-1].split(",")[0])
             if line == "courier: ready\n":
                 break
