@@ -29,6 +29,7 @@ struct Inbound {
   // Who sent it, when the listener authenticates its peers; null for
   // courier's own messages and listeners that do not.
   std::shared_ptr<const security::Peer> peer;
+  std::string peer_address;  // the sender's IP address, for the audit trail
   // For a message converted from HL7 v2: the sender it claims, MSH-3^MSH-4.
   std::string claimed_v2_sender;
 };

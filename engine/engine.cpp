@@ -25,6 +25,7 @@
 #include "engine/rest/rest_call.h"
 #include "engine/rest/search.h"
 #include "engine/rest/subscriptions.h"
+#include "engine/security/audit.h"
 
 namespace courier {
 
@@ -94,7 +95,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         rest_api_(resources_, options_.limits),
         embedded_sender_(rest::make_embedded_sender(rest_api_, options_.public_url)),
         subscriptions_(strand_, resources_, sender_for(route::Pattern::messaging),
-                       options_.notification_retry) {}
+                       options_.notification_retry),
+        audit_(executor, store_->resources()) {}
 
   // What the engine keeps in memory about a conversation while anything
   // about it is still to happen.
@@ -147,6 +149,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     if (a.may_be_progress) return accept_progress(std::move(in), std::move(a), std::move(done));
     if (a.rejection) {
       count_received(in.listener, "", a.outcome.c_str());
+      audit_message(in, a.info.bundle_id, {}, "refused", 4, a.outcome);
       return done(std::move(*a.rejection));
     }
     const fhir::Format format = a.format;
@@ -191,23 +194,54 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     }
     const bool async = in.async;
     const std::string reply_to = nc.reply_to;
+    in.body.clear();  // kept in `body`; `in` now only says who sent it
     store_->accept(std::move(nc), options_.reprocess_reused_header, options_.reliable_cache.count(),
-                   [self = shared_from_this(), listener = in.listener, body, format, info = std::move(a.info),
+                   [self = shared_from_this(), in = std::move(in), body, format, info = std::move(a.info),
                     route, async, reply_to, done = std::move(done)](store::AcceptResult result) mutable {
                      asio::post(self->strand_,
-                                [self, listener = std::move(listener), body, format, info = std::move(info),
-                                 route, async, reply_to = std::move(reply_to), done = std::move(done),
+                                [self, in = std::move(in), body, format, info = std::move(info), route, async,
+                                 reply_to = std::move(reply_to), done = std::move(done),
                                  result = std::move(result)]() mutable {
-                                  self->on_stored(listener, body, format, std::move(info), route, async,
-                                                  reply_to, std::move(result), std::move(done));
+                                  self->on_stored(in, body, format, std::move(info), route, async, reply_to,
+                                                  std::move(result), std::move(done));
                                 });
                    });
   }
 
-  void on_stored(const std::string& listener, std::shared_ptr<const std::string> body, fhir::Format format,
+  // A message's arrival, or its refusal, in the audit trail.
+  void audit_message(const Inbound& in, const std::string& bundle_id, store::Id conversation,
+                     const std::string& subtype, int outcome, const std::string& why) {
+    security::AuditRecord r;
+    r.kind = security::AuditRecord::Kind::message;
+    r.subtype = subtype;
+    r.action = 'C';
+    r.outcome = outcome;
+    r.outcome_text = why;
+    r.peer = in.peer;
+    r.address = in.peer_address;
+    r.listener = in.listener;
+    r.message_id = bundle_id;
+    if (conversation != 0) r.entities.push_back("Task/" + message::task_id(conversation));
+    audit_.record(std::move(r));
+  }
+
+  void on_stored(const Inbound& in, std::shared_ptr<const std::string> body, fhir::Format format,
                  message::MessageInfo info, const route::Route* route, bool async,
                  const std::string& reply_to, store::AcceptResult result, std::function<void(Reply)> done) {
     using Outcome = store::AcceptResult::Outcome;
+    const std::string& listener = in.listener;
+    switch (result.outcome) {
+      case Outcome::header_reused:
+      case Outcome::bundle_id_reused:
+        audit_message(in, info.bundle_id, 0, "refused", 4, "duplicate identity");
+        break;
+      case Outcome::duplicate:
+        audit_message(in, info.bundle_id, result.conversation, "duplicate", 0, "");
+        break;
+      case Outcome::stored:
+        audit_message(in, info.bundle_id, result.conversation, "received", 0, "route " + route->name);
+        break;
+    }
     switch (result.outcome) {
       case Outcome::header_reused:
         count_received(listener, route->name, "rejected");
@@ -472,6 +506,15 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // conversation's new state, which its Task mirrors.
   void note(const ConversationPtr& conversation, store::Event event, const std::string& state = {}) {
     if (!state.empty()) mirror_task(conversation, state, event.detail);
+    security::AuditRecord r;
+    r.kind = security::AuditRecord::Kind::message;
+    r.subtype = event.kind;
+    r.by_courier = true;
+    r.outcome = event.kind == "parked" || event.kind == "failed" ? 8 : 0;
+    r.outcome_text = r.outcome != 0 ? event.detail : "";
+    r.entities.push_back("Task/" + message::task_id(conversation->id));
+    r.message_id = conversation->info.bundle_id;
+    audit_.record(std::move(r));
     store_->add_event(conversation->id, std::move(event), state, [] {});
   }
 
@@ -1473,6 +1516,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   std::mt19937_64 random_{std::random_device{}()};
   std::uniform_real_distribution<double> jitter_{0.0, 1.0};
   std::atomic<bool> stopped_ = false;
+  security::AuditTrail audit_;
 
   friend class Engine;
 };
@@ -1501,6 +1545,7 @@ void Engine::stop() {
   auto stopped = std::make_shared<std::promise<void>>();
   asio::post(impl_->strand_, [impl = impl_, stopped] {
     impl->write_tasks();  // queued before the store closes
+    impl->audit_.stop();
     impl->task_timer_.cancel();
     impl->stopped_ = true;
     impl->subscriptions_.stop();
@@ -1519,6 +1564,10 @@ void Engine::stop() {
 
 void Engine::accept(Inbound message, std::function<void(Reply)> done) {
   impl_->accept(std::move(message), std::move(done));
+}
+
+void Engine::audit(security::AuditRecord record) {
+  impl_->audit_.record(std::move(record));
 }
 
 void Engine::rest(rest::RestRequest request, std::function<void(rest::RestResponse)> done) {

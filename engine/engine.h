@@ -29,7 +29,8 @@ class MapSet;
 }
 namespace security {
 class Security;
-}
+struct AuditRecord;
+}  // namespace security
 
 struct EngineOptions {
   // courier's FHIR base as peers reach it: where async fillers send
@@ -83,6 +84,9 @@ class Engine {
   // any thread. What peers write here can report on requests courier
   // carried (resources whose basedOn points at them).
   void rest(rest::RestRequest request, std::function<void(rest::RestResponse)> done);
+
+  // Adds an access to the audit trail (messages are audited by the engine).
+  void audit(security::AuditRecord record);
 
   // Sends a parked delivery again, with a fresh set of attempts.
   bool replay(store::Id delivery, std::string& error);

@@ -20,6 +20,8 @@
 #include "engine/admin.h"
 #include "engine/fhir/operation_outcome.h"
 #include "engine/rest/rest_api.h"
+#include "engine/rest/search.h"
+#include "engine/security/audit.h"
 #include "engine/security/security.h"
 #include "engine/util/text.h"
 
@@ -50,6 +52,17 @@ struct HttpSettings {
 };
 
 using PeerPtr = std::shared_ptr<const security::Peer>;
+
+// Who is asking: the authenticated peer (null when the listener does not
+// authenticate) and where from.
+struct Caller {
+  PeerPtr peer;
+  std::string address;
+};
+
+int audit_outcome(unsigned status) {
+  return status < 400 ? 0 : status < 500 ? 4 : 8;
+}
 
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
@@ -166,6 +179,9 @@ class HttpListener final : public Listener {
   template <typename Stream>
   asio::awaitable<void> serve(Stream& stream, PeerPtr certificate_peer) {
     auto& tcp_layer = beast::get_lowest_layer(stream);
+    boost::system::error_code address_error;
+    const Caller connection{std::move(certificate_peer),
+                            tcp_layer.socket().remote_endpoint(address_error).address().to_string()};
     const bool over_limit = ++connections_ > settings_.max_connections;
     struct Release {
       std::atomic<std::size_t>& count;
@@ -198,7 +214,7 @@ class HttpListener final : public Listener {
         } else if (bec) {
           break;
         } else {
-          response = co_await authenticated(parser.get(), certificate_peer);
+          response = co_await authenticated(parser.get(), connection);
         }
       }
       response.version(11);
@@ -214,13 +230,14 @@ class HttpListener final : public Listener {
   // Who sent the request: a bearer token or an API key when one is given,
   // else the client certificate's peer. Then the request itself, when
   // that peer may make it.
-  asio::awaitable<Response> authenticated(const Request& request, const PeerPtr& certificate_peer) {
-    if (!settings_.authenticate) co_return co_await handle(request, nullptr);
+  asio::awaitable<Response> authenticated(const Request& request, const Caller& connection) {
+    const Caller anonymous{nullptr, connection.address};
+    if (!settings_.authenticate) co_return co_await handle(request, anonymous);
     const std::string_view path = request.target().substr(0, request.target().find('?'));
     // Load balancers and SMART clients discover courier before they log in.
     if (path == "/healthz" || path == settings_.base + "/metadata")
-      co_return co_await handle(request, nullptr);
-    security::Authentication who{certificate_peer, ""};
+      co_return co_await handle(request, anonymous);
+    security::Authentication who{connection.peer, ""};
     const std::string_view authorization = request[http::field::authorization];
     const std::string_view api_key = request["X-API-Key"];
     if (!authorization.empty()) {
@@ -243,9 +260,32 @@ class HttpListener final : public Listener {
       response.set(http::field::www_authenticate, authorization.empty()
                                                       ? std::string(R"(Bearer realm="courier")")
                                                       : R"(Bearer realm="courier", error="invalid_token")");
+      audit_access(anonymous, kind_of(path), "unauthenticated", 'E', 401);
       co_return response;
     }
-    co_return co_await handle(request, who.peer);
+    const Caller caller{who.peer, connection.address};
+    co_return co_await handle(request, caller);
+  }
+
+  static security::AuditRecord::Kind kind_of(std::string_view path) {
+    if (path == "/metrics" || path.starts_with("/admin/")) return security::AuditRecord::Kind::operator_;
+    return path.ends_with("$process-message") ? security::AuditRecord::Kind::message
+                                              : security::AuditRecord::Kind::rest;
+  }
+
+  void audit_access(const Caller& caller, security::AuditRecord::Kind kind, std::string subtype, char action,
+                    unsigned status, std::vector<std::string> entities = {}) {
+    security::AuditRecord r;
+    r.kind = kind;
+    r.subtype = std::move(subtype);
+    r.action = action;
+    r.outcome = audit_outcome(status);
+    if (r.outcome != 0) r.outcome_text = "HTTP " + std::to_string(status);
+    r.peer = caller.peer;
+    r.address = caller.address;
+    r.listener = name();
+    r.entities = std::move(entities);
+    engine_->audit(std::move(r));
   }
 
   // The format to answer in: _format, then Accept, then the request's own.
@@ -278,13 +318,18 @@ class HttpListener final : public Listener {
     return response;
   }
 
-  Response forbidden(const Request& request, const std::string& why) {
+  Response forbidden(const Request& request, const Caller& caller, const std::string& why) {
+    const std::string_view path = request.target().substr(0, request.target().find('?'));
+    audit_access(caller, kind_of(path), "forbidden", 'E', 403);
     engine_->metrics().add("courier_access_refused_total", {{"listener", name()}, {"reason", "forbidden"}});
     return error_response(request, http::status::forbidden, "forbidden", why);
   }
 
-  // `peer` is null when the listener does not authenticate.
-  asio::awaitable<Response> handle(const Request& request, PeerPtr peer) {
+  // Coroutines here take the caller by reference: GCC 12 mishandles class
+  // parameters passed by value to coroutines (a string's buffer is freed
+  // twice).
+  asio::awaitable<Response> handle(const Request& request, const Caller& caller) {
+    const PeerPtr& peer = caller.peer;
     const std::string_view target = request.target();
     const std::size_t question = target.find('?');
     const std::string_view path = target.substr(0, question);
@@ -296,12 +341,18 @@ class HttpListener final : public Listener {
     if (path == "/healthz" && get) co_return text_response(http::status::ok, "ok\n", "text/plain");
     const bool operator_path = path == "/metrics" || path.starts_with("/admin/");
     if (operator_path && peer && !peer->is_operator)
-      co_return forbidden(request, "peer '" + peer->name + "' is not an operator");
+      co_return forbidden(request, caller, "peer '" + peer->name + "' is not an operator");
     if (path == "/metrics" && get) {
+      audit_access(caller, security::AuditRecord::Kind::operator_, "metrics", 'R', 200);
       co_return text_response(http::status::ok, engine_->metrics().prometheus_text(),
                               "text/plain; version=0.0.4");
     }
-    if (path.starts_with("/admin/")) co_return admin(request, path, query);
+    if (path.starts_with("/admin/")) {
+      Response response = admin(request, path, query);
+      audit_access(caller, security::AuditRecord::Kind::operator_, "admin", get ? 'R' : 'E',
+                   response.result_int(), {std::string(path)});
+      co_return response;
+    }
     if (path == base + "/metadata" && get) {
       const fhir::Format format = answer_format(request, query, std::nullopt);
       co_return fhir_response(http::status::ok, fhir::write(engine_->capability_statement(), format), format);
@@ -321,14 +372,15 @@ class HttpListener final : public Listener {
       }
       if (peer && !peer->scopes.allows("MessageHeader", security::Interaction::create))
         co_return forbidden(
-            request, "peer '" + peer->name + "' has no scope to send messages (system/MessageHeader.c)");
-      co_return co_await process_message(request, query, std::move(peer));
+            request, caller,
+            "peer '" + peer->name + "' has no scope to send messages (system/MessageHeader.c)");
+      co_return co_await process_message(request, query, caller);
     }
     if (path == base || path.starts_with(base + "/")) {
       const std::string_view raw_query =
           question == std::string_view::npos ? "" : target.substr(question + 1);
       co_return co_await rest(request, path.substr(std::min(path.size(), base.size() + 1)), raw_query, query,
-                              std::move(peer));
+                              caller);
     }
     co_return error_response(request, http::status::not_found, "not-found",
                              "courier serves FHIR under " + base + "/ here, not " + std::string(path));
@@ -336,9 +388,9 @@ class HttpListener final : public Listener {
 
   // The embedded FHIR REST store: everything else under the FHIR base.
   asio::awaitable<Response> rest(const Request& request, std::string_view path, std::string_view raw_query,
-                                 const std::map<std::string, std::string>& query, PeerPtr peer) {
+                                 const std::map<std::string, std::string>& query, const Caller& caller) {
     rest::RestRequest r;
-    r.peer = std::move(peer);
+    r.peer = caller.peer;
     r.method = std::string(request.method_string());
     r.set_target(raw_query.empty() ? std::string(path) : std::string(path) + "?" + std::string(raw_query));
     r.body = request.body();
@@ -352,11 +404,13 @@ class HttpListener final : public Listener {
     Response response =
         fhir_response(static_cast<http::status>(answer.status), std::move(answer.body), answer.format);
     for (const auto& [name, value] : answer.headers) response.set(name, value);
+    audit_rest(caller, request.method(), path, answer);
     co_return response;
   }
 
   asio::awaitable<Response> process_message(const Request& request,
-                                            const std::map<std::string, std::string>& query, PeerPtr peer) {
+                                            const std::map<std::string, std::string>& query,
+                                            const Caller& caller) {
     const std::optional<fhir::Format> format = format_of(request[http::field::content_type], request.body());
     if (!format) {
       co_return error_response(request, http::status::unsupported_media_type, "not-supported",
@@ -365,7 +419,8 @@ class HttpListener final : public Listener {
     }
     Inbound inbound;
     inbound.listener = name();
-    inbound.peer = std::move(peer);
+    inbound.peer = caller.peer;
+    inbound.peer_address = caller.address;
     inbound.body = request.body();
     inbound.format = format;
     if (auto it = query.find("async"); it != query.end()) inbound.async = it->second == "true";
@@ -381,6 +436,52 @@ class HttpListener final : public Listener {
       }
     }
     co_return fhir_response(static_cast<http::status>(reply.status), std::move(reply.body), reply.format);
+  }
+
+  // A REST interaction in the audit trail: what was done, to which
+  // resource (the one named, or the one a create made).
+  void audit_rest(const Caller& caller, http::verb method, std::string_view path,
+                  const rest::RestResponse& answer) {
+    std::vector<std::string> parts;
+    for (std::size_t at = 0; at <= path.size();) {
+      const std::size_t slash = std::min(path.find('/', at), path.size());
+      parts.emplace_back(path.substr(at, slash - at));
+      at = slash + 1;
+    }
+    std::string subtype = "read";
+    char action = 'R';
+    std::vector<std::string> entities;
+    if (parts.size() >= 2 && !parts[1].empty() && parts[1] != "_search")
+      entities.push_back(parts[0] + "/" + parts[1]);
+    switch (method) {
+      case http::verb::get:
+        if (parts.size() == 1) subtype = "search";
+        if (parts.size() >= 3) subtype = "history";
+        break;
+      case http::verb::post:
+        if (parts.size() == 2 && parts[1] == "_search") {
+          subtype = "search";
+          break;
+        }
+        subtype = parts[0].empty() ? "batch" : "create";
+        action = parts[0].empty() ? 'E' : 'C';
+        for (const auto& [header, value] : answer.headers) {
+          // Location: [base]/Type/id/_history/1
+          if (header == "Location") entities.push_back(rest::normalised_reference(value));
+        }
+        break;
+      case http::verb::put:
+        subtype = "update";
+        action = 'U';
+        break;
+      case http::verb::delete_:
+        subtype = "delete";
+        action = 'D';
+        break;
+      default: break;
+    }
+    audit_access(caller, security::AuditRecord::Kind::rest, subtype, action,
+                 static_cast<unsigned>(answer.status), std::move(entities));
   }
 
   Response admin(const Request& request, std::string_view path,

@@ -27,6 +27,7 @@
 #include "engine/hl7v2/maps.h"
 #include "engine/hl7v2/to_fhir.h"
 #include "engine/rest/rest_api.h"
+#include "engine/security/audit.h"
 #include "engine/security/security.h"
 #include "engine/util/text.h"
 #include "engine/util/uuid.h"
@@ -62,6 +63,13 @@ struct MllpSettings {
 };
 
 using PeerPtr = std::shared_ptr<const security::Peer>;
+
+// Who is sending on a connection: the peer its client certificate names
+// (null when unknown or not asked for) and its address.
+struct Caller {
+  PeerPtr peer;
+  std::string address;
+};
 
 // The sender a message claims to be: MSH-3^MSH-4, first components only.
 std::string claimed_sender(const hl7v2::AckFacts& facts) {
@@ -278,6 +286,9 @@ class MllpListener final : public Listener {
   // certificate names (null when unknown or not asked for).
   template <typename Stream>
   asio::awaitable<void> serve(std::shared_ptr<ConnectionState<Stream>> state, PeerPtr peer) {
+    boost::system::error_code address_error;
+    const Caller caller{std::move(peer),
+                        state->socket().remote_endpoint(address_error).address().to_string()};
     mllp::Framer framer(settings_.max_message);
     std::array<char, 16384> buffer;
     for (;;) {
@@ -298,7 +309,7 @@ class MllpListener final : public Listener {
         }
         if (event == mllp::Framer::Event::message) {
           state->enter(Phase::processing);
-          const std::string answer = co_await answer_to(framer.take_message(), peer);
+          const std::string answer = co_await answer_to(framer.take_message(), caller);
           state->enter(Phase::writing);
           auto [write_error, written] =
               co_await asio::async_write(state->stream, asio::buffer(answer), use_tuple);
@@ -322,20 +333,20 @@ class MllpListener final : public Listener {
   }
 
   // The framed ACK (or batch of ACKs) for one frame's content.
-  asio::awaitable<std::string> answer_to(std::string text, const PeerPtr& peer) {
+  asio::awaitable<std::string> answer_to(std::string text, const Caller& caller) {
     if (hl7v2::is_batch(text)) {
       hl7v2::ParseError error;
       std::optional<hl7v2::Batch> batch = hl7v2::parse_batch(text, error);
       if (!batch) co_return mllp::frame(co_await refusal(text, error));
       std::string acks = "BHS|^~\\&|||||" + ack_timestamp() + "\r";
-      for (const hl7v2::Message& message : batch->messages) acks += co_await answer_message(message, peer);
+      for (const hl7v2::Message& message : batch->messages) acks += co_await answer_message(message, caller);
       acks += "BTS|" + std::to_string(batch->messages.size()) + "\r";
       co_return mllp::frame(acks);
     }
     hl7v2::ParseError error;
     std::optional<hl7v2::Message> message = hl7v2::Message::parse(text, error);
     if (!message) co_return mllp::frame(co_await refusal(text, error));
-    co_return mllp::frame(co_await answer_message(*message, peer));
+    co_return mllp::frame(co_await answer_message(*message, caller));
   }
 
   // An unreadable message is kept, as a Binary in courier's FHIR store
@@ -367,12 +378,20 @@ class MllpListener final : public Listener {
     return ack_text(facts, hl7v2::Ack{hl7v2::AckCode::reject, commit, error.reason, &where}, "");
   }
 
-  asio::awaitable<std::string> answer_message(const hl7v2::Message& message, const PeerPtr& peer) {
+  asio::awaitable<std::string> answer_message(const hl7v2::Message& message, const Caller& caller) {
     const hl7v2::AckFacts facts = hl7v2::ack_facts(message);
     const hl7v2::AckRequest wanted = hl7v2::ack_request(message);
     // Enhanced mode asks for a commit ACK: CA once the message is durable.
     const bool commit = wanted.enhanced && wanted.accept != hl7v2::AckCondition::never;
-    if (settings_.authenticate && !peer) {
+    if (settings_.authenticate && !caller.peer) {
+      security::AuditRecord refused;
+      refused.kind = security::AuditRecord::Kind::message;
+      refused.subtype = "unauthenticated";
+      refused.outcome = 4;
+      refused.outcome_text = "no client certificate of a known peer";
+      refused.address = caller.address;
+      refused.listener = name();
+      engine_->audit(std::move(refused));
       engine_->metrics().add("courier_access_refused_total",
                              {{"listener", name()}, {"reason", "unauthenticated"}});
       std::cerr << "mllp " << name() << ": refused message " << message.control_id()
@@ -386,7 +405,8 @@ class MllpListener final : public Listener {
     if (!bundle) co_return unconvertible(message, facts, commit, convert_error);
     Inbound inbound;
     inbound.listener = name();
-    inbound.peer = peer;
+    inbound.peer = caller.peer;
+    inbound.peer_address = caller.address;
     inbound.claimed_v2_sender = claimed_sender(facts);
     inbound.body = std::move(*bundle);
     inbound.format = fhir::Format::json;

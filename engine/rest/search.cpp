@@ -30,6 +30,13 @@ constexpr SearchParamInfo kParams[] = {
     {"message.destination-uri", ParamType::uri, "entry.first().resource.destination.endpoint"},
     {"message.event", ParamType::token, "entry.first().resource.event"},
     {"message.response-id", ParamType::token, "entry.first().resource.response.identifier"},
+    // The audit trail's (AuditEvent; `date` is its recorded time, below).
+    {"agent", ParamType::reference, "agent.who"},
+    {"altid", ParamType::token, "agent.altId"},
+    {"agent-name", ParamType::token, "agent.name"},
+    {"entity", ParamType::reference, "entity.what"},
+    {"outcome", ParamType::token, "outcome"},
+    {"subtype", ParamType::token, "subtype"},
 };
 
 // The first element an expression reads ("subject | patient": either).
@@ -208,7 +215,10 @@ ParsedSearch parse_search(std::string_view type,
       parsed.used.emplace_back(key, value);
       continue;
     }
-    if (name == "_lastUpdated" && modifier.empty()) {
+    // An AuditEvent is written once, within moments of the time it
+    // records: its date is searched as its _lastUpdated.
+    const bool audit_date = type == "AuditEvent" && name == "date";
+    if ((name == "_lastUpdated" || audit_date) && modifier.empty()) {
       static constexpr std::string_view prefixes[] = {"gt", "lt", "ge", "le", "eq"};
       std::string comparator = "eq";
       std::string_view when = value;
@@ -222,7 +232,7 @@ ParsedSearch parse_search(std::string_view type,
       const auto instant = instant_millis(when, comparator == "gt" || comparator == "le");
       if (!instant) {
         parsed.error =
-            "_lastUpdated: '" + value + "' is not a date or dateTime (with gt, lt, ge, le or eq before it)";
+            name + ": '" + value + "' is not a date or dateTime (with gt, lt, ge, le or eq before it)";
         return parsed;
       }
       parsed.query.criteria.push_back(

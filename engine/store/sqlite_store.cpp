@@ -509,6 +509,15 @@ class SqliteStore final : public Store, public rest::ResourceStore {
           .bind(before)
           .step();
       removed = db.changes();
+      // The audit trail is kept as long as the messages it speaks of.
+      for (const char* sql :
+           {"DELETE FROM search_index WHERE type = 'AuditEvent' AND id IN (SELECT id FROM resource_current "
+            "WHERE type = 'AuditEvent' AND last_updated < ?)",
+            "DELETE FROM resource WHERE type = 'AuditEvent' AND id IN (SELECT id FROM resource_current "
+            "WHERE type = 'AuditEvent' AND last_updated < ?)",
+            "DELETE FROM resource_current WHERE type = 'AuditEvent' AND last_updated < ?"}) {
+        Query(db, sql).bind(before).step();
+      }
       return std::function<void()>([&] { deleted.set_value(); });
     });
     deleted.get_future().wait();

@@ -160,7 +160,8 @@ class Store {
   virtual std::optional<Conversation> conversation(Id id) = 0;
   virtual std::vector<Event> events(Id conversation) = 0;
   virtual std::vector<Delivery> deliveries(Id conversation) = 0;
-  // Deletes finished conversations received before `before`; returns how many.
+  // Deletes finished conversations received before `before`, and audit
+  // events recorded before then; returns how many conversations.
   virtual std::int64_t prune(Millis before) = 0;
 
   // Waits for queued writes, then closes.

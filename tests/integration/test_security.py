@@ -173,6 +173,7 @@ security:
     - name: ops
       api-key-sha256: {__import__('hashlib').sha256(API_KEY.encode()).hexdigest()}
       operator: true
+      scopes: system/*.rs
     - name: lis
       token-subject: lis-client
       groups: [wards]
@@ -587,6 +588,43 @@ class SecurityTest(unittest.TestCase):
             self.assertEqual(request(self.port, "GET", "/fhir/metadata", self.material)[0], 200)
         finally:
             open(live_key, "wb").write(saved)
+
+    # --- audit ---------------------------------------------------------------
+
+    def audit_events(self, query):
+        status, body, _ = request(self.port, "GET", "/fhir/AuditEvent?" + query, self.material,
+                                  headers={"X-API-Key": API_KEY})
+        self.assertEqual(status, 200, body)
+        return [e["resource"] for e in json.loads(body).get("entry", [])]
+
+    def test_every_access_and_message_step_is_audited(self):
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 1))
+        bundle = ward_message()
+        self.assertEqual(self.send(bundle, cert=self.lab)[0], 200)
+        self.assertEqual(self.send(ward_message())[0], 401)  # no credentials
+        token = self.bearer(self.keys.token("system/Patient.cruds"))
+        status, body, headers = request(self.port, "POST", "/fhir/Patient", self.material,
+                                        {"resourceType": "Patient"}, headers=token)
+        patient = "Patient/" + json.loads(body)["id"]
+        self.assertEqual(request(self.port, "GET", "/fhir/" + patient, self.material, headers=token)[0], 200)
+
+        def received():
+            return [e for e in self.audit_events(f"agent-name=lab&subtype=received&date=ge{started}")
+                    if any(x["what"].get("identifier", {}).get("value") == bundle["id"] for x in e.get("entity", []))]
+        event = wait_for(received, what="the message's AuditEvent")[0]
+        self.assertEqual(event["outcome"], "0")
+        self.assertEqual(event["agent"][0]["network"]["address"], "127.0.0.1")
+        task = next(x["what"]["reference"] for x in event["entity"] if "reference" in x["what"])
+        # Its later steps name the same conversation: delivered by courier.
+        steps = wait_for(lambda: [e for e in self.audit_events("entity=" + task) if e["subtype"][0]["code"] == "delivered"],
+                         what="the delivery's AuditEvent")
+        self.assertEqual(steps[0]["agent"][0]["name"], "courier")
+        refused = self.audit_events(f"subtype=unauthenticated&outcome=4&date=ge{started}")
+        self.assertTrue(any(e["agent"][0]["name"] == "anonymous" for e in refused))
+        reads = wait_for(lambda: self.audit_events(f"entity={patient}&agent-name=lis"), what="REST audit")
+        self.assertEqual({e["subtype"][0]["code"] for e in reads}, {"create", "read"})
+        # The trail is itself protected: the lab may not read it.
+        self.assertEqual(request(self.port, "GET", "/fhir/AuditEvent", self.material, cert=self.lab)[0], 403)
 
     # --- logs ----------------------------------------------------------------
 

@@ -1,0 +1,158 @@
+#include "engine/security/audit.h"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/fhir/codec.h"
+#include "engine/rest/search.h"
+#include "engine/util/uuid.h"
+
+namespace courier::security {
+
+namespace {
+
+constexpr const char* kPeerSystem = "http://courier.example/fhir/peers";
+constexpr const char* kSubtypeSystem = "http://courier.example/fhir/CodeSystem/audit-subtype";
+constexpr auto kBatchDelay = std::chrono::milliseconds(200);
+
+nlohmann::json event_type(AuditRecord::Kind kind, std::string_view subtype) {
+  if (kind == AuditRecord::Kind::rest) {
+    return {{"system", "http://terminology.hl7.org/CodeSystem/audit-event-type"},
+            {"code", "rest"},
+            {"display", "RESTful Operation"}};
+  }
+  if (kind == AuditRecord::Kind::operator_) {
+    return {{"system", "http://dicom.nema.org/resources/ontology/DCM"},
+            {"code", "110100"},
+            {"display", "Application Activity"}};
+  }
+  // A message coming in is an import; one going out, an export.
+  const bool outgoing = subtype == "delivered" || subtype == "parked" || subtype == "retry" ||
+                        subtype == "relayed" || subtype == "failed";
+  return {{"system", "http://dicom.nema.org/resources/ontology/DCM"},
+          {"code", outgoing ? "110106" : "110107"},
+          {"display", outgoing ? "Export" : "Import"}};
+}
+
+nlohmann::json agent_of(const AuditRecord& r) {
+  const std::string name = r.by_courier ? "courier" : r.peer ? r.peer->name : "anonymous";
+  nlohmann::json agent{
+      {"who", {{"identifier", {{"system", kPeerSystem}, {"value", name}}}, {"display", name}}},
+      {"altId", name},
+      {"name", name},
+      {"requestor", !r.by_courier}};
+  if (r.peer && !r.by_courier) {
+    agent["policy"] = nlohmann::json::array({"urn:courier:authenticated-by:" + r.peer->authenticated_by});
+  }
+  if (!r.address.empty()) agent["network"] = {{"address", r.address}, {"type", "2"}};  // 2: IP address
+  return agent;
+}
+
+}  // namespace
+
+std::string audit_event_json(const AuditRecord& r, const std::string& id) {
+  nlohmann::json event{
+      {"resourceType", "AuditEvent"},
+      {"id", id},
+      {"type", event_type(r.kind, r.subtype)},
+      {"subtype", nlohmann::json::array({{{"system", kSubtypeSystem}, {"code", r.subtype}}})},
+      {"action", std::string(1, r.action)},
+      {"recorded", store::iso_time(r.at != 0 ? r.at : store::now_millis())},
+      {"outcome", std::to_string(r.outcome)},
+      {"agent", nlohmann::json::array({agent_of(r)})},
+      {"source",
+       {{"site", r.listener.empty() ? "courier" : "courier listener " + r.listener},
+        {"observer", {{"display", "courier"}}},
+        {"type",
+         nlohmann::json::array({{{"system", "http://terminology.hl7.org/CodeSystem/security-source-type"},
+                                 {"code", "4"},
+                                 {"display", "Application Server"}}})}}}};
+  if (!r.outcome_text.empty()) event["outcomeDesc"] = r.outcome_text;
+  nlohmann::json entities = nlohmann::json::array();
+  for (const std::string& reference : r.entities) entities.push_back({{"what", {{"reference", reference}}}});
+  if (!r.message_id.empty()) {
+    entities.push_back(
+        {{"what", {{"identifier", {{"system", "urn:ietf:rfc:3986"}, {"value", r.message_id}}}}},
+         {"type", {{"system", "http://hl7.org/fhir/resource-types"}, {"code", "Bundle"}}}});
+  }
+  if (!entities.empty()) event["entity"] = std::move(entities);
+  return event.dump();
+}
+
+class AuditTrail::Impl : public std::enable_shared_from_this<Impl> {
+ public:
+  Impl(boost::asio::any_io_executor executor, rest::ResourceStore& store) : timer_(executor), store_(store) {}
+
+  void record(AuditRecord record) {
+    if (record.at == 0) record.at = store::now_millis();
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    pending_.push_back(std::move(record));
+    if (armed_) return;
+    armed_ = true;
+    timer_.expires_after(kBatchDelay);
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->write_pending();
+    });
+  }
+
+  void write_pending() {
+    std::vector<AuditRecord> records;
+    {
+      std::lock_guard lock(mutex_);
+      armed_ = false;
+      records.swap(pending_);
+    }
+    if (records.empty()) return;
+    std::vector<rest::Write> writes;
+    writes.reserve(records.size());
+    for (const AuditRecord& r : records) {
+      rest::Write w;
+      w.kind = rest::Write::Kind::create;
+      w.type = "AuditEvent";
+      w.id = util::random_uuid();
+      fhir::ParseResult parsed = fhir::parse_json(audit_event_json(r, w.id));
+      if (!parsed.resource) continue;  // cannot happen: we wrote it
+      w.index = rest::index_entries(*parsed.resource);
+      w.resource = std::move(*parsed.resource);
+      writes.push_back(std::move(w));
+    }
+    // Creates with fresh ids cannot conflict: the batch is all written.
+    store_.write_all(std::move(writes), [](std::vector<rest::WriteResult>) {});
+  }
+
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopped_ = true;
+      timer_.cancel();
+    }
+    write_pending();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<AuditRecord> pending_;
+  bool armed_ = false;
+  bool stopped_ = false;
+  boost::asio::steady_timer timer_;
+  rest::ResourceStore& store_;
+};
+
+AuditTrail::AuditTrail(boost::asio::any_io_executor executor, rest::ResourceStore& store)
+    : impl_(std::make_shared<Impl>(std::move(executor), store)) {}
+
+AuditTrail::~AuditTrail() = default;
+
+void AuditTrail::record(AuditRecord record) {
+  impl_->record(std::move(record));
+}
+
+void AuditTrail::stop() {
+  impl_->stop();
+}
+
+}  // namespace courier::security

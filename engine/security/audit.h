@@ -1,0 +1,57 @@
+// The audit trail: every access and every step of a message's life as a
+// FHIR AuditEvent in the embedded store, searchable by date, agent,
+// entity, subtype and outcome. Events carry identifiers and outcomes, never
+// message content.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "engine/rest/resource_store.h"
+#include "engine/security/peer.h"
+
+namespace courier::security {
+
+struct AuditRecord {
+  enum class Kind {
+    rest,      // an interaction with the FHIR REST facade
+    message,   // a message received, refused, routed or delivered
+    operator_  // /admin/, /metrics
+  };
+  Kind kind = Kind::message;
+  std::string subtype;  // received, delivered, parked, refused, read, search, create, unauthenticated, ...
+  char action = 'E';    // C R U D E, as AuditEvent.action
+  int outcome = 0;      // 0 success, 4 minor failure (refused), 8 serious failure
+  std::string outcome_text;          // why, for failures: no patient data
+  std::shared_ptr<const Peer> peer;  // null: an unauthenticated peer, or courier itself
+  bool by_courier = false;           // courier acting on its own (a delivery, a relay)
+  std::string address;               // the peer's IP address, when known
+  std::string listener;
+  std::vector<std::string> entities;  // references: "Task/conversation-7", "Patient/123"
+  std::string message_id;             // the message's Bundle.id, when there is one
+  store::Millis at = 0;               // 0: now
+};
+
+// The AuditEvent resource for a record, as JSON.
+std::string audit_event_json(const AuditRecord& record, const std::string& id);
+
+// Gathers records from any thread and writes them a moment later, many in
+// one transaction, so that auditing costs the store one commit per batch.
+class AuditTrail {
+ public:
+  AuditTrail(boost::asio::any_io_executor executor, rest::ResourceStore& store);
+  ~AuditTrail();
+  void record(AuditRecord record);
+  // Writes what is pending now (before the store closes); later records
+  // are dropped.
+  void stop();
+
+ private:
+  class Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace courier::security
