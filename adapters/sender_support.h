@@ -11,7 +11,6 @@
 #include <vector>
 
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -21,6 +20,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 
+#include "adapters/tls/tls.h"
 #include "engine/delivery/sender.h"
 
 namespace courier::adapters {
@@ -51,14 +51,7 @@ inline boost::asio::awaitable<std::string> connect_stream(TlsStream& stream, con
     co_return error;
   }
   SSL* ssl = stream.native_handle();
-  boost::system::error_code ip_error;
-  asio::ip::make_address(host, ip_error);
-  if (ip_error) {
-    SSL_set_tlsext_host_name(ssl, host.c_str());  // SNI is for names only
-    SSL_set1_host(ssl, host.c_str());
-  } else {
-    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
-  }
+  expect_server_name(ssl, host);
   auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, use_tuple);
   if (!ec) co_return "";
   const long verify = SSL_get_verify_result(ssl);

@@ -9,12 +9,17 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
+#include <openssl/ssl.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "adapters/http/http_support.h"
+#include "adapters/tls/tls.h"
 #include "app/commands.h"
 #include "app/config.h"
 #include "engine/admin.h"
@@ -46,32 +51,54 @@ bool engine_running(const std::string& data_dir) {
   return held;
 }
 
+// One request to the running engine's /admin/ API, over HTTP or HTTPS.
+// An engine that authenticates its peers needs an operator's API key:
+// it is read from COURIER_API_KEY (never from the command line, where
+// other users could see it). HTTPS servers are verified against
+// COURIER_CA_FILE, else the system's CAs.
+template <typename Stream>
+int admin_request(Stream& stream, const adapters::Url& url, const std::string& target) {
+  namespace http = boost::beast::http;
+  http::request<http::string_body> request{http::verb::post, target, 11};
+  request.set(http::field::host, url.host_header());
+  if (const char* key = std::getenv("COURIER_API_KEY"); key != nullptr && *key != '\0')
+    request.set("X-API-Key", key);
+  request.prepare_payload();
+  http::write(stream, request);
+  boost::beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(stream, buffer, response);
+  std::cout << response.body();
+  if (response.result() == http::status::unauthorized || response.result() == http::status::forbidden)
+    std::cerr
+        << "courier messages: the engine wants an operator: set COURIER_API_KEY to an operator's API key\n";
+  return response.result() == http::status::ok ? 0 : 1;
+}
+
 // Asks the running engine to replay, through its /admin/ API.
 int replay_through_engine(const std::string& base, std::int64_t id) {
   namespace beast = boost::beast;
-  namespace http = beast::http;
   const auto url = adapters::parse_url(base);
-  if (!url || url->tls) {
+  if (!url) {
     std::cerr << "courier messages: cannot reach the engine at '" << base
-              << "' (give --url http://HOST:PORT)\n";
+              << "' (give --url http://HOST:PORT or https://HOST:PORT)\n";
     return 1;
   }
+  const std::string target = "/admin/deliveries/" + std::to_string(id) + "/replay";
   try {
     boost::asio::io_context io;
     boost::asio::ip::tcp::resolver resolver(io);
-    beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(30));
-    stream.connect(resolver.resolve(url->host, url->port));
-    http::request<http::string_body> request{http::verb::post,
-                                             "/admin/deliveries/" + std::to_string(id) + "/replay", 11};
-    request.set(http::field::host, url->host_header());
-    request.prepare_payload();
-    http::write(stream, request);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> response;
-    http::read(stream, buffer, response);
-    std::cout << response.body();
-    return response.result() == http::status::ok ? 0 : 1;
+    beast::tcp_stream tcp(io);
+    tcp.expires_after(std::chrono::seconds(30));
+    tcp.connect(resolver.resolve(url->host, url->port));
+    if (!url->tls) return admin_request(tcp, *url, target);
+    adapters::TlsSettings settings;
+    if (const char* ca = std::getenv("COURIER_CA_FILE")) settings.ca_file = ca;
+    const adapters::ReloadableTls tls(adapters::ReloadableTls::Role::client, settings);
+    beast::ssl_stream<beast::tcp_stream> stream(std::move(tcp), *tls.context());
+    adapters::expect_server_name(stream.native_handle(), url->host);
+    stream.handshake(boost::asio::ssl::stream_base::client);
+    return admin_request(stream, *url, target);
   } catch (const std::exception& e) {
     std::cerr << "courier messages: cannot reach the engine at " << base << ": " << e.what() << '\n';
     return 1;

@@ -3,13 +3,16 @@
 // so that nothing is a duplicate), waiting for the ACK, and sending the next,
 // for SECONDS. With --rate it paces itself to that many messages a second in
 // all. Prints "messages/s p50_ms p99_ms errors"; an ACK other than AA or CA
-// counts as an error.
-// Usage: mllp_load PORT CONNECTIONS SECONDS FILE [--rate N]
+// counts as an error. With --tls CA_FILE each connection speaks TLS,
+// verifying the server against that CA.
+// Usage: mllp_load PORT CONNECTIONS SECONDS FILE [--rate N] [--tls CA_FILE]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -46,9 +49,43 @@ int connect_to(int port) {
   return fd;
 }
 
+// A connection, plain or TLS.
+struct Link {
+  int fd = -1;
+  SSL* ssl = nullptr;
+  bool send_all(const std::string& data) const {
+    if (ssl != nullptr)
+      return SSL_write(ssl, data.data(), static_cast<int>(data.size())) == static_cast<int>(data.size());
+    return ::send(fd, data.data(), data.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(data.size());
+  }
+  ssize_t receive(char* buffer, std::size_t size) const {
+    if (ssl != nullptr) return SSL_read(ssl, buffer, static_cast<int>(size));
+    return ::recv(fd, buffer, size, 0);
+  }
+  void close() {
+    if (ssl != nullptr) SSL_free(ssl);
+    ::close(fd);
+  }
+};
+
+SSL_CTX* tls_context = nullptr;  // set by --tls
+
+Link open_link(int port) {
+  Link link{connect_to(port), nullptr};
+  if (tls_context == nullptr) return link;
+  link.ssl = SSL_new(tls_context);
+  SSL_set_fd(link.ssl, link.fd);
+  SSL_set1_host(link.ssl, "localhost");
+  if (SSL_connect(link.ssl) != 1) {
+    std::cerr << "TLS handshake failed\n";
+    std::exit(1);
+  }
+  return link;
+}
+
 void run(int port, const std::string& message, int connection, Clock::time_point end, double interval_s,
          std::atomic<long>& counter, Result& result) {
-  const int fd = connect_to(port);
+  Link link = open_link(port);
   std::string pending;
   char buffer[8192];
   Clock::time_point next = Clock::now();
@@ -62,12 +99,12 @@ void run(int port, const std::string& message, int connection, Clock::time_point
     for (std::size_t at; (at = text.find("{ID}")) != std::string::npos;) text.replace(at, 4, id);
     const std::string frame = "\x0b" + text + "\x1c\r";
     const Clock::time_point start = Clock::now();
-    if (::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size())) break;
+    if (!link.send_all(frame)) break;
     std::size_t end_at;
     while ((end_at = pending.find("\x1c\r")) == std::string::npos) {
-      const ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+      const ssize_t n = link.receive(buffer, sizeof buffer);
       if (n <= 0) {
-        ::close(fd);
+        link.close();
         ++result.errors;
         return;
       }
@@ -78,14 +115,25 @@ void run(int port, const std::string& message, int connection, Clock::time_point
     result.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
     if (ack.find("MSA|AA|") == std::string::npos && ack.find("MSA|CA|") == std::string::npos) ++result.errors;
   }
-  ::close(fd);
+  link.close();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5 && !(argc == 7 && std::string(argv[5]) == "--rate")) {
-    std::cerr << "usage: mllp_load PORT CONNECTIONS SECONDS FILE [--rate N]\n";
+  double rate = 0;
+  for (int i = 5; i + 1 < argc; i += 2) {
+    const std::string option = argv[i];
+    if (option == "--rate") {
+      rate = std::stod(argv[i + 1]);
+    } else if (option == "--tls") {
+      tls_context = SSL_CTX_new(TLS_client_method());
+      SSL_CTX_load_verify_locations(tls_context, argv[i + 1], nullptr);
+      SSL_CTX_set_verify(tls_context, SSL_VERIFY_PEER, nullptr);
+    }
+  }
+  if (argc < 5 || argc % 2 == 0) {
+    std::cerr << "usage: mllp_load PORT CONNECTIONS SECONDS FILE [--rate N] [--tls CA_FILE]\n";
     return 2;
   }
   const int port = std::stoi(argv[1]);
@@ -96,7 +144,6 @@ int main(int argc, char** argv) {
   text << in.rdbuf();
   std::string message = text.str();
   std::replace(message.begin(), message.end(), '\n', '\r');
-  const double rate = argc == 7 ? std::stod(argv[6]) : 0;
   const double interval = rate > 0 ? connections / rate : 0;
 
   std::vector<Result> results(static_cast<std::size_t>(connections));

@@ -5,6 +5,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <boost/asio/ip/address.hpp>
+
 #include <fstream>
 #include <stdexcept>
 
@@ -141,6 +143,17 @@ std::shared_ptr<ReloadableTls> parse_tls(const YAML::Node& node, config::YamlRea
   } catch (const std::exception& e) {
     reader.fail(node, where + ": " + e.what());
     return nullptr;
+  }
+}
+
+void expect_server_name(SSL* ssl, const std::string& host) {
+  boost::system::error_code not_ip;
+  boost::asio::ip::make_address(host, not_ip);
+  if (not_ip) {
+    SSL_set_tlsext_host_name(ssl, host.c_str());
+    SSL_set1_host(ssl, host.c_str());
+  } else {
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
   }
 }
 

@@ -55,6 +55,11 @@ class ReloadableTls {
 std::shared_ptr<ReloadableTls> parse_tls(const YAML::Node& node, config::YamlReader& reader,
                                          const std::string& where, bool server);
 
+// A client's connection to `host` (a DNS name or an IP address): sends it
+// as SNI (names only) and makes the handshake fail unless the server's
+// certificate names it.
+void expect_server_name(SSL* ssl, const std::string& host);
+
 // What a verified client certificate names: its subject (RFC 2253) and
 // every name a peer can be known by (the subject's CN, DNS, URI and email
 // SANs).

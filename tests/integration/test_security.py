@@ -453,6 +453,22 @@ class SecurityTest(unittest.TestCase):
         self.assertEqual(detail["deliveries"][0]["state"], "parked")
         self.assertTrue(any("hostname mismatch" in e["detail"] for e in detail["timeline"]))
 
+    def test_operator_replays_a_parked_delivery_with_an_api_key(self):
+        bundle = ward_message(event="forward-wrong-host")
+        self.send(bundle, cert=self.lab)
+        delivery = self.conversation_events(bundle["id"])["deliveries"][0]["id"]
+        command = [os.environ.get("COURIER", os.path.join(REPO, "build", "courier")), "messages", "--config",
+                   self.courier.config, "replay", str(delivery)]
+        env = dict(os.environ, COURIER_CA_FILE=self.material.ca)
+        env.pop("COURIER_API_KEY", None)
+        out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(out.returncode, 0)
+        self.assertIn("COURIER_API_KEY", out.stderr)
+        env["COURIER_API_KEY"] = API_KEY
+        out = subprocess.run(command, env=env, capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn('"replayed"', out.stdout)
+
     # --- MLLP over TLS -------------------------------------------------------
 
     def test_mllp_over_tls_with_a_known_client_certificate(self):
