@@ -642,6 +642,25 @@ class SecurityTest(unittest.TestCase):
         # The trail is itself protected: the lab may not read it.
         self.assertEqual(request(self.port, "GET", "/fhir/AuditEvent", self.material, cert=self.lab)[0], 403)
 
+    def test_check_reports_unusable_tls_material(self):
+        other = self.material.issue("check-other", "localhost", server=True)
+        config = os.path.join(self.folder, "check.yaml")
+        courier = os.environ.get("COURIER", os.path.join(REPO, "build", "courier"))
+        cases = {
+            f"cert: {self.material.server[0]}\n      key: {other[1]}": "does not match the certificate",
+            f"cert: {self.folder}/missing.pem\n      key: {other[1]}": "cannot read the certificate",
+            f"cert: {self.material.server[0]}\n      key: {self.material.server[1]}\n"
+            f"      client-certificates: required": "client certificates are verified against ca",
+        }
+        for tls, expected in cases.items():
+            with self.subTest(expected=expected):
+                with open(config, "w") as f:
+                    f.write(f"listeners:\n  - name: fhir\n    type: http\n    port: 0\n    tls:\n      {tls}\n")
+                out = subprocess.run([courier, "check", "--config", config], capture_output=True, text=True,
+                                     timeout=30)
+                self.assertEqual(out.returncode, 1)
+                self.assertIn(expected, out.stdout + out.stderr)
+
     # --- logs ----------------------------------------------------------------
 
     def courier_log(self):
