@@ -30,6 +30,25 @@ std::string order_key(const route::Destination& d, const fhir::Element& bundle,
   }
 }
 
+// Why `peer` may not send as the source this message claims, if it may
+// not: MessageHeader.source.endpoint (or, from HL7 v2, MSH-3^MSH-4) must be
+// one its configuration lists.
+std::optional<std::string> claim_refusal(const security::Peer& peer, const Inbound& in,
+                                         const message::MessageInfo& info) {
+  auto claims = [](const std::vector<std::string>& allowed, const std::string& claimed) {
+    return std::find(allowed.begin(), allowed.end(), claimed) != allowed.end();
+  };
+  if (!in.claimed_v2_sender.empty()) {
+    if (claims(peer.v2_senders, in.claimed_v2_sender)) return std::nullopt;
+    // Said without the caret, which an ACK would have to escape.
+    const std::size_t caret = in.claimed_v2_sender.find('^');
+    return "peer '" + peer.name + "' may not send as application '" + in.claimed_v2_sender.substr(0, caret) +
+           "' of facility '" + in.claimed_v2_sender.substr(caret + 1) + "' (MSH-3, MSH-4)";
+  }
+  if (claims(peer.endpoints, info.source_endpoint)) return std::nullopt;
+  return "peer '" + peer.name + "' may not speak for source endpoint '" + info.source_endpoint + "'";
+}
+
 // Why the route refuses this sender, if it does: the peer is not on its
 // allow list, or claims to be a source it may not speak for.
 std::optional<std::string> refusal_of_sender(const Inbound& in, const route::Route& route,
@@ -42,22 +61,12 @@ std::optional<std::string> refusal_of_sender(const Inbound& in, const route::Rou
   if (!route.allow.empty() && std::none_of(route.allow.begin(), route.allow.end(),
                                            [&](const std::string& who) { return peer.matches(who); }))
     return "peer '" + peer.name + "' may not send to route '" + route.name + "'";
-  if (!route.require_source_match) return std::nullopt;
-  auto claims = [](const std::vector<std::string>& allowed, const std::string& claimed) {
-    return std::find(allowed.begin(), allowed.end(), claimed) != allowed.end();
-  };
-  if (!in.claimed_v2_sender.empty()) {
-    if (!claims(peer.v2_senders, in.claimed_v2_sender)) {
-      // Said without the caret, which an ACK would have to escape.
-      const std::size_t caret = in.claimed_v2_sender.find('^');
-      return "peer '" + peer.name + "' may not send as application '" +
-             in.claimed_v2_sender.substr(0, caret) + "' of facility '" +
-             in.claimed_v2_sender.substr(caret + 1) + "' (MSH-3, MSH-4)";
-    }
-  } else if (!claims(peer.endpoints, info.source_endpoint)) {
-    return "peer '" + peer.name + "' may not speak for source endpoint '" + info.source_endpoint + "'";
-  }
+  if (route.require_source_match) return claim_refusal(peer, in, info);
   return std::nullopt;
+}
+
+Reply forbidden_reply(const std::string& why, fhir::Format format) {
+  return Reply{403, fhir::outcome_text("forbidden", why + "; the message was not processed", format), format};
 }
 
 }  // namespace
@@ -81,7 +90,18 @@ Admission admit(const Inbound& in, const route::RouteSet& routes, const fhir::Pa
   }
   a.info = std::move(*info);
   a.bundle = std::move(parsed.resource);
-  if (a.info.response) return a;
+  // A response or progress message speaks for the filler of someone else's
+  // request: an authenticated peer may send one only as itself.
+  const bool report = a.info.response || !a.info.based_on.empty();
+  std::optional<std::string> false_reporter;
+  if (report && in.peer) false_reporter = claim_refusal(*in.peer, in, a.info);
+  if (a.info.response) {
+    if (false_reporter) {
+      a.rejection = forbidden_reply(*false_reporter, a.format);
+      a.outcome = "forbidden";
+    }
+    return a;
+  }
   a.route =
       in.trigger_route.empty() ? routes.match(a.info, *a.bundle, in.listener) : routes.find(in.trigger_route);
   if (a.route == nullptr) {
@@ -92,12 +112,15 @@ Admission admit(const Inbound& in, const route::RouteSet& routes, const fhir::Pa
                                            a.format, "Bundle.entry[0].resource.event"),
                         a.format};
     a.outcome = "no-route";
-    a.may_be_progress = !a.info.based_on.empty();
+    a.may_be_progress = !a.info.based_on.empty() && !false_reporter;
+    if (false_reporter) {
+      a.rejection = forbidden_reply(*false_reporter, a.format);
+      a.outcome = "forbidden";
+    }
     return a;
   }
   if (std::optional<std::string> why = refusal_of_sender(in, *a.route, a.info)) {
-    a.rejection = Reply{
-        403, fhir::outcome_text("forbidden", *why + "; the message was not processed", a.format), a.format};
+    a.rejection = forbidden_reply(*why, a.format);
     a.outcome = "forbidden";
     return a;
   }

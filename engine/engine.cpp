@@ -146,10 +146,15 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
 
   void accept(Inbound in, std::function<void(Reply)> done) {
     Admission a = admit(in, routes_, options_.limits);
+    if (a.may_be_progress || (a.info.response && !a.rejection)) {
+      // A filler's report: the engine's timeline records what it meant.
+      audit_message(in, a.info.bundle_id, 0, "received", 0, "");
+    }
     if (a.may_be_progress) return accept_progress(std::move(in), std::move(a), std::move(done));
     if (a.rejection) {
       count_received(in.listener, "", a.outcome.c_str());
-      audit_message(in, a.info.bundle_id, {}, "refused", 4, a.outcome);
+      audit_message(in, a.info.bundle_id, {}, a.outcome == "forbidden" ? "forbidden" : "refused", 4,
+                    a.outcome);
       return done(std::move(*a.rejection));
     }
     const fhir::Format format = a.format;
@@ -511,7 +516,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     r.subtype = event.kind;
     r.by_courier = true;
     r.outcome = event.kind == "parked" || event.kind == "failed" ? 8 : 0;
-    r.outcome_text = r.outcome != 0 ? event.detail : "";
+    // Not the detail: it may quote a partner's answer, and with it patient data.
+    r.outcome_text = r.outcome != 0 ? "delivery " + event.kind : "";
     r.entities.push_back("Task/" + message::task_id(conversation->id));
     r.message_id = conversation->info.bundle_id;
     audit_.record(std::move(r));

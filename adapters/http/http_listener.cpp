@@ -456,7 +456,7 @@ class HttpListener final : public Listener {
     switch (method) {
       case http::verb::get:
         if (parts.size() == 1) subtype = "search";
-        if (parts.size() >= 3) subtype = "history";
+        if (parts.size() == 3) subtype = "history";  // [type]/[id]/_history; with a version, a read
         break;
       case http::verb::post:
         if (parts.size() == 2 && parts[1] == "_search") {

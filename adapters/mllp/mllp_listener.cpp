@@ -309,7 +309,8 @@ class MllpListener final : public Listener {
         }
         if (event == mllp::Framer::Event::message) {
           state->enter(Phase::processing);
-          const std::string answer = co_await answer_to(framer.take_message(), caller);
+          const std::string text = framer.take_message();
+          const std::string answer = co_await answer_to(text, caller);
           state->enter(Phase::writing);
           auto [write_error, written] =
               co_await asio::async_write(state->stream, asio::buffer(answer), use_tuple);
@@ -333,7 +334,7 @@ class MllpListener final : public Listener {
   }
 
   // The framed ACK (or batch of ACKs) for one frame's content.
-  asio::awaitable<std::string> answer_to(std::string text, const Caller& caller) {
+  asio::awaitable<std::string> answer_to(const std::string& text, const Caller& caller) {
     if (hl7v2::is_batch(text)) {
       hl7v2::ParseError error;
       std::optional<hl7v2::Batch> batch = hl7v2::parse_batch(text, error);
@@ -383,22 +384,32 @@ class MllpListener final : public Listener {
     const hl7v2::AckRequest wanted = hl7v2::ack_request(message);
     // Enhanced mode asks for a commit ACK: CA once the message is durable.
     const bool commit = wanted.enhanced && wanted.accept != hl7v2::AckCondition::never;
+    // Who may send at all: a known peer (when the listener asks), with the
+    // scope to send messages.
+    const char* subtype = nullptr;
+    std::string why;
     if (settings_.authenticate && !caller.peer) {
+      subtype = "unauthenticated";
+      why = "not authorised: connect with the client certificate of a known peer";
+    } else if (caller.peer && !caller.peer->scopes.allows("MessageHeader", security::Interaction::create)) {
+      subtype = "forbidden";
+      why = "not authorised: peer '" + caller.peer->name + "' has no scope to send messages";
+    }
+    if (subtype != nullptr) {
       security::AuditRecord refused;
       refused.kind = security::AuditRecord::Kind::message;
-      refused.subtype = "unauthenticated";
+      refused.subtype = subtype;
       refused.outcome = 4;
-      refused.outcome_text = "no client certificate of a known peer";
+      refused.outcome_text = why;
+      refused.peer = caller.peer;
       refused.address = caller.address;
       refused.listener = name();
       engine_->audit(std::move(refused));
-      engine_->metrics().add("courier_access_refused_total",
-                             {{"listener", name()}, {"reason", "unauthenticated"}});
-      std::cerr << "mllp " << name() << ": refused message " << message.control_id()
-                << ": the connection has no client certificate of a known peer\n";
-      hl7v2::ParseError why;
-      why.reason = "not authorised: connect with the client certificate of a known peer";
-      co_return ack_text(facts, hl7v2::Ack{hl7v2::AckCode::reject, commit, why.reason, &why}, "");
+      engine_->metrics().add("courier_access_refused_total", {{"listener", name()}, {"reason", subtype}});
+      std::cerr << "mllp " << name() << ": refused message " << message.control_id() << ": " << why << "\n";
+      hl7v2::ParseError where;
+      where.reason = why;
+      co_return ack_text(facts, hl7v2::Ack{hl7v2::AckCode::reject, commit, why, &where}, "");
     }
     hl7v2::ConvertError convert_error;
     std::optional<std::string> bundle = hl7v2::to_fhir(message, *maps_, settings_.convert, convert_error);

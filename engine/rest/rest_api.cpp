@@ -31,12 +31,30 @@ security::Interaction interaction_of(std::string_view method, const std::vector<
   return I::remove;
 }
 
-// Null when the peer's scopes allow the request; else why not.
+// Null when the peer's scopes allow the request; else why not. The audit
+// trail is courier's alone to write, whoever asks.
 std::optional<std::string> scope_refusal(const RestRequest& r, const std::string& method,
                                          const std::vector<std::string>& segments) {
-  if (!r.peer || segments.empty()) return std::nullopt;
-  if (r.peer->scopes.allows(segments[0], interaction_of(method, segments))) return std::nullopt;
+  if (segments.empty()) return std::nullopt;
+  const security::Interaction interaction = interaction_of(method, segments);
+  const bool reads =
+      interaction == security::Interaction::read || interaction == security::Interaction::search;
+  if (segments[0] == "AuditEvent" && !reads) return std::string("AuditEvents are written by courier alone");
+  if (!r.peer || r.peer->scopes.allows(segments[0], interaction)) return std::nullopt;
   return "peer '" + r.peer->name + "' has no scope that allows " + method + " on " + segments[0];
+}
+
+// A Subscription sends what matches its criteria to its endpoint: a peer
+// may only subscribe to what it may read.
+std::optional<std::string> subscription_refusal(const RestRequest& r, const fhir::Element& subscription) {
+  if (!r.peer) return std::nullopt;
+  const std::string_view criteria = subscription.child_value("criteria");
+  const std::string type(criteria.substr(0, criteria.find('?')));
+  if (r.peer->scopes.allows(type, security::Interaction::read) &&
+      r.peer->scopes.allows(type, security::Interaction::search))
+    return std::nullopt;
+  return "peer '" + r.peer->name + "' may not read " + (type.empty() ? "what the criteria name" : type) +
+         ", so it may not subscribe to it";
 }
 
 RestResponse outcome(int status, const std::string& code, const std::string& diagnostics,
@@ -216,6 +234,10 @@ class Interaction {
     if (parsed.resource->type().name == "Subscription") {
       if (const std::optional<std::string> problem = subscription_problem(*parsed.resource)) {
         fail(422, "not-supported", *problem);
+        return std::nullopt;
+      }
+      if (const std::optional<std::string> why = subscription_refusal(r_, *parsed.resource)) {
+        fail(403, "forbidden", *why);
         return std::nullopt;
       }
       const fhir::Element* channel = parsed.resource->child("channel");
@@ -772,8 +794,10 @@ void process_bundle(ResourceStore& store, const fhir::ParseLimits& limits, RestR
       problem = "a create is POSTed to the type";
     if (!problem.empty() && kind == "transaction")
       return done(bundle_failure(400, "invalid", e.index, problem, format));
-    if (std::optional<std::string> why = scope_refusal(r, e.method, e.segments); why && kind == "transaction")
-      return done(bundle_failure(403, "forbidden", e.index, *why, format));
+    std::optional<std::string> why = scope_refusal(r, e.method, e.segments);
+    if (!why && e.resource && e.resource->type().name == "Subscription")
+      why = subscription_refusal(r, *e.resource);
+    if (why && kind == "transaction") return done(bundle_failure(403, "forbidden", e.index, *why, format));
     entries.push_back(std::move(e));
   }
   if (kind == "batch") return run_batch(store, limits, r, std::move(entries), std::move(done));

@@ -100,6 +100,9 @@ class AuditTrail::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void write_pending() {
+    // One batch at a time: stop() waits here for a timer's batch in flight,
+    // so that nothing is written after the store closes.
+    std::lock_guard writing(write_mutex_);
     std::vector<AuditRecord> records;
     {
       std::lock_guard lock(mutex_);
@@ -134,7 +137,8 @@ class AuditTrail::Impl : public std::enable_shared_from_this<Impl> {
   }
 
  private:
-  std::mutex mutex_;
+  std::mutex write_mutex_;
+  std::mutex mutex_;  // pending_, armed_, stopped_, timer_
   std::vector<AuditRecord> pending_;
   bool armed_ = false;
   bool stopped_ = false;

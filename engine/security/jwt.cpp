@@ -18,6 +18,12 @@ namespace {
 // Tolerated clock difference between the issuer and courier.
 constexpr std::int64_t kLeewaySeconds = 30;
 
+// A string member, or "" when it is absent or not a string.
+std::string text_member(const nlohmann::json& object, const char* name) {
+  const auto it = object.find(name);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 struct PkeyFree {
   void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
 };
@@ -59,11 +65,15 @@ EVP_PKEY* rsa_key(const nlohmann::json& jwk) {
   OSSL_PARAM_BLD_free(builder);
   BN_free(modulus);
   BN_free(exponent);
+  if (key != nullptr && EVP_PKEY_get_bits(key) < 2048) {
+    EVP_PKEY_free(key);
+    throw std::runtime_error("an RSA key is shorter than 2048 bits");
+  }
   return key;
 }
 
 EVP_PKEY* ec_p384_key(const nlohmann::json& jwk) {
-  if (jwk.value("crv", "") != "P-384") throw std::runtime_error("an EC key is not on curve P-384");
+  if (text_member(jwk, "crv") != "P-384") throw std::runtime_error("an EC key is not on curve P-384");
   const std::string x = decoded_member(jwk, "x");
   const std::string y = decoded_member(jwk, "y");
   if (x.size() != 48 || y.size() != 48) throw std::runtime_error("an EC key's x or y is not 48 bytes long");
@@ -124,9 +134,9 @@ JwtVerifier::JwtVerifier(std::string_view jwks_json, std::string issuer, std::st
   for (const nlohmann::json& jwk : jwks["keys"]) {
     if (!jwk.is_object()) throw std::runtime_error("a key is not a JSON object");
     if (jwk.contains("use") && jwk["use"] != "sig") continue;  // encryption keys verify nothing
-    const std::string kty = jwk.value("kty", "");
+    const std::string kty = text_member(jwk, "kty");
     Key key;
-    key.kid = jwk.value("kid", "");
+    key.kid = text_member(jwk, "kid");
     if (kty == "RSA") {
       key.algorithm = "RS256";
       key.key.reset(rsa_key(jwk));
@@ -170,7 +180,11 @@ std::optional<VerifiedToken> JwtVerifier::verify(std::string_view token, std::in
     why = "the bearer token is not a JWT (its parts are not base64url JSON)";
     return std::nullopt;
   }
-  const std::string algorithm = header.value("alg", "");
+  const std::string algorithm = text_member(header, "alg");
+  if (header.contains("crit")) {  // RFC 7515: unknown critical parameters make it invalid
+    why = "the token names critical header parameters courier does not know";
+    return std::nullopt;
+  }
   if (algorithm != "RS256" && algorithm != "ES384") {
     why = "the token is signed with '" + algorithm + "'; courier accepts RS256 and ES384";
     return std::nullopt;
@@ -200,7 +214,7 @@ std::optional<VerifiedToken> JwtVerifier::verify(std::string_view token, std::in
     why = "the token's signature does not verify with the issuer's keys";
     return std::nullopt;
   }
-  if (claims.value("iss", "") != issuer_) {
+  if (text_member(claims, "iss") != issuer_) {
     why = "the token was issued by another issuer";
     return std::nullopt;
   }
@@ -228,14 +242,13 @@ std::optional<VerifiedToken> JwtVerifier::verify(std::string_view token, std::in
     return std::nullopt;
   }
   VerifiedToken result;
-  if (claims.contains("sub") && claims["sub"].is_string()) result.subject = claims["sub"];
-  if (result.subject.empty() && claims.contains("client_id") && claims["client_id"].is_string())
-    result.subject = claims["client_id"];
+  result.subject = text_member(claims, "sub");
+  if (result.subject.empty()) result.subject = text_member(claims, "client_id");
   if (result.subject.empty()) {
     why = "the token names no subject (sub or client_id)";
     return std::nullopt;
   }
-  if (claims.contains("scope") && claims["scope"].is_string()) result.scope = claims["scope"];
+  result.scope = text_member(claims, "scope");
   return result;
 }
 

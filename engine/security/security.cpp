@@ -150,11 +150,13 @@ Authentication Security::by_token(std::string_view token, std::int64_t now) cons
   std::string why;
   const std::optional<VerifiedToken> verified = verifier_->verify(token, now, why);
   if (!verified) return {nullptr, why};
+  // Only the peers the configuration names get in, whatever else the
+  // issuer has registered.
   auto peer = std::make_shared<Peer>();
   for (const KnownPeer& known : peers_) {
     if (!known.token_subject.empty() && known.token_subject == verified->subject) *peer = *known.peer;
   }
-  if (peer->name.empty()) peer->name = verified->subject;
+  if (peer->name.empty()) return {nullptr, "the token's subject is not a peer courier knows"};
   peer->authenticated_by = "token";
   peer->scopes = Scopes::parse(verified->scope);
   return {std::move(peer), ""};

@@ -33,8 +33,8 @@ class Security {
   // The configured peer a verified certificate names (its CN or a SAN);
   // null for a certificate no peer is configured with.
   std::shared_ptr<const Peer> by_certificate(const std::vector<std::string>& names) const;
-  // A bearer token (JWT). A token whose subject is a configured peer's
-  // token-subject is that peer, with the token's scopes.
+  // A bearer token (JWT) whose subject is a configured peer's
+  // token-subject: that peer, with the token's scopes.
   Authentication by_token(std::string_view token, std::int64_t now) const;
   Authentication by_api_key(std::string_view key) const;
 

@@ -378,6 +378,7 @@ class SecurityTest(unittest.TestCase):
             "not yet valid": ("Bearer " + keys.token("system/*.*", not_before=3600), "not valid yet"),
             "wrong audience": ("Bearer " + keys.token("system/*.*", audience="https://other.example"), "audience"),
             "wrong issuer": ("Bearer " + keys.token("system/*.*", issuer="https://evil.example"), "issuer"),
+            "unknown subject": ("Bearer " + keys.token("system/*.*", subject="lab"), "not a peer courier knows"),
             "alg none": ("Bearer " + jwt.encode({"iss": ISSUER, "aud": AUDIENCE, "sub": "x",
                                                  "exp": int(time.time()) + 60}, None, algorithm="none"),
                          "accepts RS256 and ES384"),
@@ -411,6 +412,39 @@ class SecurityTest(unittest.TestCase):
         writer = self.bearer(self.keys.token("system/Patient.c"))
         self.assertEqual(request(self.port, "POST", "/fhir", self.material, transaction, headers=writer)[0], 200)
         self.assertEqual(request(self.port, "POST", "/fhir", self.material, transaction, headers=reader)[0], 403)
+
+    def test_subscriptions_only_to_what_the_peer_may_read(self):
+        subscriber = self.bearer(self.keys.token("system/Subscription.cru system/Task.rs"))
+        subscription = {"resourceType": "Subscription", "status": "requested", "reason": "test",
+                        "criteria": "Patient?identifier=urn:mrn|1",
+                        "channel": {"type": "rest-hook", "endpoint": "https://listener.invalid/hook",
+                                    "payload": "application/fhir+json"}}
+        status, body, _ = request(self.port, "POST", "/fhir/Subscription", self.material, subscription,
+                                  headers=subscriber)
+        self.assertEqual(status, 403, body)
+        self.assertIn("may not read Patient", json.loads(body)["issue"][0]["diagnostics"])
+        subscription["criteria"] = "Task?status=completed"
+        status, body, _ = request(self.port, "POST", "/fhir/Subscription", self.material, subscription,
+                                  headers=subscriber)
+        self.assertEqual(status, 201, body)
+
+    def test_the_audit_trail_cannot_be_written_through_rest(self):
+        everything = self.bearer(self.keys.token("system/*.*"))
+        event = {"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2026-01-01T00:00:00Z",
+                 "agent": [{"requestor": True}], "source": {"observer": {"display": "x"}}}
+        status, body, _ = request(self.port, "POST", "/fhir/AuditEvent", self.material, event, headers=everything)
+        self.assertEqual(status, 403, body)
+        self.assertEqual(request(self.port, "GET", "/fhir/AuditEvent?_count=1", self.material,
+                                 headers=everything)[0], 200)
+
+    def test_a_response_only_from_the_source_it_may_claim(self):
+        bundle = ward_message(event="forward")
+        self.assertEqual(self.send(bundle, cert=self.lab)[0], 200)
+        # The ward may not answer in the filler's name, for the lab's request.
+        forged = response_to(bundle, source="http://filler.invalid/fhir")
+        status, body, _ = self.send(forged, cert=self.ward)
+        self.assertEqual(status, 403, body)
+        self.assertIn("may not speak for source endpoint", json.loads(body)["issue"][0]["diagnostics"])
 
     # --- operators -----------------------------------------------------------
 

@@ -94,6 +94,9 @@ BOOST_AUTO_TEST_CASE(jwt_refusals_say_why) {
   BOOST_TEST(why == "the token's signature does not verify with the issuer's keys");
   BOOST_TEST(!verifier.verify("abc", 0, why));
   BOOST_TEST(why.find("not a JWT") != std::string::npos);
+  // A header whose members are not strings is refused, not thrown over.
+  BOOST_TEST(!verifier.verify("eyJhbGciOjV9.eyJzdWIiOiJ4In0.c2ln", 0, why));  // {"alg":5}
+  BOOST_TEST(why.find("accepts RS256 and ES384") != std::string::npos);
   // alg none, with any signature, is never accepted.
   BOOST_TEST(!verifier.verify("eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", 0, why));
   BOOST_TEST(why.find("accepts RS256 and ES384") != std::string::npos);
