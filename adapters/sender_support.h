@@ -27,6 +27,18 @@ namespace courier::adapters {
 
 using TlsStream = boost::beast::ssl_stream<boost::beast::tcp_stream>;
 
+// A new, unconnected stream in `stream`. A TLS one takes the current
+// client context (OpenSSL keeps it alive while the stream lives, whatever
+// SIGHUP loads meanwhile).
+inline void open_stream(std::optional<boost::beast::tcp_stream>& stream,
+                        boost::asio::any_io_executor executor, const ReloadableTls&) {
+  stream.emplace(executor);
+}
+inline void open_stream(std::optional<TlsStream>& stream, boost::asio::any_io_executor executor,
+                        const ReloadableTls& tls) {
+  stream.emplace(executor, *tls.context());
+}
+
 // Resolves host:port and connects; "" on success, else why not.
 inline boost::asio::awaitable<std::string> connect_stream(boost::beast::tcp_stream& stream,
                                                           const std::string& host, const std::string& port) {

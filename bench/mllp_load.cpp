@@ -4,8 +4,9 @@
 // for SECONDS. With --rate it paces itself to that many messages a second in
 // all. Prints "messages/s p50_ms p99_ms errors"; an ACK other than AA or CA
 // counts as an error. With --tls CA_FILE each connection speaks TLS,
-// verifying the server against that CA.
-// Usage: mllp_load PORT CONNECTIONS SECONDS FILE [--rate N] [--tls CA_FILE]
+// verifying the server against that CA; with --reconnect 1 each message
+// goes over a new connection (a new handshake, for TLS).
+// Usage: mllp_load PORT CONNECTIONS SECONDS FILE [--rate N] [--tls CA_FILE] [--reconnect 1]
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -69,6 +70,7 @@ struct Link {
 };
 
 SSL_CTX* tls_context = nullptr;  // set by --tls
+bool reconnect = false;          // set by --reconnect
 
 Link open_link(int port) {
   Link link{connect_to(port), nullptr};
@@ -99,6 +101,7 @@ void run(int port, const std::string& message, int connection, Clock::time_point
     for (std::size_t at; (at = text.find("{ID}")) != std::string::npos;) text.replace(at, 4, id);
     const std::string frame = "\x0b" + text + "\x1c\r";
     const Clock::time_point start = Clock::now();
+    if (reconnect && link.fd < 0) link = open_link(port);
     if (!link.send_all(frame)) break;
     std::size_t end_at;
     while ((end_at = pending.find("\x1c\r")) == std::string::npos) {
@@ -112,10 +115,15 @@ void run(int port, const std::string& message, int connection, Clock::time_point
     }
     const std::string ack = pending.substr(0, end_at);
     pending.erase(0, end_at + 2);
+    if (reconnect) {
+      if (link.ssl != nullptr) SSL_shutdown(link.ssl);
+      link.close();
+      link = Link{};
+    }
     result.latencies_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
     if (ack.find("MSA|AA|") == std::string::npos && ack.find("MSA|CA|") == std::string::npos) ++result.errors;
   }
-  link.close();
+  if (link.fd >= 0) link.close();
 }
 
 }  // namespace
@@ -126,6 +134,8 @@ int main(int argc, char** argv) {
     const std::string option = argv[i];
     if (option == "--rate") {
       rate = std::stod(argv[i + 1]);
+    } else if (option == "--reconnect") {
+      reconnect = std::string(argv[i + 1]) == "1";
     } else if (option == "--tls") {
       tls_context = SSL_CTX_new(TLS_client_method());
       SSL_CTX_load_verify_locations(tls_context, argv[i + 1], nullptr);
@@ -133,7 +143,8 @@ int main(int argc, char** argv) {
     }
   }
   if (argc < 5 || argc % 2 == 0) {
-    std::cerr << "usage: mllp_load PORT CONNECTIONS SECONDS FILE [--rate N] [--tls CA_FILE]\n";
+    std::cerr
+        << "usage: mllp_load PORT CONNECTIONS SECONDS FILE [--rate N] [--tls CA_FILE] [--reconnect 1]\n";
     return 2;
   }
   const int port = std::stoi(argv[1]);

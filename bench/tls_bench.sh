@@ -5,7 +5,7 @@
 #   after the durable commit), wrk with 32 kept-alive connections, and with
 #   a new connection for every request (Connection: close);
 #   MLLP ingest (1.5 KB ADT^A01, commit ACK after the durable write), 16
-#   kept-alive connections (bench/mllp_load);
+#   connections kept alive, and a new connection per message (bench/mllp_load);
 #   the TLS handshake rate alone, measured by openssl s_time (new sessions,
 #   no resumption) against courier's HTTPS listener.
 # Throwaway certificates (P-256) are made for the run with openssl.
@@ -98,6 +98,9 @@ mllp_run() { build/mllp_load "$@" | awk '{print $1, $3; if ($4 > 0) print "  (" 
 read -r mllp_rate mllp_p99 mllps_rate mllps_p99 < <(pair mllp mllps \
   'mllp_run "$mllp_port" 16 "$seconds" "$message"' \
   'mllp_run "$mllps_port" 16 "$seconds" "$message" --tls "$tls/ca.pem"')
+read -r mllp_new mllp_new_p99 mllps_new mllps_new_p99 < <(pair mllp mllps \
+  'mllp_run "$mllp_port" 16 "$seconds" "$message" --reconnect 1' \
+  'mllp_run "$mllps_port" 16 "$seconds" "$message" --tls "$tls/ca.pem" --reconnect 1')
 
 handshakes=$(openssl s_time -connect "127.0.0.1:$https_port" -new -time "$seconds" -CAfile "$tls/ca.pem" 2>/dev/null |
   awk '/connections in .* real seconds/ {for (i = 1; i <= NF; ++i) if ($i == "connections") c = $(i-1); for (i = 1; i <= NF; ++i) if ($i == "real") s = $(i-1); if (s > 0) printf "%.0f", c / s}')
@@ -111,6 +114,9 @@ printf "%-40s %12.0f %10s\n" "\$process-message, plain, new connections" "$http_
 printf "%-40s %12.0f %10s\n" "\$process-message, TLS, new connections" "$https_new" "$https_new_p99"
 printf "%-40s %12.0f %10s\n" "MLLP, plain, kept-alive" "$mllp_rate" "$mllp_p99"
 printf "%-40s %12.0f %10s\n" "MLLP, TLS, kept-alive" "$mllps_rate" "$mllps_p99"
+printf "%-40s %12.0f %10s\n" "MLLP, plain, new connections" "$mllp_new" "$mllp_new_p99"
+printf "%-40s %12.0f %10s\n" "MLLP, TLS, new connections" "$mllps_new" "$mllps_new_p99"
 printf "%-40s %12s\n" "TLS handshakes alone (openssl s_time)" "${handshakes:-n/a}"
 echo "ratios TLS/plain: \$process-message kept-alive $(ratio "$https_keep" "$http_keep") (target >= 0.7)," \
-     "new connections $(ratio "$https_new" "$http_new"), MLLP kept-alive $(ratio "$mllps_rate" "$mllp_rate") (target >= 0.7)"
+     "new connections $(ratio "$https_new" "$http_new"); MLLP kept-alive $(ratio "$mllps_rate" "$mllp_rate") (target >= 0.7)," \
+     "new connections $(ratio "$mllps_new" "$mllp_new")"

@@ -14,6 +14,7 @@
 #include <charconv>
 
 #include "adapters/acceptor.h"
+#include "adapters/caller.h"
 #include "adapters/engine_awaitable.h"
 #include "adapters/http/http_support.h"
 #include "adapters/tls/tls.h"
@@ -49,15 +50,6 @@ struct HttpSettings {
   std::size_t max_connections = 1024;
   std::shared_ptr<ReloadableTls> tls;  // null: plain TCP
   bool authenticate = false;           // every request needs a known peer
-};
-
-using PeerPtr = std::shared_ptr<const security::Peer>;
-
-// Who is asking: the authenticated peer (null when the listener does not
-// authenticate) and where from.
-struct Caller {
-  PeerPtr peer;
-  std::string address;
 };
 
 int audit_outcome(unsigned status) {
@@ -119,6 +111,12 @@ class HttpListener final : public Listener {
       if (ec) continue;  // e.g. too many open files: keep serving the others
       socket.set_option(tcp::no_delay(true), ec);
       if (settings_.tls) {
+        // Over the limit, a TLS connection is closed at once: answering it
+        // would first cost a handshake.
+        if (connections_.load() >= settings_.max_connections) {
+          socket.close(ec);
+          continue;
+        }
         asio::co_spawn(acceptor_->get_executor(), tls_session(std::move(socket)), asio::detached);
       } else {
         asio::co_spawn(acceptor_->get_executor(), plain_session(std::move(socket)), asio::detached);
@@ -126,14 +124,26 @@ class HttpListener final : public Listener {
     }
   }
 
+  // Counts a connection from its start (a TLS one from before its
+  // handshake) to its end.
+  struct Counted {
+    explicit Counted(std::atomic<std::size_t>& count) : count(count) { ++count; }
+    ~Counted() { --count; }
+    std::atomic<std::size_t>& count;
+  };
+
   asio::awaitable<void> plain_session(tcp::socket socket) {
+    const Counted counted(connections_);
+    const bool over_limit = connections_.load() > settings_.max_connections;
     beast::tcp_stream stream(std::move(socket));
-    co_await serve(stream, nullptr);
+    const PeerPtr no_certificate;
+    co_await serve(stream, no_certificate, over_limit);
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
   asio::awaitable<void> tls_session(tcp::socket socket) {
+    const Counted counted(connections_);
     // The session keeps the context it began with, whatever SIGHUP loads.
     const std::shared_ptr<asio::ssl::context> context = settings_.tls->context();
     beast::tcp_stream tcp_stream(std::move(socket));
@@ -159,7 +169,7 @@ class HttpListener final : public Listener {
       if (auto names = peer_certificate_names(stream.native_handle()))
         peer = security_->by_certificate(names->names);
     }
-    co_await serve(stream, std::move(peer));
+    co_await serve(stream, peer, false);
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
     std::tie(ec) = co_await stream.async_shutdown(use_tuple);
   }
@@ -176,17 +186,13 @@ class HttpListener final : public Listener {
 
   // Serves the requests of one connection, plain or TLS; `certificate_peer`
   // is the peer its client certificate names.
+  // `over_limit`: the connection is one too many, and only hears so.
   template <typename Stream>
-  asio::awaitable<void> serve(Stream& stream, PeerPtr certificate_peer) {
+  asio::awaitable<void> serve(Stream& stream, const PeerPtr& certificate_peer, bool over_limit) {
     auto& tcp_layer = beast::get_lowest_layer(stream);
     boost::system::error_code address_error;
-    const Caller connection{std::move(certificate_peer),
+    const Caller connection{certificate_peer,
                             tcp_layer.socket().remote_endpoint(address_error).address().to_string()};
-    const bool over_limit = ++connections_ > settings_.max_connections;
-    struct Release {
-      std::atomic<std::size_t>& count;
-      ~Release() { --count; }
-    } release{connections_};
     beast::flat_buffer buffer;
     bool first = true;
     for (;;) {
@@ -575,10 +581,7 @@ std::unique_ptr<Listener> parse_http_listener(std::string name, const YAML::Node
         reader.integer(node["max-connections"], where + ".max-connections", 1, 1'000'000).value_or(1));
   }
   if (node["tls"]) s.tls = parse_tls(node["tls"], reader, where + ".tls", true);
-  if (node["authentication"]) {
-    s.authenticate =
-        reader.choice(node["authentication"], where + ".authentication", {"none", "required"}) == "required";
-  }
+  s.authenticate = read_authentication(node, reader, where);
   return std::make_unique<HttpListener>(std::move(name), std::move(s));
 }
 

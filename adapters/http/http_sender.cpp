@@ -59,13 +59,6 @@ class HttpSender final : public delivery::Sender, public std::enable_shared_from
     co_return co_await self->exchange_over(self->plain_pool_, *url, request, message);
   }
 
-  void open_stream(std::optional<beast::tcp_stream>& stream, asio::any_io_executor executor) {
-    stream.emplace(executor);
-  }
-  void open_stream(std::optional<TlsStream>& stream, asio::any_io_executor executor) {
-    stream.emplace(executor, *tls_->context());
-  }
-
   template <typename Stream>
   asio::awaitable<delivery::SendOutcome> exchange_over(ConnectionPool<Stream>& pool, const Url& url,
                                                        http::request<http::string_body>& request,
@@ -78,7 +71,7 @@ class HttpSender final : public delivery::Sender, public std::enable_shared_from
       std::optional<Stream> stream = pool.take(url.host_port());
       const bool reused = stream.has_value();
       if (!stream) {
-        open_stream(stream, co_await asio::this_coro::executor);
+        open_stream(stream, co_await asio::this_coro::executor, *tls_);
         beast::get_lowest_layer(*stream).expires_after(message.timeout);
         outcome.error = co_await connect_stream(*stream, url.host, url.port);
         if (!outcome.error.empty()) co_return outcome;

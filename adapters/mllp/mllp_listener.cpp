@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adapters/acceptor.h"
+#include "adapters/caller.h"
 #include "adapters/engine_awaitable.h"
 #include "adapters/mllp/framer.h"
 #include "adapters/tls/tls.h"
@@ -60,15 +61,6 @@ struct MllpSettings {
   hl7v2::ConvertOptions convert;
   std::shared_ptr<ReloadableTls> tls;  // null: plain TCP
   bool authenticate = false;           // only peers with a known client certificate
-};
-
-using PeerPtr = std::shared_ptr<const security::Peer>;
-
-// Who is sending on a connection: the peer its client certificate names
-// (null when unknown or not asked for) and its address.
-struct Caller {
-  PeerPtr peer;
-  std::string address;
 };
 
 // The sender a message claims to be: MSH-3^MSH-4, first components only.
@@ -255,7 +247,8 @@ class MllpListener final : public Listener {
     if (!settings_.tls) {
       auto state = std::make_shared<ConnectionState<tcp::socket>>(std::move(socket));
       asio::co_spawn(state->socket().get_executor(), watchdog(state), asio::detached);
-      co_await serve(state, nullptr);
+      const PeerPtr no_certificate;
+      co_await serve(state, no_certificate);
       co_return;
     }
     // The connection keeps the context it began with, whatever SIGHUP loads.
@@ -279,16 +272,15 @@ class MllpListener final : public Listener {
       if (auto names = peer_certificate_names(state->stream.native_handle()))
         peer = security_->by_certificate(names->names);
     }
-    co_await serve(state, std::move(peer));
+    co_await serve(state, peer);
   }
 
   // Reads frames and answers each, in order; `peer` is who the client
   // certificate names (null when unknown or not asked for).
   template <typename Stream>
-  asio::awaitable<void> serve(std::shared_ptr<ConnectionState<Stream>> state, PeerPtr peer) {
+  asio::awaitable<void> serve(std::shared_ptr<ConnectionState<Stream>> state, const PeerPtr& peer) {
     boost::system::error_code address_error;
-    const Caller caller{std::move(peer),
-                        state->socket().remote_endpoint(address_error).address().to_string()};
+    const Caller caller{peer, state->socket().remote_endpoint(address_error).address().to_string()};
     mllp::Framer framer(settings_.max_message);
     std::array<char, 16384> buffer;
     for (;;) {
@@ -484,10 +476,7 @@ std::unique_ptr<Listener> parse_mllp_listener(std::string name, const YAML::Node
   if (node["timezone"])
     s.convert.default_offset = reader.scalar(node["timezone"], where + ".timezone").value_or("");
   if (node["tls"]) s.tls = parse_tls(node["tls"], reader, where + ".tls", true);
-  if (node["authentication"]) {
-    s.authenticate =
-        reader.choice(node["authentication"], where + ".authentication", {"none", "required"}) == "required";
-  }
+  s.authenticate = read_authentication(node, reader, where);
   if (s.authenticate && (!s.tls || s.tls->settings().client_certificates == ClientCertificates::none))
     reader.fail(node["authentication"], where +
                                             ": MLLP peers prove who they are with client certificates: "

@@ -89,13 +89,6 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
     co_return co_await self->exchange_over(self->plain_pool_, *peer, frame, v2->control_id, message);
   }
 
-  void open_stream(std::optional<beast::tcp_stream>& stream, asio::any_io_executor executor) {
-    stream.emplace(executor);
-  }
-  void open_stream(std::optional<TlsStream>& stream, asio::any_io_executor executor) {
-    stream.emplace(executor, *tls_->context());
-  }
-
   // Sends the frame and reads the receiver's ACK, over a kept connection
   // when there is one.
   template <typename Stream>
@@ -113,7 +106,7 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
       std::optional<Stream> stream = pool.take(peer->key());
       const bool reused = stream.has_value();
       if (!stream) {
-        open_stream(stream, co_await asio::this_coro::executor);
+        open_stream(stream, co_await asio::this_coro::executor, *tls_);
         beast::get_lowest_layer(*stream).expires_after(message.timeout);
         outcome.error = co_await connect_stream(*stream, peer->host, peer->port);
         if (!outcome.error.empty()) co_return outcome;
