@@ -406,11 +406,12 @@ class HttpListener final : public Listener {
     r.if_none_exist = std::string(request["If-None-Exist"]);
     r.prefer = std::string(request["Prefer"]);
     r.base_url = base_url();
+    const std::vector<std::string> segments = r.segments;  // for the audit trail, as the API read them
     rest::RestResponse answer = co_await async_rest(*engine_, std::move(r), asio::use_awaitable);
     Response response =
         fhir_response(static_cast<http::status>(answer.status), std::move(answer.body), answer.format);
     for (const auto& [name, value] : answer.headers) response.set(name, value);
-    audit_rest(caller, request.method(), path, answer);
+    audit_rest(caller, request.method(), segments, answer);
     co_return response;
   }
 
@@ -446,14 +447,8 @@ class HttpListener final : public Listener {
 
   // A REST interaction in the audit trail: what was done, to which
   // resource (the one named, or the one a create made).
-  void audit_rest(const Caller& caller, http::verb method, std::string_view path,
+  void audit_rest(const Caller& caller, http::verb method, const std::vector<std::string>& parts,
                   const rest::RestResponse& answer) {
-    std::vector<std::string> parts;
-    for (std::size_t at = 0; at <= path.size();) {
-      const std::size_t slash = std::min(path.find('/', at), path.size());
-      parts.emplace_back(path.substr(at, slash - at));
-      at = slash + 1;
-    }
     std::string subtype = "read";
     char action = 'R';
     std::vector<std::string> entities;
@@ -469,8 +464,8 @@ class HttpListener final : public Listener {
           subtype = "search";
           break;
         }
-        subtype = parts[0].empty() ? "batch" : "create";
-        action = parts[0].empty() ? 'E' : 'C';
+        subtype = parts.empty() || parts[0].empty() ? "batch" : "create";
+        action = subtype == "batch" ? 'E' : 'C';
         for (const auto& [header, value] : answer.headers) {
           // Location: [base]/Type/id/_history/1
           if (header == "Location") entities.push_back(rest::normalised_reference(value));

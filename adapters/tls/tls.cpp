@@ -110,6 +110,7 @@ void ReloadableTls::reload() {
 
 std::shared_ptr<ReloadableTls> parse_tls(const YAML::Node& node, config::YamlReader& reader,
                                          const std::string& where, bool server) {
+  const std::size_t errors_before = reader.errors().size();  // this block's own, not the file's
   const bool keys_ok =
       server ? reader.check_keys(node, {"cert", "key", "ca", "client-certificates", "min-version"}, where)
              : reader.check_keys(node, {"cert", "key", "ca", "min-version"}, where);
@@ -136,7 +137,7 @@ std::shared_ptr<ReloadableTls> parse_tls(const YAML::Node& node, config::YamlRea
   }
   if (node["min-version"])
     s.tls13_only = reader.choice(node["min-version"], where + ".min-version", {"1.2", "1.3"}) == "1.3";
-  if (!reader.ok()) return nullptr;
+  if (reader.errors().size() != errors_before) return nullptr;
   try {
     return std::make_shared<ReloadableTls>(server ? ReloadableTls::Role::server : ReloadableTls::Role::client,
                                            std::move(s));

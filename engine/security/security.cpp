@@ -46,6 +46,7 @@ std::string sha256_hex(std::string_view text) {
 }
 
 std::shared_ptr<const Security> Security::parse(const YAML::Node& node, config::YamlReader& reader) {
+  const std::size_t errors_before = reader.errors().size();  // this section's own, not the file's
   auto security = std::make_shared<Security>();
   if (!reader.check_keys(node, {"tokens", "peers"}, "security")) return nullptr;
   if (const YAML::Node tokens = node["tokens"]) {
@@ -128,7 +129,7 @@ std::shared_ptr<const Security> Security::parse(const YAML::Node& node, config::
     known.peer = std::move(peer);
     security->peers_.push_back(std::move(known));
   }
-  if (!reader.ok()) return nullptr;
+  if (reader.errors().size() != errors_before) return nullptr;
   return security;
 }
 
