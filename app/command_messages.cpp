@@ -33,7 +33,7 @@ struct MessagesOptions {
   std::string config = "conf/courier.yaml";
   std::string action = "list";
   std::int64_t id = 0;
-  std::string route, state, event;
+  std::string route, state, event, peer, key;
   std::string since;  // a duration back from now: 1h, 2d
   int limit = 50;
   bool bodies = false;
@@ -155,7 +155,9 @@ int messages_command(const MessagesOptions& o) {
   }
   auto store = store::open_sqlite_store(config.data_dir);
   if (o.action == "list") {
-    store::ConversationFilter filter{o.route, o.state, o.event, 0, o.limit};
+    store::ConversationFilter filter{
+        .route = o.route, .state = o.state, .event = o.event, .peer = o.peer, .key = o.key};
+    filter.limit = o.limit;
     if (!o.since.empty()) {
       const auto back = config::parse_duration(o.since);
       if (!back) {
@@ -209,6 +211,10 @@ void add_messages_command(CLI::App& app, int& status) {
   list->add_option("--state", o->state,
                    "only this state (received, accepted, in-progress, completed, rejected, on-hold, failed)");
   list->add_option("--event", o->event, "only this event (system|code)");
+  list->add_option("--peer", o->peer, "only those from this peer (or claimed sender)");
+  list->add_option("--id", o->key,
+                   "only those with this business identifier (patient MRN, order id, MSH-10, Bundle or "
+                   "MessageHeader id)");
   list->add_option("--since", o->since, "only those received within this time (30m, 2h, 7d)");
   list->add_option("--limit", o->limit, "at most this many")
       ->capture_default_str()

@@ -20,6 +20,8 @@
 #include "app/config.h"
 #include "engine/store/sqlite_store.h"
 
+#include <nlohmann/json.hpp>
+
 namespace courier::app {
 
 namespace {
@@ -56,6 +58,31 @@ void reload_certificates(Config& config) {
     attempt("listener " + listener->name(), [&listener] { listener->reload_tls(); });
   if (config.outbound_tls) attempt("outbound-tls", [&config] { config.outbound_tls->reload(); });
   std::cerr << "courier: certificates reloaded" << (failures ? " with errors" : "") << '\n';
+}
+
+// What the console shows of this process. Its route report checks the
+// files as they are on disk now: an analyst's edit since the start shows
+// there before a restart would refuse it.
+OperatorInfo operator_info(const std::string& config_path, const Config& config, Engine& engine) {
+  OperatorInfo info;
+  info.version = COURIER_VERSION;
+  info.started_at = store::now_millis();
+  for (const auto& listener : config.listeners)
+    info.listeners.emplace_back(listener->name(), listener->describe());
+  info.route_report = [config_path] {
+    std::vector<std::string> problems;
+    const std::vector<RouteTestResult> results = run_route_tests(config_path, {}, problems);
+    nlohmann::json tests = nlohmann::json::array();
+    for (const RouteTestResult& r : results)
+      tests.push_back({{"file", r.file},
+                       {"name", r.name},
+                       {"passed", r.differences.empty()},
+                       {"differences", r.differences}});
+    return nlohmann::json{{"problems", problems}, {"tests", std::move(tests)}};
+  };
+  const auto retention = config.retention;
+  info.prune = [&engine, retention] { return engine.store().prune(store::now_millis() - retention.count()); };
+  return info;
 }
 
 int run_command(const RunOptions& options) {
@@ -112,6 +139,7 @@ int run_command(const RunOptions& options) {
     std::ofstream((std::filesystem::path(config.data_dir) / "listener-url").string())
         << config.listeners.front()->base_url() << '\n';
   }
+  engine->set_operator_info(operator_info(options.config, config, *engine));
   engine->start();
 
   std::cerr << "courier: running with " << options.config << ", data in " << config.data_dir << ", "

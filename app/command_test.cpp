@@ -146,8 +146,32 @@ std::string run_case(const Case& c, const route::RouteSet& routes) {
 
 int test_command(const TestOptions& options) {
   std::vector<std::string> errors;
-  const Loaded loaded = load_all(options.config, {}, errors);
-  std::vector<std::string> files = options.files;
+  const std::vector<RouteTestResult> results = run_route_tests(options.config, options.files, errors);
+  if (!errors.empty()) {
+    for (const std::string& e : errors) std::cout << e << '\n';
+    std::cerr << "courier test: the routes or test files have problems; nothing was run\n";
+    return 1;
+  }
+  int failed = 0;
+  for (const RouteTestResult& r : results) {
+    if (r.differences.empty()) {
+      std::cout << "ok    " << r.file << ": " << r.name << '\n';
+    } else {
+      ++failed;
+      std::cout << "FAIL  " << r.file << ": " << r.name << ": " << r.differences << '\n';
+    }
+  }
+  std::cerr << "courier test: " << results.size() - failed << " passed, " << failed << " failed\n";
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+std::vector<RouteTestResult> run_route_tests(const std::string& config,
+                                             const std::vector<std::string>& test_files,
+                                             std::vector<std::string>& errors) {
+  const Loaded loaded = load_all(config, {}, errors);
+  std::vector<std::string> files = test_files;
   if (files.empty()) {
     for (const std::string& route_file : loaded.config.route_files) {
       std::filesystem::path test_file(route_file);
@@ -158,30 +182,13 @@ int test_command(const TestOptions& options) {
   const std::string listener = loaded.config.listeners.empty() ? "" : loaded.config.listeners.front()->name();
   std::vector<std::pair<std::string, std::vector<Case>>> suites;
   for (const std::string& file : files) suites.emplace_back(file, read_cases(file, listener, errors));
-  if (!errors.empty()) {
-    for (const std::string& e : errors) std::cout << e << '\n';
-    std::cerr << "courier test: the routes or test files have problems; nothing was run\n";
-    return 1;
-  }
-  int passed = 0;
-  int failed = 0;
+  std::vector<RouteTestResult> results;
+  if (!errors.empty()) return results;
   for (const auto& [file, cases] : suites) {
-    for (const Case& c : cases) {
-      const std::string differences = run_case(c, loaded.routes);
-      if (differences.empty()) {
-        ++passed;
-        std::cout << "ok    " << file << ": " << c.name << '\n';
-      } else {
-        ++failed;
-        std::cout << "FAIL  " << file << ": " << c.name << ": " << differences << '\n';
-      }
-    }
+    for (const Case& c : cases) results.push_back({file, c.name, run_case(c, loaded.routes)});
   }
-  std::cerr << "courier test: " << passed << " passed, " << failed << " failed\n";
-  return failed == 0 ? 0 : 1;
+  return results;
 }
-
-}  // namespace
 
 void add_test_command(CLI::App& app, int& status) {
   auto options = std::make_shared<TestOptions>();

@@ -6,7 +6,7 @@
 
 int main(int argc, char** argv) {
   CLI::App app{"courier: a FHIR messaging and HL7 v2 integration engine", "courier"};
-  app.set_version_flag("--version", "courier 0.1.0 (FHIR R4 4.0.1)");
+  app.set_version_flag("--version", "courier " COURIER_VERSION " (FHIR R4 4.0.1)");
   app.require_subcommand(1);
   int status = 0;
   courier::app::add_run_command(app, status);

@@ -32,6 +32,12 @@ struct Inbound {
   std::string peer_address;  // the sender's IP address, for the audit trail
   // For a message converted from HL7 v2: the sender it claims, MSH-3^MSH-4.
   std::string claimed_v2_sender;
+  // Business identifiers the listener knows beyond the FHIR message's (an
+  // HL7 v2 message's MSH-10), for operators to search by.
+  std::vector<std::string> search_keys = {};
+  // The message as it arrived when the listener converted it (HL7 v2),
+  // kept in the conversation's timeline for operators.
+  std::string original = {};
 };
 
 // The engine's answer, in HTTP's terms (other listeners map it to theirs).

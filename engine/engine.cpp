@@ -180,6 +180,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                       : std::string();
     nc.format = static_cast<int>(format);
     nc.body = *body;
+    nc.peer = in.peer                         ? in.peer->name
+              : !in.claimed_v2_sender.empty() ? in.claimed_v2_sender
+                                              : info.source_endpoint;
+    nc.search_keys = business_identifiers(*a.bundle, in.search_keys);
     // A status query names a request; it is not one that reports can name.
     const bool query = std::any_of(route->to.begin(), route->to.end(), [](const route::Destination& d) {
       return d.pattern == route::Pattern::status;
@@ -211,6 +215,26 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                                                   std::move(result), std::move(done));
                                 });
                    });
+  }
+
+  // What an operator may search a message by besides its ids: the
+  // identifier values of its resources (a patient's MRN, an order's
+  // placer number) and what the listener adds. Bounded: a Bundle of many
+  // Observations is not a search index.
+  static std::vector<std::string> business_identifiers(const fhir::Element& bundle,
+                                                       const std::vector<std::string>& from_listener) {
+    constexpr std::size_t most = 24;
+    std::vector<std::string> keys = from_listener;
+    for (const fhir::Element* entry : bundle.children_named("entry")) {
+      const fhir::Element* resource = entry->child("resource");
+      if (resource == nullptr || resource->type().name == std::string_view("MessageHeader")) continue;
+      for (const fhir::Element* identifier : resource->children_named("identifier")) {
+        const std::string_view value = identifier->child_value("value");
+        if (value.empty() || keys.size() >= most) continue;
+        if (std::find(keys.begin(), keys.end(), value) == keys.end()) keys.emplace_back(value);
+      }
+    }
+    return keys;
   }
 
   // A message's arrival, or its refusal, in the audit trail.
@@ -281,6 +305,12 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     conversation->reply_to = reply_to;
     conversation->received_at = store::now_millis();
     mirror_task(conversation, "received", "received from listener " + listener + ", route " + route->name);
+    changes_.publish({conversation->id, conversation->received_at, route->name, "received", "received"});
+    if (!in.original.empty())
+      store_->add_event(
+          conversation->id,
+          store::Event{0, "original", "the message as received, before conversion", in.original, 0}, {},
+          [] {});
     for (store::Delivery& d : result.deliveries) enqueue(std::move(d), conversation);
 
     switch (first_answer(*route, conversation->info, async)) {
@@ -521,7 +551,14 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     r.entities.push_back("Task/" + message::task_id(conversation->id));
     r.message_id = conversation->info.bundle_id;
     audit_.record(std::move(r));
-    store_->add_event(conversation->id, std::move(event), state, [] {});
+    // Published once committed, so that whoever hears of it reads it back.
+    ConversationChange change{conversation->id, store::now_millis(),
+                              conversation->route != nullptr ? conversation->route->name : std::string(),
+                              event.kind, state};
+    store_->add_event(conversation->id, std::move(event), state,
+                      [self = weak_from_this(), change = std::move(change)] {
+                        if (auto impl = self.lock()) impl->changes_.publish(change);
+                      });
   }
 
   // The conversation's Task is to show `state` (and the step that led
@@ -1019,8 +1056,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                                               {"outcome", std::string(store::to_string(state))}});
     if (state == DeliveryState::parked) metrics_.add("courier_dead_letters_total", labels);
     if (state == DeliveryState::delivered && head.record.kind == DeliveryKind::forward) {
-      metrics_.observe("courier_delivery_latency_seconds", labels,
-                       static_cast<double>(store::now_millis() - head.conversation->received_at) / 1000.0);
+      const Millis now = store::now_millis();
+      const auto latency_ms = static_cast<double>(now - head.conversation->received_at);
+      metrics_.observe("courier_delivery_latency_seconds", labels, latency_ms / 1000.0);
+      latency_.record(route_name(head), latency_ms, now);
     }
     update_depth(head, -1);
     if (head.record.kind == DeliveryKind::cancel) cancellation_settled(head.conversation, state, detail);
@@ -1448,6 +1487,21 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     }
   }
 
+  // A pending delivery waiting for its retry is tried at once. Its
+  // attempts so far still count.
+  void retry_now(store::Id id) {
+    for (auto& [key, queue] : queues_) {
+      if (queue.items.empty() || queue.items.front().record.id != id) continue;
+      Queued& head = queue.items.front();
+      if (queue.in_flight || head.record.state != DeliveryState::pending) return;
+      if (queue.timer) queue.timer->cancel();
+      note(head.conversation,
+           store::Event{0, "retry", destination_label(head) + ": retried now by an operator", {}, 0});
+      head.record.next_at = store::now_millis();
+      return attempt(std::string(key));
+    }
+  }
+
   bool replay(store::Id id, std::string& error) {
     std::optional<store::Delivery> d = admin::reopen_parked(*store_, id, error);
     if (!d) return false;
@@ -1523,6 +1577,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   std::uniform_real_distribution<double> jitter_{0.0, 1.0};
   std::atomic<bool> stopped_ = false;
   security::AuditTrail audit_;
+  ChangeFeed changes_;
+  LatencyHistory latency_;
+  OperatorInfo operator_info_;
 
   friend class Engine;
 };
@@ -1592,6 +1649,44 @@ void Engine::rest(rest::RestRequest request, std::function<void(rest::RestRespon
 
 bool Engine::replay(store::Id delivery, std::string& error) {
   return impl_->replay(delivery, error);
+}
+
+bool Engine::retry_now(store::Id delivery, std::string& error) {
+  const std::optional<store::Delivery> d = impl_->store_->delivery(delivery);
+  if (!d) {
+    error = "there is no delivery " + std::to_string(delivery);
+    return false;
+  }
+  if (d->state != store::DeliveryState::pending) {
+    error = "delivery " + std::to_string(delivery) + " is " + std::string(store::to_string(d->state)) +
+            ", not waiting for a retry";
+    return false;
+  }
+  asio::post(impl_->strand_, [impl = impl_, delivery] { impl->retry_now(delivery); });
+  return true;
+}
+
+bool Engine::cancel(store::Id conversation, std::string& error) {
+  const std::optional<store::Conversation> c = impl_->store_->conversation(conversation);
+  if (!c) {
+    error = "there is no conversation " + std::to_string(conversation);
+    return false;
+  }
+  asio::post(impl_->strand_, [impl = impl_, conversation] { impl->request_cancellation(conversation); });
+  return true;
+}
+
+ChangeFeed& Engine::changes() {
+  return impl_->changes_;
+}
+const LatencyHistory& Engine::latency() const {
+  return impl_->latency_;
+}
+void Engine::set_operator_info(OperatorInfo info) {
+  impl_->operator_info_ = std::move(info);
+}
+const OperatorInfo& Engine::operator_info() const {
+  return impl_->operator_info_;
 }
 
 Metrics& Engine::metrics() {

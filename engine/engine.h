@@ -13,11 +13,13 @@
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 #include "engine/admission.h"
 #include "engine/delivery/sender.h"
 #include "engine/fhir/codec.h"
 #include "engine/metrics.h"
+#include "engine/operator_view.h"
 #include "engine/rest/rest_api.h"
 #include "engine/route/route.h"
 #include "engine/store/store.h"
@@ -58,6 +60,20 @@ struct EngineOptions {
   std::shared_ptr<const security::Security> security;
 };
 
+// What the operator's console shows about the running process; `courier
+// run` sets it once its listeners are bound.
+struct OperatorInfo {
+  std::string version;
+  store::Millis started_at = 0;
+  std::vector<std::pair<std::string, std::string>> listeners;  // name, description
+  // The route and config files checked again as they are on disk now, and
+  // the routes' test cases run: {"problems": [...], "tests": [...]}.
+  std::function<nlohmann::json()> route_report;
+  // Prunes finished conversations past the configured retention; returns
+  // how many.
+  std::function<std::int64_t()> prune;
+};
+
 class Engine {
  public:
   using Senders = std::map<route::Pattern, std::shared_ptr<delivery::Sender>>;
@@ -90,6 +106,17 @@ class Engine {
 
   // Sends a parked delivery again, with a fresh set of attempts.
   bool replay(store::Id delivery, std::string& error);
+  // Tries a pending delivery now instead of at its next retry.
+  bool retry_now(store::Id delivery, std::string& error);
+  // Cancels a request as its placer would through its Task: undelivered
+  // deliveries are withdrawn and the destinations that have it are told.
+  bool cancel(store::Id conversation, std::string& error);
+
+  // The operator's live view.
+  ChangeFeed& changes();
+  const LatencyHistory& latency() const;
+  void set_operator_info(OperatorInfo info);
+  const OperatorInfo& operator_info() const;
 
   // The CapabilityStatement for GET [base]/metadata.
   fhir::Element capability_statement() const;

@@ -1,5 +1,6 @@
 #include "engine/metrics.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace courier {
@@ -86,6 +87,22 @@ void Metrics::observe(std::string_view name, const Labels& labels, double value)
   for (std::size_t i = 0; i < std::size(bucket_bounds); ++i) {
     if (value <= bucket_bounds[i]) ++s.buckets[i];
   }
+}
+
+double Metrics::total(std::string_view name, const Labels& match) const {
+  std::vector<std::string> wanted;
+  for (const auto& pair : match) wanted.push_back("," + render_labels({pair}) + ",");
+  std::lock_guard lock(mutex_);
+  auto family = families_.find(name);
+  if (family == families_.end()) return 0;
+  double sum = 0;
+  for (const auto& [labels, s] : family->second.series) {
+    const std::string framed = "," + labels + ",";
+    if (std::all_of(wanted.begin(), wanted.end(),
+                    [&](const std::string& w) { return framed.find(w) != std::string::npos; }))
+      sum += family->second.type == Type::histogram ? static_cast<double>(s.count) : s.value;
+  }
+  return sum;
 }
 
 std::string Metrics::prometheus_text() const {

@@ -23,6 +23,10 @@ class Metrics {
   void set(std::string_view name, const Labels& labels, double value);
   void observe(std::string_view name, const Labels& labels, double value);
 
+  // The sum over the series whose labels include every one of `match`
+  // (a histogram's: its count), for the operator's dashboard.
+  double total(std::string_view name, const Labels& match) const;
+
   // The Prometheus text exposition format, version 0.0.4.
   std::string prometheus_text() const;
 

@@ -16,6 +16,7 @@ packages=(
   python3-jsonschema python3-yaml  # the tests check shipped config and routes against schemas/courier
   openssl curl                  # the security tests make throwaway certificates and connect as peers
   python3-jwt python3-cryptography  # ... and sign bearer tokens (RS256, ES384) as an issuer would
+  chromium                      # the operator console's end-to-end test drives it headless (playwright-core)
 )
 
 # The messaging benchmark's load generator and reference server.

@@ -3,9 +3,13 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/experimental/concurrent_channel.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -16,6 +20,7 @@
 #include "adapters/acceptor.h"
 #include "adapters/caller.h"
 #include "adapters/engine_awaitable.h"
+#include "adapters/http/console_support.h"
 #include "adapters/http/http_support.h"
 #include "adapters/tls/tls.h"
 #include "engine/admin.h"
@@ -50,6 +55,7 @@ struct HttpSettings {
   std::size_t max_connections = 1024;
   std::shared_ptr<ReloadableTls> tls;  // null: plain TCP
   bool authenticate = false;           // every request needs a known peer
+  std::string console = "console";     // the operator console's files; "" serves none
 };
 
 int audit_outcome(unsigned status) {
@@ -220,7 +226,17 @@ class HttpListener final : public Listener {
         } else if (bec) {
           break;
         } else {
-          response = co_await authenticated(parser.get(), connection);
+          Identified who = identify(parser.get(), connection);
+          if (who.refusal) {
+            response = std::move(*who.refusal);
+          } else if (parser.get().target() == "/admin/events" && parser.get().method() == http::verb::get &&
+                     (!who.caller.peer || who.caller.peer->is_operator)) {
+            // The connection becomes the stream of changes until the client leaves.
+            co_await stream_changes(stream, who.caller);
+            break;
+          } else {
+            response = co_await handle(parser.get(), who);
+          }
         }
       }
       response.version(11);
@@ -233,19 +249,36 @@ class HttpListener final : public Listener {
     }
   }
 
+  // Who sent the request, or why it is refused.
+  struct Identified {
+    Caller caller;
+    std::optional<Response> refusal;
+    std::string session_token;  // the console session the request came with
+  };
+
   // Who sent the request: a bearer token or an API key when one is given,
-  // else the client certificate's peer. Then the request itself, when
-  // that peer may make it.
-  asio::awaitable<Response> authenticated(const Request& request, const Caller& connection) {
+  // else a console session's cookie, else the client certificate's peer.
+  // Requests from a browser must come from courier's own pages: a cookie
+  // needs the session's CSRF token on anything but a read, and a
+  // cross-site Origin is refused (which also guards a listener that does
+  // not authenticate).
+  Identified identify(const Request& request, const Caller& connection) {
     const Caller anonymous{nullptr, connection.address};
-    if (!settings_.authenticate) co_return co_await handle(request, anonymous);
     const std::string_view path = request.target().substr(0, request.target().find('?'));
-    // Load balancers and SMART clients discover courier before they log in.
-    if (path == "/healthz" || path == settings_.base + "/metadata")
-      co_return co_await handle(request, anonymous);
+    const bool read = request.method() == http::verb::get || request.method() == http::verb::head;
+    const std::string_view origin = request[http::field::origin];
+    if (!read && !origin.empty() && !same_origin(origin, request[http::field::host])) {
+      return {
+          anonymous,
+          forbidden(request, anonymous, "a request from another site (Origin " + std::string(origin) + ")"),
+          {}};
+    }
+    if (!settings_.authenticate) return {anonymous, std::nullopt, {}};
     security::Authentication who{connection.peer, ""};
+    std::string session_token;
     const std::string_view authorization = request[http::field::authorization];
     const std::string_view api_key = request["X-API-Key"];
+    const std::string_view cookie = cookie_value(request[http::field::cookie], session_cookie);
     if (!authorization.empty()) {
       constexpr std::string_view bearer = "Bearer ";
       who = authorization.size() > bearer.size() &&
@@ -254,27 +287,47 @@ class HttpListener final : public Listener {
                 : security::Authentication{nullptr, "the Authorization header is not a Bearer token"};
     } else if (!api_key.empty()) {
       who = security_->by_api_key(api_key);
+    } else if (!cookie.empty()) {
+      if (auto session = sessions_.find(cookie)) {
+        who.peer = session->peer;
+        session_token = std::string(cookie);
+        if (!read && request["X-CSRF-Token"] != session->csrf) {
+          const Caller caller{who.peer, connection.address};
+          return {
+              caller, forbidden(request, caller, "the console session's CSRF token is missing or wrong"), {}};
+        }
+      } else {
+        who.error = "the console session has ended; log in again";
+      }
     }
-    if (!who.peer) {
-      engine_->metrics().add("courier_access_refused_total",
-                             {{"listener", name()}, {"reason", "unauthenticated"}});
-      Response response =
-          error_response(request, http::status::unauthorized, "login",
-                         who.error.empty() ? "courier needs a client certificate of a known peer, "
-                                             "a bearer token or an API key"
-                                           : who.error);
-      response.set(http::field::www_authenticate, authorization.empty()
-                                                      ? std::string(R"(Bearer realm="courier")")
-                                                      : R"(Bearer realm="courier", error="invalid_token")");
-      audit_access(anonymous, kind_of(path), "unauthenticated", 'E', 401);
-      co_return response;
-    }
-    const Caller caller{who.peer, connection.address};
-    co_return co_await handle(request, caller);
+    // Load balancers and SMART clients discover courier before they log
+    // in, and the console's page loads before its operator does.
+    const bool open_path = path == "/healthz" || path == settings_.base + "/metadata" ||
+                           (read && (path == "/console" || path.starts_with("/console/")));
+    if (who.peer || open_path) return {Caller{who.peer, connection.address}, std::nullopt, session_token};
+    engine_->metrics().add("courier_access_refused_total",
+                           {{"listener", name()}, {"reason", "unauthenticated"}});
+    Response response =
+        error_response(request, http::status::unauthorized, "login",
+                       who.error.empty() ? "courier needs a client certificate of a known peer, "
+                                           "a bearer token or an API key"
+                                         : who.error);
+    response.set(http::field::www_authenticate, authorization.empty()
+                                                    ? std::string(R"(Bearer realm="courier")")
+                                                    : R"(Bearer realm="courier", error="invalid_token")");
+    audit_access(anonymous, kind_of(path), "unauthenticated", 'E', 401);
+    return {anonymous, std::move(response), {}};
+  }
+
+  // "https://host:port" against the Host header "host:port".
+  static bool same_origin(std::string_view origin, std::string_view host) {
+    const std::size_t scheme = origin.find("://");
+    return scheme != std::string_view::npos && origin.substr(scheme + 3) == host;
   }
 
   static security::AuditRecord::Kind kind_of(std::string_view path) {
-    if (path == "/metrics" || path.starts_with("/admin/")) return security::AuditRecord::Kind::operator_;
+    if (path == "/metrics" || path.starts_with("/admin/") || path.starts_with("/console/"))
+      return security::AuditRecord::Kind::operator_;
     return path.ends_with("$process-message") ? security::AuditRecord::Kind::message
                                               : security::AuditRecord::Kind::rest;
   }
@@ -334,7 +387,8 @@ class HttpListener final : public Listener {
   // Coroutines here take the caller by reference: GCC 12 mishandles class
   // parameters passed by value to coroutines (a string's buffer is freed
   // twice).
-  asio::awaitable<Response> handle(const Request& request, const Caller& caller) {
+  asio::awaitable<Response> handle(const Request& request, const Identified& who) {
+    const Caller& caller = who.caller;
     const PeerPtr& peer = caller.peer;
     const std::string_view target = request.target();
     const std::size_t question = target.find('?');
@@ -345,6 +399,7 @@ class HttpListener final : public Listener {
     const std::string& base = settings_.base;
 
     if (path == "/healthz" && get) co_return text_response(http::status::ok, "ok\n", "text/plain");
+    if (path == "/console" || path.starts_with("/console/")) co_return console(request, path, who);
     const bool operator_path = path == "/metrics" || path.starts_with("/admin/");
     if (operator_path && peer && !peer->is_operator)
       co_return forbidden(request, caller, "peer '" + peer->name + "' is not an operator");
@@ -354,7 +409,7 @@ class HttpListener final : public Listener {
                               "text/plain; version=0.0.4");
     }
     if (path.starts_with("/admin/")) {
-      Response response = admin(request, path, query);
+      Response response = admin(request, path, query, caller);
       audit_access(caller, security::AuditRecord::Kind::operator_, "admin", get ? 'R' : 'E',
                    response.result_int(), {std::string(path)});
       co_return response;
@@ -485,48 +540,201 @@ class HttpListener final : public Listener {
                  static_cast<unsigned>(answer.status), std::move(entities));
   }
 
+  static Response json_response(http::status status, const nlohmann::json& body) {
+    Response response = text_response(status, body.dump(2) + "\n", "application/json");
+    response.set(http::field::cache_control, "no-store");
+    return response;
+  }
+
+  static std::optional<std::int64_t> number(std::string_view text) {
+    std::int64_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return value;
+  }
+
+  // Message bodies hold patient data: only for peers that may read
+  // Bundles (everyone, when the listener does not authenticate).
+  static bool may_read_messages(const PeerPtr& peer) {
+    return !peer || peer->scopes.allows("Bundle", security::Interaction::read);
+  }
+
+  // The id in "/admin/PREFIX/ID/ACTION" when the path has that shape.
+  static std::optional<std::int64_t> id_between(std::string_view path, std::string_view prefix,
+                                                std::string_view action) {
+    if (!path.starts_with(prefix) || !path.ends_with(action) || path.size() <= prefix.size() + action.size())
+      return std::nullopt;
+    return number(path.substr(prefix.size(), path.size() - prefix.size() - action.size()));
+  }
+
   Response admin(const Request& request, std::string_view path,
-                 const std::map<std::string, std::string>& query) {
-    auto json = [](http::status status, const nlohmann::json& body) {
-      return text_response(status, body.dump(2) + "\n", "application/json");
-    };
-    auto number = [](std::string_view text) -> std::optional<std::int64_t> {
-      std::int64_t value = 0;
-      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-      if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-      return value;
-    };
-    store::Store& store = engine_->store();
+                 const std::map<std::string, std::string>& query, const Caller& caller) {
+    const bool get = request.method() == http::verb::get;
+    const bool post = request.method() == http::verb::post;
     constexpr std::string_view conversations = "/admin/conversations";
-    constexpr std::string_view deliveries = "/admin/deliveries/";
-    if (path == conversations && request.method() == http::verb::get) {
-      store::ConversationFilter filter;
-      auto get = [&](const char* key) {
-        auto it = query.find(key);
-        return it == query.end() ? std::string() : it->second;
-      };
-      filter.route = get("route");
-      filter.state = get("state");
-      filter.event = get("event");
-      filter.since = number(get("since")).value_or(0);
-      filter.limit = static_cast<int>(std::clamp<std::int64_t>(number(get("limit")).value_or(50), 1, 1000));
-      return json(http::status::ok, admin::conversation_list(store, filter));
+    if (path == conversations && get) {
+      std::string error;
+      const store::ConversationFilter filter = admin::conversation_filter(query, error);
+      if (!error.empty()) return json_response(http::status::bad_request, {{"error", error}});
+      return json_response(http::status::ok, admin::conversation_list(engine_->store(), filter));
     }
-    if (path.starts_with(conversations) && path.size() > conversations.size() + 1 &&
-        request.method() == http::verb::get) {
-      const auto id = number(path.substr(conversations.size() + 1));
-      const nlohmann::json detail =
-          id ? admin::conversation_detail(store, *id, query.count("bodies") != 0) : nullptr;
-      if (detail.is_null()) return json(http::status::not_found, {{"error", "no such conversation"}});
-      return json(http::status::ok, detail);
+    if (path == "/admin/dashboard" && get) return json_response(http::status::ok, admin::dashboard(*engine_));
+    if (path == "/admin/routes" && get) return json_response(http::status::ok, admin::routes(*engine_));
+    if (path.starts_with(conversations) && get) {
+      const auto id = number(path.substr(std::min(path.size(), conversations.size() + 1)));
+      const bool bodies = query.count("bodies") != 0;
+      if (bodies && !may_read_messages(caller.peer))
+        return json_response(
+            http::status::forbidden,
+            {{"error", "peer '" + caller.peer->name + "' may not read messages (system/Bundle.r)"}});
+      const nlohmann::json detail = id ? admin::conversation_detail(engine_->store(), *id, bodies) : nullptr;
+      if (detail.is_null())
+        return json_response(http::status::not_found, {{"error", "no such conversation"}});
+      return json_response(http::status::ok, detail);
     }
-    if (path.starts_with(deliveries) && path.ends_with("/replay") && request.method() == http::verb::post) {
-      const auto id = number(path.substr(deliveries.size(), path.size() - deliveries.size() - 7));
-      std::string error = "not a delivery id";
-      if (id && engine_->replay(*id, error)) return json(http::status::ok, {{"replayed", *id}});
-      return json(http::status::conflict, {{"error", error}});
+    std::string error;
+    if (auto id = id_between(path, "/admin/deliveries/", "/replay"); id && post) {
+      if (engine_->replay(*id, error)) return json_response(http::status::ok, {{"replayed", *id}});
+      return json_response(http::status::conflict, {{"error", error}});
     }
-    return json(http::status::not_found, {{"error", "unknown admin path"}});
+    if (auto id = id_between(path, "/admin/deliveries/", "/retry"); id && post) {
+      if (engine_->retry_now(*id, error)) return json_response(http::status::ok, {{"retrying", *id}});
+      return json_response(http::status::conflict, {{"error", error}});
+    }
+    if (auto id = id_between(path, "/admin/conversations/", "/cancel"); id && post) {
+      if (engine_->cancel(*id, error)) return json_response(http::status::ok, {{"cancelling", *id}});
+      return json_response(http::status::conflict, {{"error", error}});
+    }
+    if (path == "/admin/prune" && post) {
+      const auto& prune = engine_->operator_info().prune;
+      if (!prune)
+        return json_response(http::status::not_found, {{"error", "this engine has no retention policy"}});
+      return json_response(http::status::ok, {{"pruned", prune()}});
+    }
+    return json_response(http::status::not_found, {{"error", "unknown admin path"}});
+  }
+
+  // The console: its files, and the session a login opens.
+  Response console(const Request& request, std::string_view path, const Identified& who) {
+    const bool get = request.method() == http::verb::get;
+    const bool post = request.method() == http::verb::post;
+    const PeerPtr& peer = who.caller.peer;
+    if (path == "/console/session" && get) {
+      nlohmann::json state{{"authenticationRequired", settings_.authenticate},
+                           {"authenticated", !settings_.authenticate || peer != nullptr}};
+      if (peer) state["peer"] = peer->name;
+      state["operator"] = !settings_.authenticate || (peer && peer->is_operator);
+      state["mayReadMessages"] = !settings_.authenticate || (peer && may_read_messages(peer));
+      if (!who.session_token.empty())
+        if (auto session = sessions_.find(who.session_token)) state["csrf"] = session->csrf;
+      return json_response(http::status::ok, state);
+    }
+    if (path == "/console/login" && post) {
+      // The request itself carried the API key or token (identify() read it).
+      if (!settings_.authenticate)
+        return json_response(http::status::ok,
+                             {{"authenticated", true}, {"operator", true}, {"mayReadMessages", true}});
+      if (!peer || !who.session_token.empty())
+        return json_response(http::status::bad_request,
+                             {{"error", "log in with an X-API-Key or a bearer token"}});
+      const ConsoleSessions::Opened opened = sessions_.open(peer);
+      audit_access(who.caller, security::AuditRecord::Kind::operator_, "login", 'E', 200, {"/console/login"});
+      Response response = json_response(http::status::ok, {{"authenticated", true},
+                                                           {"peer", peer->name},
+                                                           {"operator", peer->is_operator},
+                                                           {"mayReadMessages", may_read_messages(peer)},
+                                                           {"csrf", opened.csrf}});
+      response.set(http::field::set_cookie, session_cookie_header(opened.token, settings_.tls != nullptr));
+      return response;
+    }
+    if (path == "/console/logout" && post) {
+      if (!who.session_token.empty()) {
+        sessions_.close(who.session_token);
+        audit_access(who.caller, security::AuditRecord::Kind::operator_, "logout", 'E', 200,
+                     {"/console/logout"});
+      }
+      Response response = json_response(http::status::ok, {{"authenticated", false}});
+      response.set(http::field::set_cookie, session_cookie_header("", settings_.tls != nullptr));
+      return response;
+    }
+    if (!get)
+      return json_response(http::status::method_not_allowed,
+                           {{"error", "the console's pages are read with GET"}});
+    if (path == "/console") {
+      Response response = text_response(http::status::moved_permanently, "", "text/plain");
+      response.set(http::field::location, "/console/");
+      return response;
+    }
+    const std::optional<Asset> asset =
+        settings_.console.empty() ? std::nullopt : console_asset(settings_.console, path.substr(9));
+    if (!asset)
+      return text_response(
+          http::status::not_found,
+          settings_.console.empty() ? "this listener serves no console\n" : "no such console file\n",
+          "text/plain");
+    Response response = text_response(http::status::ok, asset->body, asset->content_type);
+    // The page runs only its own scripts and can be framed by no one.
+    response.set("Content-Security-Policy",
+                 "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; "
+                 "base-uri 'none'; "
+                 "form-action 'self'");
+    response.set("X-Content-Type-Options", "nosniff");
+    response.set("Referrer-Policy", "no-referrer");
+    response.set(http::field::cache_control, "no-cache");
+    return response;
+  }
+
+  // GET /admin/events: Server-Sent Events, one per conversation change,
+  // and a comment every 15 s so that proxies and the client see the
+  // connection alive (and a closed one is noticed).
+  template <typename Stream>
+  asio::awaitable<void> stream_changes(Stream& stream, const Caller& caller) {
+    using namespace asio::experimental::awaitable_operators;
+    using Channel = asio::experimental::concurrent_channel<void(boost::system::error_code, std::string)>;
+    audit_access(caller, security::AuditRecord::Kind::operator_, "admin", 'R', 200, {"/admin/events"});
+    const auto executor = co_await asio::this_coro::executor;
+    auto channel = std::make_shared<Channel>(executor, 1024);
+    // A client too slow to keep up is told to reload rather than fed forever.
+    auto overflowed = std::make_shared<std::atomic<bool>>(false);
+    const std::uint64_t token =
+        engine_->changes().subscribe([channel, overflowed](const ConversationChange& c) {
+          nlohmann::json data{{"conversation", c.conversation},
+                              {"at", store::iso_time(c.at)},
+                              {"route", c.route},
+                              {"kind", c.kind}};
+          if (!c.state.empty()) data["state"] = c.state;
+          if (!channel->try_send(boost::system::error_code{}, "data: " + data.dump() + "\n\n"))
+            overflowed->store(true);
+        });
+    struct Unsubscribe {
+      ChangeFeed& feed;
+      std::uint64_t token;
+      ~Unsubscribe() { feed.unsubscribe(token); }
+    } unsubscribe{engine_->changes(), token};
+    auto& tcp_layer = beast::get_lowest_layer(stream);
+    const std::string head =
+        "HTTP/1.1 200 OK\r\nServer: courier/0.1\r\nContent-Type: text/event-stream\r\nCache-Control: "
+        "no-store\r\n"
+        "Connection: close\r\n\r\nretry: 2000\n\n";
+    tcp_layer.expires_after(settings_.body_timeout);
+    auto [hec, hn] = co_await asio::async_write(stream, asio::buffer(head), use_tuple);
+    if (hec) co_return;
+    asio::steady_timer heartbeat(executor);
+    for (;;) {
+      heartbeat.expires_after(std::chrono::seconds(15));
+      auto next = co_await (channel->async_receive(use_tuple) || heartbeat.async_wait(use_tuple));
+      std::string frame = ": alive\n\n";
+      if (next.index() == 0) {
+        auto& [ec, text] = std::get<0>(next);
+        if (ec) break;
+        frame = std::move(text);
+      }
+      if (overflowed->exchange(false)) frame = "event: overflow\ndata: {}\n\n";
+      tcp_layer.expires_after(settings_.body_timeout);
+      auto [wec, wn] = co_await asio::async_write(stream, asio::buffer(frame), use_tuple);
+      if (wec) break;
+    }
+    channel->close();
   }
 
   HttpSettings settings_;
@@ -535,6 +743,7 @@ class HttpListener final : public Listener {
   std::uint16_t bound_port_ = 0;
   std::atomic<std::size_t> connections_ = 0;
   const security::Security* security_ = nullptr;
+  ConsoleSessions sessions_;
 };
 
 }  // namespace
@@ -545,7 +754,7 @@ std::unique_ptr<Listener> parse_http_listener(std::string name, const YAML::Node
   if (!reader.check_keys(
           node,
           {"name", "type", "address", "port", "base", "public-url", "max-body", "header-timeout",
-           "idle-timeout", "body-timeout", "max-connections", "tls", "authentication"},
+           "idle-timeout", "body-timeout", "max-connections", "tls", "authentication", "console"},
           where)) {
     return nullptr;
   }
@@ -577,6 +786,7 @@ std::unique_ptr<Listener> parse_http_listener(std::string name, const YAML::Node
   }
   if (node["tls"]) s.tls = parse_tls(node["tls"], reader, where + ".tls", true);
   s.authenticate = read_authentication(node, reader, where);
+  if (node["console"]) s.console = reader.scalar(node["console"], where + ".console").value_or("");
   return std::make_unique<HttpListener>(std::move(name), std::move(s));
 }
 

@@ -411,6 +411,8 @@ class MllpListener final : public Listener {
     inbound.peer = caller.peer;
     inbound.peer_address = caller.address;
     inbound.claimed_v2_sender = claimed_sender(facts);
+    inbound.search_keys.push_back(facts.control_id);
+    inbound.original = message.write();
     inbound.body = std::move(*bundle);
     inbound.format = fhir::Format::json;
     inbound.async = commit || settings_.ack_policy == AckPolicy::on_receipt;

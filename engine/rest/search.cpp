@@ -107,20 +107,6 @@ void add_reference(std::string_view param, const fhir::Element& e, std::vector<I
     out.push_back(IndexEntry{std::string(param), reference.substr(0, slash), reference.substr(slash + 1)});
 }
 
-// "2026-11-26T10:00:00Z" (any FHIR precision) → milliseconds since 1970,
-// the start (or with `upper`, the end) of the period it names. UTC when no
-// zone is given.
-std::optional<Millis> instant_millis(std::string_view text, bool upper) {
-  auto t = fhirpath::Temporal::parse(text, fhirpath::Temporal::Kind::date_time);
-  if (!t) return std::nullopt;
-  if (!t->offset_minutes) t->offset_minutes = 0;
-  const auto edge = fhirpath::boundary(*t, 17, upper);
-  if (!edge) return std::nullopt;
-  const std::int64_t days = fhirpath::days_from_civil(edge->year_, edge->month_, edge->day_);
-  return ((days * 24 + edge->hour_) * 60 + edge->minute_ - *edge->offset_minutes) * 60'000 +
-         edge->second_ * 1000 + edge->millis_;
-}
-
 std::vector<std::string> split_commas(std::string_view text) {
   std::vector<std::string> out;
   std::size_t at = 0;
@@ -134,6 +120,17 @@ std::vector<std::string> split_commas(std::string_view text) {
 }
 
 }  // namespace
+
+std::optional<Millis> instant_millis(std::string_view text, bool upper) {
+  auto t = fhirpath::Temporal::parse(text, fhirpath::Temporal::Kind::date_time);
+  if (!t) return std::nullopt;
+  if (!t->offset_minutes) t->offset_minutes = 0;
+  const auto edge = fhirpath::boundary(*t, 17, upper);
+  if (!edge) return std::nullopt;
+  const std::int64_t days = fhirpath::days_from_civil(edge->year_, edge->month_, edge->day_);
+  return ((days * 24 + edge->hour_) * 60 + edge->minute_ - *edge->offset_minutes) * 60'000 +
+         edge->second_ * 1000 + edge->millis_;
+}
 
 std::string_view type_name(ParamType type) {
   switch (type) {

@@ -37,6 +37,11 @@ std::vector<IndexEntry> index_entries(const fhir::Element& resource);
 // URL (a /_history/n suffix dropped), the text itself otherwise (urn:uuid:...).
 std::string normalised_reference(std::string_view reference);
 
+// "2026-11-26T10:00:00Z" (any FHIR precision) → milliseconds since 1970,
+// the start (or with `upper`, the end) of the period it names. UTC when no
+// zone is given.
+std::optional<Millis> instant_millis(std::string_view text, bool upper);
+
 // A search request's parameters (in order, repeated ones kept: repeats AND,
 // commas OR) as a query. Parameters that are not search parameters of the
 // type (or use an unsupported modifier or prefix) go to `unknown`, with

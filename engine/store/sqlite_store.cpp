@@ -110,6 +110,25 @@ CREATE TABLE IF NOT EXISTS search_index(
 CREATE INDEX IF NOT EXISTS search_index_resource ON search_index(type, id, param, value, system);
 )sql";
 
+// Changes to a store made by an earlier version, in order; PRAGMA
+// user_version counts those applied.
+constexpr const char* migrations[] = {
+    // 1: what the operator's console searches by.
+    R"sql(
+ALTER TABLE conversation ADD COLUMN peer TEXT NOT NULL DEFAULT '';
+CREATE TABLE conversation_key(
+  key TEXT NOT NULL,
+  conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+  PRIMARY KEY(key, conversation)) WITHOUT ROWID;
+CREATE INDEX conversation_key_conversation ON conversation_key(conversation);
+CREATE INDEX conversation_state ON conversation(state);
+CREATE INDEX conversation_route ON conversation(route);
+CREATE INDEX conversation_event ON conversation(event);
+CREATE INDEX conversation_peer ON conversation(peer);
+CREATE INDEX delivery_parked ON delivery(conversation) WHERE state = 'parked';
+)sql",
+};
+
 class Database {
  public:
   Database(const std::string& path, bool create) {
@@ -207,7 +226,7 @@ class Query {
 
 constexpr const char* conversation_columns =
     "id, received_at, listener, route, event, bundle_id, header_id, reply_to, state, format, body, "
-    "reply_status, reply_format, reply";
+    "reply_status, reply_format, reply, peer, updated_at";
 
 Conversation read_conversation(const Query& q) {
   Conversation c;
@@ -224,6 +243,8 @@ Conversation read_conversation(const Query& q) {
   c.body = q.text(10);
   if (!q.is_null(11))
     c.reply = StoredReply{static_cast<int>(q.integer(11)), q.text(13), static_cast<int>(q.integer(12))};
+  c.peer = q.text(14);
+  c.updated_at = q.integer(15);
   return c;
 }
 
@@ -283,6 +304,19 @@ Delivery insert_delivery(Database& db, Id conversation, const std::string& route
   return d;
 }
 
+void migrate(Database& db) {
+  Query version(db, "PRAGMA user_version");
+  version.step();
+  const std::int64_t applied = version.integer(0);
+  constexpr auto count = static_cast<std::int64_t>(std::size(migrations));
+  for (std::int64_t i = applied; i < count; ++i) {
+    db.exec("BEGIN");
+    db.exec(migrations[i]);
+    db.exec(("PRAGMA user_version = " + std::to_string(i + 1)).c_str());
+    db.exec("COMMIT");
+  }
+}
+
 // A write that failed but whose caller waits for an answer: the savepoint is
 // rolled back and `callback` (which reports the failure) still runs.
 struct JobFailed : std::runtime_error {
@@ -295,7 +329,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
  public:
   explicit SqliteStore(const std::string& data_dir) {
     std::filesystem::create_directories(data_dir);
-    const std::string path = (std::filesystem::path(data_dir) / "courier.db").string();
+    path_ = (std::filesystem::path(data_dir) / "courier.db").string();
+    const std::string& path = path_;
     writer_ = std::make_unique<Database>(path, true);
     // Set before the first table exists, so that pruning can give pages back.
     writer_->exec("PRAGMA auto_vacuum = INCREMENTAL");
@@ -305,6 +340,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     writer_->exec("PRAGMA synchronous = FULL");
     writer_->exec("PRAGMA foreign_keys = ON");
     writer_->exec(schema);
+    migrate(*writer_);
     // Several readers, so that searches and reads from different threads
     // (listeners, the engine) run side by side on WAL snapshots.
     for (int i = 0; i < kReaders; ++i) {
@@ -464,15 +500,54 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   }
 
   std::vector<Conversation> conversations(const ConversationFilter& f) override {
+    // Only the filters set go into the SQL, so that SQLite picks the index
+    // of the one that narrows most; newest first by id, which follows
+    // received_at.
+    std::string sql = std::string("SELECT ") + conversation_columns + " FROM conversation WHERE 1";
+    std::vector<std::string> texts;
+    auto equal = [&](const char* column, const std::string& value) {
+      if (value.empty()) return;
+      texts.push_back(value);
+      sql += std::string(" AND ") + column + " = ?" + std::to_string(texts.size());
+    };
+    equal("route", f.route);
+    equal("state", f.state);
+    equal("event", f.event);
+    equal("peer", f.peer);
+    if (!f.key.empty()) {
+      texts.push_back(f.key);
+      const std::string n = "?" + std::to_string(texts.size());
+      sql += " AND (bundle_id = " + n + " OR header_id = " + n +
+             " OR id IN (SELECT conversation FROM conversation_key WHERE key = " + n + "))";
+    }
+    // Numbers are written into the SQL only as bound parameters after the texts.
+    const int first_number = static_cast<int>(texts.size()) + 1;
+    sql += " AND received_at >= ?" + std::to_string(first_number);
+    if (f.until != 0) sql += " AND received_at < ?" + std::to_string(first_number + 1);
+    if (f.before != 0) sql += " AND id < ?" + std::to_string(first_number + 2);
+    sql += " ORDER BY id DESC LIMIT ?" + std::to_string(first_number + 3);
     const Lease db = reader();
     std::vector<Conversation> out;
-    Query q(*db, (std::string("SELECT ") + conversation_columns +
-                  " FROM conversation WHERE (?1 = '' OR route = ?1) AND (?2 = '' OR state = ?2) AND "
-                  "(?3 = '' OR event = ?3) AND received_at >= ?4 ORDER BY received_at DESC, id DESC LIMIT ?5")
-                     .c_str());
-    q.bind(f.route).bind(f.state).bind(f.event).bind(f.since).bind(f.limit);
+    Query q(*db, sql.c_str());
+    for (const std::string& text : texts) q.bind(text);
+    q.bind(f.since).bind(f.until).bind(f.before).bind(f.limit);
     while (q.step()) out.push_back(read_conversation(q));
     return out;
+  }
+
+  StoreSummary summary() override {
+    StoreSummary s;
+    for (const char* suffix : {"", "-wal"}) {
+      std::error_code ec;
+      const auto size = std::filesystem::file_size(path_ + suffix, ec);
+      if (!ec) s.size_bytes += static_cast<std::int64_t>(size);
+    }
+    const Lease db = reader();
+    Query q(*db,
+            "SELECT c.route, count(*) FROM delivery d JOIN conversation c ON c.id = d.conversation "
+            "WHERE d.state = 'parked' GROUP BY c.route ORDER BY c.route");
+    while (q.step()) s.parked_by_route.emplace_back(q.text(0), q.integer(1));
+    return s;
   }
 
   std::optional<Conversation> conversation(Id id) override {
@@ -1058,8 +1133,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     }
     Query(db,
           "INSERT INTO conversation(received_at, updated_at, listener, route, event, bundle_id, header_id, "
-          "reply_to, "
-          "state, format, body) VALUES(?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?)")
+          "reply_to, state, format, body, peer) VALUES(?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?)")
         .bind(now)
         .bind(now)
         .bind(nc.listener)
@@ -1070,8 +1144,14 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         .bind(nc.reply_to)
         .bind(nc.format)
         .bind_blob(nc.body)
+        .bind(nc.peer)
         .step();
     result.conversation = db.last_insert_id();
+    for (const std::string& key : nc.search_keys)
+      Query(db, "INSERT OR IGNORE INTO conversation_key(key, conversation) VALUES(?, ?)")
+          .bind(key)
+          .bind(result.conversation)
+          .step();
     for (const std::string& key : nc.correlation_keys)
       Query(db, "INSERT INTO correlation(key, conversation) VALUES(?, ?)")
           .bind(key)
@@ -1123,6 +1203,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
 
   static constexpr int kReaders = 4;
   std::unique_ptr<Database> writer_;
+  std::string path_;
   std::vector<std::unique_ptr<Database>> readers_;
   std::vector<Database*> idle_readers_;
   std::mutex reader_mutex_;

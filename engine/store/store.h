@@ -75,6 +75,11 @@ struct NewConversation {
   std::string body;
   int format = 0;
   std::vector<NewDelivery> deliveries;
+  // Who sent it: the authenticated peer, else the sender it claims.
+  std::string peer = {};
+  // Business identifiers an operator searches by (patient MRN, order id,
+  // MSH-10); the Bundle and MessageHeader ids are searchable anyway.
+  std::vector<std::string> search_keys = {};
   // What names the request's focus resources (MessageInfo::focus_keys), so
   // that later messages pointing at them with basedOn find the conversation.
   std::vector<std::string> correlation_keys = {};
@@ -103,7 +108,8 @@ struct AcceptResult {
 struct Conversation {
   Id id = 0;
   Millis received_at = 0;
-  std::string listener, route, event, bundle_id, header_id, reply_to, state;
+  std::string listener, route, event, bundle_id, header_id, reply_to, state, peer;
+  Millis updated_at = 0;
   std::string body;
   int format = 0;
   std::optional<StoredReply> reply;
@@ -121,10 +127,21 @@ struct Event {
   std::string message_id = {};
 };
 
+// Newest first; every field set narrows the list.
 struct ConversationFilter {
-  std::string route = {}, state = {}, event = {};
-  Millis since = 0;
+  std::string route = {}, state = {}, event = {}, peer = {};
+  // A business identifier: a search key, the Bundle.id or MessageHeader.id.
+  std::string key = {};
+  Millis since = 0;  // received at or after
+  Millis until = 0;  // received before; 0: no bound
+  Id before = 0;     // paging: only conversations older than this one; 0: from the newest
   int limit = 50;
+};
+
+// What the operator's dashboard shows of the store.
+struct StoreSummary {
+  std::int64_t size_bytes = 0;  // the database and its write-ahead log
+  std::vector<std::pair<std::string, std::int64_t>> parked_by_route;
 };
 
 class Store {
@@ -160,6 +177,7 @@ class Store {
   virtual std::optional<Conversation> conversation(Id id) = 0;
   virtual std::vector<Event> events(Id conversation) = 0;
   virtual std::vector<Delivery> deliveries(Id conversation) = 0;
+  virtual StoreSummary summary() = 0;
   // Deletes finished conversations received before `before`, and audit
   // events recorded before then; returns how many conversations.
   virtual std::int64_t prune(Millis before) = 0;
