@@ -11,6 +11,7 @@
 #include <unordered_map>
 
 #include "adapters/caller.h"
+#include "adapters/http/http_support.h"
 
 namespace courier::adapters {
 
@@ -43,9 +44,6 @@ class ConsoleSessions {
 };
 
 inline constexpr std::string_view session_cookie = "courier_session";
-
-// The value of cookie `name` in a Cookie header; "" when absent.
-std::string_view cookie_value(std::string_view header, std::string_view name);
 
 // Set-Cookie for a session: HttpOnly, SameSite=Strict, Secure over TLS.
 // An empty token clears the cookie.

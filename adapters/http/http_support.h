@@ -33,6 +33,9 @@ std::string_view content_type(fhir::Format format);
 // when there is none; nullopt for a type that is neither.
 std::optional<fhir::Format> format_of(std::string_view content_type, std::string_view body);
 
+// The value of cookie `name` in a Cookie header; "" when absent.
+std::string_view cookie_value(std::string_view header, std::string_view name);
+
 // The format an Accept header (or _format) asks for, if any.
 std::optional<fhir::Format> accepted_format(std::string_view accept);
 

@@ -2,6 +2,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <deque>
 #include <mutex>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +18,8 @@ namespace {
 constexpr const char* kPeerSystem = "http://courier.example/fhir/peers";
 constexpr const char* kSubtypeSystem = "http://courier.example/fhir/CodeSystem/audit-subtype";
 constexpr auto kBatchDelay = std::chrono::milliseconds(200);
+// Records per write: bounds what a backlog holds as resources at once.
+constexpr std::size_t kBatchLimit = 1000;
 
 nlohmann::json event_type(AuditRecord::Kind kind, std::string_view subtype) {
   if (kind == AuditRecord::Kind::rest) {
@@ -91,23 +94,36 @@ class AuditTrail::Impl : public std::enable_shared_from_this<Impl> {
     std::lock_guard lock(mutex_);
     if (stopped_) return;
     pending_.push_back(std::move(record));
-    if (armed_) return;
+    arm();
+  }
+
+  // A batch a moment from now, unless one is due or still being written
+  // (whose end arms the next): while the store is busy, records wait here,
+  // small, rather than as resources queued in the store.
+  void arm() {
+    if (armed_ || writing_ || stopped_) return;
     armed_ = true;
-    timer_.expires_after(kBatchDelay);
+    // A full batch goes at once; the store is not waiting for anything else.
+    timer_.expires_after(pending_.size() >= kBatchLimit ? std::chrono::milliseconds(0) : kBatchDelay);
     timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec) self->write_pending();
+      if (!ec) self->write_pending(false);
     });
   }
 
-  void write_pending() {
+  void write_pending(bool last) {
     // One batch at a time: stop() waits here for a timer's batch in flight,
     // so that nothing is written after the store closes.
-    std::lock_guard writing(write_mutex_);
+    std::lock_guard building(write_mutex_);
     std::vector<AuditRecord> records;
     {
       std::lock_guard lock(mutex_);
       armed_ = false;
-      records.swap(pending_);
+      // At most a batch's worth; the rest waits for the next (all of it at the last).
+      const std::size_t n = last ? pending_.size() : std::min(pending_.size(), kBatchLimit);
+      records.assign(std::make_move_iterator(pending_.begin()),
+                     std::make_move_iterator(pending_.begin() + static_cast<std::ptrdiff_t>(n)));
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+      writing_ = !records.empty();
     }
     if (records.empty()) return;
     std::vector<rest::Write> writes;
@@ -124,7 +140,13 @@ class AuditTrail::Impl : public std::enable_shared_from_this<Impl> {
       writes.push_back(std::move(w));
     }
     // Creates with fresh ids cannot conflict: the batch is all written.
-    store_.write_all(std::move(writes), [](std::vector<rest::WriteResult>) {});
+    store_.write_all(std::move(writes),
+                     [self = last ? nullptr : shared_from_this()](std::vector<rest::WriteResult>) {
+                       if (!self) return;
+                       std::lock_guard lock(self->mutex_);
+                       self->writing_ = false;
+                       if (!self->pending_.empty()) self->arm();
+                     });
   }
 
   void stop() {
@@ -133,14 +155,15 @@ class AuditTrail::Impl : public std::enable_shared_from_this<Impl> {
       stopped_ = true;
       timer_.cancel();
     }
-    write_pending();
+    write_pending(true);
   }
 
  private:
   std::mutex write_mutex_;
   std::mutex mutex_;  // pending_, armed_, stopped_, timer_
-  std::vector<AuditRecord> pending_;
+  std::deque<AuditRecord> pending_;
   bool armed_ = false;
+  bool writing_ = false;  // a batch is with the store
   bool stopped_ = false;
   boost::asio::steady_timer timer_;
   rest::ResourceStore& store_;

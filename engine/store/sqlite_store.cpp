@@ -57,6 +57,10 @@ std::optional<DeliveryState> delivery_state_from(std::string_view text) {
 
 namespace {
 
+// The current layout. A conversation's row holds only what it is found
+// and listed by, so that a search of a million rows reads few pages; the
+// message and the reply to it, which can be large, are in
+// conversation_content.
 constexpr const char* schema = R"sql(
 CREATE TABLE IF NOT EXISTS conversation(
   id INTEGER PRIMARY KEY,
@@ -66,11 +70,28 @@ CREATE TABLE IF NOT EXISTS conversation(
   bundle_id TEXT NOT NULL, header_id TEXT NOT NULL,
   reply_to TEXT NOT NULL,
   state TEXT NOT NULL,
+  peer TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS conversation_content(
+  conversation INTEGER PRIMARY KEY REFERENCES conversation(id) ON DELETE CASCADE,
   format INTEGER NOT NULL, body BLOB NOT NULL,
   reply_status INTEGER, reply_format INTEGER, reply BLOB);
 CREATE INDEX IF NOT EXISTS conversation_header ON conversation(header_id, received_at);
 CREATE INDEX IF NOT EXISTS conversation_bundle ON conversation(bundle_id, received_at);
 CREATE INDEX IF NOT EXISTS conversation_received ON conversation(received_at);
+-- The operator's searches: each filter in the time order it lists in,
+-- carrying the other filters so that a combination is checked in the index
+-- alone. Only the state index holds the state, which changes: the others
+-- are written once.
+CREATE INDEX IF NOT EXISTS conversation_state ON conversation(state, received_at, route, event, peer);
+CREATE INDEX IF NOT EXISTS conversation_route ON conversation(route, received_at, event, peer);
+CREATE INDEX IF NOT EXISTS conversation_event ON conversation(event, received_at, route, peer);
+CREATE INDEX IF NOT EXISTS conversation_peer ON conversation(peer, received_at, route, event);
+-- Business identifiers (MRN, order id, MSH-10) an operator searches by.
+CREATE TABLE IF NOT EXISTS conversation_key(
+  key TEXT NOT NULL,
+  conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+  PRIMARY KEY(key, conversation)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS conversation_key_conversation ON conversation_key(conversation);
 CREATE TABLE IF NOT EXISTS delivery(
   id INTEGER PRIMARY KEY,
   conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
@@ -79,6 +100,7 @@ CREATE TABLE IF NOT EXISTS delivery(
   format INTEGER NOT NULL, body BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS delivery_conversation ON delivery(conversation);
 CREATE INDEX IF NOT EXISTS delivery_unfinished ON delivery(state) WHERE state IN ('pending', 'waiting');
+CREATE INDEX IF NOT EXISTS delivery_parked ON delivery(conversation) WHERE state = 'parked';
 CREATE TABLE IF NOT EXISTS event(
   id INTEGER PRIMARY KEY,
   conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
@@ -110,22 +132,34 @@ CREATE TABLE IF NOT EXISTS search_index(
 CREATE INDEX IF NOT EXISTS search_index_resource ON search_index(type, id, param, value, system);
 )sql";
 
-// Changes to a store made by an earlier version, in order; PRAGMA
-// user_version counts those applied.
+// What turns a store made by an earlier version into the current layout,
+// in order; PRAGMA user_version counts those applied. A new store is made
+// in the current layout and counts them all. Each runs in one transaction
+// with foreign keys off (a table is rebuilt), before `schema` adds what is
+// new.
 constexpr const char* migrations[] = {
-    // 1: what the operator's console searches by.
+    // 1: the message and its reply leave the conversation row, which gains
+    // the peer; the operator's indexes come with `schema`.
     R"sql(
-ALTER TABLE conversation ADD COLUMN peer TEXT NOT NULL DEFAULT '';
-CREATE TABLE conversation_key(
-  key TEXT NOT NULL,
-  conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
-  PRIMARY KEY(key, conversation)) WITHOUT ROWID;
-CREATE INDEX conversation_key_conversation ON conversation_key(conversation);
-CREATE INDEX conversation_state ON conversation(state);
-CREATE INDEX conversation_route ON conversation(route);
-CREATE INDEX conversation_event ON conversation(event);
-CREATE INDEX conversation_peer ON conversation(peer);
-CREATE INDEX delivery_parked ON delivery(conversation) WHERE state = 'parked';
+CREATE TABLE conversation_narrow(
+  id INTEGER PRIMARY KEY,
+  received_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  listener TEXT NOT NULL, route TEXT NOT NULL, event TEXT NOT NULL,
+  bundle_id TEXT NOT NULL, header_id TEXT NOT NULL,
+  reply_to TEXT NOT NULL,
+  state TEXT NOT NULL,
+  peer TEXT NOT NULL);
+INSERT INTO conversation_narrow
+  SELECT id, received_at, updated_at, listener, route, event, bundle_id, header_id, reply_to, state, ''
+  FROM conversation;
+CREATE TABLE conversation_content(
+  conversation INTEGER PRIMARY KEY REFERENCES conversation(id) ON DELETE CASCADE,
+  format INTEGER NOT NULL, body BLOB NOT NULL,
+  reply_status INTEGER, reply_format INTEGER, reply BLOB);
+INSERT INTO conversation_content SELECT id, format, body, reply_status, reply_format, reply FROM conversation;
+DROP TABLE conversation;
+ALTER TABLE conversation_narrow RENAME TO conversation;
 )sql",
 };
 
@@ -224,11 +258,20 @@ class Query {
   int index_ = 0;
 };
 
-constexpr const char* conversation_columns =
-    "id, received_at, listener, route, event, bundle_id, header_id, reply_to, state, format, body, "
-    "reply_status, reply_format, reply, peer, updated_at";
+// A conversation as listed: its row alone.
+constexpr const char* conversation_summary_select =
+    "SELECT c.id, c.received_at, c.listener, c.route, c.event, c.bundle_id, c.header_id, c.reply_to, "
+    "c.state, "
+    "c.peer, c.updated_at FROM conversation c ";
+// With its message and reply.
+constexpr const char* conversation_select =
+    "SELECT c.id, c.received_at, c.listener, c.route, c.event, c.bundle_id, c.header_id, c.reply_to, "
+    "c.state, "
+    "c.peer, c.updated_at, k.format, k.body, k.reply_status, k.reply_format, k.reply "
+    "FROM conversation c JOIN conversation_content k ON k.conversation = c.id ";
 
-Conversation read_conversation(const Query& q) {
+// A row of either select; the content only from conversation_select.
+Conversation read_conversation(const Query& q, bool with_content = true) {
   Conversation c;
   c.id = q.integer(0);
   c.received_at = q.integer(1);
@@ -239,12 +282,13 @@ Conversation read_conversation(const Query& q) {
   c.header_id = q.text(6);
   c.reply_to = q.text(7);
   c.state = q.text(8);
-  c.format = static_cast<int>(q.integer(9));
-  c.body = q.text(10);
-  if (!q.is_null(11))
-    c.reply = StoredReply{static_cast<int>(q.integer(11)), q.text(13), static_cast<int>(q.integer(12))};
-  c.peer = q.text(14);
-  c.updated_at = q.integer(15);
+  c.peer = q.text(9);
+  c.updated_at = q.integer(10);
+  if (!with_content) return c;
+  c.format = static_cast<int>(q.integer(11));
+  c.body = q.text(12);
+  if (!q.is_null(13))
+    c.reply = StoredReply{static_cast<int>(q.integer(13)), q.text(15), static_cast<int>(q.integer(14))};
   return c;
 }
 
@@ -304,17 +348,31 @@ Delivery insert_delivery(Database& db, Id conversation, const std::string& route
   return d;
 }
 
+// Row counts per index value, sampled (a thousand rows per index), so that
+// SQLite searches by the filter that narrows most: refreshed at every
+// start and prune.
+constexpr const char* statistics = "PRAGMA analysis_limit = 1000; ANALYZE;";
+
+// Brings the store to the current layout (see `migrations`).
 void migrate(Database& db) {
-  Query version(db, "PRAGMA user_version");
-  version.step();
-  const std::int64_t applied = version.integer(0);
-  constexpr auto count = static_cast<std::int64_t>(std::size(migrations));
-  for (std::int64_t i = applied; i < count; ++i) {
+  constexpr auto current = static_cast<std::int64_t>(std::size(migrations));
+  auto single = [&db](const char* sql) {
+    Query q(db, sql);
+    q.step();
+    return q.integer(0);
+  };
+  const bool fresh = single("SELECT count(*) FROM sqlite_master WHERE name = 'conversation'") == 0;
+  const std::int64_t applied = fresh ? current : single("PRAGMA user_version");
+  if (applied < current) {
+    db.exec("PRAGMA foreign_keys = OFF");
     db.exec("BEGIN");
-    db.exec(migrations[i]);
-    db.exec(("PRAGMA user_version = " + std::to_string(i + 1)).c_str());
+    for (std::int64_t i = applied; i < current; ++i) db.exec(migrations[i]);
+    db.exec(("PRAGMA user_version = " + std::to_string(current)).c_str());
     db.exec("COMMIT");
   }
+  db.exec(schema);
+  if (fresh) db.exec(("PRAGMA user_version = " + std::to_string(current)).c_str());
+  db.exec("PRAGMA foreign_keys = ON");
 }
 
 // A write that failed but whose caller waits for an answer: the savepoint is
@@ -338,9 +396,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     // FULL: every commit syncs the WAL, so a committed write survives a
     // crash or power loss; group commit spreads that cost over many writes.
     writer_->exec("PRAGMA synchronous = FULL");
-    writer_->exec("PRAGMA foreign_keys = ON");
-    writer_->exec(schema);
     migrate(*writer_);
+    writer_->exec(statistics);
     // Several readers, so that searches and reads from different threads
     // (listeners, the engine) run side by side on WAL snapshots.
     for (int i = 0; i < kReaders; ++i) {
@@ -367,9 +424,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   void set_reply(Id conversation, StoredReply reply, std::function<void()> done) override {
     submit([conversation, reply = std::move(reply), done = std::move(done)](Database& db) mutable {
       Query(db,
-            "UPDATE conversation SET reply_status = ?, reply_format = ?, reply = ? WHERE id = ? AND "
-            "reply_status "
-            "IS NULL")
+            "UPDATE conversation_content SET reply_status = ?, reply_format = ?, reply = ? "
+            "WHERE conversation = ? AND reply_status IS NULL")
           .bind(reply.status)
           .bind(reply.format)
           .bind_blob(reply.body)
@@ -438,9 +494,9 @@ class SqliteStore final : public Store, public rest::ResourceStore {
                          std::function<void(std::optional<Conversation>)> done) override {
     submit([header_id = std::move(header_id), done = std::move(done)](Database& db) mutable {
       std::optional<Conversation> found;
-      Query q(db, (std::string("SELECT ") + conversation_columns +
-                   " FROM conversation WHERE header_id = ? ORDER BY received_at DESC LIMIT 1")
-                      .c_str());
+      Query q(db,
+              (std::string(conversation_select) + "WHERE c.header_id = ? ORDER BY c.received_at DESC LIMIT 1")
+                  .c_str());
       q.bind(header_id);
       if (q.step()) {
         found = read_conversation(q);
@@ -466,10 +522,9 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     submit([keys = std::move(keys), done = std::move(done)](Database& db) mutable {
       std::optional<Conversation> found;
       for (const std::string& key : keys) {
-        Query q(db,
-                (std::string("SELECT ") + conversation_columns +
-                 " FROM conversation WHERE id = (SELECT MAX(conversation) FROM correlation WHERE key = ?)")
-                    .c_str());
+        Query q(db, (std::string(conversation_select) +
+                     "WHERE c.id = (SELECT MAX(conversation) FROM correlation WHERE key = ?)")
+                        .c_str());
         q.bind(key);
         if (q.step() && (!found || q.integer(0) > found->id)) found = read_conversation(q);
       }
@@ -500,15 +555,15 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   }
 
   std::vector<Conversation> conversations(const ConversationFilter& f) override {
-    // Only the filters set go into the SQL, so that SQLite picks the index
-    // of the one that narrows most; newest first by id, which follows
-    // received_at.
-    std::string sql = std::string("SELECT ") + conversation_columns + " FROM conversation WHERE 1";
+    // The page's ids first, from the index of one filter that carries the
+    // others (only the filters set go into the SQL, so SQLite can choose
+    // it); then their rows.
+    std::string ids = "SELECT id FROM conversation WHERE 1";
     std::vector<std::string> texts;
     auto equal = [&](const char* column, const std::string& value) {
       if (value.empty()) return;
       texts.push_back(value);
-      sql += std::string(" AND ") + column + " = ?" + std::to_string(texts.size());
+      ids += std::string(" AND ") + column + " = ?" + std::to_string(texts.size());
     };
     equal("route", f.route);
     equal("state", f.state);
@@ -517,21 +572,28 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     if (!f.key.empty()) {
       texts.push_back(f.key);
       const std::string n = "?" + std::to_string(texts.size());
-      sql += " AND (bundle_id = " + n + " OR header_id = " + n +
+      ids += " AND (bundle_id = " + n + " OR header_id = " + n +
              " OR id IN (SELECT conversation FROM conversation_key WHERE key = " + n + "))";
     }
-    // Numbers are written into the SQL only as bound parameters after the texts.
+    // The numbers are bound after the texts; unused ones are left unbound.
     const int first_number = static_cast<int>(texts.size()) + 1;
-    sql += " AND received_at >= ?" + std::to_string(first_number);
-    if (f.until != 0) sql += " AND received_at < ?" + std::to_string(first_number + 1);
-    if (f.before != 0) sql += " AND id < ?" + std::to_string(first_number + 2);
-    sql += " ORDER BY id DESC LIMIT ?" + std::to_string(first_number + 3);
+    ids += " AND received_at >= ?" + std::to_string(first_number);
+    if (f.until != 0) ids += " AND received_at < ?" + std::to_string(first_number + 1);
+    if (f.before != 0) {
+      // The page after conversation `before`, in the list's own order.
+      const std::string n = "?" + std::to_string(first_number + 2);
+      ids += " AND (received_at, id) < (SELECT received_at, id FROM conversation WHERE id = " + n + ")";
+    }
+    constexpr const char* newest_first = " ORDER BY c.received_at DESC, c.id DESC";
+    const std::string sql = std::string(conversation_summary_select) + "WHERE c.id IN (" + ids +
+                            " ORDER BY received_at DESC, id DESC LIMIT ?" + std::to_string(first_number + 3) +
+                            ")" + newest_first;
     const Lease db = reader();
     std::vector<Conversation> out;
     Query q(*db, sql.c_str());
     for (const std::string& text : texts) q.bind(text);
     q.bind(f.since).bind(f.until).bind(f.before).bind(f.limit);
-    while (q.step()) out.push_back(read_conversation(q));
+    while (q.step()) out.push_back(read_conversation(q, false));
     return out;
   }
 
@@ -597,7 +659,9 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     });
     deleted.get_future().wait();
     // Outside a transaction: give the freed pages back to the file system.
-    submit_raw("PRAGMA incremental_vacuum; PRAGMA wal_checkpoint(TRUNCATE);");
+    submit_raw("PRAGMA incremental_vacuum");
+    submit_raw(statistics);
+    submit_raw("PRAGMA wal_checkpoint(TRUNCATE)");
     return removed;
   }
 
@@ -1093,7 +1157,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   }
 
   static std::optional<Conversation> select_conversation(Database& db, Id id) {
-    Query q(db, (std::string("SELECT ") + conversation_columns + " FROM conversation WHERE id = ?").c_str());
+    Query q(db, (std::string(conversation_select) + "WHERE c.id = ?").c_str());
     q.bind(id);
     if (!q.step()) return std::nullopt;
     Conversation c = read_conversation(q);
@@ -1108,8 +1172,9 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     AcceptResult result;
     {
       Query q(db,
-              "SELECT id, bundle_id, reply_status, reply_format, reply FROM conversation "
-              "WHERE header_id = ? AND received_at >= ? ORDER BY received_at DESC");
+              "SELECT c.id, c.bundle_id, k.reply_status, k.reply_format, k.reply FROM conversation c "
+              "JOIN conversation_content k ON k.conversation = c.id "
+              "WHERE c.header_id = ? AND c.received_at >= ? ORDER BY c.received_at DESC");
       q.bind(nc.header_id).bind(since);
       bool header_seen = false;
       while (q.step()) {
@@ -1133,7 +1198,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     }
     Query(db,
           "INSERT INTO conversation(received_at, updated_at, listener, route, event, bundle_id, header_id, "
-          "reply_to, state, format, body, peer) VALUES(?, ?, ?, ?, ?, ?, ?, ?, 'received', ?, ?, ?)")
+          "reply_to, state, peer) VALUES(?, ?, ?, ?, ?, ?, ?, ?, 'received', ?)")
         .bind(now)
         .bind(now)
         .bind(nc.listener)
@@ -1142,11 +1207,14 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         .bind(nc.bundle_id)
         .bind(nc.header_id)
         .bind(nc.reply_to)
-        .bind(nc.format)
-        .bind_blob(nc.body)
         .bind(nc.peer)
         .step();
     result.conversation = db.last_insert_id();
+    Query(db, "INSERT INTO conversation_content(conversation, format, body) VALUES(?, ?, ?)")
+        .bind(result.conversation)
+        .bind(nc.format)
+        .bind_blob(nc.body)
+        .step();
     for (const std::string& key : nc.search_keys)
       Query(db, "INSERT OR IGNORE INTO conversation_key(key, conversation) VALUES(?, ?)")
           .bind(key)

@@ -1,5 +1,7 @@
 #include <boost/test/unit_test.hpp>
 
+#include <sqlite3.h>
+
 #include <filesystem>
 #include <future>
 
@@ -106,6 +108,78 @@ BOOST_AUTO_TEST_CASE(pruning_removes_only_finished_conversations) {
   BOOST_TEST(s->prune(store::now_millis() + 1000) == 1);
   BOOST_TEST(s->conversations({.limit = 10}).size() == 1u);
   BOOST_TEST(!s->conversation(done.conversation).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(operators_search_by_every_filter_newest_first) {
+  TempDir dir;
+  auto s = store::open_sqlite_store(dir.path.string());
+  std::vector<store::Id> ids;
+  for (int i = 0; i < 6; ++i) {
+    store::NewConversation c = conversation("b" + std::to_string(i), "h" + std::to_string(i));
+    c.route = i % 2 == 0 ? "lab" : "adt";
+    c.peer = i < 3 ? "ward" : "lis";
+    c.search_keys = {"MRN" + std::to_string(i / 2), "MSG" + std::to_string(i)};
+    ids.push_back(accept(*s, std::move(c)).conversation);
+  }
+  auto found = [&](store::ConversationFilter f) {
+    std::vector<store::Id> out;
+    for (const store::Conversation& c : s->conversations(f)) out.push_back(c.id);
+    return out;
+  };
+  using Ids = std::vector<store::Id>;
+  BOOST_TEST(found({}) == (Ids{ids[5], ids[4], ids[3], ids[2], ids[1], ids[0]}));
+  BOOST_TEST(found({.route = "adt"}) == (Ids{ids[5], ids[3], ids[1]}));
+  BOOST_TEST(found({.route = "lab", .peer = "lis"}) == (Ids{ids[4]}));
+  BOOST_TEST(found({.key = "MRN1"}) == (Ids{ids[3], ids[2]}));  // one patient, two messages
+  BOOST_TEST(found({.key = "MSG4"}) == (Ids{ids[4]}));
+  BOOST_TEST(found({.key = "b1"}) == (Ids{ids[1]}));  // the Bundle.id
+  BOOST_TEST(found({.key = "h2"}) == (Ids{ids[2]}));  // the MessageHeader.id
+  BOOST_TEST(found({.key = "nothing"}).empty());
+  BOOST_TEST(found({.before = ids[3], .limit = 2}) == (Ids{ids[2], ids[1]}));  // the next page
+  const store::Conversation first = s->conversations({.key = "b0"}).front();
+  BOOST_TEST(found({.since = first.received_at, .until = first.received_at + 1}).size() >= 1u);
+  BOOST_TEST(found({.until = first.received_at}).empty());
+  BOOST_TEST(first.peer == "ward");
+
+  std::promise<void> parked;
+  store::Delivery d = s->deliveries(ids[1]).front();
+  d.state = store::DeliveryState::parked;
+  s->update_delivery(d, [&] { parked.set_value(); });
+  parked.get_future().get();
+  const store::StoreSummary summary = s->summary();
+  BOOST_TEST(summary.size_bytes > 0);
+  BOOST_REQUIRE(summary.parked_by_route.size() == 1u);
+  BOOST_TEST(summary.parked_by_route[0].first == "adt");
+  BOOST_TEST(summary.parked_by_route[0].second == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_store_from_before_the_console_is_migrated) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path);
+  {
+    // The conversation table as the first versions made it, with one row.
+    sqlite3* db = nullptr;
+    BOOST_REQUIRE(sqlite3_open((dir.path / "courier.db").c_str(), &db) == SQLITE_OK);
+    const char* old = R"sql(
+CREATE TABLE conversation(id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  listener TEXT NOT NULL, route TEXT NOT NULL, event TEXT NOT NULL, bundle_id TEXT NOT NULL,
+  header_id TEXT NOT NULL, reply_to TEXT NOT NULL, state TEXT NOT NULL, format INTEGER NOT NULL,
+  body BLOB NOT NULL, reply_status INTEGER, reply_format INTEGER, reply BLOB);
+INSERT INTO conversation(received_at, updated_at, listener, route, event, bundle_id, header_id, reply_to, state,
+  format, body) VALUES(1, 1, 'fhir', 'lab', 'order-request', 'old-b', 'old-h', '', 'completed', 0, '{}');
+)sql";
+    BOOST_REQUIRE(sqlite3_exec(db, old, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto s = store::open_sqlite_store(dir.path.string());
+  const auto old_rows = s->conversations({.key = "old-b"});
+  BOOST_REQUIRE(old_rows.size() == 1u);
+  BOOST_TEST(old_rows[0].peer.empty());
+  store::NewConversation c = conversation("new-b", "new-h");
+  c.peer = "ward";
+  c.search_keys = {"MRN9"};
+  const store::Id id = accept(*s, std::move(c)).conversation;
+  BOOST_TEST(s->conversations({.peer = "ward", .key = "MRN9"}).front().id == id);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
