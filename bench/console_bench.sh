@@ -76,6 +76,7 @@ measure "Bundle id" "/admin/conversations?q=bundle-$middle"
 measure "one day, one route" "/admin/conversations?route=adt-feed&since=$((now_ms - 15 * day_ms))&until=$((now_ms - 14 * day_ms))"
 measure "event, page deep in time" "/admin/conversations?event=http://terminology.hl7.org/CodeSystem/v2-0003%7CA08&before=$middle"
 measure "in progress (1%), older" "/admin/conversations?state=in-progress&before=$middle"
+measure "with a parked delivery" "/admin/conversations?delivery=parked"
 worst=$(sort -g "$work/p99s" | tail -1)
 echo "worst search p99 ${worst} ms (target < 200 ms); worst/reference p99 $(awk -v a="$worst" -v b="$reference_p99" 'BEGIN {printf "%.1f", a / b}')x"
 echo "courier resident memory: $(awk '/VmRSS/ {print $2 / 1024 " MB"}' "/proc/${pids[-1]}/status")"

@@ -177,7 +177,7 @@ async function liveRow(change) {
   for (const key of ['route', 'state', 'event', 'peer']) {
     if (filter.get(key) && filter.get(key) !== summary[key]) return;
   }
-  if (filter.get('q') || filter.get('until')) return;
+  if (filter.get('q') || filter.get('until') || filter.get('delivery')) return;
   if (document.querySelector(`#conversations tr[data-id="${change.conversation}"]`)) return;
   summary.state = latestState.get(change.conversation) || summary.state;
   $('#conversations tbody').prepend(conversationRow(summary));
@@ -302,7 +302,7 @@ async function fillRoutes() {
 async function showMessages(query) {
   await fillRoutes();
   const form = $('#search');
-  for (const key of ['route', 'state', 'event', 'peer', 'q']) form.elements[key].value = query.get(key) || '';
+  for (const key of ['route', 'state', 'delivery', 'event', 'peer', 'q']) form.elements[key].value = query.get(key) || '';
   const parameters = searchParameters();
   page.before = Number(query.get('before') || 0);
   if (page.before) parameters.set('before', page.before);
@@ -374,9 +374,11 @@ function drawTimeline(c) {
     const y = 56 + i * rowHeight;
     const bad = ['parked', 'failed', 'fatal-error'].includes(step.kind) || /error/.test(step.detail);
     const elapsed = Date.parse(step.at) - start;
+    const sincePrevious = i === 0 ? 0 : Date.parse(step.at) - Date.parse(c.timeline[i - 1].at);
     const label = `${i + 1}. ${step.kind}: ${step.detail}`;
     const g = svg('g', { class: `step${bad ? ' bad' : ''}`, role: 'listitem', tabindex: 0, 'data-kind': step.kind,
-      'aria-label': `${label}, at ${time(step.at)}, ${elapsed} ms after receipt` });
+      'aria-label': `${label}, at ${time(step.at)}, ${elapsed} ms after receipt, ${sincePrevious} ms after the step before` });
+    g.append(svg('title', {}, `${time(step.at)}: ${step.kind}, ${sincePrevious} ms after the step before`));
     g.append(svg('rect', { class: 'hit', x: 0, y: y - 30, width, height: rowHeight }));
     const from = x(step.from);
     const to = x(step.to);

@@ -145,6 +145,11 @@ store::ConversationFilter conversation_filter(const std::map<std::string, std::s
   filter.event = get("event");
   filter.peer = get("peer");
   filter.key = get("q");
+  if (const std::string delivery = get("delivery"); !delivery.empty()) {
+    if (delivery == "parked") filter.delivery = store::DeliveryState::parked;
+    if (delivery == "pending") filter.delivery = store::DeliveryState::pending;
+    if (!filter.delivery) error = "delivery must be parked or pending, not '" + delivery + "'";
+  }
   auto time = [&](const char* key, bool upper) -> store::Millis {
     const std::string text = get(key);
     if (text.empty()) return 0;

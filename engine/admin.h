@@ -31,7 +31,7 @@ nlohmann::json conversation_detail(store::Store& store, store::Id id, bool with_
 std::optional<store::Delivery> reopen_parked(store::Store& store, store::Id delivery, std::string& error);
 
 // The filter of GET /admin/conversations from its query parameters
-// (route, state, event, peer, q, since, until, before, limit; times as
+// (route, state, event, peer, q, delivery, since, until, before, limit; times as
 // FHIR instants or Unix milliseconds). Problems go to `error`.
 store::ConversationFilter conversation_filter(const std::map<std::string, std::string>& query,
                                               std::string& error);

@@ -575,6 +575,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       ids += " AND (bundle_id = " + n + " OR header_id = " + n +
              " OR id IN (SELECT conversation FROM conversation_key WHERE key = " + n + "))";
     }
+    const Lease db = reader();
+    if (f.delivery) ids += delivery_condition(*db, *f.delivery);
     // The numbers are bound after the texts; unused ones are left unbound.
     const int first_number = static_cast<int>(texts.size()) + 1;
     ids += " AND received_at >= ?" + std::to_string(first_number);
@@ -588,13 +590,27 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     const std::string sql = std::string(conversation_summary_select) + "WHERE c.id IN (" + ids +
                             " ORDER BY received_at DESC, id DESC LIMIT ?" + std::to_string(first_number + 3) +
                             ")" + newest_first;
-    const Lease db = reader();
     std::vector<Conversation> out;
     Query q(*db, sql.c_str());
     for (const std::string& text : texts) q.bind(text);
     q.bind(f.since).bind(f.until).bind(f.before).bind(f.limit);
     while (q.step()) out.push_back(read_conversation(q, false));
     return out;
+  }
+
+  // Conversations with a parked (or a pending) delivery, as a condition
+  // on the conversation's id. Partial indexes keep those deliveries at
+  // hand. A few of them are best looked up one by one and sorted; many are
+  // best met while the list is walked in time order, which `+id` (no index
+  // for this term) makes SQLite do.
+  static std::string delivery_condition(Database& db, DeliveryState state) {
+    const char* which =
+        state == DeliveryState::parked ? "state = 'parked'" : "state IN ('pending', 'waiting')";
+    Query count(db, (std::string("SELECT count(*) FROM delivery WHERE ") + which).c_str());
+    count.step();
+    constexpr std::int64_t few = 2000;
+    return std::string(count.integer(0) <= few ? " AND id IN" : " AND +id IN") +
+           " (SELECT conversation FROM delivery WHERE " + which + ")";
   }
 
   StoreSummary summary() override {

@@ -132,6 +132,9 @@ struct ConversationFilter {
   std::string route = {}, state = {}, event = {}, peer = {};
   // A business identifier: a search key, the Bundle.id or MessageHeader.id.
   std::string key = {};
+  // Only conversations with a delivery in this state: parked, or pending
+  // (waiting for its turn, a retry or a response).
+  std::optional<DeliveryState> delivery = {};
   Millis since = 0;  // received at or after
   Millis until = 0;  // received before; 0: no bound
   Id before = 0;     // paging: only conversations older than this one; 0: from the newest

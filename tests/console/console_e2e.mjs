@@ -6,7 +6,7 @@
 //
 // Usage: node console_e2e.mjs PATH_TO_COURIER
 import { spawn, execFile } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID, sign } from 'node:crypto';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -23,7 +23,22 @@ const EVENT_SYSTEM = 'http://example.org/fhir/message-events';
 const OPS_KEY = `ops-${randomUUID()}`;
 const VIEWER_KEY = `viewer-${randomUUID()}`;
 const PLACER_KEY = `placer-${randomUUID()}`;
+const AUDITOR_KEY = `auditor-${randomUUID()}`;
 const sha256 = (text) => createHash('sha256').update(text).digest('hex');
+
+// A token issuer: an EC P-384 key whose public half courier reads from a
+// JWKS file, and ES384 tokens signed as an authorisation server would.
+const ISSUER = 'https://auth.hospital.invalid';
+const AUDIENCE = 'https://courier.hospital.invalid/fhir';
+const issuerKey = generateKeyPairSync('ec', { namedCurve: 'P-384' });
+function token(subject) {
+  const encode = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const unsigned = `${encode({ alg: 'ES384', typ: 'JWT', kid: 'console-test' })}.${encode({
+    iss: ISSUER, aud: AUDIENCE, sub: subject, iat: now, exp: now + 300, scope: 'system/*.rs' })}`;
+  const signature = sign('sha384', Buffer.from(unsigned), { key: issuerKey.privateKey, dsaEncoding: 'ieee-p1363' });
+  return `${unsigned}.${signature.toString('base64url')}`;
+}
 
 // ---- a filler: answers ok, or fails with 503 while `failing` -------------
 
@@ -50,13 +65,13 @@ const fillerServer = http.createServer((request, response) => {
   });
 });
 
-function message(mrn) {
+function message(mrn, event = 'order-request') {
   const headerId = randomUUID();
   const requestId = randomUUID();
   return { resourceType: 'Bundle', id: randomUUID(), type: 'message',
     entry: [
       { fullUrl: `urn:uuid:${headerId}`, resource: { resourceType: 'MessageHeader', id: headerId,
-        eventCoding: { system: EVENT_SYSTEM, code: 'order-request' },
+        eventCoding: { system: EVENT_SYSTEM, code: event },
         source: { endpoint: 'http://placer.invalid/fhir' }, focus: [{ reference: `urn:uuid:${requestId}` }] } },
       { fullUrl: `urn:uuid:${requestId}`, resource: { resourceType: 'ServiceRequest', id: requestId,
         identifier: [{ system: 'http://placer.invalid/orders', value: `ORD-${mrn}` }],
@@ -71,23 +86,35 @@ function message(mrn) {
 const folder = mkdtempSync(path.join(tmpdir(), 'courier-console-'));
 let courier = null;
 let port = 0;
+let mllpPort = 0;
 
 async function startCourier(fillerPort) {
-  writeFileSync(path.join(folder, 'routes.yaml'), `route: orders
-from: fhir
-when:
-  event: ${EVENT_SYSTEM}|order-request
-to:
-  - name: lab
-    pattern: messaging
-    endpoint: http://127.0.0.1:${fillerPort}/fhir
-    retry: { attempts: 2, backoff: 50ms..50ms }
+  writeFileSync(path.join(folder, 'routes.yaml'), `- route: orders
+  from: fhir
+  when:
+    event: ${EVENT_SYSTEM}|order-request
+  to:
+    - name: lab
+      pattern: messaging
+      endpoint: http://127.0.0.1:${fillerPort}/fhir
+      retry: { attempts: 2, backoff: 50ms..50ms }
+- route: orders-later
+  from: fhir
+  when:
+    event: ${EVENT_SYSTEM}|order-slow
+  to:
+    - name: lab
+      pattern: messaging
+      endpoint: http://127.0.0.1:${fillerPort}/fhir
+      retry: { attempts: 3, backoff: 1h..1h }
 `);
   writeFileSync(path.join(folder, 'order.json'), JSON.stringify(message('TEST-1')));
   writeFileSync(path.join(folder, 'routes.test.yaml'), `- name: an order goes to the lab
   input: order.json
   expect: { route: orders, destinations: [lab] }
 `);
+  const jwk = { ...issuerKey.publicKey.export({ format: 'jwk' }), kid: 'console-test', alg: 'ES384', use: 'sig' };
+  writeFileSync(path.join(folder, 'jwks.json'), JSON.stringify({ keys: [jwk] }));
   writeFileSync(path.join(folder, 'courier.yaml'), `data-dir: ${path.join(folder, 'data')}
 sync-wait: 2s
 listeners:
@@ -97,8 +124,20 @@ listeners:
     port: 0
     authentication: required
     console: ${path.join(root, 'console')}
+  - name: mllp
+    type: mllp
+    address: 127.0.0.1
+    port: 0
+hl7v2-maps: ${path.join(root, 'schemas', 'hl7v2', 'maps')}
 security:
+  tokens:
+    issuer: ${ISSUER}
+    audience: ${AUDIENCE}
+    jwks: ${path.join(folder, 'jwks.json')}
   peers:
+    - name: night-shift
+      token-subject: night-shift-operator
+      operator: true
     - name: ops
       api-key-sha256: ${sha256(OPS_KEY)}
       operator: true
@@ -109,8 +148,13 @@ security:
     - name: ward
       api-key-sha256: ${sha256(PLACER_KEY)}
       scopes: system/MessageHeader.c
+    - name: auditor
+      api-key-sha256: ${sha256(AUDITOR_KEY)}
+      operator: true
+      scopes: system/Task.r
 routes:
   - ${path.join(folder, 'routes.yaml')}
+  - ${path.join(root, 'routes', 'v2-feeds.yaml')}
 `);
   courier = spawn(courierBinary, ['run', '--config', path.join(folder, 'courier.yaml')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
@@ -121,6 +165,7 @@ routes:
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   port = Number(/listener fhir: http on 127\.0\.0\.1:(\d+)/.exec(log)[1]);
+  mllpPort = Number(/listener mllp: mllp on 127\.0\.0\.1:(\d+)/.exec(log)[1]);
 }
 
 // A placer sends with curl, as the issue's operators would.
@@ -130,6 +175,14 @@ function curlSend(bundle) {
       '-H', 'Content-Type: application/fhir+json', '-H', `X-API-Key: ${PLACER_KEY}`,
       '--data-binary', JSON.stringify(bundle), `http://127.0.0.1:${port}/fhir/$process-message`],
     (error, stdout) => (error ? reject(error) : resolve(Number(stdout))));
+  });
+}
+
+// A legacy feed sends HL7 v2 with Debian's mllp_send.
+function mllpSend(file) {
+  return new Promise((resolve, reject) => {
+    execFile('/usr/bin/mllp_send', ['--loose', '--port', String(mllpPort), '--file', file, '127.0.0.1'],
+      (error, stdout) => (error ? reject(error) : resolve(stdout)));
   });
 }
 
@@ -162,9 +215,9 @@ async function step(name, body) {
   console.log(`ok   ${name} (${Date.now() - started} ms)`);
 }
 
-async function login(page, key) {
+async function login(page, key, kind = 'api-key') {
   await page.goto(`http://127.0.0.1:${port}/console/`);
-  await page.getByLabel('Credential').selectOption('api-key');
+  await page.getByLabel('Credential').selectOption(kind);
   await page.getByLabel('Key or token').fill(key);
   await page.getByRole('button', { name: 'Log in' }).click();
 }
@@ -173,6 +226,13 @@ async function confirmDialog(page) {
   const dialog = page.locator('dialog#confirm');
   await dialog.waitFor({ state: 'visible' });
   await page.getByRole('button', { name: 'Confirm' }).click();
+}
+
+async function conversationWith(identifier) {
+  const list = await (await fetch(`http://127.0.0.1:${port}/admin/conversations?q=${identifier}`,
+    { headers: { 'X-API-Key': OPS_KEY } })).json();
+  assert.equal(list.length, 1, `one conversation for ${identifier}`);
+  return list[0].id;
 }
 
 async function conversationRowFor(page, mrn) {
@@ -223,10 +283,11 @@ async function main() {
 
     await step('the routes page shows the loaded routes, their tests and no problems', async () => {
       await page.getByRole('link', { name: 'Routes' }).click();
-      await page.getByRole('region', { name: 'route orders' }).waitFor();
+      await page.getByRole('region', { name: 'route orders', exact: true }).waitFor();
       await page.getByText('courier check: the files on disk have no problems.').waitFor();
       await page.locator('#route-tests').getByText('an order goes to the lab').waitFor();
       assert.equal(await page.locator('#route-tests td.pass').count(), 1);
+      assert.equal(await page.locator('#route-tests td.fail').count(), 0);
     });
 
     await step('a message sent with curl appears live in the browser', async () => {
@@ -283,9 +344,41 @@ async function main() {
       const kinds = await page.locator('#timeline g.step').evaluateAll((steps) => steps.map((s) => s.dataset.kind));
       assert.ok(kinds.indexOf('replayed') > kinds.indexOf('parked'), kinds.join(','));
       assert.ok(kinds.lastIndexOf('delivered') > kinds.indexOf('replayed'), kinds.join(','));
-      const audit = await fhirGet(`AuditEvent?entity=${encodeURIComponent(`/admin/deliveries/`)}`);
-      assert.equal(audit.status, 200);
+      // The action is in the audit trail, with who did it.
+      const audit = await eventually(async () => {
+        const found = await fhirGet('AuditEvent?agent-name=ops&subtype=admin&_count=500');
+        return (found.body.entry || []).find((e) => (e.resource.entity || []).some((x) =>
+          /^\/admin\/deliveries\/\d+\/replay$/.test(x.what.reference)));
+      }, 'the replay in the audit trail');
+      assert.equal(audit.resource.outcome, '0');
       assert.ok(id > 0);
+    });
+
+    await step('a delivery waiting for its retry is retried now', async () => {
+      filler.failing = true;
+      assert.equal(await curlSend(message('MRN-RETRY', 'order-slow')), 202);  // no answer within sync-wait
+      const id = await conversationWith('MRN-RETRY');
+      await page.goto(`http://127.0.0.1:${port}/console/#/conversations/${id}`);
+      const retry = page.getByRole('button', { name: /^Retry \d+ now$/ });
+      await retry.waitFor();  // pending: the next attempt is an hour away
+      filler.failing = false;
+      await retry.click();
+      await confirmDialog(page);
+      await page.locator('#deliveries td.state-delivered').waitFor();
+      const kinds = await page.locator('#timeline g.step').evaluateAll((steps) => steps.map((s) => s.dataset.kind));
+      assert.ok(kinds.includes('retry'), kinds.join(','));
+    });
+
+    await step('HL7 v2 from mllp_send is shown segment by segment, each field named', async () => {
+      const ack = await mllpSend(path.join(root, 'tests', 'data', 'hl7v2', 'adt_a01.hl7'));
+      assert.match(ack, /MSA\|CA\|MSG00001/);
+      const id = await conversationWith('MSG00001');  // searched by its MSH-10
+      await page.goto(`http://127.0.0.1:${port}/console/#/conversations/${id}`);
+      await page.locator('#timeline g.step[data-kind="original"]').click();
+      const table = page.locator('#message-panel table.v2');
+      await table.getByText('PID-5 Patient Name:').waitFor();
+      await table.getByText('MSH-10 Message Control ID:').waitFor();
+      assert.equal(await table.locator('th').first().textContent(), 'MSH');
     });
 
     await step('cancelling a request updates its Task and tells the filler', async () => {
@@ -307,7 +400,8 @@ async function main() {
 
     await step('the dashboard shows routes, counts and latency', async () => {
       await page.getByRole('link', { name: 'Dashboard' }).click();
-      const orders = page.locator('#route-stats tbody tr').filter({ hasText: 'orders' });
+      const orders = page.locator('#route-stats tbody tr')
+        .filter({ has: page.getByRole('rowheader', { name: 'orders', exact: true }) });
       await orders.waitFor();
       const delivered = Number(await orders.locator('td').nth(1).textContent());
       assert.ok(delivered >= 2, `delivered ${delivered}`);
@@ -318,6 +412,20 @@ async function main() {
     await step('an action without the CSRF token is refused', async () => {
       const status = await page.evaluate(async () => (await fetch('/admin/prune', { method: 'POST' })).status);
       assert.equal(status, 403);
+    });
+
+    await step('an operator logs in with a bearer token (JWT) as well', async () => {
+      const other = await browser.newContext();
+      const night = await other.newPage();
+      await login(night, token('night-shift-operator'), 'token');
+      await night.locator('#who').getByText('night-shift (operator)').waitFor();
+      await night.locator('#route-stats tbody tr').first().waitFor();
+      await other.close();
+      const stranger = await browser.newContext();
+      const unknown = await stranger.newPage();
+      await login(unknown, token('unknown-subject'), 'token');
+      await unknown.getByText('Login refused').waitFor();
+      await stranger.close();
     });
 
     await step('an identity without the operator role is refused', async () => {
@@ -334,6 +442,19 @@ async function main() {
         return answer.status;
       }, id);
       assert.equal(refused, 403);
+      await other.close();
+    });
+
+    await step('an operator who may not read messages sees the timeline without them', async () => {
+      const other = await browser.newContext();
+      const auditor = await other.newPage();
+      await login(auditor, AUDITOR_KEY);
+      const id = await conversationWith('MRN-LIVE');
+      await auditor.goto(`http://127.0.0.1:${port}/console/#/conversations/${id}`);
+      await auditor.locator('#timeline g.step[data-kind="received"]').click();
+      await auditor.getByText('Your identity may not read message content.').waitFor();
+      const status = await auditor.evaluate(async (c) => (await fetch(`/admin/conversations/${c}?bodies`)).status, id);
+      assert.equal(status, 403);
       await other.close();
     });
 

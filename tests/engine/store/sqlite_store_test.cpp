@@ -146,6 +146,8 @@ BOOST_AUTO_TEST_CASE(operators_search_by_every_filter_newest_first) {
   d.state = store::DeliveryState::parked;
   s->update_delivery(d, [&] { parked.set_value(); });
   parked.get_future().get();
+  BOOST_TEST(found({.delivery = store::DeliveryState::parked}) == (Ids{ids[1]}));
+  BOOST_TEST(found({.delivery = store::DeliveryState::pending}) == (Ids{ids[5], ids[4], ids[3], ids[2], ids[0]}));
   const store::StoreSummary summary = s->summary();
   BOOST_TEST(summary.size_bytes > 0);
   BOOST_REQUIRE(summary.parked_by_route.size() == 1u);
