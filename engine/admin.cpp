@@ -1,11 +1,11 @@
 #include "engine/admin.h"
 
-#include <charconv>
 #include <ctime>
 
 #include "engine/engine.h"
 #include "engine/message/conversation_task.h"
 #include "engine/rest/search.h"
+#include "engine/util/text.h"
 
 namespace courier::admin {
 
@@ -64,13 +64,6 @@ std::pair<std::string, std::string> lanes(const store::Event& e,
   }
   if (names_party && kind != "cancel" && kind != "outcome") return {"courier", prefix};
   return {"courier", "courier"};
-}
-
-std::optional<std::int64_t> number(std::string_view text) {
-  std::int64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
 }
 
 }  // namespace
@@ -153,7 +146,7 @@ store::ConversationFilter conversation_filter(const std::map<std::string, std::s
   auto time = [&](const char* key, bool upper) -> store::Millis {
     const std::string text = get(key);
     if (text.empty()) return 0;
-    if (auto millis = number(text)) return *millis;
+    if (auto millis = util::parse_integer(text)) return *millis;
     if (auto millis = rest::instant_millis(text, upper)) return *millis;
     error = std::string(key) + " must be a FHIR instant or Unix milliseconds, not '" + text + "'";
     return 0;
@@ -161,11 +154,11 @@ store::ConversationFilter conversation_filter(const std::map<std::string, std::s
   filter.since = time("since", false);
   filter.until = time("until", true);
   if (const std::string before = get("before"); !before.empty()) {
-    filter.before = number(before).value_or(0);
+    filter.before = util::parse_integer(before).value_or(0);
     if (filter.before <= 0) error = "before must be a conversation id";
   }
   if (const std::string limit = get("limit"); !limit.empty()) {
-    const auto n = number(limit);
+    const auto n = util::parse_integer(limit);
     if (!n || *n < 1 || *n > 1000) error = "limit must be a number from 1 to 1000";
     filter.limit = static_cast<int>(n.value_or(50));
   }

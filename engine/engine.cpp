@@ -227,7 +227,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     std::vector<std::string> keys = from_listener;
     for (const fhir::Element* entry : bundle.children_named("entry")) {
       const fhir::Element* resource = entry->child("resource");
-      if (resource == nullptr || resource->type().name == std::string_view("MessageHeader")) continue;
+      if (resource == nullptr || resource->type().name == "MessageHeader") continue;
       for (const fhir::Element* identifier : resource->children_named("identifier")) {
         const std::string_view value = identifier->child_value("value");
         if (value.empty() || keys.size() >= most) continue;

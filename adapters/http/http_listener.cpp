@@ -15,7 +15,6 @@
 #include <boost/beast/ssl.hpp>
 
 #include <atomic>
-#include <charconv>
 
 #include "adapters/acceptor.h"
 #include "adapters/caller.h"
@@ -546,13 +545,6 @@ class HttpListener final : public Listener {
     return response;
   }
 
-  static std::optional<std::int64_t> number(std::string_view text) {
-    std::int64_t value = 0;
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-    return value;
-  }
-
   // Message bodies hold patient data: only for peers that may read
   // Bundles (everyone, when the listener does not authenticate).
   static bool may_read_messages(const PeerPtr& peer) {
@@ -564,7 +556,7 @@ class HttpListener final : public Listener {
                                                 std::string_view action) {
     if (!path.starts_with(prefix) || !path.ends_with(action) || path.size() <= prefix.size() + action.size())
       return std::nullopt;
-    return number(path.substr(prefix.size(), path.size() - prefix.size() - action.size()));
+    return util::parse_integer(path.substr(prefix.size(), path.size() - prefix.size() - action.size()));
   }
 
   Response admin(const Request& request, std::string_view path,
@@ -581,7 +573,7 @@ class HttpListener final : public Listener {
     if (path == "/admin/dashboard" && get) return json_response(http::status::ok, admin::dashboard(*engine_));
     if (path == "/admin/routes" && get) return json_response(http::status::ok, admin::routes(*engine_));
     if (path.starts_with(conversations) && get) {
-      const auto id = number(path.substr(std::min(path.size(), conversations.size() + 1)));
+      const auto id = util::parse_integer(path.substr(std::min(path.size(), conversations.size() + 1)));
       const bool bodies = query.count("bodies") != 0;
       if (bodies && !may_read_messages(caller.peer))
         return json_response(

@@ -84,10 +84,7 @@ std::string etag(std::int64_t version) {
 std::optional<std::int64_t> etag_version(std::string_view text) {
   if (text.starts_with("W/")) text.remove_prefix(2);
   if (text.size() >= 2 && text.front() == '"' && text.back() == '"') text = text.substr(1, text.size() - 2);
-  std::int64_t v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return v;
+  return util::parse_integer(text);
 }
 
 // One preference of a Prefer header ("return=minimal, handling=strict").
@@ -194,11 +191,9 @@ class Interaction {
     if (s.size() == 2 && m == "DELETE") return remove();
     if (s.size() == 3 && s[2] == "_history" && m == "GET") return history();
     if (s.size() == 4 && s[2] == "_history" && m == "GET") {
-      std::int64_t v = 0;
-      const auto [end, ec] = std::from_chars(s[3].data(), s[3].data() + s[3].size(), v);
-      if (ec != std::errc() || end != s[3].data() + s[3].size())
-        return fail(404, "not-found", "'" + s[3] + "' is not a version number");
-      return read(v);
+      const std::optional<std::int64_t> v = util::parse_integer(s[3]);
+      if (!v) return fail(404, "not-found", "'" + s[3] + "' is not a version number");
+      return read(*v);
     }
     fail(405, "not-supported", m + " is not supported on this path");
   }

@@ -31,6 +31,9 @@ void append_utf8(std::string& out, std::uint32_t code_point);
 // enough to be a plausible misspelling.
 std::string closest(std::string_view word, std::span<const std::string_view> candidates);
 
+// The whole text as a decimal integer ("-12"), or nothing.
+std::optional<std::int64_t> parse_integer(std::string_view text);
+
 // "%20" and "+" as in a URL's query or a form body.
 std::string percent_decode(std::string_view text);
 // Percent-encodes what a URL's query value cannot carry as it is; keeps the
