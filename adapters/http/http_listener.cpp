@@ -667,9 +667,8 @@ class HttpListener final : public Listener {
     Response response = text_response(http::status::ok, asset->body, asset->content_type);
     // The page runs only its own scripts and can be framed by no one.
     response.set("Content-Security-Policy",
-                 "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'; "
-                 "base-uri 'none'; "
-                 "form-action 'self'");
+                 "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                 "frame-ancestors 'none'; base-uri 'none'; form-action 'self'");
     response.set("X-Content-Type-Options", "nosniff");
     response.set("Referrer-Policy", "no-referrer");
     response.set(http::field::cache_control, "no-cache");
@@ -705,9 +704,9 @@ class HttpListener final : public Listener {
     } unsubscribe{engine_->changes(), token};
     auto& tcp_layer = beast::get_lowest_layer(stream);
     const std::string head =
-        "HTTP/1.1 200 OK\r\nServer: courier/0.1\r\nContent-Type: text/event-stream\r\nCache-Control: "
-        "no-store\r\n"
-        "Connection: close\r\n\r\nretry: 2000\n\n";
+        "HTTP/1.1 200 OK\r\nServer: courier/0.1\r\nContent-Type: text/event-stream\r\n"
+        "Cache-Control: no-store\r\nConnection: close\r\n\r\n"
+        "retry: 2000\n\n";
     tcp_layer.expires_after(settings_.body_timeout);
     auto [hec, hn] = co_await asio::async_write(stream, asio::buffer(head), use_tuple);
     if (hec) co_return;
