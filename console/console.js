@@ -132,7 +132,13 @@ async function logout() {
 function openEvents() {
   if (events || !session.operator) return;
   events = new EventSource('/admin/events');
-  events.addEventListener('open', () => { $('#live').hidden = false; });
+  let connectedBefore = false;
+  events.addEventListener('open', () => {
+    $('#live').hidden = false;
+    // Back after a lost connection: what changed meanwhile was not heard.
+    if (connectedBefore) route();
+    connectedBefore = true;
+  });
   events.addEventListener('error', () => { $('#live').hidden = true; });
   events.addEventListener('overflow', () => route());
   events.addEventListener('message', (e) => onChange(JSON.parse(e.data)));
