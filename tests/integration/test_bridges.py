@@ -317,7 +317,8 @@ class BridgeTest(unittest.TestCase):
                             "&identifier=" + urllib.parse.quote(ORDERS + "|B-1"))
         self.assertEqual(len(found), 1)
         request_url = self.filler_base() + "/ServiceRequest/" + found[0]["id"]
-        self.assertEqual(self.conversation_of(message)["state"], "accepted")
+        # The state is written just after the answer, with the next commit.
+        self.wait_state(message, "accepted")
         task = wait_for(lambda: (t := self.task_of(message))["status"] == "accepted" and t, what="Task accepted")
         self.assertEqual(task["basedOn"], [{"reference": "ServiceRequest/" + message["entry"][1]["resource"]["id"]}])
         self.assertEqual(task["code"]["coding"][0]["code"], "order-b")
