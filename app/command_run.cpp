@@ -163,7 +163,7 @@ int run_command(const RunOptions& options) {
     std::unique_lock lock(prune_mutex);
     do {
       lock.unlock();
-      const std::int64_t removed = engine->store().prune(store::now_millis() - config.retention.count());
+      const std::int64_t removed = engine->operator_info().prune();
       if (removed > 0)
         std::cerr << "courier: pruned " << removed << " finished conversation(s) past retention\n";
       lock.lock();

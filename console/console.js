@@ -7,7 +7,7 @@ const $ = (selector) => document.querySelector(selector);
 const session = { csrf: '', operator: false, mayReadMessages: false, authenticated: false };
 let events = null; // the EventSource of /admin/events
 let current = { view: '', conversation: 0 };
-const page = { before: 0, lastIds: [] };
+const page = { before: 0 };  // the id the shown page of messages starts after; 0: the newest
 
 // ---- talking to courier ---------------------------------------------------
 

@@ -258,17 +258,16 @@ class Query {
   int index_ = 0;
 };
 
+#define COURIER_CONVERSATION_ROW                                                                     \
+  "SELECT c.id, c.received_at, c.listener, c.route, c.event, c.bundle_id, c.header_id, c.reply_to, " \
+  "c.state, c.peer, c.updated_at"
 // A conversation as listed: its row alone.
-constexpr const char* conversation_summary_select =
-    "SELECT c.id, c.received_at, c.listener, c.route, c.event, c.bundle_id, c.header_id, c.reply_to, "
-    "c.state, "
-    "c.peer, c.updated_at FROM conversation c ";
+constexpr const char* conversation_summary_select = COURIER_CONVERSATION_ROW " FROM conversation c ";
 // With its message and reply.
-constexpr const char* conversation_select =
-    "SELECT c.id, c.received_at, c.listener, c.route, c.event, c.bundle_id, c.header_id, c.reply_to, "
-    "c.state, "
-    "c.peer, c.updated_at, k.format, k.body, k.reply_status, k.reply_format, k.reply "
+constexpr const char* conversation_select = COURIER_CONVERSATION_ROW
+    ", k.format, k.body, k.reply_status, k.reply_format, k.reply "
     "FROM conversation c JOIN conversation_content k ON k.conversation = c.id ";
+#undef COURIER_CONVERSATION_ROW
 
 // A row of either select; the content only from conversation_select.
 Conversation read_conversation(const Query& q, bool with_content = true) {
@@ -388,8 +387,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   explicit SqliteStore(const std::string& data_dir) {
     std::filesystem::create_directories(data_dir);
     path_ = (std::filesystem::path(data_dir) / "courier.db").string();
-    const std::string& path = path_;
-    writer_ = std::make_unique<Database>(path, true);
+    writer_ = std::make_unique<Database>(path_, true);
     // Set before the first table exists, so that pruning can give pages back.
     writer_->exec("PRAGMA auto_vacuum = INCREMENTAL");
     writer_->exec("PRAGMA journal_mode = WAL");
@@ -401,7 +399,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     // Several readers, so that searches and reads from different threads
     // (listeners, the engine) run side by side on WAL snapshots.
     for (int i = 0; i < kReaders; ++i) {
-      readers_.push_back(std::make_unique<Database>(path, false));
+      readers_.push_back(std::make_unique<Database>(path_, false));
       readers_.back()->exec("PRAGMA foreign_keys = ON");
       idle_readers_.push_back(readers_.back().get());
     }
