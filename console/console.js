@@ -8,6 +8,7 @@ const session = { csrf: '', operator: false, mayReadMessages: false, authenticat
 let events = null; // the EventSource of /admin/events
 let current = { view: '', conversation: 0 };
 const page = { before: 0 };  // the id the shown page of messages starts after; 0: the newest
+let listLoad = Promise.resolve(); // the page of messages being fetched, if any
 
 // ---- talking to courier ---------------------------------------------------
 
@@ -167,6 +168,7 @@ function onChange(change) {
 // A new conversation appears at the top of the first page when it fits
 // the filter; a known one's state changes in place.
 async function liveRow(change) {
+  await listLoad.catch(() => {});  // a page being fetched now would replace a row added or changed here
   const row = document.querySelector(`#conversations tr[data-id="${change.conversation}"]`);
   if (row) {
     if (change.state) {
@@ -185,7 +187,6 @@ async function liveRow(change) {
   }
   if (filter.get('q') || filter.get('until') || filter.get('delivery')) return;
   if (document.querySelector(`#conversations tr[data-id="${change.conversation}"]`)) return;
-  summary.state = latestState.get(change.conversation) || summary.state;
   $('#conversations tbody').prepend(conversationRow(summary));
 }
 
@@ -291,6 +292,8 @@ function searchParameters() {
 }
 
 function conversationRow(c) {
+  // A change heard while this row was being fetched is newer than the row.
+  c.state = latestState.get(c.id) || c.state;
   const open = () => { location.hash = `#/conversations/${c.id}`; };
   return element('tr', { class: 'selectable', tabindex: 0, 'data-id': c.id, 'aria-label': `conversation ${c.id}, ${c.state}`,
     onclick: open, onkeydown: (e) => { if (e.key === 'Enter') open(); } },
@@ -313,11 +316,20 @@ async function showMessages(query) {
   page.before = Number(query.get('before') || 0);
   if (page.before) parameters.set('before', page.before);
   parameters.set('limit', 50);
-  const list = await call('GET', `/admin/conversations?${parameters}`);
-  $('#conversations tbody').replaceChildren(...list.map(conversationRow));
-  $('#older').disabled = list.length < 50;
-  $('#older').dataset.before = list.length ? list[list.length - 1].id : 0;
-  notice(list.length ? '' : 'No conversation matches.');
+  const table = $('#conversations');
+  table.setAttribute('aria-busy', 'true');
+  listLoad = (async () => {
+    const list = await call('GET', `/admin/conversations?${parameters}`);
+    table.tBodies[0].replaceChildren(...list.map(conversationRow));
+    $('#older').disabled = list.length < 50;
+    $('#older').dataset.before = list.length ? list[list.length - 1].id : 0;
+    notice(list.length ? '' : 'No conversation matches.');
+  })();
+  try {
+    await listLoad;
+  } finally {
+    table.setAttribute('aria-busy', 'false');
+  }
 }
 
 function search(before) {

@@ -292,7 +292,7 @@ async function main() {
 
     await step('a message sent with curl appears live in the browser', async () => {
       await page.getByRole('link', { name: 'Messages' }).click();
-      await page.locator('#conversations').waitFor();
+      await page.locator('#conversations[aria-busy="false"]').waitFor();  // the first page is shown
       await page.locator('#live').waitFor();  // the event stream is open: nothing sent now is missed
       const before = await page.locator('#conversations tbody tr').count();
       assert.equal(await curlSend(message('MRN-LIVE')), 200);
