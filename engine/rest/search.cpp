@@ -92,19 +92,20 @@ void add_tokens(std::string_view param, const fhir::Element& e, std::vector<Inde
   }
 }
 
-// Reference rows: "Type/id" (or the urn as it is), and the id alone under
-// the type as system, for searches by bare id or with a :Type modifier.
+// One row per reference: a relative or absolute reference to a resource as
+// its id under its type as the system (so that "Type/id", a bare id and the
+// :Type modifier all find it with one index row); anything else (a urn) as
+// it is. An index row is a random write into a large B-tree, the costliest
+// part of storing a resource, so a second form of the same reference is
+// not kept.
 void add_reference(std::string_view param, const fhir::Element& e, std::vector<IndexEntry>& out,
                    bool patients_only) {
   if (e.type().name != "Reference") return;
   const std::string reference = normalised_reference(e.child_value("reference"));
   if (reference.empty()) return;
-  const std::size_t slash = reference.find('/');
-  const bool typed = slash != std::string::npos && !reference.starts_with("urn:");
-  if (patients_only && (!typed || reference.substr(0, slash) != "Patient")) return;
-  out.push_back(IndexEntry{std::string(param), {}, reference});
-  if (typed)
-    out.push_back(IndexEntry{std::string(param), reference.substr(0, slash), reference.substr(slash + 1)});
+  const auto [type, id] = split_reference(reference);
+  if (patients_only && type != "Patient") return;
+  out.push_back(IndexEntry{std::string(param), std::string(type), std::string(id)});
 }
 
 std::vector<std::string> split_commas(std::string_view text) {
@@ -158,6 +159,12 @@ std::string normalised_reference(std::string_view reference) {
   if (last == std::string_view::npos) return std::string(r);
   const std::size_t before = r.rfind('/', last - 1);
   return std::string(before == std::string_view::npos ? r : r.substr(before + 1));
+}
+
+std::pair<std::string_view, std::string_view> split_reference(std::string_view normalised) {
+  const std::size_t slash = normalised.find('/');
+  if (slash == std::string_view::npos || normalised.starts_with("urn:")) return {{}, normalised};
+  return {normalised.substr(0, slash), normalised.substr(slash + 1)};
 }
 
 std::vector<IndexEntry> index_entries(const fhir::Element& resource) {
@@ -261,10 +268,13 @@ ParsedSearch parse_search(std::string_view type,
           t = TokenValue{false, {}, v};
         }
       } else if (kind == ParamType::reference) {
-        if (type_modifier)
+        if (type_modifier) {
           t = TokenValue{true, modifier, v};
-        else
-          t = TokenValue{false, {}, normalised_reference(v)};
+        } else {
+          const std::string reference = normalised_reference(v);
+          const auto [type, id] = split_reference(reference);
+          t = TokenValue{!type.empty(), std::string(type), std::string(id)};
+        }
       } else {
         t = TokenValue{false, {}, v};
       }

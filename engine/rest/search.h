@@ -36,6 +36,9 @@ std::vector<IndexEntry> index_entries(const fhir::Element& resource);
 // A reference as the index keeps it: "Type/id" for a relative or absolute
 // URL (a /_history/n suffix dropped), the text itself otherwise (urn:uuid:...).
 std::string normalised_reference(std::string_view reference);
+// A normalised reference as the index row keeps it: {type, id} for
+// "Type/id", {"", text} for anything else.
+std::pair<std::string_view, std::string_view> split_reference(std::string_view normalised);
 
 // "2026-11-26T10:00:00Z" (any FHIR precision) → milliseconds since 1970,
 // the start (or with `upper`, the end) of the period it names. UTC when no

@@ -12,8 +12,10 @@
 #include <filesystem>
 #include <future>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include "engine/fhir/codec.h"
@@ -394,6 +396,14 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     // FULL: every commit syncs the WAL, so a committed write survives a
     // crash or power loss; group commit spreads that cost over many writes.
     writer_->exec("PRAGMA synchronous = FULL");
+    // Each job in a commit group runs in its own savepoint; SQLite copies
+    // every page a savepoint changes into a sub-journal, which by default
+    // spills to a temporary file past 64 KB and then grows for the whole
+    // transaction. In memory it is dropped at each release.
+    writer_->exec("PRAGMA temp_store = MEMORY");
+    // The indexes a message touches are spread over the file; a larger
+    // cache saves reading their pages back from the WAL and the file.
+    writer_->exec("PRAGMA cache_size = -65536");
     migrate(*writer_);
     writer_->exec(statistics);
     // Several readers, so that searches and reads from different threads
@@ -1136,21 +1146,49 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         .bind(v.last_updated)
         .bind(v.deleted ? 1 : 0)
         .step();
-    Query(db, "DELETE FROM search_index WHERE type = ? AND id = ?").bind(v.type).bind(v.id).step();
-    if (!v.deleted)
-      for (const rest::IndexEntry& e : w.index)
-        Query(db, "INSERT OR IGNORE INTO search_index(type, id, param, system, value) VALUES(?, ?, ?, ?, ?)")
-            .bind(v.type)
-            .bind(v.id)
-            .bind(e.param)
-            .bind(e.system)
-            .bind(e.value)
-            .step();
+    update_index(db, v.type, v.id, current.has_value(),
+                 v.deleted ? std::vector<rest::IndexEntry>() : w.index);
     result.outcome = v.deleted                      ? Outcome::deleted
                      : !current || current->deleted ? Outcome::created
                                                     : Outcome::updated;
     result.resource = std::move(v);
     return result;
+  }
+
+  // Brings a resource's index rows to `wanted`, touching only the rows that
+  // change: each row is a random write into a large B-tree, and a new
+  // version (a Task's new status, say) usually changes one or two of them.
+  static void update_index(Database& db, const std::string& type, const std::string& id, bool existed,
+                           const std::vector<rest::IndexEntry>& wanted) {
+    using Row = std::tuple<std::string, std::string, std::string>;  // param, system, value
+    std::set<Row> add;
+    for (const rest::IndexEntry& e : wanted) add.emplace(e.param, e.system, e.value);
+    if (existed) {
+      std::vector<Row> remove;
+      Query q(db, "SELECT param, system, value FROM search_index WHERE type = ? AND id = ?");
+      q.bind(type).bind(id);
+      while (q.step()) {
+        Row row{q.text(0), q.text(1), q.text(2)};
+        if (add.erase(row) == 0) remove.push_back(std::move(row));
+      }
+      for (const auto& [param, system, value] : remove)
+        Query(db,
+              "DELETE FROM search_index WHERE type = ? AND param = ? AND value = ? AND system = ? AND id = ?")
+            .bind(type)
+            .bind(param)
+            .bind(value)
+            .bind(system)
+            .bind(id)
+            .step();
+    }
+    for (const auto& [param, system, value] : add)
+      Query(db, "INSERT OR IGNORE INTO search_index(type, id, param, system, value) VALUES(?, ?, ?, ?, ?)")
+          .bind(type)
+          .bind(id)
+          .bind(param)
+          .bind(system)
+          .bind(value)
+          .step();
   }
 
   // meta.versionId and meta.lastUpdated, as the server sets them.

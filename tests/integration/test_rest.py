@@ -161,10 +161,20 @@ class RestTest(unittest.TestCase):
         self.assertEqual(self.ids(self.search(f"ServiceRequest?_id={ids[0]},{ids[2]}")), sorted([ids[0], ids[2]]))
         self.assertEqual(self.search("ServiceRequest?code=http://loinc.org|24323-8&identifier=ORD-S2")["total"], 1)
         self.assertEqual(self.search("ServiceRequest?status=active,completed&performer=lab-s")["total"], 3)
+        absolute = urllib.parse.quote("http://elsewhere.example/fhir/Organization/lab-s")
+        self.assertEqual(self.ids(self.search(f"ServiceRequest?performer={absolute}")), sorted(ids))
         # POST _search with a form body, as some clients prefer.
         status, body, _ = self.call("POST", "ServiceRequest/_search", "identifier=ORD-S1&performer=lab-s",
                                     content_type="application/x-www-form-urlencoded")
         self.assertEqual((status, self.ids(body)), (200, [ids[0]]))
+        # An update keeps the index to the new version: the old performer no
+        # longer finds it, the new one does, the unchanged status still does.
+        moved = dict(mine[0], performer=[{"reference": "Organization/lab-moved"}])
+        status, _, _ = self.call("PUT", f"ServiceRequest/{ids[0]}", json.dumps(moved))
+        self.assertEqual(status, 200)
+        self.assertEqual(self.ids(self.search("ServiceRequest?performer=lab-s")), sorted(ids[1:]))
+        self.assertEqual(self.ids(self.search("ServiceRequest?performer=Organization/lab-moved&status=active")),
+                         [ids[0]])
 
     def test_paging_follows_next_links(self):
         for n in range(5):
