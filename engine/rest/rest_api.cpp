@@ -271,7 +271,7 @@ class Interaction {
     Write w;
     w.kind = Write::Kind::create;
     w.type = r_.segments[0];
-    w.id = util::random_uuid();  // the server assigns the id of a create
+    w.id = util::time_ordered_uuid();  // the server assigns the id of a create
     if (!r_.if_none_exist.empty()) {
       w.unless_exists = condition(condition_params(r_.if_none_exist));
       if (!w.unless_exists) return;
@@ -320,7 +320,7 @@ class Interaction {
     w.kind = Write::Kind::update;
     w.type = r_.segments[0];
     w.id = std::string(resource->child_value("id"));
-    if (w.id.empty()) w.id = util::random_uuid();
+    if (w.id.empty()) w.id = util::time_ordered_uuid();
     set_id(*resource, w.id);
     w.index = index_entries(*resource);
     w.resource = std::move(resource);
@@ -627,7 +627,7 @@ void run_transaction(ResourceStore& store, const RestRequest& r, std::vector<Bun
         if (auto failure = search_one(condition_params(e.if_none_exist), id))
           return done(std::move(*failure));
       if (id.empty())
-        id = util::random_uuid();
+        id = util::time_ordered_uuid();
       else
         e.method = "MATCHED";  // the existing one stands; nothing to write
     } else if (e.method == "PUT") {
@@ -636,7 +636,7 @@ void run_transaction(ResourceStore& store, const RestRequest& r, std::vector<Bun
       } else {
         if (auto failure = search_one(e.query, id)) return done(std::move(*failure));
         if (id.empty()) id = std::string(e.resource->child_value("id"));
-        if (id.empty()) id = util::random_uuid();
+        if (id.empty()) id = util::time_ordered_uuid();
         matched[e.index].reset();
       }
     } else if (e.method == "DELETE") {

@@ -132,7 +132,7 @@ class AuditTrail::Impl : public std::enable_shared_from_this<Impl> {
       rest::Write w;
       w.kind = rest::Write::Kind::create;
       w.type = "AuditEvent";
-      w.id = util::random_uuid();
+      w.id = util::time_ordered_uuid();
       fhir::ParseResult parsed = fhir::parse_json(audit_event_json(r, w.id));
       if (!parsed.resource) continue;  // cannot happen: we wrote it
       w.index = rest::index_entries(*parsed.resource);

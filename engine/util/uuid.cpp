@@ -1,7 +1,9 @@
 #include "engine/util/uuid.h"
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <mutex>
 #include <random>
 
 namespace courier::util {
@@ -23,14 +25,44 @@ std::string format_uuid(std::uint64_t high, std::uint64_t low, std::uint64_t ver
   return out;
 }
 
-}  // namespace
-
-std::string random_uuid() {
+std::mt19937_64& generator() {
   // One generator per thread, seeded from the system's entropy.
   thread_local std::mt19937_64 generator{(std::random_device{}() * 0x9E3779B97F4A7C15ull) ^
                                          std::random_device{}()};
-  const std::uint64_t high = generator();
-  return format_uuid(high, generator(), 4);
+  return generator;
+}
+
+}  // namespace
+
+std::string random_uuid() {
+  const std::uint64_t high = generator()();
+  return format_uuid(high, generator()(), 4);
+}
+
+std::string time_ordered_uuid() {
+  // 48 bits of milliseconds and a 12-bit counter, shared by all threads so
+  // that ids are ordered across them; the counter starts low in each new
+  // millisecond and, should it run out, borrows the next one.
+  static std::mutex mutex;
+  static std::uint64_t last_ms = 0;
+  static std::uint64_t counter = 0;
+  std::uint64_t ms = 0, sequence = 0;
+  {
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    std::lock_guard lock(mutex);
+    if (static_cast<std::uint64_t>(now) > last_ms) {
+      last_ms = static_cast<std::uint64_t>(now);
+      counter = generator()() & 0x3FF;
+    } else if (++counter > 0xFFF) {
+      ++last_ms;
+      counter = 0;
+    }
+    ms = last_ms;
+    sequence = counter;
+  }
+  return format_uuid(((ms & 0xFFFFFFFFFFFFull) << 16) | sequence, generator()(), 7);
 }
 
 std::uint64_t stable_hash(std::string_view text) {
