@@ -1079,7 +1079,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // ---- status queries ----------------------------------------------------
 
   // A status query by message: its focus names a request courier carried
-  // (by id, fullUrl or identifier); the answer is that conversation's Task,
+  // (by id, absolute fullUrl or identifier); the answer is that conversation's Task,
   // as it stands, as the focus of an "ok" response.
   void answer_status_query(const std::string& key) {
     const ConversationPtr query = queues_[key].items.front().conversation;

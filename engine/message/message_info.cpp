@@ -41,8 +41,11 @@ void add_unique(std::vector<std::string>& keys, std::string key) {
 // What names a focus resource (its fullUrl, Type/id, identifiers), and what
 // its basedOn points at (the reference as written, or the identifier).
 void add_correlation_keys(const fhir::BundleIndex& index, const fhir::Element& resource, MessageInfo& info) {
+  // A urn:uuid fullUrl names the resource only inside this Bundle: nothing
+  // outside it can refer to it, so it is no key (and each key is a row
+  // written for every message).
   for (const auto& entry : index.entries())
-    if (entry.resource == &resource && !entry.full_url.empty())
+    if (entry.resource == &resource && !entry.full_url.empty() && !entry.full_url.starts_with("urn:"))
       add_unique(info.focus_keys, "ref " + std::string(entry.full_url));
   if (const std::string_view id = resource.child_value("id"); !id.empty())
     add_unique(info.focus_keys, "ref " + resource.type().name + "/" + std::string(id));
