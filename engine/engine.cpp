@@ -746,7 +746,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       out.target = head.record.destination;
       out.body = head.record.body;
       out.format = static_cast<fhir::Format>(head.record.format);
-      sender = sender_for(route::Pattern::messaging);
+      // A v2 placer hears the answer as enhanced mode's application ACK.
+      const bool v2 = out.target.starts_with("mllp://") || out.target.starts_with("mllps://");
+      sender = sender_for(v2 ? route::Pattern::mllp : route::Pattern::messaging);
     } else if (destination == nullptr) {
       // The route or destination was removed from the route files since.
       return finish(key, DeliveryState::parked, "its destination is no longer in the routes");

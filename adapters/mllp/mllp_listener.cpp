@@ -15,12 +15,11 @@
 #include <ctime>
 #include <iostream>
 
-#include <nlohmann/json.hpp>
-
 #include "adapters/acceptor.h"
 #include "adapters/caller.h"
 #include "adapters/engine_awaitable.h"
 #include "adapters/mllp/framer.h"
+#include "adapters/mllp/mllp_sender.h"
 #include "adapters/tls/tls.h"
 #include "engine/fhir/operation_outcome.h"
 #include "engine/hl7v2/ack.h"
@@ -58,6 +57,9 @@ struct MllpSettings {
   milliseconds read_timeout{30'000};   // a frame begun must end within this
   std::size_t max_connections = 256;
   AckPolicy ack_policy = AckPolicy::after_delivery;
+  // Where enhanced mode's application ACKs go (mllp://host:port): the
+  // sender's own listener. Empty: none are sent.
+  std::string application_acks;
   hl7v2::ConvertOptions convert;
   std::shared_ptr<ReloadableTls> tls;  // null: plain TCP
   bool authenticate = false;           // only peers with a known client certificate
@@ -118,24 +120,9 @@ hl7v2::Ack ack_for(const Reply& reply, bool commit, std::string& decided_at) {
     return ack;
   }
   // 200 with a response message: its response.code decides.
-  const nlohmann::json message = nlohmann::json::parse(reply.body, nullptr, false);
-  std::string code;
-  if (message.is_object() && message.contains("entry") && message["entry"].is_array() &&
-      !message["entry"].empty()) {
-    const nlohmann::json& header = message["entry"][0].value("resource", nlohmann::json::object());
-    if (header.contains("response") && header["response"].is_object()) {
-      code = header["response"].value("code", "");
-    }
-    if (message.contains("timestamp") && message["timestamp"].is_string()) decided_at = message["timestamp"];
-  }
-  if (code == "transient-error") {
-    ack.code = hl7v2::AckCode::error;
-    ack.text = "the destination could not take the message now";
-  } else if (code == "fatal-error") {
-    ack.code = hl7v2::AckCode::reject;
-    ack.text = "the destination refused the message";
-  }
-  return ack;
+  std::optional<hl7v2::Ack> answer = hl7v2::ack_of_response(reply.body, decided_at);
+  if (answer) answer->commit = commit;
+  return answer.value_or(ack);
 }
 
 class MllpListener final : public Listener {
@@ -416,6 +403,14 @@ class MllpListener final : public Listener {
     inbound.body = std::move(*bundle);
     inbound.format = fhir::Format::json;
     inbound.async = commit || settings_.ack_policy == AckPolicy::on_receipt;
+    if (commit && wanted.application != hl7v2::AckCondition::never && !settings_.application_acks.empty()) {
+      // The outcome comes later as enhanced mode's application ACK: the
+      // engine relays its response (durably, with retries) to this address,
+      // which carries what the ACK must echo. Whether it is sent on success
+      // or on error only, MSH-16 says through the converted MessageHeader.
+      const std::string_view msh = std::string_view(inbound.original).substr(0, inbound.original.find('\r'));
+      inbound.response_url = settings_.application_acks + "?acknowledge=" + util::percent_encode(msh);
+    }
     const Reply reply = co_await async_accept(*engine_, std::move(inbound), asio::use_awaitable);
     std::string decided_at;
     hl7v2::Ack ack = ack_for(reply, commit, decided_at);
@@ -443,7 +438,7 @@ std::unique_ptr<Listener> parse_mllp_listener(std::string name, const YAML::Node
   const std::string where = "listener '" + name + "'";
   if (!reader.check_keys(node,
                          {"name", "type", "address", "port", "max-message", "idle-timeout", "read-timeout",
-                          "max-connections", "ack", "timezone", "tls", "authentication"},
+                          "max-connections", "ack", "application-acks", "timezone", "tls", "authentication"},
                          where)) {
     return nullptr;
   }
@@ -474,6 +469,14 @@ std::unique_ptr<Listener> parse_mllp_listener(std::string name, const YAML::Node
     } else if (ack != "after-delivery") {
       reader.fail(node["ack"], where + ".ack must be after-delivery or on-receipt, not '" + ack + "'");
     }
+  }
+  if (node["application-acks"]) {
+    s.application_acks = reader.scalar(node["application-acks"], where + ".application-acks").value_or("");
+    if (!is_mllp_url(s.application_acks))
+      reader.fail(node["application-acks"], where +
+                                                ".application-acks must be mllp://host:port or "
+                                                "mllps://host:port, not '" +
+                                                s.application_acks + "'");
   }
   if (node["timezone"])
     s.convert.default_offset = reader.scalar(node["timezone"], where + ".timezone").value_or("");

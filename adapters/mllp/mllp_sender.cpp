@@ -19,6 +19,7 @@
 #include "engine/hl7v2/from_fhir.h"
 #include "engine/hl7v2/maps.h"
 #include "engine/hl7v2/message.h"
+#include "engine/util/text.h"
 
 namespace courier::adapters {
 
@@ -63,9 +64,17 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
     using Kind = delivery::SendOutcome::Kind;
     delivery::SendOutcome outcome;
     outcome.kind = Kind::fatal;
-    const std::optional<HostPort> peer = parse_mllp_url(message.target);
+    // An application ACK's address carries the MSH of the message it
+    // answers: mllp://host:port?acknowledge=MSH…
+    const std::size_t question = message.target.find('?');
+    const std::string_view address = std::string_view(message.target).substr(0, question);
+    std::string acknowledged;
+    if (question != std::string::npos)
+      for (auto& [key, value] : util::parse_form(std::string_view(message.target).substr(question + 1)))
+        if (key == "acknowledge") acknowledged = std::move(value);
+    const std::optional<HostPort> peer = parse_mllp_url(address);
     if (!peer) {
-      outcome.error = "not an mllp://host:port or mllps://host:port address: " + message.target;
+      outcome.error = "not an mllp://host:port or mllps://host:port address: " + std::string(address);
       co_return outcome;
     }
     std::string json = std::move(message.body);
@@ -78,7 +87,9 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
       json = fhir::write_json(*parsed.resource);
     }
     std::string why;
-    const std::optional<hl7v2::Oru> v2 = hl7v2::oru_from_fhir(json, self->maps_.get(), why);
+    const std::optional<hl7v2::Outgoing> v2 = acknowledged.empty()
+                                                  ? hl7v2::oru_from_fhir(json, self->maps_.get(), why)
+                                                  : hl7v2::application_ack(acknowledged, json, why);
     if (!v2) {
       outcome.error = "no HL7 v2 form: " + why;
       co_return outcome;
@@ -166,6 +177,10 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
 };
 
 }  // namespace
+
+bool is_mllp_url(std::string_view url) {
+  return parse_mllp_url(url).has_value();
+}
 
 std::shared_ptr<delivery::Sender> make_mllp_sender(asio::io_context& io,
                                                    std::shared_ptr<const hl7v2::MapSet> maps,

@@ -169,6 +169,14 @@ std::string write_ack(const AckFacts& facts, const Ack& ack, std::string_view co
   out += facts.processing_id;
   out += f;
   out += escape(facts.version, d);
+  if (ack.asks_commit) {
+    out += f;  // MSH-13
+    out += f;  // MSH-14
+    out += f;
+    out += "AL";
+    out += f;
+    out += "NE";
+  }
   out += '\r';
 
   out += "MSA";

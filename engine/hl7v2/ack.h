@@ -45,6 +45,9 @@ struct Ack {
   std::string text;     // MSA-3 / ERR-8: no patient data
   // Where the problem is, with its table 0357 code, for AE/AR.
   const ParseError* error = nullptr;
+  // An application ACK of enhanced mode, sent as a message of its own: it
+  // asks its receiver for a commit ACK (MSH-15 AL, MSH-16 NE).
+  bool asks_commit = false;
 };
 
 // The ACK message, segments ended with CR. `control_id` is the ACK's own

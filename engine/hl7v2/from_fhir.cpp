@@ -27,6 +27,15 @@ std::string text(const json& object, const char* key) {
   return {};
 }
 
+std::string v2_time_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y%m%d%H%M%S+0000", &utc);
+  return buffer;
+}
+
 const json& first(const json& object, const char* key) {
   static const json empty = json::object();
   if (!object.is_object() || !object.contains(key)) return empty;
@@ -91,7 +100,7 @@ class OruWriter {
     }
   }
 
-  std::optional<Oru> write(std::string& error) {
+  std::optional<Outgoing> write(std::string& error) {
     const json& header = first(bundle_, "entry").value("resource", json::object());
     if (text(header, "resourceType") != "MessageHeader") {
       error = "the Bundle does not begin with a MessageHeader";
@@ -118,7 +127,7 @@ class OruWriter {
       if (const json* observation = resolve(result)) observations.push_back(observation);
     }
     for (std::size_t i = 0; i < observations.size(); ++i) out += obx(i + 1, *observations[i]);
-    return Oru{std::move(out), control_id};
+    return Outgoing{std::move(out), control_id};
   }
 
  private:
@@ -152,14 +161,7 @@ class OruWriter {
 
   std::string msh(const json& header, const std::string& control_id) const {
     std::string timestamp = v2_time(text(bundle_, "timestamp"));
-    if (timestamp.empty()) {
-      const std::time_t now = std::time(nullptr);
-      std::tm utc{};
-      gmtime_r(&now, &utc);
-      char buffer[32];
-      std::strftime(buffer, sizeof buffer, "%Y%m%d%H%M%S+0000", &utc);
-      timestamp = buffer;
-    }
+    if (timestamp.empty()) timestamp = v2_time_now();
     SegmentWriter segment("MSH");
     segment.set_raw(1, "^~\\&");
     segment.set(2, "COURIER");
@@ -293,13 +295,53 @@ std::string v2_time(std::string_view fhir) {
   return out;
 }
 
-std::optional<Oru> oru_from_fhir(const std::string& bundle_json, const MapSet* maps, std::string& error) {
+std::optional<Outgoing> oru_from_fhir(const std::string& bundle_json, const MapSet* maps,
+                                      std::string& error) {
   const json bundle = json::parse(bundle_json, nullptr, false);
   if (!bundle.is_object() || text(bundle, "resourceType") != "Bundle") {
     error = "not a FHIR message Bundle";
     return std::nullopt;
   }
   return OruWriter(bundle, maps).write(error);
+}
+
+std::optional<Ack> ack_of_response(std::string_view response_json, std::string& decided_at) {
+  const json message = json::parse(response_json, nullptr, false);
+  if (!message.is_object() || text(message, "resourceType") != "Bundle") return std::nullopt;
+  const json& header = first(message, "entry").value("resource", json::object());
+  if (!header.contains("response") || !header["response"].is_object()) return std::nullopt;
+  decided_at = text(message, "timestamp");
+  const std::string code = text(header["response"], "code");
+  Ack ack;
+  if (code == "transient-error") {
+    ack.code = AckCode::error;
+    ack.text = "the destination could not take the message now";
+  } else if (code == "fatal-error") {
+    ack.code = AckCode::reject;
+    ack.text = "the destination refused the message";
+  }
+  return ack;
+}
+
+std::optional<Outgoing> application_ack(std::string_view msh, std::string_view response_json,
+                                        std::string& error) {
+  std::string decided_at;
+  std::optional<Ack> ack = ack_of_response(response_json, decided_at);
+  if (!ack) {
+    error = "the answer to acknowledge is not a FHIR response message";
+    return std::nullopt;
+  }
+  ack->asks_commit = true;
+  const AckFacts facts = ack_facts_of_unreadable(msh);
+  if (facts.control_id.empty()) {
+    error = "the message to acknowledge has no MSH-10";
+    return std::nullopt;
+  }
+  const std::string control_id =
+      util::stable_hash_hex("application ack|" + facts.sending_application + "|" + facts.sending_facility +
+                            "|" + facts.control_id + "|" + std::to_string(static_cast<int>(ack->code)));
+  const std::string timestamp = decided_at.empty() ? v2_time_now() : v2_time(decided_at);
+  return Outgoing{write_ack(facts, *ack, control_id, timestamp), control_id};
 }
 
 }  // namespace courier::hl7v2

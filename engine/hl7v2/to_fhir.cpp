@@ -8,6 +8,7 @@
 
 #include "engine/fhir/codec.h"
 #include "engine/fhir/type_registry.h"
+#include "engine/hl7v2/ack.h"
 #include "engine/hl7v2/structure.h"
 #include "engine/util/uuid.h"
 
@@ -15,6 +16,20 @@ namespace courier::hl7v2 {
 namespace {
 
 using fhir::TypeInfo;
+
+// Enhanced mode's MSH-16 as FHIR's messageheader-response-request: when the
+// sender wants to hear the outcome (AL always, ER on error, SU on success,
+// NE never). Original mode asks nothing: null.
+const char* response_request(const AckRequest& request) {
+  if (!request.enhanced) return nullptr;
+  switch (request.application) {
+    case AckCondition::always: return "always";
+    case AckCondition::error_only: return "on-error";
+    case AckCondition::success_only: return "on-success";
+    case AckCondition::never: return "never";
+  }
+  return nullptr;
+}
 
 // A FHIR element being built: a primitive's text or named children. Kept in
 // unique_ptrs so that slots can point at nodes while siblings are added.
@@ -591,6 +606,12 @@ std::optional<std::string> Converter::run(ConvertError& error) {
   out += R"(,"resource":{)";
   member(out, "resourceType", "MessageHeader");
   member(out, "id", header_id);
+  if (const char* wanted = response_request(ack_request(message_))) {
+    out += R"(,"extension":[{)";
+    member(out, "url", "http://hl7.org/fhir/StructureDefinition/messageheader-response-request");
+    member(out, "valueCode", wanted);
+    out += "}]";
+  }
   out += R"(,"eventCoding":{)";
   member(out, "system", "http://terminology.hl7.org/CodeSystem/v2-0003");
   member(out, "code", message_.trigger_event());

@@ -16,7 +16,7 @@ import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import EVENT_SYSTEM, Courier, free_port, get, header_of, post, wait_for  # noqa: E402
+from harness import EVENT_SYSTEM, Courier, Peer, free_port, get, header_of, post, response_to, wait_for  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAMPLES = os.path.join(REPO, "tests", "data", "hl7v2")
@@ -30,12 +30,15 @@ def sample(name, terminator="\r"):
 
 
 class MllpCourier(Courier):
-    """A courier with an MLLP listener and the shipped v2-feeds route."""
+    """A courier with an MLLP listener (more of its keys in `listener_keys`)
+    and the shipped v2-feeds route, or `routes`."""
 
-    def __init__(self, folder, mllp_port):
+    def __init__(self, folder, mllp_port, routes=None, listener_keys=""):
         self.mllp_port = mllp_port
-        with open(os.path.join(REPO, "routes", "v2-feeds.yaml")) as f:
-            routes = f.read()
+        self.listener_keys = listener_keys
+        if routes is None:
+            with open(os.path.join(REPO, "routes", "v2-feeds.yaml")) as f:
+                routes = f.read()
         super().__init__(folder, routes)
 
     def write_config(self):
@@ -44,7 +47,7 @@ class MllpCourier(Courier):
                     f"listeners:\n  - name: fhir\n    type: http\n    address: 127.0.0.1\n"
                     f"    port: {self.requested_port}\n"
                     f"  - name: mllp\n    type: mllp\n    address: 127.0.0.1\n    port: {self.mllp_port}\n"
-                    f"    max-message: 64KiB\n    read-timeout: 1s\n    timezone: '+01:00'\n"
+                    f"    max-message: 64KiB\n    read-timeout: 1s\n    timezone: '+01:00'\n" + self.listener_keys +
                     f"routes:\n  - {os.path.join(self.folder, 'routes.yaml')}\n" + V2_MAPS)
 
 
@@ -347,6 +350,76 @@ class MllpOutTest(unittest.TestCase):
         before = len(self.received())
         self.assertEqual(self.send("FLAKY"), "ok")
         self.assertEqual(len(self.received()), before + 2)  # the AE, then the retry that got AA
+
+
+class MllpApplicationAckTest(unittest.TestCase):
+    """Enhanced mode: a CA once the message is durable, then the outcome as
+    an application ACK sent to the sender's own listener (python3-hl7's
+    asyncio MLLP server), as MSH-16 asks."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.folder = tempfile.mkdtemp(prefix="courier-mllp-appack-")
+        cls.log = os.path.join(cls.folder, "acks.jsonl")
+        open(cls.log, "w").close()
+        sender_port = free_port()
+        cls.sender = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "v2_receiver.py"),
+                                       str(sender_port), cls.log], stdout=subprocess.PIPE)
+        assert cls.sender.stdout.readline().strip() == b"ready"
+        # The filler refuses the messages whose MSH-10 says so.
+        cls.filler = Peer(lambda bundle, query: (
+            200, response_to(bundle, "fatal-error" if "REFUSE" in bundle["identifier"]["value"] else "ok")))
+        cls.mllp = free_port()
+        routes = f"""
+route: v2-to-filler
+from: mllp
+to:
+  - name: filler
+    pattern: messaging
+    endpoint: {cls.filler.base}
+    retry: {{attempts: 1}}
+"""
+        cls.courier = MllpCourier(cls.folder, cls.mllp, routes,
+                                  listener_keys=f"    application-acks: mllp://127.0.0.1:{sender_port}\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.courier.stop()
+        cls.filler.close()
+        cls.sender.kill()
+        cls.sender.wait()
+
+    def acks(self):
+        with open(self.log) as f:
+            return [segments(json.loads(line)["raw"]) for line in f if line.strip()]
+
+    def send(self, control_id, application_ack):
+        text = sample("adt_a01.hl7").replace("|MSG00001|", f"|{control_id}|").replace("|AL|NE|", f"|AL|{application_ack}|")
+        return segments(mllp_send(self.mllp, text))
+
+    def application_ack(self, control_id):
+        wait_for(lambda: any(a["MSA"][2] == control_id for a in self.acks()), what=f"the application ACK of {control_id}")
+        return next(a for a in self.acks() if a["MSA"][2] == control_id)
+
+    def test_the_outcome_follows_the_commit_ack_as_msh16_asks(self):
+        # MSH-16 ER: success is not reported; MSH-16 AL: it is.
+        self.assertEqual(self.send("APPACK-ER", "ER")["MSA"][1:3], ["CA", "APPACK-ER"])
+        self.assertEqual(self.send("APPACK-OK", "AL")["MSA"][1:3], ["CA", "APPACK-OK"])
+        ack = self.application_ack("APPACK-OK")
+        self.assertEqual(ack["MSA"][1], "AA")
+        self.assertEqual(ack["MSH"][8], "ACK^A01^ACK")
+        self.assertEqual((ack["MSH"][4], ack["MSH"][14:16]), ("ADT1", ["AL", "NE"]))  # to the sender; CA wanted
+        # A refusal is reported under ER, with an ERR segment saying why.
+        self.assertEqual(self.send("APPACK-REFUSE", "ER")["MSA"][1:3], ["CA", "APPACK-REFUSE"])
+        refused = self.application_ack("APPACK-REFUSE")
+        self.assertEqual(refused["MSA"][1], "AR")
+        self.assertIn("ERR", refused)
+        self.assertFalse(any(a["MSA"][2] == "APPACK-ER" for a in self.acks()))
+        # The sender's CA for each application ACK ends its delivery.
+        wait_for(lambda: all(d["state"] == "delivered"
+                             for c in self.courier.conversations(q="APPACK-OK")
+                             for d in self.courier.conversation(c["id"])["deliveries"]),
+                 what="the application ACK delivered")
 
 
 if __name__ == "__main__":

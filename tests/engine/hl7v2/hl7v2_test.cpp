@@ -390,7 +390,7 @@ BOOST_AUTO_TEST_CASE(results_go_to_fhir_and_back_to_oru) {
       hl7v2::to_fhir(parse(sample("oru_r01.hl7")), maps(), hl7v2::ConvertOptions{"+01:00"}, error);
   BOOST_TEST_REQUIRE(bundle.has_value());
   std::string why;
-  const std::optional<hl7v2::Oru> oru = hl7v2::oru_from_fhir(*bundle, &maps(), why);
+  const std::optional<hl7v2::Outgoing> oru = hl7v2::oru_from_fhir(*bundle, &maps(), why);
   BOOST_TEST_REQUIRE(oru.has_value(), why);
   const hl7v2::Message back = parse(oru->text);
   BOOST_TEST(back.structure() == "ORU_R01");
@@ -406,6 +406,59 @@ BOOST_AUTO_TEST_CASE(results_go_to_fhir_and_back_to_oru) {
   BOOST_TEST(back.value(*results[2], 5) == "Fasting sample\nrepeat in 3 months & review");
   BOOST_TEST(back.value(*back.find("PID"), 5, 1, 1) == "Müller");
   BOOST_TEST(back.value(*back.find("OBR"), 25) == "F");
+}
+
+BOOST_AUTO_TEST_CASE(a_response_message_becomes_enhanced_modes_application_ack) {
+  const std::string original = parse(sample("adt_a01.hl7")).write();
+  const std::string msh = original.substr(0, original.find('\r'));
+  auto response = [](const std::string& code) {
+    return R"({"resourceType":"Bundle","type":"message","timestamp":"2024-01-31T12:45:03+01:00","entry":[)"
+           R"({"resource":{"resourceType":"MessageHeader","response":{"identifier":"h1","code":")" +
+           code + R"("}}}]})";
+  };
+  std::string why;
+  const std::optional<hl7v2::Outgoing> accepted = hl7v2::application_ack(msh, response("ok"), why);
+  BOOST_TEST_REQUIRE(accepted.has_value(), why);
+  const hl7v2::Message ack = parse(accepted->text);
+  BOOST_TEST(ack.header(5) == "ADT1");  // back to the sender
+  BOOST_TEST(ack.header(9, 1) == "ACK");
+  BOOST_TEST(ack.header(7) == "20240131124503+0100");  // when the answer was decided
+  BOOST_TEST(ack.control_id() == accepted->control_id);
+  BOOST_TEST(ack.header(15) == "AL");  // a message of its own: its receiver commits to it
+  BOOST_TEST(ack.header(16) == "NE");
+  BOOST_TEST(hl7v2::read_ack(ack).code == "AA");
+  BOOST_TEST(hl7v2::read_ack(ack).acknowledged_id == "MSG00001");
+
+  const std::optional<hl7v2::Outgoing> refused = hl7v2::application_ack(msh, response("fatal-error"), why);
+  BOOST_TEST_REQUIRE(refused.has_value(), why);
+  BOOST_TEST(hl7v2::read_ack(parse(refused->text)).code == "AR");
+  BOOST_TEST(parse(refused->text).find("ERR") != nullptr);
+  BOOST_TEST(
+      hl7v2::read_ack(parse(hl7v2::application_ack(msh, response("transient-error"), why)->text)).code ==
+      "AE");
+  // The same answer sent again is the same ACK, which its receiver can recognise.
+  BOOST_TEST(hl7v2::application_ack(msh, response("ok"), why)->control_id == accepted->control_id);
+  BOOST_TEST(refused->control_id != accepted->control_id);
+  BOOST_TEST(!hl7v2::application_ack(msh, R"({"resourceType":"Patient"})", why).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(msh16_becomes_the_messages_response_request) {
+  const std::string extension = "http://hl7.org/fhir/StructureDefinition/messageheader-response-request";
+  auto response_request = [&](const std::string& text) {
+    hl7v2::ConvertError error;
+    const std::optional<std::string> bundle = hl7v2::to_fhir(parse(text), maps(), {}, error);
+    BOOST_TEST_REQUIRE(bundle.has_value());
+    const nlohmann::json header = nlohmann::json::parse(*bundle)["entry"][0]["resource"];
+    for (const auto& e : header.value("extension", nlohmann::json::array()))
+      if (e["url"] == extension) return e["valueCode"].get<std::string>();
+    return std::string("(none)");
+  };
+  const std::string enhanced = sample("adt_a01.hl7");  // MSH-15 AL, MSH-16 NE
+  BOOST_TEST(response_request(enhanced) == "never");
+  std::string on_error = enhanced;
+  on_error.replace(on_error.find("|AL|NE|"), 7, "|AL|ER|");
+  BOOST_TEST(response_request(on_error) == "on-error");
+  BOOST_TEST(response_request(sample("adt_a08.hl7")) == "(none)");  // original mode asks nothing
 }
 
 BOOST_AUTO_TEST_CASE(messages_without_a_report_have_no_v2_form) {
