@@ -124,23 +124,31 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
       }
       beast::get_lowest_layer(*stream).expires_after(message.timeout);
       auto [wec, written] = co_await asio::async_write(*stream, asio::buffer(frame), use_tuple);
-      std::optional<std::string> ack_text;
+      // Read until the ACK of this message. ACKs of other messages are
+      // stepped over: a receiver in enhanced mode may send the application
+      // ACK of an earlier message on this kept connection after its CA.
+      std::optional<hl7v2::ReceivedAck> received;
       boost::system::error_code rec = wec;
       mllp::Framer framer(1u << 20);
       std::array<char, 4096> buffer;
-      while (!rec && !ack_text) {
+      while (!rec && !received) {
         std::size_t n = 0;
         std::tie(rec, n) = co_await stream->async_read_some(asio::buffer(buffer), use_tuple);
         std::string_view data(buffer.data(), n);
-        while (!rec && !data.empty() && !ack_text) {
+        while (!rec && !data.empty() && !received) {
           std::size_t used = 0;
           const mllp::Framer::Event event = framer.feed(data, used);
           data.remove_prefix(used);
-          if (event == mllp::Framer::Event::message) ack_text = framer.take_message();
           if (event == mllp::Framer::Event::oversized) rec = asio::error::message_size;
+          if (event != mllp::Framer::Event::message) continue;
+          hl7v2::ParseError parse_error;
+          const std::optional<hl7v2::Message> frame =
+              hl7v2::Message::parse(framer.take_message(), parse_error);
+          const hl7v2::ReceivedAck ack = frame ? hl7v2::read_ack(*frame) : hl7v2::ReceivedAck{};
+          if (ack.code.empty() || ack.acknowledged_id == control_id) received = ack;
         }
       }
-      if (!ack_text) {
+      if (!received) {
         if (reused && round == 0 && rec != beast::error::timeout) continue;
         outcome.error = rec == beast::error::timeout
                             ? "no ACK within " + std::to_string(message.timeout.count()) + " ms"
@@ -148,21 +156,16 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
         co_return outcome;
       }
       pool.give_back(peer->key(), std::move(*stream));
-      hl7v2::ParseError parse_error;
-      const std::optional<hl7v2::Message> ack = hl7v2::Message::parse(*ack_text, parse_error);
-      const hl7v2::ReceivedAck received = ack ? hl7v2::read_ack(*ack) : hl7v2::ReceivedAck{};
-      if (received.code.empty()) {
+      if (received->code.empty()) {
         outcome.error = "the receiver answered with something that is not an ACK";
-      } else if (received.acknowledged_id != control_id) {
-        outcome.error = "the receiver acknowledged another message (MSA-2 " + received.acknowledged_id + ")";
-      } else if (received.code == "AA" || received.code == "CA") {
+      } else if (received->code == "AA" || received->code == "CA") {
         outcome.kind = Kind::done;
         outcome.error.clear();
-      } else if (received.code == "AR" || received.code == "CR") {
+      } else if (received->code == "AR" || received->code == "CR") {
         outcome.kind = Kind::fatal;
-        outcome.error = received.code + ": " + received.text;
+        outcome.error = received->code + ": " + received->text;
       } else {
-        outcome.error = received.code + ": " + received.text;
+        outcome.error = received->code + ": " + received->text;
       }
       co_return outcome;
     }

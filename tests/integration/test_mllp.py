@@ -345,6 +345,14 @@ class MllpOutTest(unittest.TestCase):
         self.assertEqual(message["OBR"][7], "20240131140000+0100")
         self.assertEqual(message["OBX"][2:9], ["ST", "^comment", "", "fasting \\F\\ repeat", "", "", ""])
 
+    def test_an_application_ack_after_the_commit_ack_is_stepped_over(self):
+        # The receiver sends CA, then AA on the same kept connection; the AA
+        # is read before the next message's ACK and must not be taken for it.
+        before = len(self.received())
+        self.assertEqual(self.send("ENHANCED"), "ok")
+        self.assertEqual(self.send("Jones"), "ok")
+        self.assertEqual(len(self.received()), before + 2)  # each sent once: no retry
+
     def test_a_refusal_is_a_fatal_error_and_an_ae_is_retried(self):
         self.assertEqual(self.send("REFUSE"), "fatal-error")
         before = len(self.received())

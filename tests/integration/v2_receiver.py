@@ -2,7 +2,9 @@
 """A legacy HL7 v2 receiver for the tests: python3-hl7's asyncio MLLP server
 (Debian's, hence /usr/bin/python3). Each message it takes is appended to a
 log file as one JSON line; it answers AA, or AR when PID-5 names REFUSE, or
-AE the first time PID-5 names FLAKY.
+AE the first time PID-5 names FLAKY, or, when PID-5 names ENHANCED, CA and
+then on the same connection an application ACK (AA), as some receivers in
+enhanced mode do.
 
 Usage: v2_receiver.py PORT LOG_FILE"""
 import asyncio
@@ -31,6 +33,10 @@ async def handle(reader, writer):
                 code = "AE"
             else:
                 code = "AA"
+            if family == "ENHANCED":
+                writer.writemessage(message.create_ack("CA"))
+                await writer.drain()
+                await asyncio.sleep(0.05)
             writer.writemessage(message.create_ack(code))
             await writer.drain()
     except asyncio.IncompleteReadError:
