@@ -401,9 +401,6 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     // spills to a temporary file past 64 KB and then grows for the whole
     // transaction. In memory it is dropped at each release.
     writer_->exec("PRAGMA temp_store = MEMORY");
-    // The indexes a message touches are spread over the file; a larger
-    // cache saves reading their pages back from the WAL and the file.
-    writer_->exec("PRAGMA cache_size = -65536");
     migrate(*writer_);
     writer_->exec(statistics);
     // Several readers, so that searches and reads from different threads
