@@ -21,15 +21,13 @@ store::Id conversation_of_task(std::string_view id) {
 
 namespace {
 
-// What the message's focus keys name: references ("ref Type/id" or an
-// absolute URL; not urn:uuid, which means nothing outside the message) and
-// identifiers ("identifier system|value").
-void focus_of(const MessageInfo& request, std::vector<std::string>& references,
+// What correlation keys name: references ("ref Type/id" or an absolute
+// URL) and identifiers ("identifier system|value").
+void named_by(const std::vector<std::string>& keys, std::vector<std::string>& references,
               std::vector<std::pair<std::string, std::string>>& identifiers) {
-  for (const std::string& key : request.focus_keys) {
+  for (const std::string& key : keys) {
     if (key.starts_with("ref ")) {
-      const std::string reference = key.substr(4);
-      if (!reference.starts_with("urn:")) references.push_back(reference);
+      references.push_back(key.substr(4));
     } else if (key.starts_with("identifier ")) {
       const std::string text = key.substr(11);
       const std::size_t bar = text.find('|');
@@ -42,9 +40,13 @@ void focus_of(const MessageInfo& request, std::vector<std::string>& references,
 
 fhir::Element conversation_task(const TaskFacts& facts) {
   const MessageInfo& request = *facts.request;
-  std::vector<std::string> references;
-  std::vector<std::pair<std::string, std::string>> identifiers;
-  focus_of(request, references, identifiers);
+  // Based on and identified by the requests among the focus resources (an
+  // order's ServiceRequest), not by everything an event message carries (a
+  // Patient, their Observations): FHIR's Task.basedOn names requests.
+  std::vector<std::string> references, focus;
+  std::vector<std::pair<std::string, std::string>> identifiers, unused;
+  named_by(request.request_keys, references, identifiers);
+  named_by(request.focus_keys, focus, unused);
 
   fhir::Element task = fhir::Element::resource("Task");
   task.add_value("id", task_id(facts.conversation));
@@ -67,7 +69,9 @@ fhir::Element conversation_task(const TaskFacts& facts) {
     coding.add_value("code", request.event_code);
   }
   code.add_value("text", "message event " + request.event());
-  if (!references.empty()) task.add("focus").add_value("reference", references.front());
+  // What the Task is about: the request, else the message's first focus resource.
+  if (!references.empty() || !focus.empty())
+    task.add("focus").add_value("reference", !references.empty() ? references.front() : focus.front());
   task.add_value("authoredOn", store::iso_time(facts.received_at));
   task.add_value("lastModified", instant_now());
   if (!request.source_endpoint.empty()) {

@@ -38,19 +38,39 @@ void add_unique(std::vector<std::string>& keys, std::string key) {
   if (!key.empty() && std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(std::move(key));
 }
 
-// What names a focus resource (its fullUrl, Type/id, identifiers), and what
-// its basedOn points at (the reference as written, or the identifier).
+// The R4 resources that follow FHIR's Request pattern: asking for something
+// to be done, which a Task can be based on.
+bool is_request(std::string_view type) {
+  static constexpr std::string_view requests[] = {
+      "Appointment",          "CarePlan",          "Claim",
+      "CommunicationRequest", "Contract",          "CoverageEligibilityRequest",
+      "DeviceRequest",        "EnrollmentRequest", "ImmunizationRecommendation",
+      "MedicationRequest",    "NutritionOrder",    "RequestGroup",
+      "ServiceRequest",       "SupplyRequest",     "Task",
+      "VisionPrescription"};
+  return std::find(std::begin(requests), std::end(requests), type) != std::end(requests);
+}
+
+// What names a focus resource (an absolute fullUrl, Type/id, identifiers),
+// and what its basedOn points at (the reference as written, or the
+// identifier).
 void add_correlation_keys(const fhir::BundleIndex& index, const fhir::Element& resource, MessageInfo& info) {
+  std::vector<std::string> keys;
   // A urn:uuid fullUrl names the resource only inside this Bundle: nothing
   // outside it can refer to it, so it is no key (and each key is a row
   // written for every message).
   for (const auto& entry : index.entries())
     if (entry.resource == &resource && !entry.full_url.empty() && !entry.full_url.starts_with("urn:"))
-      add_unique(info.focus_keys, "ref " + std::string(entry.full_url));
+      add_unique(keys, "ref " + std::string(entry.full_url));
   if (const std::string_view id = resource.child_value("id"); !id.empty())
-    add_unique(info.focus_keys, "ref " + resource.type().name + "/" + std::string(id));
+    add_unique(keys, "ref " + resource.type().name + "/" + std::string(id));
   for (const fhir::Element* identifier : resource.children_named("identifier"))
-    add_unique(info.focus_keys, identifier_key(*identifier));
+    add_unique(keys, identifier_key(*identifier));
+  const bool request = is_request(resource.type().name);
+  for (std::string& key : keys) {
+    if (request) add_unique(info.request_keys, key);
+    add_unique(info.focus_keys, std::move(key));
+  }
   for (std::string& key : based_on_keys(resource)) add_unique(info.based_on, std::move(key));
 }
 

@@ -35,6 +35,10 @@ struct MessageInfo {
   // points at. A later message whose based_on meets a request's
   // focus_keys reports progress on that request.
   std::vector<std::string> focus_keys;
+  // The focus_keys of the focus resources that are requests (FHIR's Request
+  // pattern: ServiceRequest, MedicationRequest, …): what the conversation's
+  // Task is based on and identified by.
+  std::vector<std::string> request_keys;
   std::vector<std::string> based_on;
   std::optional<ResponseInfo> response;
   ResponseRequest response_request = ResponseRequest::always;

@@ -297,6 +297,19 @@ class BridgeTest(unittest.TestCase):
         self.assertEqual((len(requests), len(patients)), (1, 1))
         self.assertEqual(requests[0]["subject"]["reference"], "Patient/" + patients[0]["id"])
 
+    def test_the_task_is_based_on_the_request_not_everything_in_focus(self):
+        message = order_message("record-admission", "A-TASK", self.placer.base, focus_patient=True)
+        header_of(message)["focus"].reverse()  # the Patient first, the ServiceRequest after it
+        status, answer = self.send(message)
+        self.assertEqual((status, response_header(answer)["code"]), (200, "ok"), answer)
+        task = wait_for(lambda: (t := self.task_of(message))["status"] == "completed" and t, what="Task completed")
+        request_id = message["entry"][1]["resource"]["id"]
+        self.assertEqual(task["focus"], {"reference": "ServiceRequest/" + request_id})
+        self.assertEqual(task["basedOn"], [{"reference": "ServiceRequest/" + request_id}])
+        identifiers = {(i.get("system"), i["value"]) for i in task["identifier"]}
+        self.assertIn((ORDERS, "A-TASK"), identifiers)
+        self.assertNotIn(("urn:oid:1.2.36.146.595.217.0.1", "MRN-A-TASK"), identifiers)  # the Patient's
+
     def test_option_a_unreachable_server_is_a_transient_error_after_retries(self):
         message = order_message("record-lost", "A-LOST", self.placer.base)
         status, answer = self.send(message)
