@@ -188,7 +188,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     const bool query = std::any_of(route->to.begin(), route->to.end(), [](const route::Destination& d) {
       return d.pattern == route::Pattern::status;
     });
-    if (!query) nc.correlation_keys = info.focus_keys;
+    if (!query) nc.correlation_keys = info.request_keys;
     for (std::size_t i = 0; i < route->to.size(); ++i) {
       const route::Destination& d = route->to[i];
       store::NewDelivery nd;

@@ -31,13 +31,13 @@ struct MessageInfo {
   std::vector<std::string> destinations;  // destination.endpoint, in order
   std::vector<std::string> focus_types;   // resource types of the focus, resolved in the Bundle
   // Correlation keys ("ref Type/id", "ref FULLURL", "identifier SYSTEM|VALUE"):
-  // what names the focus resources of this message, and what their basedOn
-  // points at. A later message whose based_on meets a request's
-  // focus_keys reports progress on that request.
+  // what names the focus resources of this message (what a status query
+  // asks about), and what their basedOn points at.
   std::vector<std::string> focus_keys;
   // The focus_keys of the focus resources that are requests (FHIR's Request
   // pattern: ServiceRequest, MedicationRequest, …): what the conversation's
-  // Task is based on and identified by.
+  // Task is based on and identified by, and what is kept so that a later
+  // message whose based_on meets them reports progress on this request.
   std::vector<std::string> request_keys;
   std::vector<std::string> based_on;
   std::optional<ResponseInfo> response;

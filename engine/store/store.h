@@ -80,8 +80,9 @@ struct NewConversation {
   // Business identifiers an operator searches by (patient MRN, order id,
   // MSH-10); the Bundle and MessageHeader ids are searchable anyway.
   std::vector<std::string> search_keys = {};
-  // What names the request's focus resources (MessageInfo::focus_keys), so
-  // that later messages pointing at them with basedOn find the conversation.
+  // What names the requests among the message's focus resources
+  // (MessageInfo::request_keys), so that later messages pointing at them
+  // with basedOn, and status queries naming them, find the conversation.
   std::vector<std::string> correlation_keys = {};
 };
 
