@@ -210,6 +210,35 @@ class MllpTest(unittest.TestCase):
         for conn in (big, slow, other):
             conn.close()
 
+    def test_6b_a_peer_that_never_reads_its_acks_is_cut_off_and_others_keep_flowing(self):
+        # Messages with no map are answered at once (AR); this peer sends
+        # them and never reads, until courier's ACKs fill both socket
+        # buffers and courier's write waits longer than read-timeout (1s).
+        stuck = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(("127.0.0.1", self.mllp))
+        stuck.setblocking(False)
+        frame = START + b"MSH|^~\\&|A|B|C|D|2024||SIU^S12^SIU_S12|" + b"X" * 150 + b"|P|2.5\r" + END
+        deadline = time.time() + 20
+        cut_off = False
+        while time.time() < deadline and not cut_off:
+            try:
+                stuck.send(frame * 64)
+            except BlockingIOError:
+                time.sleep(0.05)  # courier stopped reading: its ACK is not being read
+            except (BrokenPipeError, ConnectionResetError):
+                cut_off = True
+            with open(os.path.join(self.folder, "courier.log"), encoding="utf-8", errors="replace") as log:
+                cut_off = cut_off or "closed a connection: the peer does not read its ACK" in log.read()
+        stuck.close()
+        self.assertTrue(cut_off, "courier closes a connection whose peer does not read its ACKs")
+        other = Connection(self.mllp)
+        try:
+            other.send(START + sample("adt_a13.hl7").encode() + END)
+            self.assertEqual(segments(other.ack())["MSA"][1], "AA")
+        finally:
+            other.close()
+
     def test_7_a_peer_that_sends_several_messages_gets_acks_in_order(self):
         conn = Connection(self.mllp)
         try:
