@@ -12,7 +12,6 @@
 #include <boost/asio/write.hpp>
 
 #include <atomic>
-#include <ctime>
 #include <iostream>
 
 #include "adapters/acceptor.h"
@@ -72,15 +71,6 @@ std::string claimed_sender(const hl7v2::AckFacts& facts) {
   return first(facts.sending_application) + "^" + first(facts.sending_facility);
 }
 
-std::string ack_timestamp() {
-  const std::time_t now = std::time(nullptr);
-  std::tm local{};
-  localtime_r(&now, &local);
-  char out[32];
-  std::strftime(out, sizeof out, "%Y%m%d%H%M%S%z", &local);
-  return out;
-}
-
 // The ACK's own MSH-10, at most 20 characters (as v2.3 to 2.6 allow). It
 // follows from the message and the answer, so that a repeated message gets
 // the very ACK the first one got.
@@ -93,7 +83,7 @@ std::string ack_control_id(const hl7v2::AckFacts& facts, const hl7v2::Ack& ack) 
 // The ACK, stamped with the time the answer was decided when known (so a
 // repeat gets the same bytes), else now.
 std::string ack_text(const hl7v2::AckFacts& facts, const hl7v2::Ack& ack, const std::string& decided_at) {
-  const std::string timestamp = decided_at.empty() ? ack_timestamp() : hl7v2::v2_time(decided_at);
+  const std::string timestamp = decided_at.empty() ? hl7v2::v2_time_now() : hl7v2::v2_time(decided_at);
   return hl7v2::write_ack(facts, ack, ack_control_id(facts, ack), timestamp);
 }
 
@@ -318,7 +308,7 @@ class MllpListener final : public Listener {
       hl7v2::ParseError error;
       std::optional<hl7v2::Batch> batch = hl7v2::parse_batch(text, error);
       if (!batch) co_return mllp::frame(co_await refusal(text, error));
-      std::string acks = "BHS|^~\\&|||||" + ack_timestamp() + "\r";
+      std::string acks = "BHS|^~\\&|||||" + hl7v2::v2_time_now() + "\r";
       for (const hl7v2::Message& message : batch->messages) acks += co_await answer_message(message, caller);
       acks += "BTS|" + std::to_string(batch->messages.size()) + "\r";
       co_return mllp::frame(acks);

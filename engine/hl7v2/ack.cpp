@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <ctime>
 #include <vector>
 
 namespace courier::hl7v2 {
@@ -47,6 +48,15 @@ bool old_err_layout(std::string_view version) {
 }
 
 }  // namespace
+
+std::string v2_time_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm local{};
+  localtime_r(&now, &local);
+  char out[32];
+  std::strftime(out, sizeof out, "%Y%m%d%H%M%S%z", &local);
+  return out;
+}
 
 AckRequest ack_request(const Message& message) {
   const std::string accept = message.header(15);

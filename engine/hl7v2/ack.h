@@ -50,6 +50,9 @@ struct Ack {
   bool asks_commit = false;
 };
 
+// The time now as HL7 v2 writes it (YYYYMMDDHHMMSS+ZZZZ, the host's offset).
+std::string v2_time_now();
+
 // The ACK message, segments ended with CR. `control_id` is the ACK's own
 // MSH-10, `timestamp` its MSH-7 (YYYYMMDDHHMMSS+ZZZZ).
 std::string write_ack(const AckFacts& facts, const Ack& ack, std::string_view control_id,

@@ -1,7 +1,6 @@
 #include "engine/hl7v2/from_fhir.h"
 
 #include <cctype>
-#include <ctime>
 #include <map>
 #include <vector>
 
@@ -25,15 +24,6 @@ std::string text(const json& object, const char* key) {
   if (found->is_number()) return found->dump();
   if (found->is_boolean()) return found->get<bool>() ? "Y" : "N";
   return {};
-}
-
-std::string v2_time_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y%m%d%H%M%S+0000", &utc);
-  return buffer;
 }
 
 const json& first(const json& object, const char* key) {

@@ -292,6 +292,17 @@ asyncio.run(main())
 
 
 
+def start_v2_receiver(log):
+    """Starts python3-hl7's asyncio MLLP server (v2_receiver.py) logging to
+    `log`; returns the process and its port."""
+    open(log, "w").close()
+    port = free_port()
+    process = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "v2_receiver.py"),
+                                str(port), log], stdout=subprocess.PIPE)
+    assert process.stdout.readline().strip() == b"ready"
+    return process, port
+
+
 def results_message(family):
     """A FHIR results message: a DiagnosticReport of two Observations for a patient."""
     ids = {name: str(uuid.uuid4()) for name in ("header", "report", "patient", "glucose", "comment")}
@@ -331,11 +342,7 @@ class MllpOutTest(unittest.TestCase):
     def setUpClass(cls):
         cls.folder = tempfile.mkdtemp(prefix="courier-mllp-out-")
         cls.log = os.path.join(cls.folder, "received.jsonl")
-        open(cls.log, "w").close()
-        port = free_port()
-        cls.receiver = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "v2_receiver.py"),
-                                         str(port), cls.log], stdout=subprocess.PIPE)
-        assert cls.receiver.stdout.readline().strip() == b"ready"
+        cls.receiver, port = start_v2_receiver(cls.log)
         routes = f"""
 - route: results-to-legacy
   when: {{event: {EVENT_SYSTEM}|results}}
@@ -398,11 +405,7 @@ class MllpApplicationAckTest(unittest.TestCase):
     def setUpClass(cls):
         cls.folder = tempfile.mkdtemp(prefix="courier-mllp-appack-")
         cls.log = os.path.join(cls.folder, "acks.jsonl")
-        open(cls.log, "w").close()
-        sender_port = free_port()
-        cls.sender = subprocess.Popen(["/usr/bin/python3", os.path.join(os.path.dirname(__file__), "v2_receiver.py"),
-                                       str(sender_port), cls.log], stdout=subprocess.PIPE)
-        assert cls.sender.stdout.readline().strip() == b"ready"
+        cls.sender, sender_port = start_v2_receiver(cls.log)
         # The filler refuses the messages whose MSH-10 says so.
         cls.filler = Peer(lambda bundle, query: (
             200, response_to(bundle, "fatal-error" if "REFUSE" in bundle["identifier"]["value"] else "ok")))
