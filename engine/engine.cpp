@@ -344,7 +344,15 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                            static_cast<fhir::Format>(result.reply->format)};
       if (!async) return done(original);
       done(Reply{202, {}, format});
-      if (!reply_to.empty() && !original.body.empty()) add_relay(result.conversation, reply_to, original);
+      if (reply_to.empty() || original.body.empty()) return;
+      // Relayed again only if it was wanted the first time (MSH-16 ER and a
+      // success: still no application ACK).
+      delivery::SendOutcome stored;
+      stored.body = original.body;
+      stored.format = original.format;
+      const std::optional<message::MessageInfo> response = response_message(stored);
+      if (response && !wanted(info.response_request, response->response->code)) return;
+      add_relay(result.conversation, reply_to, original);
       return;
     }
     // The original is still in progress: wait with it for its response.
@@ -628,6 +636,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // asynchronously to its address. The first one is kept for resends.
   void reply_to_placer(const ConversationPtr& conversation, Reply reply, const std::string& code,
                        std::function<void(Reply)> done) {
+    const bool first = !conversation->replied;
     if (!conversation->replied) {
       conversation->replied = true;
       store_->set_reply(conversation->id,
@@ -642,7 +651,16 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       return;
     }
     if (!wanted(conversation->info.response_request, code) || conversation->reply_to.empty()) return;
+    // A v2 sender hears one outcome, its application ACK: not every later
+    // response or progress report.
+    if (!first && is_v2_address(conversation->reply_to)) return;
     add_relay(conversation->id, conversation->reply_to, reply);
+  }
+
+  // A reply address that a v2 listener set: the answer goes back as an
+  // application ACK over MLLP.
+  static bool is_v2_address(const std::string& address) {
+    return address.starts_with("mllp://") || address.starts_with("mllps://");
   }
 
   void add_relay(store::Id conversation_id, const std::string& reply_to, const Reply& reply) {
@@ -747,8 +765,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       out.body = head.record.body;
       out.format = static_cast<fhir::Format>(head.record.format);
       // A v2 placer hears the answer as enhanced mode's application ACK.
-      const bool v2 = out.target.starts_with("mllp://") || out.target.starts_with("mllps://");
-      sender = sender_for(v2 ? route::Pattern::mllp : route::Pattern::messaging);
+      sender = sender_for(is_v2_address(out.target) ? route::Pattern::mllp : route::Pattern::messaging);
     } else if (destination == nullptr) {
       // The route or destination was removed from the route files since.
       return finish(key, DeliveryState::parked, "its destination is no longer in the routes");
@@ -813,7 +830,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         }
         finish(key, DeliveryState::delivered,
                outcome.status != 0 ? "HTTP " + std::to_string(outcome.status) : "written");
-        if (!conversation->waiters.empty())
+        // A destination that answers nothing (a file, a v2 receiver's AA):
+        // courier's own ok, for a placer waiting on it and for a v2 sender's
+        // application ACK.
+        if (!conversation->waiters.empty() || is_v2_address(conversation->reply_to))
           reply_to_placer(conversation, own_response(*conversation, "ok", {}), "ok", nullptr);
         return;
       case Kind::accepted: {

@@ -485,7 +485,14 @@ class HttpListener final : public Listener {
     inbound.body = request.body();
     inbound.format = format;
     if (auto it = query.find("async"); it != query.end()) inbound.async = it->second == "true";
-    if (auto it = query.find("response-url"); it != query.end()) inbound.response_url = it->second;
+    if (auto it = query.find("response-url"); it != query.end()) {
+      // Only an HTTP(S) address: other schemes (mllp://) are courier's own
+      // return paths, which a placer must not be able to aim.
+      if (!it->second.starts_with("http://") && !it->second.starts_with("https://"))
+        co_return error_response(request, http::status::bad_request, "invalid",
+                                 "response-url must be an http:// or https:// address");
+      inbound.response_url = it->second;
+    }
     Reply reply = co_await async_accept(*engine_, std::move(inbound), asio::use_awaitable);
     const fhir::Format wanted = answer_format(request, query, format);
     if (!reply.body.empty() && reply.format != wanted) {

@@ -398,7 +398,8 @@ class MllpListener final : public Listener {
       // engine relays its response (durably, with retries) to this address,
       // which carries what the ACK must echo. Whether it is sent on success
       // or on error only, MSH-16 says through the converted MessageHeader.
-      const std::string_view msh = std::string_view(inbound.original).substr(0, inbound.original.find('\r'));
+      const std::string_view msh =
+          std::string_view(inbound.original).substr(0, inbound.original.find_first_of("\r\n"));
       inbound.response_url = settings_.application_acks + "?acknowledge=" + util::percent_encode(msh);
     }
     const Reply reply = co_await async_accept(*engine_, std::move(inbound), asio::use_awaitable);
@@ -462,6 +463,7 @@ std::unique_ptr<Listener> parse_mllp_listener(std::string name, const YAML::Node
   }
   if (node["application-acks"]) {
     s.application_acks = reader.scalar(node["application-acks"], where + ".application-acks").value_or("");
+    s.convert.response_request = true;
     if (!is_mllp_url(s.application_acks))
       reader.fail(node["application-acks"], where +
                                                 ".application-acks must be mllp://host:port or "

@@ -124,9 +124,10 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
       }
       beast::get_lowest_layer(*stream).expires_after(message.timeout);
       auto [wec, written] = co_await asio::async_write(*stream, asio::buffer(frame), use_tuple);
-      // Read until the ACK of this message. ACKs of other messages are
-      // stepped over: a receiver in enhanced mode may send the application
-      // ACK of an earlier message on this kept connection after its CA.
+      // Read until the ACK of this message. Other frames are stepped over:
+      // a receiver in enhanced mode may send the application ACK of an
+      // earlier message on this kept connection after its CA; anything that
+      // is not an ACK of this message is no answer to it.
       std::optional<hl7v2::ReceivedAck> received;
       boost::system::error_code rec = wec;
       mllp::Framer framer(1u << 20);
@@ -145,7 +146,7 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
           const std::optional<hl7v2::Message> frame =
               hl7v2::Message::parse(framer.take_message(), parse_error);
           const hl7v2::ReceivedAck ack = frame ? hl7v2::read_ack(*frame) : hl7v2::ReceivedAck{};
-          if (ack.code.empty() || ack.acknowledged_id == control_id) received = ack;
+          if (!ack.code.empty() && ack.acknowledged_id == control_id) received = ack;
         }
       }
       if (!received) {
@@ -156,9 +157,7 @@ class MllpSender final : public delivery::Sender, public std::enable_shared_from
         co_return outcome;
       }
       pool.give_back(peer->key(), std::move(*stream));
-      if (received->code.empty()) {
-        outcome.error = "the receiver answered with something that is not an ACK";
-      } else if (received->code == "AA" || received->code == "CA") {
+      if (received->code == "AA" || received->code == "CA") {
         outcome.kind = Kind::done;
         outcome.error.clear();
       } else if (received->code == "AR" || received->code == "CR") {

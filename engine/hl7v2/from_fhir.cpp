@@ -322,7 +322,11 @@ std::optional<Outgoing> application_ack(std::string_view msh, std::string_view r
     return std::nullopt;
   }
   ack->asks_commit = true;
-  const AckFacts facts = ack_facts_of_unreadable(msh);
+  // The MSH as it came (components, escapes and all), as the listener's own
+  // ACK read it; best effort only when it no longer parses alone.
+  ParseError parse_error;
+  const std::optional<Message> header = Message::parse(std::string(msh) + "\r", parse_error);
+  const AckFacts facts = header ? ack_facts(*header) : ack_facts_of_unreadable(msh);
   if (facts.control_id.empty()) {
     error = "the message to acknowledge has no MSH-10";
     return std::nullopt;

@@ -606,7 +606,7 @@ std::optional<std::string> Converter::run(ConvertError& error) {
   out += R"(,"resource":{)";
   member(out, "resourceType", "MessageHeader");
   member(out, "id", header_id);
-  if (const char* wanted = response_request(ack_request(message_))) {
+  if (const char* wanted = options_.response_request ? response_request(ack_request(message_)) : nullptr) {
     out += R"(,"extension":[{)";
     member(out, "url", "http://hl7.org/fhir/StructureDefinition/messageheader-response-request");
     member(out, "valueCode", wanted);

@@ -20,6 +20,10 @@ struct ConvertOptions {
   // The UTC offset ("+01:00") for v2 times that carry none; empty: the
   // host's offset at that time.
   std::string default_offset;
+  // MSH-16 as the MessageHeader's messageheader-response-request, for a
+  // listener that sends enhanced mode's application ACKs; otherwise the
+  // extension would tell downstream receivers what only the ACK path needs.
+  bool response_request = false;
 };
 
 struct ConvertError {

@@ -396,12 +396,13 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     // FULL: every commit syncs the WAL, so a committed write survives a
     // crash or power loss; group commit spreads that cost over many writes.
     writer_->exec("PRAGMA synchronous = FULL");
+    migrate(*writer_);
     // Each job in a commit group runs in its own savepoint; SQLite copies
     // every page a savepoint changes into a sub-journal, which by default
     // spills to a temporary file past 64 KB and then grows for the whole
-    // transaction. In memory it is dropped at each release.
+    // transaction. In memory it is dropped at each release. Set after the
+    // migrations, whose index builds may need more temporary space.
     writer_->exec("PRAGMA temp_store = MEMORY");
-    migrate(*writer_);
     writer_->exec(statistics);
     // Several readers, so that searches and reads from different threads
     // (listeners, the engine) run side by side on WAL snapshots.

@@ -108,6 +108,9 @@ class MessagingTest(unittest.TestCase):
         self.assertEqual(status, 202)
         wait_for(lambda: inbox.received, what="the response at the response-url")
         self.assertEqual(inbox.received[0]["path"], "/fhir/inbox")
+        # Only an HTTP(S) address: courier's own MLLP return path is not for a placer to aim.
+        status, body = engine.process_message(message(), "?async=true&response-url=mllp://127.0.0.1:1")
+        self.assertEqual(status, 400, body)
 
     def test_no_response_requested_gives_204(self):
         filler = self.peer(lambda b, q: (204, None))

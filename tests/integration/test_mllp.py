@@ -411,13 +411,20 @@ class MllpApplicationAckTest(unittest.TestCase):
             200, response_to(bundle, "fatal-error" if "REFUSE" in bundle["identifier"]["value"] else "ok")))
         cls.mllp = free_port()
         routes = f"""
-route: v2-to-filler
-from: mllp
-to:
-  - name: filler
-    pattern: messaging
-    endpoint: {cls.filler.base}
-    retry: {{attempts: 1}}
+- route: v2-to-file
+  from: mllp
+  when: {{event: http://terminology.hl7.org/CodeSystem/v2-0003|A04}}
+  to:
+    - name: outbox
+      pattern: file
+      folder: {os.path.join(cls.folder, "outbox")}
+- route: v2-to-filler
+  from: mllp
+  to:
+    - name: filler
+      pattern: messaging
+      endpoint: {cls.filler.base}
+      retry: {{attempts: 1}}
 """
         cls.courier = MllpCourier(cls.folder, cls.mllp, routes,
                                   listener_keys=f"    application-acks: mllp://127.0.0.1:{sender_port}\n")
@@ -433,8 +440,9 @@ to:
         with open(self.log) as f:
             return [segments(json.loads(line)["raw"]) for line in f if line.strip()]
 
-    def send(self, control_id, application_ack):
-        text = sample("adt_a01.hl7").replace("|MSG00001|", f"|{control_id}|").replace("|AL|NE|", f"|AL|{application_ack}|")
+    def send(self, control_id, application_ack, event="A01", terminator="\r"):
+        text = (sample("adt_a01.hl7", terminator).replace("|MSG00001|", f"|{control_id}|")
+                .replace("|AL|NE|", f"|AL|{application_ack}|").replace("ADT^A01^", f"ADT^{event}^"))
         return segments(mllp_send(self.mllp, text))
 
     def application_ack(self, control_id):
@@ -455,6 +463,13 @@ to:
         self.assertEqual(refused["MSA"][1], "AR")
         self.assertIn("ERR", refused)
         self.assertFalse(any(a["MSA"][2] == "APPACK-ER" for a in self.acks()))
+        # A destination that answers nothing (a file) is an AA too; a message
+        # ending its segments with LF puts only its MSH in the reply address.
+        self.assertEqual(self.send("APPACK-FILE", "AL", event="A04", terminator="\n")["MSA"][1:3],
+                         ["CA", "APPACK-FILE"])
+        self.assertEqual(self.application_ack("APPACK-FILE")["MSA"][1], "AA")
+        [conversation] = self.courier.conversations(q="APPACK-FILE")
+        self.assertNotIn("PID", self.courier.conversation(conversation["id"])["replyTo"])
         # The sender's CA for each application ACK ends its delivery.
         wait_for(lambda: all(d["state"] == "delivered"
                              for c in self.courier.conversations(q="APPACK-OK")

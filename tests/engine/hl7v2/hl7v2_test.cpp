@@ -436,6 +436,13 @@ BOOST_AUTO_TEST_CASE(a_response_message_becomes_enhanced_modes_application_ack) 
   BOOST_TEST(
       hl7v2::read_ack(parse(hl7v2::application_ack(msh, response("transient-error"), why)->text)).code ==
       "AE");
+  // Fields as they came: components in MSH-3, characters beyond letters and digits in MSH-10.
+  const std::string odd =
+      "MSH|^~\\&|EPIC^1.2.840.114350^ISO|GHH|COURIER|LAB|20240131124500||ADT^A01|A+B#1|P|2.5.1|||AL|AL";
+  const hl7v2::Message odd_ack = parse(hl7v2::application_ack(odd, response("ok"), why)->text);
+  BOOST_TEST(odd_ack.header(5, 1) == "EPIC");
+  BOOST_TEST(odd_ack.header(5, 2) == "1.2.840.114350");
+  BOOST_TEST(hl7v2::read_ack(odd_ack).acknowledged_id == "A+B#1");
   // The same answer sent again is the same ACK, which its receiver can recognise.
   BOOST_TEST(hl7v2::application_ack(msh, response("ok"), why)->control_id == accepted->control_id);
   BOOST_TEST(refused->control_id != accepted->control_id);
@@ -446,7 +453,9 @@ BOOST_AUTO_TEST_CASE(msh16_becomes_the_messages_response_request) {
   const std::string extension = "http://hl7.org/fhir/StructureDefinition/messageheader-response-request";
   auto response_request = [&](const std::string& text) {
     hl7v2::ConvertError error;
-    const std::optional<std::string> bundle = hl7v2::to_fhir(parse(text), maps(), {}, error);
+    hl7v2::ConvertOptions options;
+    options.response_request = true;
+    const std::optional<std::string> bundle = hl7v2::to_fhir(parse(text), maps(), options, error);
     BOOST_TEST_REQUIRE(bundle.has_value());
     const nlohmann::json header = nlohmann::json::parse(*bundle)["entry"][0]["resource"];
     for (const auto& e : header.value("extension", nlohmann::json::array()))
@@ -459,6 +468,11 @@ BOOST_AUTO_TEST_CASE(msh16_becomes_the_messages_response_request) {
   on_error.replace(on_error.find("|AL|NE|"), 7, "|AL|ER|");
   BOOST_TEST(response_request(on_error) == "on-error");
   BOOST_TEST(response_request(sample("adt_a08.hl7")) == "(none)");  // original mode asks nothing
+  // Without a listener that sends application ACKs, nothing is added.
+  hl7v2::ConvertError error;
+  const std::optional<std::string> plain = hl7v2::to_fhir(parse(enhanced), maps(), {}, error);
+  BOOST_TEST_REQUIRE(plain.has_value());
+  BOOST_TEST(plain->find("messageheader-response-request") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(messages_without_a_report_have_no_v2_form) {

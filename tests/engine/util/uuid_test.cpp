@@ -33,6 +33,14 @@ BOOST_AUTO_TEST_CASE(time_ordered_ids_from_several_threads_do_not_collide) {
   std::set<std::string> all;
   for (const auto& mine : made) all.insert(mine.begin(), mine.end());
   BOOST_TEST(all.size() == 20000u);
+  // Ordered across threads too: ids made by one thread after another's
+  // sort after all of those, though they are made in the same millisecond.
+  std::string last_of_first, first_of_second;
+  std::thread([&] {
+    for (int i = 0; i < 1000; ++i) last_of_first = util::time_ordered_uuid();
+  }).join();
+  std::thread([&] { first_of_second = util::time_ordered_uuid(); }).join();
+  BOOST_TEST(last_of_first < first_of_second);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
