@@ -347,10 +347,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       if (reply_to.empty() || original.body.empty()) return;
       // Relayed again only if it was wanted the first time (MSH-16 ER and a
       // success: still no application ACK).
-      delivery::SendOutcome stored;
-      stored.body = original.body;
-      stored.format = original.format;
-      const std::optional<message::MessageInfo> response = response_message(stored);
+      const std::optional<message::MessageInfo> response = response_message(original.body, original.format);
       if (response && !wanted(info.response_request, response->response->code)) return;
       add_relay(result.conversation, reply_to, original);
       return;
@@ -850,7 +847,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         return arm_ack_timer(key, timeout);
       }
       case Kind::response: {
-        const std::optional<message::MessageInfo> info = response_message(outcome);
+        const std::optional<message::MessageInfo> info = response_message(outcome.body, outcome.format);
         if (!info) {
           return retry_or_give_up(key, "the receiver answered with something that is not a response message",
                                   "transient-error");
@@ -871,8 +868,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
 
   // The facts of the response message a receiver answered with; none when
   // its answer is not one.
-  std::optional<message::MessageInfo> response_message(const delivery::SendOutcome& outcome) const {
-    const fhir::ParseResult parsed = fhir::parse_as(outcome.body, outcome.format, options_.limits);
+  std::optional<message::MessageInfo> response_message(const std::string& body, fhir::Format format) const {
+    const fhir::ParseResult parsed = fhir::parse_as(body, format, options_.limits);
     fhir::Issues issues;
     std::optional<message::MessageInfo> info;
     if (parsed.ok()) info = message::read_message_info(*parsed.resource, issues);
@@ -1414,7 +1411,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         return finish(key, DeliveryState::delivered,
                       "cancellation taken (HTTP " + std::to_string(outcome.status) + ")");
       case Kind::response: {
-        const std::optional<message::MessageInfo> info = response_message(outcome);
+        const std::optional<message::MessageInfo> info = response_message(outcome.body, outcome.format);
         const std::string code = info ? info->response->code : "";
         if (code == "ok") return finish(key, DeliveryState::delivered, "cancellation honoured (ok)");
         if (code == "transient-error")

@@ -1,5 +1,6 @@
 #include "engine/message/conversation_task.h"
 
+#include <algorithm>
 #include <charconv>
 
 #include "engine/message/response_builder.h"
@@ -43,10 +44,9 @@ fhir::Element conversation_task(const TaskFacts& facts) {
   // Based on and identified by the requests among the focus resources (an
   // order's ServiceRequest), not by everything an event message carries (a
   // Patient, their Observations): FHIR's Task.basedOn names requests.
-  std::vector<std::string> references, focus;
-  std::vector<std::pair<std::string, std::string>> identifiers, unused;
+  std::vector<std::string> references;
+  std::vector<std::pair<std::string, std::string>> identifiers;
   named_by(request.request_keys, references, identifiers);
-  named_by(request.focus_keys, focus, unused);
 
   fhir::Element task = fhir::Element::resource("Task");
   task.add_value("id", task_id(facts.conversation));
@@ -70,8 +70,12 @@ fhir::Element conversation_task(const TaskFacts& facts) {
   }
   code.add_value("text", "message event " + request.event());
   // What the Task is about: the request, else the message's first focus resource.
-  if (!references.empty() || !focus.empty())
-    task.add("focus").add_value("reference", !references.empty() ? references.front() : focus.front());
+  const auto first_focus = std::find_if(request.focus_keys.begin(), request.focus_keys.end(),
+                                        [](const std::string& key) { return key.starts_with("ref "); });
+  if (!references.empty())
+    task.add("focus").add_value("reference", references.front());
+  else if (first_focus != request.focus_keys.end())
+    task.add("focus").add_value("reference", first_focus->substr(4));
   task.add_value("authoredOn", store::iso_time(facts.received_at));
   task.add_value("lastModified", instant_now());
   if (!request.source_endpoint.empty()) {
