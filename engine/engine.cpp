@@ -120,6 +120,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     std::optional<std::vector<std::string>> task_outputs = std::vector<std::string>{};
     std::string business_status;  // the latest step, for the Task
     bool task_dirty = false;      // the Task is behind: a write is due
+    int task_writes = 0;          // Task writes not yet committed
     // A cancellation under way: its deliveries still open, and why any
     // destination did not honour it.
     int open_cancellations = 0;
@@ -587,7 +588,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   void write_tasks() {
     for (const ConversationPtr& conversation : std::exchange(dirty_tasks_, {})) {
       conversation->task_dirty = false;
-      forget_if_idle(conversation);
+      ++conversation->task_writes;
       message::TaskFacts facts{
           conversation->id,    &conversation->info,           conversation->received_at,
           conversation->state, conversation->business_status, task_outputs(*conversation)};
@@ -598,15 +599,20 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       write.id = message::task_id(conversation->id);
       write.index = rest::index_entries(*task);
       write.resource = *task;
+      write.background = true;
       // Past the observer: courier's own Tasks are no reports and no
-      // cancellations; only subscriptions hear of them.
+      // cancellations; only subscriptions hear of them. The conversation
+      // stays in memory until its Task is written: read back sooner, the
+      // Task would lack its latest outputs.
       store_->resources().write(
-          std::move(write), [self = shared_from_this(), task](rest::WriteResult result) {
-            if (result.outcome != rest::WriteResult::Outcome::created &&
-                result.outcome != rest::WriteResult::Outcome::updated)
-              return;
-            asio::post(self->strand_, [self, task, written = std::move(result.resource)] {
-              if (!self->stopped_) self->subscriptions_.on_written(written, task.get());
+          std::move(write), [self = shared_from_this(), task, conversation](rest::WriteResult result) {
+            const bool written = result.outcome == rest::WriteResult::Outcome::created ||
+                                 result.outcome == rest::WriteResult::Outcome::updated;
+            asio::post(self->strand_, [self, task, conversation, written, resource = std::move(result.resource)] {
+              if (self->stopped_) return;
+              --conversation->task_writes;
+              self->forget_if_idle(conversation);
+              if (written) self->subscriptions_.on_written(resource, task.get());
             });
           });
     }
@@ -1091,7 +1097,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // (once its Task is written).
   void forget_if_idle(const ConversationPtr& conversation) {
     if (conversation->open_deliveries == 0 && conversation->waiters.empty() && !conversation->task_dirty &&
-        conversation->open_cancellations == 0)
+        conversation->task_writes == 0 && conversation->open_cancellations == 0)
       conversations_.erase(conversation->id);
   }
 
@@ -1122,7 +1128,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         // The Task as it stands: pending Task writes first.
         self->write_tasks();
         self->queues_[key].in_flight = true;
-        self->store_->flush([self, key, query, id = message::task_id(row->id)] {
+        self->store_->flush_background([self, key, query, id = message::task_id(row->id)] {
           asio::post(self->strand_, [self, key, query, id] {
             if (self->stopped_) return;
             self->queues_[key].in_flight = false;
@@ -1658,7 +1664,7 @@ void Engine::rest(rest::RestRequest request, std::function<void(rest::RestRespon
   // About Tasks: the conversations' Tasks are brought up to date first.
   asio::post(impl_->strand_, [impl = impl_, request = std::move(request), done = std::move(done)]() mutable {
     impl->write_tasks();
-    impl->store_->flush([impl, request = std::move(request), done = std::move(done)]() mutable {
+    impl->store_->flush_background([impl, request = std::move(request), done = std::move(done)]() mutable {
       asio::post(impl->strand_, [impl, request = std::move(request), done = std::move(done)]() mutable {
         impl->rest_api_.handle(std::move(request), std::move(done));
       });

@@ -88,6 +88,10 @@ struct Write {
   // meta.lastUpdated and serialises it. Empty for remove.
   std::optional<fhir::Element> resource;
   std::vector<IndexEntry> index;
+  // A record courier keeps for itself (an AuditEvent, a conversation's
+  // Task): it may wait behind acknowledgments, and is committed unsynced
+  // (durable with the next synced commit). Never for a client's write.
+  bool background = false;
 };
 
 struct WriteResult {
@@ -114,7 +118,7 @@ bool current_matches(ResourceStore& store, SearchQuery query, const std::string&
 class ResourceStore {
  public:
   virtual ~ResourceStore() = default;
-  // Durable when `done` runs.
+  // Durable when `done` runs (committed, for a background write).
   virtual void write(Write write, std::function<void(WriteResult)> done) = 0;
   // A transaction: every write, or (when one is a conflict, ambiguous, a
   // conditional create that found a match, or failed) none; the results

@@ -18,8 +18,10 @@ namespace {
 constexpr const char* kPeerSystem = "http://courier.example/fhir/peers";
 constexpr const char* kSubtypeSystem = "http://courier.example/fhir/CodeSystem/audit-subtype";
 constexpr auto kBatchDelay = std::chrono::milliseconds(200);
-// Records per write: bounds what a backlog holds as resources at once.
+// Records per batch: bounds what a backlog holds as resources at once.
 constexpr std::size_t kBatchLimit = 1000;
+// Records per store job: the store interleaves these with acknowledgments.
+constexpr std::size_t kChunk = 32;
 
 nlohmann::json event_type(AuditRecord::Kind kind, std::string_view subtype) {
   if (kind == AuditRecord::Kind::rest) {
@@ -137,16 +139,29 @@ class AuditTrail::Impl : public std::enable_shared_from_this<Impl> {
       if (!parsed.resource) continue;  // cannot happen: we wrote it
       w.index = rest::index_entries(*parsed.resource);
       w.resource = std::move(*parsed.resource);
+      w.background = true;
       writes.push_back(std::move(w));
     }
-    // Creates with fresh ids cannot conflict: the batch is all written.
-    store_.write_all(std::move(writes),
-                     [self = last ? nullptr : shared_from_this()](std::vector<rest::WriteResult>) {
-                       if (!self) return;
-                       std::lock_guard lock(self->mutex_);
-                       self->writing_ = false;
-                       if (!self->pending_.empty()) self->arm();
-                     });
+    // Creates with fresh ids cannot conflict: every chunk is written, in
+    // order; the last one's commit arms the next batch.
+    const std::size_t chunks = (writes.size() + kChunk - 1) / kChunk;
+    if (chunks == 0) {
+      std::lock_guard lock(mutex_);
+      writing_ = false;
+      return;
+    }
+    for (std::size_t c = 0; c < chunks; ++c) {
+      const auto begin = writes.begin() + static_cast<std::ptrdiff_t>(c * kChunk);
+      const auto end = c + 1 == chunks ? writes.end() : begin + static_cast<std::ptrdiff_t>(kChunk);
+      std::shared_ptr<Impl> self = last || c + 1 < chunks ? nullptr : shared_from_this();
+      store_.write_all({std::make_move_iterator(begin), std::make_move_iterator(end)},
+                       [self = std::move(self)](std::vector<rest::WriteResult>) {
+                         if (!self) return;
+                         std::lock_guard lock(self->mutex_);
+                         self->writing_ = false;
+                         if (!self->pending_.empty()) self->arm();
+                       });
+    }
   }
 
   void stop() {

@@ -354,6 +354,15 @@ Delivery insert_delivery(Database& db, Id conversation, const std::string& route
 // start and prune.
 constexpr const char* statistics = "PRAGMA analysis_limit = 1000; ANALYZE;";
 
+// Background writes (audit, mirrored Tasks) get this much of each commit
+// after its foreground jobs: a burst of them delays an acknowledgment by
+// about a slice, not by the whole burst.
+constexpr auto kBackgroundSlice = std::chrono::milliseconds(2);
+// Past this many waiting, they get long slices until they catch up: the
+// backlog stays bounded and the foreground slows down instead.
+constexpr std::size_t kBackgroundBacklog = 2000;
+constexpr auto kBackgroundCatchUpSlice = std::chrono::milliseconds(50);
+
 // Brings the store to the current layout (see `migrations`).
 void migrate(Database& db) {
   constexpr auto current = static_cast<std::int64_t>(std::size(migrations));
@@ -543,6 +552,13 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     submit([done = std::move(done)](Database&) mutable { return std::move(done); }, true);
   }
 
+  void flush_background(std::function<void()> done) override {
+    // Behind every background write so far; then a synced commit covers them.
+    submit_background([this, done = std::move(done)](Database&) mutable -> std::function<void()> {
+      return [this, done = std::move(done)]() mutable { flush(std::move(done)); };
+    });
+  }
+
   std::vector<Delivery> unfinished_deliveries() override {
     const Lease db = reader();
     std::vector<Delivery> out;
@@ -692,8 +708,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   // ---- the FHIR REST store -------------------------------------------------
 
   void write(rest::Write w, std::function<void(rest::WriteResult)> done) override {
-    submit(
-        [w = std::move(w), done = std::move(done)](Database& db) mutable -> std::function<void()> {
+    const bool background = w.background;
+    auto work = [w = std::move(w), done = std::move(done)](Database& db) mutable -> std::function<void()> {
           rest::WriteResult result;
           try {
             result = do_write(db, std::move(w));
@@ -707,14 +723,18 @@ class SqliteStore final : public Store, public rest::ResourceStore {
             throw JobFailed(e.what(), std::move(callback));
           }
           return [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); };
-        },
-        true);
+        };
+    if (background)
+      submit_background(std::move(work));
+    else
+      submit(std::move(work), true);
   }
 
   void write_all(std::vector<rest::Write> writes,
                  std::function<void(std::vector<rest::WriteResult>)> done) override {
-    submit(
-        [writes = std::move(writes), done = std::move(done)](Database& db) mutable -> std::function<void()> {
+    const bool background =
+        !writes.empty() && std::all_of(writes.begin(), writes.end(), [](const rest::Write& w) { return w.background; });
+    auto work = [writes = std::move(writes), done = std::move(done)](Database& db) mutable -> std::function<void()> {
           using Outcome = rest::WriteResult::Outcome;
           std::vector<rest::WriteResult> results;
           bool stopped = false;
@@ -737,8 +757,11 @@ class SqliteStore final : public Store, public rest::ResourceStore {
           // Roll the whole transaction back, and still answer.
           if (stopped) throw JobFailed("transaction stopped", std::move(callback));
           return callback;
-        },
-        true);
+        };
+    if (background)
+      submit_background(std::move(work));
+    else
+      submit(std::move(work), true);
   }
 
   std::optional<rest::ResourceVersion> read(const std::string& type, const std::string& id,
@@ -794,6 +817,19 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     wake_.notify_one();
   }
 
+  // Records courier keeps for itself (audit, mirrored Tasks): committed in
+  // order among themselves, a slice per commit after the foreground jobs, so
+  // that a burst of them never holds up an acknowledgment. Unsynced, like
+  // submit(work, false).
+  template <typename F>
+  void submit_background(F&& work) {
+    {
+      std::lock_guard lock(mutex_);
+      background_.push_back(Job{Work(std::forward<F>(work)), false});
+    }
+    wake_.notify_one();
+  }
+
   // Runs SQL that may not run inside a transaction, and waits for it.
   void submit_raw(const char* sql) {
     std::promise<void> finished;
@@ -813,19 +849,39 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     bool synced = true;
     std::vector<std::function<void()>> callbacks;
     std::vector<std::function<void()>> raw;
+    // One job inside the batch's transaction, under its own savepoint.
+    const auto run_job = [&](Job& job) {
+      run(*writer_, "SAVEPOINT one");
+      try {
+        callbacks.push_back(job.work(*writer_));
+        run(*writer_, "RELEASE one");
+      } catch (const JobFailed& failed) {
+        // Undone, and its caller told so.
+        run(*writer_, "ROLLBACK TO one");
+        run(*writer_, "RELEASE one");
+        callbacks.push_back(failed.callback);
+      } catch (const std::exception&) {
+        // One bad write must not undo the others; its callback never
+        // runs, so nothing is acknowledged for it.
+        run(*writer_, "ROLLBACK TO one");
+        run(*writer_, "RELEASE one");
+      }
+    };
     for (;;) {
+      std::size_t background_backlog = 0;
       {
         std::unique_lock lock(mutex_);
-        wake_.wait(lock, [&] { return closing_ || !queue_.empty() || !raw_.empty(); });
-        if (queue_.empty() && raw_.empty() && closing_) return;
+        wake_.wait(lock, [&] { return closing_ || !queue_.empty() || !background_.empty() || !raw_.empty(); });
+        if (queue_.empty() && background_.empty() && raw_.empty() && closing_) return;
         // Group commit: everything that queued up while the last fsync ran.
         const std::size_t n = std::min<std::size_t>(queue_.size(), 1024);
         batch.assign(std::make_move_iterator(queue_.begin()),
                      std::make_move_iterator(queue_.begin() + static_cast<std::ptrdiff_t>(n)));
         queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(n));
+        background_backlog = background_.size();
         raw.swap(raw_);
       }
-      if (!batch.empty()) {
+      if (!batch.empty() || background_backlog > 0) {
         // Sync only when some write in the batch needs it: a message being
         // acknowledged does; a delivery's new state does not (after a crash
         // it would be retried, and receivers deduplicate).
@@ -835,22 +891,21 @@ class SqliteStore final : public Store, public rest::ResourceStore {
           synced = durable;
         }
         run(*writer_, "BEGIN IMMEDIATE");
-        for (Job& job : batch) {
-          run(*writer_, "SAVEPOINT one");
-          try {
-            callbacks.push_back(job.work(*writer_));
-            run(*writer_, "RELEASE one");
-          } catch (const JobFailed& failed) {
-            // Undone, and its caller told so.
-            run(*writer_, "ROLLBACK TO one");
-            run(*writer_, "RELEASE one");
-            callbacks.push_back(failed.callback);
-          } catch (const std::exception&) {
-            // One bad write must not undo the others; its callback never
-            // runs, so nothing is acknowledged for it.
-            run(*writer_, "ROLLBACK TO one");
-            run(*writer_, "RELEASE one");
+        for (Job& job : batch) run_job(job);
+        // Then background jobs for a slice of time; a long one when they
+        // have fallen far behind, so that they catch up and stay bounded.
+        const auto slice_end = std::chrono::steady_clock::now() + (background_backlog > kBackgroundBacklog
+                                                                       ? kBackgroundCatchUpSlice
+                                                                       : kBackgroundSlice);
+        for (std::size_t done = 0; done < background_backlog; ++done) {
+          if (done > 0 && std::chrono::steady_clock::now() >= slice_end) break;
+          Job job;
+          {
+            std::lock_guard lock(mutex_);
+            job = std::move(background_.front());
+            background_.pop_front();
           }
+          run_job(job);
         }
         run(*writer_, "COMMIT");
         writer_->resource_time_floor = writer_->resource_time_max + 1;
@@ -1330,6 +1385,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Job> queue_;
+  std::deque<Job> background_;
   std::vector<std::function<void()>> raw_;
   bool closing_ = false;
   std::thread thread_;

@@ -161,8 +161,12 @@ class Store {
   virtual void update_delivery(const Delivery& delivery, std::function<void()> done) = 0;
   virtual void add_event(Id conversation, Event event, std::string state, std::function<void()> done) = 0;
   virtual void add_delivery(Id conversation, NewDelivery delivery, std::function<void(Delivery)> done) = 0;
-  // Runs `done` once everything written before it is durable.
+  // Runs `done` once everything written before it is durable, except
+  // background resource writes (rest::Write::background), which may still wait.
   virtual void flush(std::function<void()> done) = 0;
+  // Runs `done` once everything written before it is durable, background
+  // resource writes too.
+  virtual void flush_background(std::function<void()> done) = 0;
   // The conversation whose MessageHeader.id is `header_id` (responses name it).
   virtual void find_by_header_id(std::string header_id,
                                  std::function<void(std::optional<Conversation>)> done) = 0;

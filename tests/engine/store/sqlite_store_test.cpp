@@ -4,7 +4,10 @@
 
 #include <filesystem>
 #include <future>
+#include <mutex>
 
+#include "engine/fhir/codec.h"
+#include "engine/rest/resource_store.h"
 #include "engine/store/sqlite_store.h"
 
 using namespace courier;
@@ -182,6 +185,50 @@ INSERT INTO conversation(received_at, updated_at, listener, route, event, bundle
   c.search_keys = {"MRN9"};
   const store::Id id = accept(*s, std::move(c)).conversation;
   BOOST_TEST(s->conversations({.peer = "ward", .key = "MRN9"}).front().id == id);
+}
+
+BOOST_AUTO_TEST_CASE(background_writes_wait_behind_acknowledgments_and_all_land) {
+  TempDir dir;
+  auto s = store::open_sqlite_store(dir.path.string());
+  // More than the store lets wait before it catches up, so several slices.
+  constexpr int kRecords = 5000;
+  std::mutex mutex;
+  std::vector<std::string> order;  // what finished, in order
+  for (int i = 0; i < kRecords; ++i) {
+    rest::Write w;
+    w.type = "Basic";
+    w.id = "b" + std::to_string(i);
+    w.resource = *fhir::parse_json(R"({"resourceType":"Basic","id":")" + w.id + R"("})").resource;
+    w.index = {{"code", "s", "v"}};
+    w.background = true;
+    s->resources().write(std::move(w), [&, i](rest::WriteResult r) {
+      BOOST_TEST((r.outcome == rest::WriteResult::Outcome::created));
+      std::lock_guard lock(mutex);
+      order.push_back("b" + std::to_string(i));
+    });
+  }
+  accept(*s, conversation("b-1", "h-1"));
+  {
+    std::lock_guard lock(mutex);
+    order.push_back("accepted");
+  }
+  std::promise<void> flushed;
+  s->flush_background([&] { flushed.set_value(); });
+  flushed.get_future().get();
+  // Every background write landed, in the order given...
+  std::vector<std::string> background;
+  std::ptrdiff_t accepted_at = -1;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    if (order[i] == "accepted")
+      accepted_at = static_cast<std::ptrdiff_t>(i);
+    else
+      background.push_back(order[i]);
+  }
+  BOOST_REQUIRE(background.size() == static_cast<std::size_t>(kRecords));
+  for (int i = 0; i < kRecords; ++i) BOOST_TEST(background[static_cast<std::size_t>(i)] == "b" + std::to_string(i));
+  // ...and the acknowledgment queued after them did not wait for them all.
+  BOOST_TEST(accepted_at < kRecords);
+  BOOST_TEST(s->resources().read("Basic", "b" + std::to_string(kRecords - 1)).has_value());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
