@@ -5,8 +5,6 @@
 #include <deque>
 #include <mutex>
 
-#include <nlohmann/json.hpp>
-
 #include "engine/fhir/codec.h"
 #include "engine/rest/search.h"
 #include "engine/util/uuid.h"
@@ -23,68 +21,72 @@ constexpr std::size_t kBatchLimit = 1000;
 // Records per store job: the store interleaves these with acknowledgments.
 constexpr std::size_t kChunk = 32;
 
-nlohmann::json event_type(AuditRecord::Kind kind, std::string_view subtype) {
-  if (kind == AuditRecord::Kind::rest) {
-    return {{"system", "http://terminology.hl7.org/CodeSystem/audit-event-type"},
-            {"code", "rest"},
-            {"display", "RESTful Operation"}};
-  }
-  if (kind == AuditRecord::Kind::operator_) {
-    return {{"system", "http://dicom.nema.org/resources/ontology/DCM"},
-            {"code", "110100"},
-            {"display", "Application Activity"}};
-  }
+void add_coding(fhir::Element& coding, const char* system, std::string code, const char* display = nullptr) {
+  coding.add_value("system", system);
+  coding.add_value("code", std::move(code));
+  if (display != nullptr) coding.add_value("display", display);
+}
+
+void add_event_type(fhir::Element& event, AuditRecord::Kind kind, std::string_view subtype) {
+  fhir::Element& type = event.add("type");
+  if (kind == AuditRecord::Kind::rest)
+    return add_coding(type, "http://terminology.hl7.org/CodeSystem/audit-event-type", "rest", "RESTful Operation");
+  if (kind == AuditRecord::Kind::operator_)
+    return add_coding(type, "http://dicom.nema.org/resources/ontology/DCM", "110100", "Application Activity");
   // A message coming in is an import; one going out, an export.
   const bool outgoing = subtype == "delivered" || subtype == "parked" || subtype == "retry" ||
                         subtype == "relayed" || subtype == "failed";
-  return {{"system", "http://dicom.nema.org/resources/ontology/DCM"},
-          {"code", outgoing ? "110106" : "110107"},
-          {"display", outgoing ? "Export" : "Import"}};
+  add_coding(type, "http://dicom.nema.org/resources/ontology/DCM", outgoing ? "110106" : "110107",
+             outgoing ? "Export" : "Import");
 }
 
-nlohmann::json agent_of(const AuditRecord& r) {
+void add_agent(fhir::Element& event, const AuditRecord& r) {
   const std::string name = r.by_courier ? "courier" : r.peer ? r.peer->name : "anonymous";
-  nlohmann::json agent{
-      {"who", {{"identifier", {{"system", kPeerSystem}, {"value", name}}}, {"display", name}}},
-      {"altId", name},
-      {"name", name},
-      {"requestor", !r.by_courier}};
-  if (r.peer && !r.by_courier) {
-    agent["policy"] = nlohmann::json::array({"urn:courier:authenticated-by:" + r.peer->authenticated_by});
+  fhir::Element& agent = event.add("agent");
+  fhir::Element& who = agent.add("who");
+  fhir::Element& identifier = who.add("identifier");
+  identifier.add_value("system", kPeerSystem);
+  identifier.add_value("value", name);
+  who.add_value("display", name);
+  agent.add_value("altId", name);
+  agent.add_value("name", name);
+  agent.add_value("requestor", r.by_courier ? "false" : "true");
+  if (r.peer && !r.by_courier) agent.add_value("policy", "urn:courier:authenticated-by:" + r.peer->authenticated_by);
+  if (!r.address.empty()) {
+    fhir::Element& network = agent.add("network");
+    network.add_value("address", r.address);
+    network.add_value("type", "2");  // 2: IP address
   }
-  if (!r.address.empty()) agent["network"] = {{"address", r.address}, {"type", "2"}};  // 2: IP address
-  return agent;
 }
 
 }  // namespace
 
-std::string audit_event_json(const AuditRecord& r, const std::string& id) {
-  nlohmann::json event{
-      {"resourceType", "AuditEvent"},
-      {"id", id},
-      {"type", event_type(r.kind, r.subtype)},
-      {"subtype", nlohmann::json::array({{{"system", kSubtypeSystem}, {"code", r.subtype}}})},
-      {"action", std::string(1, r.action)},
-      {"recorded", store::iso_time(r.at != 0 ? r.at : store::now_millis())},
-      {"outcome", std::to_string(r.outcome)},
-      {"agent", nlohmann::json::array({agent_of(r)})},
-      {"source",
-       {{"site", r.listener.empty() ? "courier" : "courier listener " + r.listener},
-        {"observer", {{"display", "courier"}}},
-        {"type",
-         nlohmann::json::array({{{"system", "http://terminology.hl7.org/CodeSystem/security-source-type"},
-                                 {"code", "4"},
-                                 {"display", "Application Server"}}})}}}};
-  if (!r.outcome_text.empty()) event["outcomeDesc"] = r.outcome_text;
-  nlohmann::json entities = nlohmann::json::array();
-  for (const std::string& reference : r.entities) entities.push_back({{"what", {{"reference", reference}}}});
+// Built as elements, not as JSON text to parse again: a busy engine
+// records a few of these for every message.
+fhir::Element audit_event(const AuditRecord& r, const std::string& id) {
+  fhir::Element event = fhir::Element::resource("AuditEvent");
+  event.add_value("id", id);
+  add_event_type(event, r.kind, r.subtype);
+  add_coding(event.add("subtype"), kSubtypeSystem, r.subtype);
+  event.add_value("action", std::string(1, r.action));
+  event.add_value("recorded", store::iso_time(r.at != 0 ? r.at : store::now_millis()));
+  event.add_value("outcome", std::to_string(r.outcome));
+  if (!r.outcome_text.empty()) event.add_value("outcomeDesc", r.outcome_text);
+  add_agent(event, r);
+  fhir::Element& source = event.add("source");
+  source.add_value("site", r.listener.empty() ? "courier" : "courier listener " + r.listener);
+  source.add("observer").add_value("display", "courier");
+  add_coding(source.add("type"), "http://terminology.hl7.org/CodeSystem/security-source-type", "4",
+             "Application Server");
+  for (const std::string& reference : r.entities) event.add("entity").add("what").add_value("reference", reference);
   if (!r.message_id.empty()) {
-    entities.push_back(
-        {{"what", {{"identifier", {{"system", "urn:ietf:rfc:3986"}, {"value", r.message_id}}}}},
-         {"type", {{"system", "http://hl7.org/fhir/resource-types"}, {"code", "Bundle"}}}});
+    fhir::Element& entity = event.add("entity");
+    fhir::Element& identifier = entity.add("what").add("identifier");
+    identifier.add_value("system", "urn:ietf:rfc:3986");
+    identifier.add_value("value", r.message_id);
+    add_coding(entity.add("type"), "http://hl7.org/fhir/resource-types", "Bundle");
   }
-  if (!entities.empty()) event["entity"] = std::move(entities);
-  return event.dump();
+  return event;
 }
 
 class AuditTrail::Impl : public std::enable_shared_from_this<Impl> {
@@ -135,10 +137,8 @@ class AuditTrail::Impl : public std::enable_shared_from_this<Impl> {
       w.kind = rest::Write::Kind::create;
       w.type = "AuditEvent";
       w.id = util::time_ordered_uuid();
-      fhir::ParseResult parsed = fhir::parse_json(audit_event_json(r, w.id));
-      if (!parsed.resource) continue;  // cannot happen: we wrote it
-      w.index = rest::index_entries(*parsed.resource);
-      w.resource = std::move(*parsed.resource);
+      w.resource = audit_event(r, w.id);
+      w.index = rest::index_entries(*w.resource);
       w.background = true;
       writes.push_back(std::move(w));
     }

@@ -10,6 +10,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "engine/fhir/element.h"
 #include "engine/rest/resource_store.h"
 #include "engine/security/peer.h"
 
@@ -35,8 +36,8 @@ struct AuditRecord {
   store::Millis at = 0;               // 0: now
 };
 
-// The AuditEvent resource for a record, as JSON.
-std::string audit_event_json(const AuditRecord& record, const std::string& id);
+// The AuditEvent resource for a record.
+fhir::Element audit_event(const AuditRecord& record, const std::string& id);
 
 // Gathers records from any thread and writes them a moment later, many in
 // one transaction, so that auditing costs the store one commit per batch.

@@ -129,7 +129,7 @@ BOOST_AUTO_TEST_CASE(audit_events_are_valid_r4_and_name_no_content) {
   record.message_id = "b-1";
   record.outcome = 4;
   record.outcome_text = "HTTP 403";
-  const std::string json = security::audit_event_json(record, "a1");
+  const std::string json = fhir::write_json(security::audit_event(record, "a1"));
   fhir::ParseResult parsed = fhir::parse_valid(json, fhir::Format::json, fhir::ParseLimits{});
   BOOST_TEST(!fhir::has_errors(parsed.issues), json);
   const nlohmann::json event = nlohmann::json::parse(json);
@@ -137,6 +137,13 @@ BOOST_AUTO_TEST_CASE(audit_events_are_valid_r4_and_name_no_content) {
   BOOST_TEST(event["agent"][0]["network"]["address"] == "10.1.2.3");
   BOOST_TEST(event["entity"][0]["what"]["reference"] == "Patient/123");
   BOOST_TEST(event["outcome"] == "4");
+  BOOST_TEST(event["outcomeDesc"] == "HTTP 403");
+  BOOST_TEST(event["agent"][0]["requestor"] == true);
+  BOOST_TEST(event["agent"][0]["policy"][0] == "urn:courier:authenticated-by:certificate");
+  BOOST_TEST(event["entity"][1]["what"]["identifier"]["value"] == "b-1");
+  BOOST_TEST(event["entity"][1]["type"]["code"] == "Bundle");
+  BOOST_TEST(event["subtype"][0]["code"] == "read");
+  BOOST_TEST(event["type"]["code"] == "rest");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
