@@ -604,17 +604,17 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       // cancellations; only subscriptions hear of them. The conversation
       // stays in memory until its Task is written: read back sooner, the
       // Task would lack its latest outputs.
-      store_->resources().write(
-          std::move(write), [self = shared_from_this(), task, conversation](rest::WriteResult result) {
-            const bool written = result.outcome == rest::WriteResult::Outcome::created ||
-                                 result.outcome == rest::WriteResult::Outcome::updated;
-            asio::post(self->strand_, [self, task, conversation, written, resource = std::move(result.resource)] {
-              if (self->stopped_) return;
-              --conversation->task_writes;
-              self->forget_if_idle(conversation);
-              if (written) self->subscriptions_.on_written(resource, task.get());
-            });
-          });
+      store_->resources().write(std::move(write), [self = shared_from_this(), task,
+                                                   conversation](rest::WriteResult result) {
+        const bool written = result.outcome == rest::WriteResult::Outcome::created ||
+                             result.outcome == rest::WriteResult::Outcome::updated;
+        asio::post(self->strand_, [self, task, conversation, written, resource = std::move(result.resource)] {
+          if (self->stopped_) return;
+          --conversation->task_writes;
+          self->forget_if_idle(conversation);
+          if (written) self->subscriptions_.on_written(resource, task.get());
+        });
+      });
     }
   }
 

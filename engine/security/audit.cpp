@@ -30,7 +30,8 @@ void add_coding(fhir::Element& coding, const char* system, std::string code, con
 void add_event_type(fhir::Element& event, AuditRecord::Kind kind, std::string_view subtype) {
   fhir::Element& type = event.add("type");
   if (kind == AuditRecord::Kind::rest)
-    return add_coding(type, "http://terminology.hl7.org/CodeSystem/audit-event-type", "rest", "RESTful Operation");
+    return add_coding(type, "http://terminology.hl7.org/CodeSystem/audit-event-type", "rest",
+                      "RESTful Operation");
   if (kind == AuditRecord::Kind::operator_)
     return add_coding(type, "http://dicom.nema.org/resources/ontology/DCM", "110100", "Application Activity");
   // A message coming in is an import; one going out, an export.
@@ -51,7 +52,8 @@ void add_agent(fhir::Element& event, const AuditRecord& r) {
   agent.add_value("altId", name);
   agent.add_value("name", name);
   agent.add_value("requestor", r.by_courier ? "false" : "true");
-  if (r.peer && !r.by_courier) agent.add_value("policy", "urn:courier:authenticated-by:" + r.peer->authenticated_by);
+  if (r.peer && !r.by_courier)
+    agent.add_value("policy", "urn:courier:authenticated-by:" + r.peer->authenticated_by);
   if (!r.address.empty()) {
     fhir::Element& network = agent.add("network");
     network.add_value("address", r.address);
@@ -78,7 +80,8 @@ fhir::Element audit_event(const AuditRecord& r, const std::string& id) {
   source.add("observer").add_value("display", "courier");
   add_coding(source.add("type"), "http://terminology.hl7.org/CodeSystem/security-source-type", "4",
              "Application Server");
-  for (const std::string& reference : r.entities) event.add("entity").add("what").add_value("reference", reference);
+  for (const std::string& reference : r.entities)
+    event.add("entity").add("what").add_value("reference", reference);
   if (!r.message_id.empty()) {
     fhir::Element& entity = event.add("entity");
     fhir::Element& identifier = entity.add("what").add("identifier");

@@ -710,20 +710,20 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   void write(rest::Write w, std::function<void(rest::WriteResult)> done) override {
     const bool background = w.background;
     auto work = [w = std::move(w), done = std::move(done)](Database& db) mutable -> std::function<void()> {
-          rest::WriteResult result;
-          try {
-            result = do_write(db, std::move(w));
-          } catch (const std::exception& e) {
-            // The savepoint is rolled back below; the caller must still hear.
-            result.outcome = rest::WriteResult::Outcome::failed;
-            result.error = e.what();
-            auto callback = [done = std::move(done), result = std::move(result)]() mutable {
-              done(std::move(result));
-            };
-            throw JobFailed(e.what(), std::move(callback));
-          }
-          return [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); };
+      rest::WriteResult result;
+      try {
+        result = do_write(db, std::move(w));
+      } catch (const std::exception& e) {
+        // The savepoint is rolled back below; the caller must still hear.
+        result.outcome = rest::WriteResult::Outcome::failed;
+        result.error = e.what();
+        auto callback = [done = std::move(done), result = std::move(result)]() mutable {
+          done(std::move(result));
         };
+        throw JobFailed(e.what(), std::move(callback));
+      }
+      return [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); };
+    };
     if (background)
       submit_background(std::move(work));
     else
@@ -732,32 +732,33 @@ class SqliteStore final : public Store, public rest::ResourceStore {
 
   void write_all(std::vector<rest::Write> writes,
                  std::function<void(std::vector<rest::WriteResult>)> done) override {
-    const bool background =
-        !writes.empty() && std::all_of(writes.begin(), writes.end(), [](const rest::Write& w) { return w.background; });
-    auto work = [writes = std::move(writes), done = std::move(done)](Database& db) mutable -> std::function<void()> {
-          using Outcome = rest::WriteResult::Outcome;
-          std::vector<rest::WriteResult> results;
-          bool stopped = false;
-          for (rest::Write& w : writes) {
-            try {
-              results.push_back(do_write(db, std::move(w)));
-            } catch (const std::exception& e) {
-              results.push_back(rest::WriteResult{Outcome::failed, {}, e.what()});
-            }
-            const Outcome o = results.back().outcome;
-            if (o == Outcome::conflict || o == Outcome::ambiguous || o == Outcome::exists ||
-                o == Outcome::failed) {
-              stopped = true;
-              break;
-            }
-          }
-          auto callback = [done = std::move(done), results = std::move(results)]() mutable {
-            done(std::move(results));
-          };
-          // Roll the whole transaction back, and still answer.
-          if (stopped) throw JobFailed("transaction stopped", std::move(callback));
-          return callback;
-        };
+    const bool background = !writes.empty() && std::all_of(writes.begin(), writes.end(),
+                                                           [](const rest::Write& w) { return w.background; });
+    auto work = [writes = std::move(writes),
+                 done = std::move(done)](Database& db) mutable -> std::function<void()> {
+      using Outcome = rest::WriteResult::Outcome;
+      std::vector<rest::WriteResult> results;
+      bool stopped = false;
+      for (rest::Write& w : writes) {
+        try {
+          results.push_back(do_write(db, std::move(w)));
+        } catch (const std::exception& e) {
+          results.push_back(rest::WriteResult{Outcome::failed, {}, e.what()});
+        }
+        const Outcome o = results.back().outcome;
+        if (o == Outcome::conflict || o == Outcome::ambiguous || o == Outcome::exists ||
+            o == Outcome::failed) {
+          stopped = true;
+          break;
+        }
+      }
+      auto callback = [done = std::move(done), results = std::move(results)]() mutable {
+        done(std::move(results));
+      };
+      // Roll the whole transaction back, and still answer.
+      if (stopped) throw JobFailed("transaction stopped", std::move(callback));
+      return callback;
+    };
     if (background)
       submit_background(std::move(work));
     else
@@ -871,7 +872,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       std::size_t background_backlog = 0;
       {
         std::unique_lock lock(mutex_);
-        wake_.wait(lock, [&] { return closing_ || !queue_.empty() || !background_.empty() || !raw_.empty(); });
+        wake_.wait(lock,
+                   [&] { return closing_ || !queue_.empty() || !background_.empty() || !raw_.empty(); });
         if (queue_.empty() && background_.empty() && raw_.empty() && closing_) return;
         // Group commit: everything that queued up while the last fsync ran.
         const std::size_t n = std::min<std::size_t>(queue_.size(), 1024);
@@ -894,9 +896,9 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         for (Job& job : batch) run_job(job);
         // Then background jobs for a slice of time; a long one when they
         // have fallen far behind, so that they catch up and stay bounded.
-        const auto slice_end = std::chrono::steady_clock::now() + (background_backlog > kBackgroundBacklog
-                                                                       ? kBackgroundCatchUpSlice
-                                                                       : kBackgroundSlice);
+        const auto slice_end =
+            std::chrono::steady_clock::now() +
+            (background_backlog > kBackgroundBacklog ? kBackgroundCatchUpSlice : kBackgroundSlice);
         for (std::size_t done = 0; done < background_backlog; ++done) {
           if (done > 0 && std::chrono::steady_clock::now() >= slice_end) break;
           Job job;

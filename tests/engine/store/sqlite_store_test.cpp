@@ -150,7 +150,8 @@ BOOST_AUTO_TEST_CASE(operators_search_by_every_filter_newest_first) {
   s->update_delivery(d, [&] { parked.set_value(); });
   parked.get_future().get();
   BOOST_TEST(found({.delivery = store::DeliveryState::parked}) == (Ids{ids[1]}));
-  BOOST_TEST(found({.delivery = store::DeliveryState::pending}) == (Ids{ids[5], ids[4], ids[3], ids[2], ids[0]}));
+  BOOST_TEST(found({.delivery = store::DeliveryState::pending}) ==
+             (Ids{ids[5], ids[4], ids[3], ids[2], ids[0]}));
   const store::StoreSummary summary = s->summary();
   BOOST_TEST(summary.size_bytes > 0);
   BOOST_REQUIRE(summary.parked_by_route.size() == 1u);
@@ -225,7 +226,8 @@ BOOST_AUTO_TEST_CASE(background_writes_wait_behind_acknowledgments_and_all_land)
       background.push_back(order[i]);
   }
   BOOST_REQUIRE(background.size() == static_cast<std::size_t>(kRecords));
-  for (int i = 0; i < kRecords; ++i) BOOST_TEST(background[static_cast<std::size_t>(i)] == "b" + std::to_string(i));
+  for (int i = 0; i < kRecords; ++i)
+    BOOST_TEST(background[static_cast<std::size_t>(i)] == "b" + std::to_string(i));
   // ...and the acknowledgment queued after them did not wait for them all.
   BOOST_TEST(accepted_at < kRecords);
   BOOST_TEST(s->resources().read("Basic", "b" + std::to_string(kRecords - 1)).has_value());
