@@ -101,6 +101,13 @@ FieldMap read_field_map(const YAML::Node& root, const fs::path& file, bool segme
       if (fhir::TypeRegistry::r4().find(inner) != nullptr) map.context = inner;
     }
   }
+  map.chain = text(root, "chain", file);
+  if (!map.chain.empty()) {
+    if (map.context.empty() || fhir::TypeRegistry::r4().find_resource(map.context) == nullptr)
+      fail(file, "'chain' needs a map that makes a resource");
+    if (const std::string problem = path_problem(map.context, map.chain + ".reference"); !problem.empty())
+      fail(file, "chain '" + map.chain + "': " + problem);
+  }
   for (const YAML::Node& node : root["rows"]) {
     MapRow row;
     row.from = node["from"].as<std::size_t>();

@@ -42,6 +42,11 @@ struct FieldMap {
   std::string name;      // "PID[Patient]", "XPN[HumanName]"
   std::string resource;  // segment maps: the resource type made
   std::string context;   // data type maps: the FHIR type the paths start from, when known
+  // A data type map that makes a chain of resources (PL: bed, room, …,
+  // facility): each instance its rows number ("[2].mode") is a resource of
+  // its own, part of the next one made through this element ("partOf");
+  // the referring element names the first one made. "" for other maps.
+  std::string chain;
   std::vector<MapRow> rows;
 };
 

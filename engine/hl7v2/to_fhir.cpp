@@ -10,6 +10,7 @@
 #include "engine/fhir/type_registry.h"
 #include "engine/hl7v2/ack.h"
 #include "engine/hl7v2/structure.h"
+#include "engine/util/text.h"
 #include "engine/util/uuid.h"
 
 namespace courier::hl7v2 {
@@ -139,6 +140,8 @@ class Converter {
     std::unique_ptr<Node> root;
     std::string made_by;  // the segment whose rule made it
     std::vector<std::pair<std::string, std::string>> defaults;
+    bool chained = false;                // made by a chain (a Location from a PL)
+    std::optional<std::size_t> part_of;  // in a chain: the next one made (index in made_)
   };
 
   Node* slot(Node& owner, const std::string& name, const std::string& key);
@@ -152,10 +155,13 @@ class Converter {
   void apply_segment(const FieldMap& map, const Segment& segment, Node& resource);
   void apply_row(const MapRow& row, const Source& source, Target target);
   void apply_datatype(const FieldMap& map, const Source& source, const Target& target);
+  void apply_chain(const MapRow& row, const FieldMap& map, const Source& source, const Target& target);
+  void qualify_chain_identifiers();
   void write_leaf(const Target& target, const std::string& value);
   std::string coding_system_uri(const std::string& name) const;
   void apply_vocabulary(const std::string& name, const Source& source, const Target& target);
 
+  std::string identity(const Made& made) const;
   std::string stable_id(const Made& made, std::size_t ordinal) const;
   bool worth_writing(const Node& node) const;
   void write_object(std::string& out, const Node& node) const;
@@ -285,10 +291,11 @@ void Converter::apply_row(const MapRow& row, const Source& source, Target target
     // to once the ids are known.
     const FieldMap* map = maps_.field_map(row.map);
     if (map == nullptr) return;
+    if (!map->chain.empty()) return apply_chain(row, *map, source, target);
     auto root = std::make_unique<Node>();
     root->type = registry_.find_resource(row.creates);
     Node* created = root.get();
-    made_.push_back(Made{row.creates, std::move(root), "", {}});
+    made_.push_back(Made{row.creates, std::move(root), "", {}, false, std::nullopt});
     created_references_.emplace_back(target, made_.size() - 1);
     apply_datatype(*map, source, Target{nullptr, "", "", created});
     return;
@@ -336,6 +343,45 @@ void Converter::apply_datatype(const FieldMap& map, const Source& source, const 
       where = resolve(*node, path, "");
     }
     apply_row(row, part, where);
+  }
+}
+
+// A chain (PL: bed, room, floor, point of care, building, facility): one
+// resource per instance the value has, each part of the next one present,
+// and the element refers to the first (the most granular).
+void Converter::apply_chain(const MapRow& row, const FieldMap& map, const Source& source,
+                            const Target& target) {
+  std::map<std::string, std::size_t> made_at;  // instance ("1" … "6") → index in made_
+  for (const MapRow& part_row : map.rows) {
+    const Source part = source.child(part_row.from);
+    if (!valued(part) || !holds(part_row.when, source, false)) continue;
+    std::string_view path = part_row.to;
+    std::string number = "1";
+    if (path.starts_with("[")) {
+      const std::size_t close = path.find(']');
+      number = std::string(path.substr(1, close - 1));
+      path.remove_prefix(close + 1);
+      if (path.starts_with(".")) path.remove_prefix(1);
+    }
+    const auto [at, fresh] = made_at.try_emplace(number, made_.size());
+    if (fresh) {
+      auto root = std::make_unique<Node>();
+      root->type = registry_.find_resource(row.creates);
+      made_.push_back(Made{row.creates, std::move(root), "", {}, true, std::nullopt});
+    }
+    Node& root = *made_[at->second].root;
+    apply_row(part_row, part, path.empty() ? Target{nullptr, "", "", &root} : resolve(root, path, ""));
+  }
+  // In instance order, most granular first ("1" bed … "6" facility).
+  std::vector<std::pair<int, std::size_t>> chain;
+  for (const auto& [number, index] : made_at) chain.emplace_back(std::stoi(number), index);
+  std::sort(chain.begin(), chain.end());
+  if (chain.empty()) return;
+  created_references_.emplace_back(target, chain.front().second);
+  for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
+    Made& part = made_[chain[i].second];
+    part.part_of = chain[i + 1].second;
+    created_references_.emplace_back(resolve(*part.root, map.chain, ""), chain[i + 1].second);
   }
 }
 
@@ -413,8 +459,53 @@ std::string first_identifier(const Node& resource) {
   return {};
 }
 
+// What tells a resource apart: its first identifier, and for a part of a
+// chain the identity of what it is part of too (bed 1 of room 401 is not
+// bed 1 of room 402).
+std::string Converter::identity(const Made& made) const {
+  std::string identifier = first_identifier(*made.root);
+  if (!identifier.empty() && made.part_of) {
+    const std::string whole = identity(made_[*made.part_of]);
+    if (!whole.empty()) identifier += " in " + whole;
+  }
+  return identifier;
+}
+
+// A part of a chain whose identifier has no system gets one that names
+// what it is part of ("urn:hl7v2:location:GH/4E/401" for bed 1 there; the
+// outermost "urn:hl7v2:location"): a bed or room code is unique only within
+// its ward, and REST upserts find a resource by its identifier.
+void Converter::qualify_chain_identifiers() {
+  std::vector<std::string> systems(made_.size());
+  for (std::size_t i = 0; i < made_.size(); ++i) {
+    if (!made_[i].chained) continue;
+    std::string kind = made_[i].type;  // "location"
+    kind[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(kind[0])));
+    std::string path;  // from the outermost in
+    for (std::optional<std::size_t> at = made_[i].part_of; at; at = made_[*at].part_of) {
+      const std::string identifier = first_identifier(*made_[*at].root);
+      const std::string value = util::percent_encode(identifier.substr(identifier.find('|') + 1));
+      path.insert(0, path.empty() ? value : value + "/");
+    }
+    systems[i] = "urn:hl7v2:" + kind + (path.empty() ? "" : ":" + path);
+  }
+  for (std::size_t i = 0; i < made_.size(); ++i) {
+    if (systems[i].empty()) continue;
+    for (auto& [name, child] : made_[i].root->children) {
+      if (name != "identifier") continue;
+      const bool has_system =
+          std::any_of(child->children.begin(), child->children.end(),
+                      [](const auto& part) { return part.first == "system" && !part.second->value.empty(); });
+      if (!has_system) {
+        if (Node* system = slot(*child, "system", "[chain]")) system->value = systems[i];
+      }
+      break;  // the first identifier: the one upserts go by
+    }
+  }
+}
+
 std::string Converter::stable_id(const Made& made, std::size_t ordinal) const {
-  const std::string identifier = first_identifier(*made.root);
+  const std::string identifier = identity(made);
   if (!identifier.empty()) return util::stable_uuid(made.type + "|" + identifier);
   return util::stable_uuid(bundle_id_ + "|" + made.type + "|" + std::to_string(ordinal));
 }
@@ -525,7 +616,8 @@ std::optional<std::string> Converter::run(ConvertError& error) {
       } else {
         auto root = std::make_unique<Node>();
         root->type = registry_.find_resource(map->resource);
-        made_.push_back(Made{map->resource, std::move(root), std::string(segment.name()), {}});
+        made_.push_back(
+            Made{map->resource, std::move(root), std::string(segment.name()), {}, false, std::nullopt});
       }
       apply_segment(*map, segment, *made_[index].root);
       made_[index].defaults.insert(made_[index].defaults.end(), rule.defaults.begin(), rule.defaults.end());
@@ -551,6 +643,7 @@ std::optional<std::string> Converter::run(ConvertError& error) {
 
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < made_.size(); ++i) ids.push_back(stable_id(made_[i], i));
+  qualify_chain_identifiers();
   // The same practitioner named twice in a message is one resource: it is
   // written once (the first time), and both references point at it.
   std::vector<bool> first_of_id(made_.size(), true);

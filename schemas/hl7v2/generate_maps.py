@@ -45,9 +45,15 @@ SEGMENT_MAPS = [
 STRUCTURES = ["ADT_A01", "ADT_A02", "ADT_A05", "ADT_A09", "OML_O21", "ORM_O01", "ORU_R01"]
 
 # The resources a value may make of its own (a Practitioner from an XCN).
-# Locations (PL) are left out: a bed or room code alone does not tell one
-# ward's bed 1 from another's, and upserts go by identifier.
-CREATED_TYPES = {"Practitioner", "Organization"}
+CREATED_TYPES = {"Practitioner", "Organization", "Location"}
+
+# Data type maps that make a chain of resources rather than one: each
+# instance the table numbers ("[1].mode" is the bed, "[2].mode" the room) is
+# a resource of its own, part of the next one made through the element
+# named here, and the referring element names the first one made (the most
+# granular). The chain replaces the table's own partOf rows, which skip
+# levels and cannot say "the next one present".
+CHAINS = {"PL[Location]": "partOf"}
 
 # Decisions where the IG's table cannot be computed as written.
 OVERRIDES = {
@@ -237,6 +243,13 @@ def read_map(path, map_name, kind):
                 overridden.add(position)
             continue
         target, assign_in_target = clean_target(target)
+        if map_name in CHAINS:
+            if ".partOf." in target or target.endswith(".partOf"):
+                skipped.append((identifier, target, "the chain makes each one part of the next one present"))
+                continue
+            # "[4].location(Location.mode)": the table's way, in places, of
+            # naming an element of the instance itself.
+            target = re.sub(r"^(\[\d+\])\.location\(Location\.([A-Za-z0-9\[\]\.]+)\)$", r"\1.\2", target)
         assign = cell(row, 16)
         if assign.startswith('"') and assign.endswith('"') and len(assign) >= 2:
             assign = assign[1:-1].strip()
@@ -275,7 +288,13 @@ def read_map(path, map_name, kind):
         entry = {"from": position, "to": target}
         datatype_map = cell(row, 14).replace(" ", "")
         if creates:
-            if assign or context_type_of(datatype_map) != creates:
+            if assign:
+                skipped.append((identifier, target + "(" + creates + ")",
+                                "it both makes a resource and assigns a value"))
+                continue
+            # The tables spell some map names in lower case ("PL[location]").
+            made_by = datatype_map[datatype_map.find("[") + 1 : -1].split("-")[0]
+            if made_by.lower() != creates.lower():
                 skipped.append((identifier, target + "(" + creates + ")",
                                 f"{datatype_map} does not make a {creates}"))
                 continue
@@ -344,6 +363,8 @@ def write_map(folder, map_name, source, kind, kept, skipped):
         for identifier, target, why in skipped:
             lines.append(f"#   {identifier} -> {target}: {why}")
     lines.append(f"map: {scalar(map_name)}")
+    if map_name in CHAINS:
+        lines.append(f"chain: {scalar(CHAINS[map_name])}")
     if kind == "segment":
         lines.append(f"resource: {scalar(context_type_of(map_name))}")
     lines.append("rows:")

@@ -159,6 +159,31 @@ class MllpTest(unittest.TestCase):
         self.assertEqual(observation["valueQuantity"]["value"], 246)
         self.assertEqual(observation["interpretation"][0]["coding"][0]["code"], "H")
 
+    def test_3b_a_transfer_moves_the_encounter_to_a_bed_in_the_store(self):
+        ack = segments(mllp_send(self.mllp, sample("adt_a02.hl7")))
+        self.assertEqual(ack["MSA"][1:3], ["AA", "MSGA02"])
+        encounter = search(self.courier.port, "Encounter?identifier=" + urllib.parse.quote("GHH|VN0001"))
+        self.assertEqual(encounter["total"], 1)
+        locations = encounter["entry"][0]["resource"]["location"]
+        self.assertEqual([x["status"] for x in locations], ["active", "completed"])
+
+        def chain(reference):
+            names = []
+            while reference:
+                status, body = get(self.courier.port, "/fhir/" + reference)
+                self.assertEqual(status, 200, body)
+                location = json.loads(body)
+                names.append(location["identifier"][0]["value"])
+                reference = location.get("partOf", {}).get("reference")
+            return names
+        # Upserted by identifier, with references rewritten to the store's ids.
+        self.assertEqual(chain(locations[0]["location"]["reference"]), ["02", "2013", "2000", "GHH"])
+        self.assertEqual(chain(locations[1]["location"]["reference"]), ["01", "2012", "2000", "GHH"])
+        bed = search(self.courier.port, "Location?identifier=" +
+                     urllib.parse.quote("urn:hl7v2:location:GHH/2000/2013|02"))
+        self.assertEqual(bed["total"], 1)
+        self.assertEqual(bed["entry"][0]["resource"]["physicalType"]["coding"][0]["code"], "bd")
+
     def test_4_every_segment_terminator_is_read(self):
         for terminator in ("\r", "\n", "\r\n"):
             text = sample("adt_a04.hl7", terminator).replace("MSGA04", "TERM" + str(len(terminator)) +

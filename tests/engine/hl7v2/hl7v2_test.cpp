@@ -1,5 +1,7 @@
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include <boost/test/unit_test.hpp>
@@ -311,6 +313,67 @@ BOOST_AUTO_TEST_CASE(every_listed_message_type_converts_to_valid_fhir) {
   BOOST_TEST(resources_of(json::parse(*bundle), "Practitioner").size() == 1u);
   const json order = convert("orm_o01.hl7");
   BOOST_TEST(resources_of(order, "ServiceRequest").size() == 1u);  // ORC and OBR are one request
+}
+
+BOOST_AUTO_TEST_CASE(a02_moves_the_encounter_between_locations_chained_bed_to_facility) {
+  const json bundle = convert("adt_a02.hl7");
+  const std::vector<json> locations = resources_of(bundle, "Location");
+  // The new bed, room and point of care, the old bed and room, and the
+  // point of care and facility the two share, once each.
+  BOOST_TEST_REQUIRE(locations.size() == 6u);
+  std::map<std::string, json> by_reference;
+  for (const json& location : locations)
+    by_reference["urn:uuid:" + location["id"].get<std::string>()] = location;
+  const auto chain = [&](const json& reference) {
+    std::vector<std::string> names;  // "bd 02", "ro 2013", ...
+    for (std::string at = reference["reference"]; !at.empty();) {
+      const json& location = by_reference.at(at);
+      names.push_back(location.value("/physicalType/coding/0/code"_json_pointer, std::string("?")) + " " +
+                      location["identifier"][0]["value"].get<std::string>());
+      at = location.contains("partOf") ? location["partOf"]["reference"].get<std::string>() : "";
+    }
+    return names;
+  };
+  const json encounter = resources_of(bundle, "Encounter").at(0);
+  BOOST_TEST_REQUIRE(encounter["location"].size() == 2u);
+  BOOST_TEST(encounter["location"][0]["status"] == "active");  // PV1-3, where the patient is now
+  BOOST_TEST(chain(encounter["location"][0]["location"]) ==
+                 (std::vector<std::string>{"bd 02", "ro 2013", "? 2000", "si GHH"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(encounter["location"][1]["status"] == "completed");  // PV1-6, where they were
+  BOOST_TEST(chain(encounter["location"][1]["location"]) ==
+                 (std::vector<std::string>{"bd 01", "ro 2012", "? 2000", "si GHH"}),
+             boost::test_tools::per_element());
+  // A bed code is unique only within its ward: its identifier's system says
+  // which, so that upserts by identifier find this bed and no other.
+  const json& bed = by_reference.at(encounter["location"][0]["location"]["reference"]);
+  BOOST_TEST(bed["identifier"][0]["system"] == "urn:hl7v2:location:GHH/2000/2013");
+  BOOST_TEST(bed["mode"] == "instance");
+  const json& facility = by_reference.at(by_reference.at(
+      by_reference.at(bed["partOf"]["reference"])["partOf"]["reference"])["partOf"]["reference"]);
+  BOOST_TEST(facility["identifier"][0]["system"] == "urn:hl7v2:location");
+  // Whatever levels a PL gives, the chain is valid FHIR and the Encounter
+  // names its most granular level.
+  for (const std::string pl :
+       {"^^^GHH", "^^01", "2000", "^2012^^^^^^^West Wing", "4E&x&y^401~5E^501", "\"\""}) {
+    BOOST_TEST_CONTEXT(pl) {
+      std::string text = sample("adt_a02.hl7");
+      text.replace(text.find("2000^2013^02^GHH"), 16, pl);
+      hl7v2::ConvertError error;
+      const std::optional<std::string> converted = hl7v2::to_fhir(parse(text), maps(), {}, error);
+      BOOST_TEST_REQUIRE(converted.has_value());
+      const fhir::ParseResult parsed = fhir::parse_valid(*converted, fhir::Format::json, {});
+      BOOST_TEST(parsed.issues.empty(), *converted);
+    }
+  }
+  // The same place in another message is the same resource.
+  const json admit = convert("adt_a01.hl7");
+  std::set<std::string> ids;
+  for (const json& location : resources_of(admit, "Location")) ids.insert(location["id"]);
+  BOOST_TEST(
+      ids.count(
+          by_reference.at(encounter["location"][1]["location"]["reference"])["id"].get<std::string>()) == 0u,
+      "adt_a01's bed 01 names no facility: another chain");
 }
 
 BOOST_AUTO_TEST_CASE(a40_marks_the_merged_record_replaced) {
