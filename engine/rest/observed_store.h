@@ -33,7 +33,7 @@ class ObservedResourceStore final : public ResourceStore {
                                  std::all_of(results.begin(), results.end(), [](const WriteResult& r) {
                                    using Outcome = WriteResult::Outcome;
                                    return r.outcome == Outcome::created || r.outcome == Outcome::updated ||
-                                          r.outcome == Outcome::deleted;
+                                          r.outcome == Outcome::unchanged || r.outcome == Outcome::deleted;
                                  });
           if (committed)
             for (const WriteResult& result : results) tell(result);

@@ -98,6 +98,7 @@ struct WriteResult {
   enum class Outcome {
     created,    // a new resource (or a new version of a deleted one)
     updated,    // a new version
+    unchanged,  // an update with the current version's content: no new version
     deleted,    // a deletion recorded (or nothing there to delete: version 0)
     exists,     // conditional create: the one match, unchanged
     conflict,   // expected_version is not the current one

@@ -341,7 +341,8 @@ class Interaction {
       const ResourceVersion& v = result.resource;
       switch (result.outcome) {
         case Outcome::created: return done(resource_response(201, v, r, true));
-        case Outcome::updated: return done(resource_response(200, v, r, true));
+        case Outcome::updated:
+        case Outcome::unchanged: return done(resource_response(200, v, r, true));
         case Outcome::exists: return done(resource_response(200, v, r, true));
         case Outcome::deleted: {
           RestResponse out{204, {}, r.answer_format, {}};

@@ -1169,6 +1169,17 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       if (current) result.resource = *current;
       return result;
     }
+    // An update that changes nothing makes no new version: a feed that
+    // sends the same ward or doctor with every message would otherwise
+    // pile up versions of it (HAPI FHIR suppresses these too).
+    if (w.kind == rest::Write::Kind::update && w.resource && current && !current->deleted) {
+      set_meta(*w.resource, current->version, current->last_updated);
+      if (fhir::write_json(*w.resource) == current->json) {
+        result.outcome = Outcome::unchanged;
+        result.resource = *current;
+        return result;
+      }
+    }
     const Millis now = now_millis();
     rest::ResourceVersion v;
     v.type = w.type;

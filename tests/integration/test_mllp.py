@@ -183,6 +183,12 @@ class MllpTest(unittest.TestCase):
                      urllib.parse.quote("urn:hl7v2:location:GHH/2000/2013|02"))
         self.assertEqual(bed["total"], 1)
         self.assertEqual(bed["entry"][0]["resource"]["physicalType"]["coding"][0]["code"], "bd")
+        # The same places in the next message are not new versions of them.
+        ack = segments(mllp_send(self.mllp, sample("adt_a02.hl7").replace("MSGA02", "MSGA02B")))
+        self.assertEqual(ack["MSA"][1:3], ["AA", "MSGA02B"])
+        bed = search(self.courier.port, "Location?identifier=" +
+                     urllib.parse.quote("urn:hl7v2:location:GHH/2000/2013|02"))
+        self.assertEqual(bed["entry"][0]["resource"]["meta"]["versionId"], "1")
 
     def test_4_every_segment_terminator_is_read(self):
         for terminator in ("\r", "\n", "\r\n"):

@@ -233,4 +233,29 @@ BOOST_AUTO_TEST_CASE(background_writes_wait_behind_acknowledgments_and_all_land)
   BOOST_TEST(s->resources().read("Basic", "b" + std::to_string(kRecords - 1)).has_value());
 }
 
+BOOST_AUTO_TEST_CASE(an_update_that_changes_nothing_makes_no_new_version) {
+  TempDir dir;
+  auto s = store::open_sqlite_store(dir.path.string());
+  const auto put = [&](const std::string& json) {
+    rest::Write w;
+    w.kind = rest::Write::Kind::update;
+    w.type = "Location";
+    w.id = "ward-4e";
+    w.resource = *fhir::parse_json(json).resource;
+    w.index = {{"identifier", "urn:hl7v2:location:GHH", "4E"}};
+    std::promise<rest::WriteResult> result;
+    s->resources().write(std::move(w), [&](rest::WriteResult r) { result.set_value(std::move(r)); });
+    return result.get_future().get();
+  };
+  const std::string ward = R"({"resourceType":"Location","id":"ward-4e","name":"Ward 4E"})";
+  BOOST_TEST((put(ward).outcome == rest::WriteResult::Outcome::created));
+  const rest::WriteResult again = put(ward);
+  BOOST_TEST((again.outcome == rest::WriteResult::Outcome::unchanged));
+  BOOST_TEST(again.resource.version == 1);
+  BOOST_TEST(s->resources().history("Location", "ward-4e").size() == 1u);
+  const rest::WriteResult renamed = put(R"({"resourceType":"Location","id":"ward-4e","name":"Ward 4 East"})");
+  BOOST_TEST((renamed.outcome == rest::WriteResult::Outcome::updated));
+  BOOST_TEST(renamed.resource.version == 2);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
