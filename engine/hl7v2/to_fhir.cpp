@@ -484,6 +484,7 @@ void Converter::qualify_chain_identifiers() {
     std::string path;  // from the outermost in
     for (std::optional<std::size_t> at = made_[i].part_of; at; at = made_[*at].part_of) {
       const std::string identifier = first_identifier(*made_[*at].root);
+      if (identifier.empty()) continue;
       const std::string value = util::percent_encode(identifier.substr(identifier.find('|') + 1));
       path.insert(0, path.empty() ? value : value + "/");
     }

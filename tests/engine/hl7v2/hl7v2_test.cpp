@@ -407,6 +407,25 @@ BOOST_AUTO_TEST_CASE(a_map_naming_an_element_fhir_lacks_is_refused_at_load) {
   std::filesystem::remove_all(folder);
 }
 
+BOOST_AUTO_TEST_CASE(a_chain_row_must_say_which_resource_it_writes) {
+  const std::filesystem::path folder = std::filesystem::temp_directory_path() / "courier-bad-chain";
+  std::filesystem::remove_all(folder);
+  std::filesystem::create_directories(folder / "messages");
+  std::filesystem::create_directories(folder / "datatypes");
+  std::ofstream(folder / "datatypes" / "PL[Location].yaml")
+      << "map: \"PL[Location]\"\nchain: \"partOf\"\nrows:\n  - {from: 1, to: \"[4].mode\", assign: "
+         "instance}\n"
+      << "  - {from: 2, to: \"mode\", assign: instance}\n";
+  try {
+    hl7v2::MapSet::load(folder.string());
+    BOOST_FAIL("the bad chain was loaded");
+  } catch (const std::runtime_error& error) {
+    const std::string what = error.what();
+    BOOST_TEST(what.find("begins with the number of its resource") != std::string::npos, what);
+  }
+  std::filesystem::remove_all(folder);
+}
+
 BOOST_AUTO_TEST_CASE(a_message_missing_a_required_segment_is_refused_with_code_100) {
   hl7v2::ConvertError error;
   // ADT_A01 needs PV1; a Z-segment and an NTE out of place are stepped over.
