@@ -39,8 +39,8 @@ struct AuditRecord {
 // The AuditEvent resource for a record.
 fhir::Element audit_event(const AuditRecord& record, const std::string& id);
 
-// Gathers records from any thread and writes them a moment later, many in
-// one transaction, so that auditing costs the store one commit per batch.
+// Gathers records from any thread and writes them a moment later as the
+// store's background writes, many per commit, behind the acknowledgments.
 class AuditTrail {
  public:
   AuditTrail(boost::asio::any_io_executor executor, rest::ResourceStore& store);
