@@ -125,7 +125,8 @@ FieldMap read_field_map(const YAML::Node& root, const fs::path& file, bool segme
       for (const YAML::Node& condition : when) row.when.push_back(read_condition(condition, file));
     }
     // A chain's rows say which of its resources they write: "[2].mode".
-    if (!map.chain.empty() && !std::regex_match(row.to, std::regex(R"(\[[1-9][0-9]{0,2}\](\..*)?)")))
+    static const std::regex chain_row(R"(\[[1-9][0-9]{0,2}\](\..*)?)");
+    if (!map.chain.empty() && !std::regex_match(row.to, chain_row))
       fail(file, "row from " + std::to_string(row.from) + " to '" + row.to +
                      "': a chain's row begins with the number of its resource, like [2]");
     // A path this FHIR type does not have is a mistake in the map, found

@@ -351,18 +351,17 @@ void Converter::apply_datatype(const FieldMap& map, const Source& source, const 
 // and the element refers to the first (the most granular).
 void Converter::apply_chain(const MapRow& row, const FieldMap& map, const Source& source,
                             const Target& target) {
-  std::map<std::string, std::size_t> made_at;  // instance ("1" … "6") → index in made_
+  // Instance (1 the bed … 6 the facility) → index in made_, most granular first.
+  std::map<int, std::size_t> made_at;
   for (const MapRow& part_row : map.rows) {
     const Source part = source.child(part_row.from);
     if (!valued(part) || !holds(part_row.when, source, false)) continue;
+    // "[2].mode" (the maps check the form when they load).
     std::string_view path = part_row.to;
-    std::string number = "1";
-    if (path.starts_with("[")) {
-      const std::size_t close = path.find(']');
-      number = std::string(path.substr(1, close - 1));
-      path.remove_prefix(close + 1);
-      if (path.starts_with(".")) path.remove_prefix(1);
-    }
+    const std::size_t close = path.find(']');
+    const int number = std::stoi(std::string(path.substr(1, close - 1)));
+    path.remove_prefix(close + 1);
+    if (path.starts_with(".")) path.remove_prefix(1);
     const auto [at, fresh] = made_at.try_emplace(number, made_.size());
     if (fresh) {
       auto root = std::make_unique<Node>();
@@ -372,16 +371,11 @@ void Converter::apply_chain(const MapRow& row, const FieldMap& map, const Source
     Node& root = *made_[at->second].root;
     apply_row(part_row, part, path.empty() ? Target{nullptr, "", "", &root} : resolve(root, path, ""));
   }
-  // In instance order, most granular first ("1" bed … "6" facility).
-  std::vector<std::pair<int, std::size_t>> chain;
-  for (const auto& [number, index] : made_at) chain.emplace_back(std::stoi(number), index);
-  std::sort(chain.begin(), chain.end());
-  if (chain.empty()) return;
-  created_references_.emplace_back(target, chain.front().second);
-  for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
-    Made& part = made_[chain[i].second];
-    part.part_of = chain[i + 1].second;
-    created_references_.emplace_back(resolve(*part.root, map.chain, ""), chain[i + 1].second);
+  if (made_at.empty()) return;
+  created_references_.emplace_back(target, made_at.begin()->second);
+  for (auto part = made_at.begin(), whole = std::next(part); whole != made_at.end(); part = whole++) {
+    made_[part->second].part_of = whole->second;
+    created_references_.emplace_back(resolve(*made_[part->second].root, map.chain, ""), whole->second);
   }
 }
 
