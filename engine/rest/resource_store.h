@@ -58,10 +58,12 @@ struct SearchQuery {
   std::vector<Criterion> criteria;  // all must hold
   int count = 50;
   int offset = 0;
-  // FHIR's _total: counting every match of a broad search costs far more
-  // than a page of it, so by default (automatic) the total is given only
-  // when it is cheap: at most a thousand matches, or a page of 0 asked
-  // for (_count=0, a count-only search). accurate always counts; none never.
+  // FHIR's _total: counting every match costs far more than a page of
+  // them, so by default (automatic) the total is given only when it is
+  // cheap: the page is the last one, the search has one criterion with at
+  // most a couple of thousand matches, or the type holds few resources; and
+  // when a page of 0 is asked for (_count=0, a count-only search). accurate
+  // always counts; none never.
   enum class Total { automatic, accurate, none };
   Total total = Total::automatic;
 };

@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 
@@ -118,20 +120,32 @@ CREATE TABLE IF NOT EXISTS correlation(
   conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
   PRIMARY KEY(key, conversation)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS correlation_conversation ON correlation(conversation);
+-- Every version of every resource. A rowid table: its bodies (about 1 KB)
+-- sit in the leaves only, so a lookup descends a few small pages of the
+-- version index and of integer keys.
 CREATE TABLE IF NOT EXISTS resource(
+  row INTEGER PRIMARY KEY,
   type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
-  last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL, body BLOB NOT NULL,
-  PRIMARY KEY(type, id, version)) WITHOUT ROWID;
+  last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS resource_version ON resource(type, id, version);
+-- seq orders the changes: each new version of a resource takes a new one.
+-- `indexed` lists the resource's search_index rows (see encode_index), so
+-- that they can be removed when it changes without a second index on them.
 CREATE TABLE IF NOT EXISTS resource_current(
   seq INTEGER PRIMARY KEY,
   type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
   last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL,
+  indexed BLOB NOT NULL DEFAULT '',
   UNIQUE(type, id));
 CREATE INDEX IF NOT EXISTS resource_current_updated ON resource_current(type, last_updated);
+-- Rows name the resource by its seq: a value's matches come in change
+-- order, so a search reads them in the order it pages in and stops when its
+-- page is full, and each check of another criterion is one probe on an
+-- integer-ended key. system follows seq so that a search for a code in any
+-- system still probes by seq.
 CREATE TABLE IF NOT EXISTS search_index(
-  type TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL, system TEXT NOT NULL, id TEXT NOT NULL,
-  PRIMARY KEY(type, param, value, system, id)) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS search_index_resource ON search_index(type, id, param, value, system);
+  type TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL, seq INTEGER NOT NULL, system TEXT NOT NULL,
+  PRIMARY KEY(type, param, value, seq, system)) WITHOUT ROWID;
 )sql";
 
 // What turns a store made by an earlier version into the current layout,
@@ -162,6 +176,47 @@ CREATE TABLE conversation_content(
 INSERT INTO conversation_content SELECT id, format, body, reply_status, reply_format, reply FROM conversation;
 DROP TABLE conversation;
 ALTER TABLE conversation_narrow RENAME TO conversation;
+)sql",
+    // 2: search_index rows name the resource by its seq instead of its
+    // type and id, resource_current lists each resource's rows, and the
+    // versions move to a rowid table (a WITHOUT ROWID table keeps whole
+    // rows in its interior pages: with 1 KB bodies, a deep and slow tree).
+    // A store from before the REST store gets its tables in the old layout
+    // first.
+    R"sql(
+CREATE TABLE IF NOT EXISTS resource(
+  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL, body BLOB NOT NULL,
+  PRIMARY KEY(type, id, version)) WITHOUT ROWID;
+CREATE TABLE resource_rows(
+  row INTEGER PRIMARY KEY,
+  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL, body BLOB NOT NULL);
+INSERT INTO resource_rows(type, id, version, last_updated, deleted, body)
+  SELECT type, id, version, last_updated, deleted, body FROM resource ORDER BY last_updated, type, id, version;
+DROP TABLE resource;
+ALTER TABLE resource_rows RENAME TO resource;
+CREATE TABLE IF NOT EXISTS resource_current(
+  seq INTEGER PRIMARY KEY,
+  type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL,
+  UNIQUE(type, id));
+CREATE TABLE IF NOT EXISTS search_index(
+  type TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL, system TEXT NOT NULL, id TEXT NOT NULL,
+  PRIMARY KEY(type, param, value, system, id)) WITHOUT ROWID;
+ALTER TABLE resource_current ADD COLUMN indexed BLOB NOT NULL DEFAULT '';
+UPDATE resource_current SET indexed = coalesce((
+  SELECT group_concat(length(CAST(s.param AS BLOB)) || ':' || s.param || length(CAST(s.system AS BLOB)) || ':' ||
+                      s.system || length(CAST(s.value AS BLOB)) || ':' || s.value, '')
+  FROM search_index s WHERE s.type = resource_current.type AND s.id = resource_current.id), '');
+CREATE TABLE search_index_by_seq(
+  type TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL, seq INTEGER NOT NULL, system TEXT NOT NULL,
+  PRIMARY KEY(type, param, value, seq, system)) WITHOUT ROWID;
+INSERT INTO search_index_by_seq
+  SELECT s.type, s.param, s.value, c.seq, s.system FROM search_index s
+  JOIN resource_current c ON c.type = s.type AND c.id = s.id;
+DROP TABLE search_index;
+ALTER TABLE search_index_by_seq RENAME TO search_index;
 )sql",
 };
 
@@ -685,10 +740,14 @@ class SqliteStore final : public Store, public rest::ResourceStore {
           .step();
       removed = db.changes();
       // The audit trail is kept as long as the messages it speaks of.
+      {
+        Query old(db,
+                  "SELECT seq, indexed FROM resource_current WHERE type = 'AuditEvent' AND last_updated < ?");
+        old.bind(before);
+        while (old.step()) remove_index_rows(db, "AuditEvent", old.integer(0), old.text(1));
+      }
       for (const char* sql :
-           {"DELETE FROM search_index WHERE type = 'AuditEvent' AND id IN (SELECT id FROM resource_current "
-            "WHERE type = 'AuditEvent' AND last_updated < ?)",
-            "DELETE FROM resource WHERE type = 'AuditEvent' AND id IN (SELECT id FROM resource_current "
+           {"DELETE FROM resource WHERE type = 'AuditEvent' AND id IN (SELECT id FROM resource_current "
             "WHERE type = 'AuditEvent' AND last_updated < ?)",
             "DELETE FROM resource_current WHERE type = 'AuditEvent' AND last_updated < ?"}) {
         Query(db, sql).bind(before).step();
@@ -784,6 +843,20 @@ class SqliteStore final : public Store, public rest::ResourceStore {
 
   rest::SearchResult search(const rest::SearchQuery& query) override {
     const Lease db = reader();
+    // One read transaction: the counts, the walk and the page's bodies see
+    // one snapshot, and the WAL's read lock is taken once, not per statement.
+    run(*db, "BEGIN");
+    struct End {
+      Database& db;
+      ~End() {
+        try {
+          run(db, "COMMIT");
+        } catch (const std::exception&) {
+          // A read transaction has nothing to lose; the next BEGIN would fail
+          // loudly if this one were still open.
+        }
+      }
+    } end{*db};
     return run_search(*db, query);
   }
 
@@ -947,28 +1020,71 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     return read_version(q);
   }
 
-  // The WHERE clause of a search (after "c.type = ? AND c.deleted = 0"),
-  // with its arguments in order. One statement shape per combination of
+  // How a search finds its candidates, in change order.
+  enum class Drive {
+    stream,  // the first index criterion has one value: its index rows, in seq order (any number)
+    list,    // the first index criterion, several values, few matches: their seqs, collected once
+    walk,    // resource_current, row by row, every criterion checked per row
+  };
+
+  // A search as SQL: "SELECT …" + from + where + " ORDER BY …", with its
+  // arguments in bind order. One statement shape per combination of
   // criteria and value counts, so the statement cache stays small.
-  // `selective`: the first index criterion matches few resources, and
-  // drives (its matches are collected first); otherwise every criterion is
-  // checked per resource, in change order, until the page is full.
-  static std::string search_conditions(const rest::SearchQuery& query, std::vector<std::string>& args,
-                                       std::vector<std::int64_t>& numbers, std::string& order,
-                                       bool selective) {
-    std::string sql;
-    order.clear();
-    bool drive = selective;  // the next index criterion drives
+  struct SearchSql {
+    std::string from;
+    std::string where;
+    std::string order_by;
+    std::vector<std::string> texts;
+    std::vector<std::int64_t> numbers;
+    std::string kinds;  // 's' a text, 'n' a number, in bind order
+
+    void text(const std::string& value) {
+      texts.push_back(value);
+      kinds += 's';
+    }
+    void bind(Query& q) const {
+      std::size_t t = 0, n = 0;
+      for (char kind : kinds) {
+        if (kind == 's')
+          q.bind(texts[t++]);
+        else
+          q.bind(numbers[n++]);
+      }
+    }
+  };
+
+  // `type_indexed`: whether the type condition may read through an index
+  // of resource_current; "+c.type" keeps SQLite from reading every row of
+  // the type through one and sorting them (it would, without statistics,
+  // even for a search driven by a few index rows).
+  static SearchSql search_sql(const rest::SearchQuery& query, Drive drive, bool type_indexed) {
+    SearchSql sql;
+    sql.from = drive == Drive::stream ? " FROM search_index s CROSS JOIN resource_current c ON c.seq = s.seq"
+                                      : " FROM resource_current c";
+    sql.where = type_indexed ? " WHERE c.type = ?" : " WHERE +c.type = ?";
+    sql.text(query.type);
+    sql.where += " AND c.deleted = 0";
+    sql.order_by = drive == Drive::stream ? " ORDER BY s.seq" : " ORDER BY c.seq";
+    // The index key runs (type, param, value, seq, system): a value and a
+    // seq find a row in one descent.
+    auto value_match = [&sql](const char* alias, const rest::TokenValue& v) {
+      sql.where += std::string(alias) + ".value = ?";
+      sql.text(v.value);
+      if (v.has_system) {
+        sql.where += std::string(" AND ") + alias + ".system = ?";
+        sql.text(v.system);
+      }
+    };
+    bool driving = drive != Drive::walk;  // the next index criterion drives
     for (const rest::Criterion& c : query.criteria) {
       switch (c.kind) {
         case rest::Criterion::Kind::id: {
-          sql += " AND c.id IN (";
+          sql.where += " AND c.id IN (";
           for (std::size_t i = 0; i < c.values.size(); ++i) {
-            sql += i ? ", ?" : "?";
-            args.push_back(c.values[i].value);
-            order += 's';
+            sql.where += i ? ", ?" : "?";
+            sql.text(c.values[i].value);
           }
-          sql += ")";
+          sql.where += ")";
           break;
         }
         case rest::Criterion::Kind::last_updated: {
@@ -977,38 +1093,43 @@ class SqliteStore final : public Store, public rest::ResourceStore {
                            : c.comparator == "ge" ? ">="
                            : c.comparator == "le" ? "<="
                                                   : "=";
-          sql += std::string(" AND c.last_updated ") + op + " ?";
-          numbers.push_back(c.instant);
-          order += 'n';
+          sql.where += std::string(" AND c.last_updated ") + op + " ?";
+          sql.numbers.push_back(c.instant);
+          sql.kinds += 'n';
           break;
         }
         case rest::Criterion::Kind::index: {
-          // The first (most selective) index criterion drives: its ids are
-          // read from the index once. The others are checked per resource
-          // through the index on (type, id).
-          if (drive) {
-            sql += " AND c.id IN (SELECT s.id FROM search_index s WHERE s.type = ? AND s.param = ? AND (";
-            args.push_back(query.type);
-            order += 's';
-            drive = false;
-          } else {
-            sql +=
-                " AND EXISTS (SELECT 1 FROM search_index s WHERE s.type = c.type AND s.id = c.id AND "
-                "s.param = ? AND (";
-          }
-          args.push_back(c.param);
-          order += 's';
-          for (std::size_t i = 0; i < c.values.size(); ++i) {
-            sql += i ? " OR " : "";
-            sql += c.values[i].has_system ? "(s.value = ? AND s.system = ?)" : "s.value = ?";
-            args.push_back(c.values[i].value);
-            order += 's';
-            if (c.values[i].has_system) {
-              args.push_back(c.values[i].system);
-              order += 's';
+          if (driving && drive == Drive::stream) {
+            sql.where += " AND s.type = ? AND s.param = ? AND ";
+            sql.text(query.type);
+            sql.text(c.param);
+            value_match("s", c.values.front());
+          } else if (driving) {
+            // Each seq once (UNION), in order: SQLite walks them and looks
+            // each up in resource_current by its rowid.
+            sql.where += " AND c.seq IN (";
+            for (std::size_t i = 0; i < c.values.size(); ++i) {
+              sql.where += i ? " UNION " : "";
+              sql.where += "SELECT t.seq FROM search_index t WHERE t.type = ? AND t.param = ? AND ";
+              sql.text(query.type);
+              sql.text(c.param);
+              value_match("t", c.values[i]);
             }
+            sql.where += ")";
+          } else {
+            sql.where += " AND (";
+            for (std::size_t i = 0; i < c.values.size(); ++i) {
+              sql.where += i ? " OR " : "";
+              sql.where +=
+                  "EXISTS (SELECT 1 FROM search_index t WHERE t.type = c.type AND t.param = ? AND t.seq = "
+                  "c.seq AND ";
+              sql.text(c.param);
+              value_match("t", c.values[i]);
+              sql.where += ")";
+            }
+            sql.where += ")";
           }
-          sql += "))";
+          driving = false;
           break;
         }
       }
@@ -1016,25 +1137,14 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     return sql;
   }
 
-  static void bind_conditions(Query& q, const std::vector<std::string>& args,
-                              const std::vector<std::int64_t>& numbers, const std::string& order) {
-    std::size_t a = 0, n = 0;
-    for (char kind : order) {
-      if (kind == 's')
-        q.bind(args[a++]);
-      else
-        q.bind(numbers[n++]);
-    }
-  }
-
   // A search whose most selective index criterion matches at most this many
-  // resources lists all its matches (and so knows its total); beyond, it is
-  // "broad": its criteria are checked row by row in change order until the
-  // page is full, and it is counted only when asked.
+  // resources is "selective": with several values, its matches are
+  // collected first; alone, they are all walked to count them.
   static constexpr std::int64_t kSelective = 2000;
 
-  // How many index rows a criterion matches, counted up to kSelective + 1.
-  static std::int64_t matches(Database& db, const std::string& type, const rest::Criterion& c) {
+  // How many index rows a criterion matches, counted up to `limit`.
+  static std::int64_t matches(Database& db, const std::string& type, const rest::Criterion& c,
+                              std::int64_t limit) {
     std::int64_t n = 0;
     for (const rest::TokenValue& v : c.values) {
       Query q(db, v.has_system
@@ -1044,99 +1154,92 @@ class SqliteStore final : public Store, public rest::ResourceStore {
                         "value = ? LIMIT ?)");
       q.bind(type).bind(c.param).bind(v.value);
       if (v.has_system) q.bind(v.system);
-      q.bind(kSelective + 1);
+      q.bind(limit - n);
       if (q.step()) n += q.integer(0);
+      if (n >= limit) break;
     }
     return n;
   }
 
+  // Matches come oldest change first, so that pollers and pagers move
+  // forward through the writes. A page is found by walking the matches until
+  // it is full, plus one to know whether another follows: the search stops
+  // there, so a page of 50 among thousands of matches costs about 50 checks.
+  // The total is given when it is asked for (_total=accurate, or _count=0),
+  // when the walk reached the last match anyway, and, unless _total=none,
+  // when counting is cheap: one selective criterion alone (its matches are
+  // walked to the end), or a type with few resources.
   static rest::SearchResult run_search(Database& db, const rest::SearchQuery& original) {
-    // The index criterion that matches least goes first, to drive the query
-    // when it is selective.
+    // The index criterion that matches least goes first, to drive. Each is
+    // counted only as far as the smallest so far.
     rest::SearchQuery query = original;
-    std::vector<std::pair<std::int64_t, std::size_t>> sizes;
-    for (std::size_t i = 0; i < query.criteria.size(); ++i)
-      if (query.criteria[i].kind == rest::Criterion::Kind::index)
-        sizes.emplace_back(matches(db, query.type, query.criteria[i]), i);
-    const auto smallest = std::min_element(sizes.begin(), sizes.end());
-    if (smallest != sizes.end()) {
-      if (smallest->first == 0) return {0, {}, false};
+    std::optional<std::pair<std::int64_t, std::size_t>> smallest;  // matches, criterion
+    for (std::size_t i = 0; i < query.criteria.size(); ++i) {
+      if (query.criteria[i].kind != rest::Criterion::Kind::index) continue;
+      const std::int64_t limit = smallest ? smallest->first : kSelective + 1;
+      const std::int64_t n = matches(db, query.type, query.criteria[i], limit);
+      if (n == 0) return {0, {}, false};
+      if (!smallest || n < limit) smallest.emplace(n, i);
+    }
+    if (smallest)
       std::rotate(query.criteria.begin(),
                   query.criteria.begin() + static_cast<std::ptrdiff_t>(smallest->second),
                   query.criteria.begin() + static_cast<std::ptrdiff_t>(smallest->second) + 1);
-    }
-    const bool selective = smallest != sizes.end() && smallest->first <= kSelective;
-    // An id list or a time range narrows the rows by their own index.
+    const bool selective = smallest && smallest->first <= kSelective;
+    const Drive drive = !smallest                                   ? Drive::walk
+                        : query.criteria.front().values.size() == 1 ? Drive::stream
+                        : selective                                 ? Drive::list
+                                                                    : Drive::walk;
+    // A walk narrowed by ids or a time range reads through their indexes.
     const bool narrowed =
         std::any_of(query.criteria.begin(), query.criteria.end(), [](const rest::Criterion& c) {
           return c.kind == rest::Criterion::Kind::last_updated || c.kind == rest::Criterion::Kind::id;
         });
-    std::vector<std::string> args;
-    std::vector<std::int64_t> numbers;
-    std::string order;
-    // A broad search walks the changes in order (the table's own order:
-    // "+c.type" keeps SQLite from reading every row of the type through an
-    // index and sorting them), unless ids or a time range narrow it.
-    const std::string where = (selective || narrowed ? " WHERE c.type = ?" : " WHERE +c.type = ?") +
-                              std::string(" AND c.deleted = 0") +
-                              search_conditions(query, args, numbers, order, selective);
+    const SearchSql sql = search_sql(query, drive, drive == Drive::walk && narrowed);
     rest::SearchResult result;
     using Total = rest::SearchQuery::Total;
-    if (selective) {
-      // Few enough to list every match, in change order (oldest first, so
-      // that pollers and pagers move forward through the writes): the total
-      // is the list's length, and only the page's bodies are read.
-      std::vector<std::pair<std::string, std::int64_t>> matched;  // id, version
-      Query q(db, ("SELECT c.id, c.version FROM resource_current c" + where + " ORDER BY c.seq").c_str());
-      q.bind(query.type);
-      bind_conditions(q, args, numbers, order);
-      while (q.step()) matched.emplace_back(q.text(0), q.integer(1));
-      if (query.total != Total::none) result.total = static_cast<std::int64_t>(matched.size());
-      const std::size_t first = std::min<std::size_t>(static_cast<std::size_t>(query.offset), matched.size());
-      const std::size_t last =
-          std::min<std::size_t>(first + static_cast<std::size_t>(query.count), matched.size());
-      result.more = last < matched.size();
-      for (std::size_t i = first; i < last; ++i) {
-        if (auto v = select_version(db, query.type, matched[i].first, matched[i].second))
-          result.page.push_back(std::move(*v));
-      }
-      return result;
-    }
-    // A broad search is counted when asked (_total=accurate, or _count=0),
-    // or, with no index criteria, when the type holds few enough resources
-    // to count them through its own index; its page is found by walking the
-    // changes in order until it is full, plus one to know whether another
-    // page follows.
     const bool asked = query.total == Total::accurate || (query.count == 0 && query.total != Total::none);
-    if (asked || (query.total == Total::automatic && sizes.empty())) {
-      const std::string by_index = " WHERE c.type = ?" + where.substr(where.find(" AND c.deleted"));
-      Query q(db, (asked ? "SELECT COUNT(*) FROM resource_current c" + by_index
-                         : "SELECT COUNT(*) FROM (SELECT 1 FROM resource_current c" + by_index + " LIMIT ?)")
+    const bool walk_all =
+        selective && (asked || (query.total == Total::automatic && query.criteria.size() == 1));
+    if (!walk_all && (asked || (query.total == Total::automatic && !smallest))) {
+      // Counted through the type's index (a type with few resources, or
+      // asked for); a streamed value may hold a resource twice (two systems).
+      const SearchSql count = search_sql(query, drive, true);
+      const std::string matched = std::string(drive == Drive::stream ? "SELECT DISTINCT c.seq" : "SELECT 1") +
+                                  count.from + count.where;
+      Query q(db, (asked ? "SELECT COUNT(*) FROM (" + matched + ")"
+                         : "SELECT COUNT(*) FROM (" + matched + " LIMIT ?)")
                       .c_str());
-      q.bind(query.type);
-      bind_conditions(q, args, numbers, order);
+      count.bind(q);
       if (!asked) q.bind(kSelective + 1);
       if (q.step() && (asked || q.integer(0) <= kSelective)) result.total = q.integer(0);
+      if (query.count == 0) {
+        result.more = result.total.value_or(1) > 0;
+        return result;
+      }
     }
-    if (query.count == 0) {
-      result.more = result.total.value_or(1) > 0;
-      return result;
+    std::vector<std::pair<std::string, std::int64_t>> page;  // id, version
+    std::int64_t seen = 0;
+    {
+      Query q(db, ("SELECT c.seq, c.id, c.version" + sql.from + sql.where + sql.order_by).c_str());
+      sql.bind(q);
+      std::int64_t last_seq = -1;
+      while (q.step()) {
+        if (q.integer(0) == last_seq) continue;  // the same code in two systems
+        last_seq = q.integer(0);
+        const std::int64_t n = seen++;
+        if (n < query.offset) continue;
+        if (n < query.offset + query.count) {
+          page.emplace_back(q.text(1), q.integer(2));
+        } else {
+          result.more = true;
+          if (!walk_all) break;
+        }
+      }
     }
-    Query q(db,
-            ("SELECT r.type, r.id, r.version, r.last_updated, r.deleted, r.body FROM (SELECT c.type, c.id, "
-             "c.version, c.seq FROM resource_current c" +
-             where +
-             " ORDER BY c.seq LIMIT ? OFFSET ?) c JOIN resource r ON r.type = c.type AND r.id = c.id AND "
-             "r.version = c.version ORDER BY c.seq")
-                .c_str());
-    q.bind(query.type);
-    bind_conditions(q, args, numbers, order);
-    q.bind(query.count + 1).bind(query.offset);
-    while (q.step()) result.page.push_back(read_version(q));
-    if (static_cast<int>(result.page.size()) > query.count) {
-      result.page.pop_back();
-      result.more = true;
-    }
+    if ((walk_all || !result.more) && query.total != Total::none) result.total = seen;
+    for (const auto& [id, version] : page)
+      if (auto v = select_version(db, query.type, id, version)) result.page.push_back(std::move(*v));
     return result;
   }
 
@@ -1202,18 +1305,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         .bind(v.deleted ? 1 : 0)
         .bind_blob(v.json)
         .step();
-    // REPLACE gives the row a new seq: the order in which changes happened.
-    Query(db,
-          "INSERT OR REPLACE INTO resource_current(type, id, version, last_updated, deleted) VALUES(?, ?, ?, "
-          "?, ?)")
-        .bind(v.type)
-        .bind(v.id)
-        .bind(v.version)
-        .bind(v.last_updated)
-        .bind(v.deleted ? 1 : 0)
-        .step();
-    update_index(db, v.type, v.id, current.has_value(),
-                 v.deleted ? std::vector<rest::IndexEntry>() : w.index);
+    reindex(db, v, v.deleted ? std::vector<rest::IndexEntry>() : w.index);
     result.outcome = v.deleted                      ? Outcome::deleted
                      : !current || current->deleted ? Outcome::created
                                                     : Outcome::updated;
@@ -1221,39 +1313,82 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     return result;
   }
 
-  // Brings a resource's index rows to `wanted`, touching only the rows that
-  // change: each row is a random write into a large B-tree, and a new
-  // version (a Task's new status, say) usually changes one or two of them.
-  static void update_index(Database& db, const std::string& type, const std::string& id, bool existed,
-                           const std::vector<rest::IndexEntry>& wanted) {
-    using Row = std::tuple<std::string, std::string, std::string>;  // param, system, value
-    std::set<Row> add;
-    for (const rest::IndexEntry& e : wanted) add.emplace(e.param, e.system, e.value);
-    if (existed) {
-      std::vector<Row> remove;
-      Query q(db, "SELECT param, system, value FROM search_index WHERE type = ? AND id = ?");
-      q.bind(type).bind(id);
-      while (q.step()) {
-        Row row{q.text(0), q.text(1), q.text(2)};
-        if (add.erase(row) == 0) remove.push_back(std::move(row));
+  // A resource's index rows as resource_current.indexed keeps them: each
+  // field as its length in bytes, a colon and the bytes (migration 2 writes
+  // the same in SQL).
+  static std::string encode_index(const std::set<std::tuple<std::string, std::string, std::string>>& rows) {
+    std::string out;
+    for (const auto& [param, system, value] : rows)
+      for (const std::string* field : {&param, &system, &value}) {
+        out += std::to_string(field->size());
+        out += ':';
+        out += *field;
       }
-      for (const auto& [param, system, value] : remove)
-        Query(db,
-              "DELETE FROM search_index WHERE type = ? AND param = ? AND value = ? AND system = ? AND id = ?")
-            .bind(type)
-            .bind(param)
-            .bind(value)
-            .bind(system)
-            .bind(id)
-            .step();
+    return out;
+  }
+
+  static std::vector<std::array<std::string_view, 3>> decode_index(std::string_view encoded) {
+    std::vector<std::array<std::string_view, 3>> rows;
+    auto field = [&encoded]() {
+      const std::size_t colon = encoded.find(':');
+      std::size_t size = 0;
+      const auto [end, error] = std::from_chars(encoded.data(), encoded.data() + colon, size);
+      if (colon == std::string_view::npos || error != std::errc() || end != encoded.data() + colon ||
+          encoded.size() - colon - 1 < size)
+        throw std::runtime_error("resource_current.indexed is damaged");
+      const std::string_view value = encoded.substr(colon + 1, size);
+      encoded.remove_prefix(colon + 1 + size);
+      return value;
+    };
+    while (!encoded.empty()) {
+      std::array<std::string_view, 3> row;
+      for (std::string_view& f : row) f = field();
+      rows.push_back(row);
     }
-    for (const auto& [param, system, value] : add)
-      Query(db, "INSERT OR IGNORE INTO search_index(type, id, param, system, value) VALUES(?, ?, ?, ?, ?)")
+    return rows;
+  }
+
+  static void remove_index_rows(Database& db, const std::string& type, std::int64_t seq,
+                                const std::string& indexed) {
+    for (const auto& [param, system, value] : decode_index(indexed))
+      Query(db,
+            "DELETE FROM search_index WHERE type = ? AND param = ? AND value = ? AND seq = ? AND system = ?")
           .bind(type)
-          .bind(id)
           .bind(param)
-          .bind(system)
           .bind(value)
+          .bind(seq)
+          .bind(system)
+          .step();
+  }
+
+  // Makes `v` the current version, under a new seq, with `wanted` as its
+  // index rows. The rows name the seq, so all of the old version's go.
+  static void reindex(Database& db, const rest::ResourceVersion& v,
+                      const std::vector<rest::IndexEntry>& wanted) {
+    Query old(db, "SELECT seq, indexed FROM resource_current WHERE type = ? AND id = ?");
+    old.bind(v.type).bind(v.id);
+    if (old.step()) remove_index_rows(db, v.type, old.integer(0), old.text(1));
+    std::set<std::tuple<std::string, std::string, std::string>> rows;  // param, system, value
+    for (const rest::IndexEntry& e : wanted) rows.emplace(e.param, e.system, e.value);
+    // REPLACE gives the row a new seq: the order in which changes happened.
+    Query(db,
+          "INSERT OR REPLACE INTO resource_current(type, id, version, last_updated, deleted, indexed) "
+          "VALUES(?, ?, ?, ?, ?, ?)")
+        .bind(v.type)
+        .bind(v.id)
+        .bind(v.version)
+        .bind(v.last_updated)
+        .bind(v.deleted ? 1 : 0)
+        .bind_blob(encode_index(rows))
+        .step();
+    const std::int64_t seq = db.last_insert_id();
+    for (const auto& [param, system, value] : rows)
+      Query(db, "INSERT INTO search_index(type, param, value, seq, system) VALUES(?, ?, ?, ?, ?)")
+          .bind(v.type)
+          .bind(param)
+          .bind(value)
+          .bind(seq)
+          .bind(system)
           .step();
   }
 
@@ -1407,6 +1542,11 @@ class SqliteStore final : public Store, public rest::ResourceStore {
 }  // namespace
 
 std::unique_ptr<Store> open_sqlite_store(const std::string& data_dir) {
+  // SQLite's memory statistics take one process-wide mutex on every
+  // allocation, which the reader threads then queue on; courier never asks
+  // for them. Only possible before SQLite initialises, hence once, here.
+  static std::once_flag configured;
+  std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   return std::make_unique<SqliteStore>(data_dir);
 }
 

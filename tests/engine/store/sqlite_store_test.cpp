@@ -258,4 +258,122 @@ BOOST_AUTO_TEST_CASE(an_update_that_changes_nothing_makes_no_new_version) {
   BOOST_TEST(renamed.resource.version == 2);
 }
 
+namespace {
+
+rest::WriteResult put(store::Store& s, const std::string& type, const std::string& id,
+                      std::vector<rest::IndexEntry> index) {
+  rest::Write w;
+  w.kind = rest::Write::Kind::update;
+  w.type = type;
+  w.id = id;
+  // Each write's content differs, so that none is an unchanged update.
+  static int writes = 0;
+  w.resource = *fhir::parse_json(R"({"resourceType":")" + type + R"(","id":")" + id +
+                                 R"(","identifier":[{"value":"w)" + std::to_string(++writes) + R"("}]})")
+                    .resource;
+  w.index = std::move(index);
+  std::promise<rest::WriteResult> result;
+  s.resources().write(std::move(w), [&](rest::WriteResult r) { result.set_value(std::move(r)); });
+  return result.get_future().get();
+}
+
+rest::SearchQuery query(const std::string& type, std::vector<std::pair<std::string, std::string>> params) {
+  rest::SearchQuery q;
+  q.type = type;
+  for (auto& [param, value] : params)
+    q.criteria.push_back({rest::Criterion::Kind::index, param, {{false, {}, value}}, {}, 0});
+  return q;
+}
+
+std::vector<std::string> ids(const rest::SearchResult& r) {
+  std::vector<std::string> out;
+  for (const auto& v : r.page) out.push_back(v.id);
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_store_with_index_rows_by_resource_id_is_migrated) {
+  TempDir dir;
+  std::filesystem::create_directories(dir.path);
+  {
+    // The REST store as layout 1 kept it: index rows named the resource by
+    // type and id. Two ServiceRequests, one with two rows.
+    sqlite3* db = nullptr;
+    BOOST_REQUIRE(sqlite3_open((dir.path / "courier.db").c_str(), &db) == SQLITE_OK);
+    const char* old = R"sql(
+CREATE TABLE conversation(id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  listener TEXT NOT NULL, route TEXT NOT NULL, event TEXT NOT NULL, bundle_id TEXT NOT NULL,
+  header_id TEXT NOT NULL, reply_to TEXT NOT NULL, state TEXT NOT NULL, peer TEXT NOT NULL);
+CREATE TABLE resource(type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL, body BLOB NOT NULL,
+  PRIMARY KEY(type, id, version)) WITHOUT ROWID;
+CREATE TABLE resource_current(seq INTEGER PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL,
+  version INTEGER NOT NULL, last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL, UNIQUE(type, id));
+CREATE TABLE search_index(type TEXT NOT NULL, param TEXT NOT NULL, value TEXT NOT NULL, system TEXT NOT NULL,
+  id TEXT NOT NULL, PRIMARY KEY(type, param, value, system, id)) WITHOUT ROWID;
+CREATE INDEX search_index_resource ON search_index(type, id, param, value, system);
+INSERT INTO resource VALUES('ServiceRequest', 'a', 1, 1, 0, '{"resourceType":"ServiceRequest","id":"a"}');
+INSERT INTO resource VALUES('ServiceRequest', 'b', 1, 2, 0, '{"resourceType":"ServiceRequest","id":"b"}');
+INSERT INTO resource_current(type, id, version, last_updated, deleted) VALUES('ServiceRequest', 'a', 1, 1, 0);
+INSERT INTO resource_current(type, id, version, last_updated, deleted) VALUES('ServiceRequest', 'b', 1, 2, 0);
+INSERT INTO search_index VALUES('ServiceRequest', 'status', 'active', '', 'a');
+INSERT INTO search_index VALUES('ServiceRequest', 'identifier', 'Ö:1', 'urn:sys', 'a');
+INSERT INTO search_index VALUES('ServiceRequest', 'status', 'active', '', 'b');
+PRAGMA user_version = 1;
+)sql";
+    BOOST_REQUIRE(sqlite3_exec(db, old, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto s = store::open_sqlite_store(dir.path.string());
+  BOOST_TEST(ids(s->resources().search(query("ServiceRequest", {{"status", "active"}}))) ==
+             (std::vector<std::string>{"a", "b"}));
+  BOOST_TEST(
+      ids(s->resources().search(query("ServiceRequest", {{"status", "active"}, {"identifier", "Ö:1"}}))) ==
+      (std::vector<std::string>{"a"}));
+  // The migrated list of a's rows is what its update removes.
+  put(*s, "ServiceRequest", "a", {{"status", "", "completed"}});
+  BOOST_TEST(ids(s->resources().search(query("ServiceRequest", {{"status", "active"}}))) ==
+             (std::vector<std::string>{"b"}));
+  BOOST_TEST(s->resources().search(query("ServiceRequest", {{"identifier", "Ö:1"}})).page.empty());
+  BOOST_TEST(ids(s->resources().search(query("ServiceRequest", {{"status", "completed"}}))) ==
+             (std::vector<std::string>{"a"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_search_walks_matches_in_change_order_and_counts_only_when_cheap) {
+  TempDir dir;
+  auto s = store::open_sqlite_store(dir.path.string());
+  // r0..r9 all active, the odd ones tagged; then r2 changes, and moves last.
+  for (int i = 0; i < 10; ++i) {
+    std::vector<rest::IndexEntry> index{{"status", "", "active"}};
+    if (i % 2) index.push_back({"_tag", "urn:tags", "actionable"});
+    put(*s, "Task", "r" + std::to_string(i), index);
+  }
+  put(*s, "Task", "r3", {{"status", "", "active"}, {"_tag", "urn:tags", "actionable"}, {"owner", "", "lab"}});
+  rest::SearchQuery both = query("Task", {{"_tag", "actionable"}, {"status", "active"}});
+  both.count = 2;
+  rest::SearchResult first = s->resources().search(both);
+  BOOST_TEST(ids(first) == (std::vector<std::string>{"r1", "r5"}));
+  BOOST_TEST(first.more);
+  BOOST_TEST(!first.total.has_value());  // two criteria and more to come: not counted
+  both.offset = 4;
+  rest::SearchResult last = s->resources().search(both);
+  BOOST_TEST(ids(last) == (std::vector<std::string>{"r3"}));  // changed last
+  BOOST_TEST(!last.more);
+  BOOST_TEST(last.total.value_or(-1) == 5);  // the last page knows them all
+  both.offset = 0;
+  both.total = rest::SearchQuery::Total::accurate;
+  BOOST_TEST(s->resources().search(both).total.value_or(-1) == 5);
+  rest::SearchQuery one = query("Task", {{"status", "active"}});
+  one.count = 1;
+  BOOST_TEST(s->resources().search(one).total.value_or(-1) == 10);  // one selective criterion
+  one.total = rest::SearchQuery::Total::none;
+  BOOST_TEST(!s->resources().search(one).total.has_value());
+  // The same code in two systems is one match for a search in any system.
+  put(*s, "Task", "r0", {{"status", "", "active"}, {"code", "urn:a", "x"}, {"code", "urn:b", "x"}});
+  BOOST_TEST(ids(s->resources().search(query("Task", {{"code", "x"}}))) == (std::vector<std::string>{"r0"}));
+  BOOST_TEST(ids(s->resources().search(query("Task", {{"status", "active"}, {"code", "x"}}))) ==
+             (std::vector<std::string>{"r0"}));
+}
+
 BOOST_AUTO_TEST_SUITE_END()
