@@ -75,10 +75,15 @@ CREATE TABLE IF NOT EXISTS conversation(
   reply_to TEXT NOT NULL,
   state TEXT NOT NULL,
   peer TEXT NOT NULL);
+-- The message and the reply apart: a 4 KB message fits one page, which
+-- the reply would push into a second, and the reply, written later, would
+-- rewrite both.
 CREATE TABLE IF NOT EXISTS conversation_content(
   conversation INTEGER PRIMARY KEY REFERENCES conversation(id) ON DELETE CASCADE,
-  format INTEGER NOT NULL, body BLOB NOT NULL,
-  reply_status INTEGER, reply_format INTEGER, reply BLOB);
+  format INTEGER NOT NULL, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS conversation_reply(
+  conversation INTEGER PRIMARY KEY REFERENCES conversation(id) ON DELETE CASCADE,
+  status INTEGER NOT NULL, format INTEGER NOT NULL, body BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS conversation_header ON conversation(header_id, received_at);
 CREATE INDEX IF NOT EXISTS conversation_bundle ON conversation(bundle_id, received_at);
 CREATE INDEX IF NOT EXISTS conversation_received ON conversation(received_at);
@@ -218,6 +223,20 @@ INSERT INTO search_index_by_seq
 DROP TABLE search_index;
 ALTER TABLE search_index_by_seq RENAME TO search_index;
 )sql",
+    // 3: the reply leaves conversation_content for conversation_reply.
+    R"sql(
+CREATE TABLE conversation_reply(
+  conversation INTEGER PRIMARY KEY REFERENCES conversation(id) ON DELETE CASCADE,
+  status INTEGER NOT NULL, format INTEGER NOT NULL, body BLOB NOT NULL);
+INSERT INTO conversation_reply
+  SELECT conversation, reply_status, reply_format, reply FROM conversation_content WHERE reply_status IS NOT NULL;
+CREATE TABLE conversation_message(
+  conversation INTEGER PRIMARY KEY REFERENCES conversation(id) ON DELETE CASCADE,
+  format INTEGER NOT NULL, body BLOB NOT NULL);
+INSERT INTO conversation_message SELECT conversation, format, body FROM conversation_content;
+DROP TABLE conversation_content;
+ALTER TABLE conversation_message RENAME TO conversation_content;
+)sql",
 };
 
 class Database {
@@ -322,8 +341,9 @@ class Query {
 constexpr const char* conversation_summary_select = COURIER_CONVERSATION_ROW " FROM conversation c ";
 // With its message and reply.
 constexpr const char* conversation_select = COURIER_CONVERSATION_ROW
-    ", k.format, k.body, k.reply_status, k.reply_format, k.reply "
-    "FROM conversation c JOIN conversation_content k ON k.conversation = c.id ";
+    ", k.format, k.body, p.status, p.format, p.body "
+    "FROM conversation c JOIN conversation_content k ON k.conversation = c.id "
+    "LEFT JOIN conversation_reply p ON p.conversation = c.id ";
 #undef COURIER_CONVERSATION_ROW
 
 // A row of either select; the content only from conversation_select.
@@ -493,13 +513,13 @@ class SqliteStore final : public Store, public rest::ResourceStore {
 
   void set_reply(Id conversation, StoredReply reply, std::function<void()> done) override {
     submit([conversation, reply = std::move(reply), done = std::move(done)](Database& db) mutable {
+      // The first reply stays: it is what a repeat of the message gets.
       Query(db,
-            "UPDATE conversation_content SET reply_status = ?, reply_format = ?, reply = ? "
-            "WHERE conversation = ? AND reply_status IS NULL")
+            "INSERT OR IGNORE INTO conversation_reply(conversation, status, format, body) VALUES(?, ?, ?, ?)")
+          .bind(conversation)
           .bind(reply.status)
           .bind(reply.format)
           .bind_blob(reply.body)
-          .bind(conversation)
           .step();
       return std::move(done);
     });
@@ -1425,8 +1445,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     AcceptResult result;
     {
       Query q(db,
-              "SELECT c.id, c.bundle_id, k.reply_status, k.reply_format, k.reply FROM conversation c "
-              "JOIN conversation_content k ON k.conversation = c.id "
+              "SELECT c.id, c.bundle_id, p.status, p.format, p.body FROM conversation c "
+              "LEFT JOIN conversation_reply p ON p.conversation = c.id "
               "WHERE c.header_id = ? AND c.received_at >= ? ORDER BY c.received_at DESC");
       q.bind(nc.header_id).bind(since);
       bool header_seen = false;

@@ -172,7 +172,8 @@ CREATE TABLE conversation(id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, 
   header_id TEXT NOT NULL, reply_to TEXT NOT NULL, state TEXT NOT NULL, format INTEGER NOT NULL,
   body BLOB NOT NULL, reply_status INTEGER, reply_format INTEGER, reply BLOB);
 INSERT INTO conversation(received_at, updated_at, listener, route, event, bundle_id, header_id, reply_to, state,
-  format, body) VALUES(1, 1, 'fhir', 'lab', 'order-request', 'old-b', 'old-h', '', 'completed', 0, '{}');
+  format, body, reply_status, reply_format, reply)
+  VALUES(1, 1, 'fhir', 'lab', 'order-request', 'old-b', 'old-h', '', 'completed', 0, '{}', 200, 0, 'old reply');
 )sql";
     BOOST_REQUIRE(sqlite3_exec(db, old, nullptr, nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
@@ -181,6 +182,12 @@ INSERT INTO conversation(received_at, updated_at, listener, route, event, bundle
   const auto old_rows = s->conversations({.key = "old-b"});
   BOOST_REQUIRE(old_rows.size() == 1u);
   BOOST_TEST(old_rows[0].peer.empty());
+  const auto old_conversation = s->conversation(old_rows[0].id);
+  BOOST_REQUIRE(old_conversation.has_value());
+  BOOST_TEST(old_conversation->body == "{}");
+  BOOST_REQUIRE(old_conversation->reply.has_value());
+  BOOST_TEST(old_conversation->reply->body == "old reply");
+  BOOST_TEST(old_conversation->reply->status == 200);
   store::NewConversation c = conversation("new-b", "new-h");
   c.peer = "ward";
   c.search_keys = {"MRN9"};
@@ -305,6 +312,8 @@ BOOST_AUTO_TEST_CASE(a_store_with_index_rows_by_resource_id_is_migrated) {
 CREATE TABLE conversation(id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
   listener TEXT NOT NULL, route TEXT NOT NULL, event TEXT NOT NULL, bundle_id TEXT NOT NULL,
   header_id TEXT NOT NULL, reply_to TEXT NOT NULL, state TEXT NOT NULL, peer TEXT NOT NULL);
+CREATE TABLE conversation_content(conversation INTEGER PRIMARY KEY REFERENCES conversation(id) ON DELETE CASCADE,
+  format INTEGER NOT NULL, body BLOB NOT NULL, reply_status INTEGER, reply_format INTEGER, reply BLOB);
 CREATE TABLE resource(type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
   last_updated INTEGER NOT NULL, deleted INTEGER NOT NULL, body BLOB NOT NULL,
   PRIMARY KEY(type, id, version)) WITHOUT ROWID;
