@@ -219,16 +219,22 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   }
 
   // What an operator may search a message by besides its ids: the
-  // identifier values of its resources (a patient's MRN, an order's
-  // placer number) and what the listener adds. Bounded: a Bundle of many
-  // Observations is not a search index.
+  // identifier values of the resources it is about (a patient's MRN, an
+  // order's placer number) and what the listener adds. Not those of the
+  // places, people and organisations it names (a bed, a doctor's licence, a
+  // facility): thousands of messages share each, so they find nothing in
+  // particular, and each costs the store a page write per commit. Bounded:
+  // a Bundle of many Observations is not a search index.
   static std::vector<std::string> business_identifiers(const fhir::Element& bundle,
                                                        const std::vector<std::string>& from_listener) {
     constexpr std::size_t most = 24;
+    static const std::set<std::string_view> shared = {
+        "MessageHeader",    "Location",          "Organization", "Practitioner",
+        "PractitionerRole", "HealthcareService", "Device",       "Endpoint"};
     std::vector<std::string> keys = from_listener;
     for (const fhir::Element* entry : bundle.children_named("entry")) {
       const fhir::Element* resource = entry->child("resource");
-      if (resource == nullptr || resource->type().name == "MessageHeader") continue;
+      if (resource == nullptr || shared.contains(resource->type().name)) continue;
       for (const fhir::Element* identifier : resource->children_named("identifier")) {
         const std::string_view value = identifier->child_value("value");
         if (value.empty() || keys.size() >= most) continue;

@@ -189,6 +189,12 @@ class MllpTest(unittest.TestCase):
         bed = search(self.courier.port, "Location?identifier=" +
                      urllib.parse.quote("urn:hl7v2:location:GHH/2000/2013|02"))
         self.assertEqual(bed["entry"][0]["resource"]["meta"]["versionId"], "1")
+        # An operator finds the messages by the patient's and the visit's
+        # identifiers, not by a room that thousands of messages name.
+        [transfer] = self.courier.conversations(q="MSGA02B")
+        for key in ("PATID1234", "VN0001"):
+            self.assertIn(transfer["id"], [c["id"] for c in self.courier.conversations(q=key)], key)
+        self.assertEqual(self.courier.conversations(q="2013"), [])
 
     def test_4_every_segment_terminator_is_read(self):
         for terminator in ("\r", "\n", "\r\n"):
