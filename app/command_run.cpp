@@ -1,5 +1,6 @@
 // courier run [--config FILE]: runs the engine until SIGINT or SIGTERM.
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -155,19 +156,29 @@ int run_command(const RunOptions& options) {
   for (int i = 0; i < options.threads; ++i) threads.emplace_back([&io] { io.run(); });
   auto work = boost::asio::make_work_guard(io);
 
-  // Retention: prune finished conversations at start and then hourly.
+  // Housekeeping. Retention: prune finished conversations at start and
+  // then hourly. Memory: every few seconds, hand the heap memory freed since
+  // back to the system. glibc keeps what a burst of messages freed in its
+  // arenas: after a run at 128 connections courier stayed at 100 MB
+  // resident with 26 MB in use.
   std::mutex prune_mutex;
   std::condition_variable prune_wake;
   bool stopping = false;
-  std::thread pruner([&] {
+  std::thread housekeeper([&] {
+    using Clock = std::chrono::steady_clock;
+    Clock::time_point next_prune = Clock::now();
     std::unique_lock lock(prune_mutex);
     do {
       lock.unlock();
-      const std::int64_t removed = engine->operator_info().prune();
-      if (removed > 0)
-        std::cerr << "courier: pruned " << removed << " finished conversation(s) past retention\n";
+      if (Clock::now() >= next_prune) {
+        const std::int64_t removed = engine->operator_info().prune();
+        if (removed > 0)
+          std::cerr << "courier: pruned " << removed << " finished conversation(s) past retention\n";
+        next_prune = Clock::now() + std::chrono::hours(1);
+      }
+      malloc_trim(0);
       lock.lock();
-    } while (!prune_wake.wait_for(lock, std::chrono::hours(1), [&] { return stopping; }));
+    } while (!prune_wake.wait_for(lock, std::chrono::seconds(5), [&] { return stopping; }));
   });
 
   int signal = 0;
@@ -177,7 +188,7 @@ int run_command(const RunOptions& options) {
     stopping = true;
   }
   prune_wake.notify_one();
-  pruner.join();
+  housekeeper.join();
   std::cerr << "courier: stopping on signal " << signal << '\n';
   for (auto& listener : config.listeners) {
     boost::asio::post(io, [&listener] { listener->stop(); });
