@@ -46,6 +46,15 @@ AcceptResult accept(store::Store& s, store::NewConversation c, bool reprocess = 
 
 }  // namespace
 
+// A store as an earlier version left it: `sql` run on a new database file.
+static void write_old_store(const std::filesystem::path& dir, const char* sql) {
+  std::filesystem::create_directories(dir);
+  sqlite3* db = nullptr;
+  BOOST_REQUIRE(sqlite3_open((dir / "courier.db").c_str(), &db) == SQLITE_OK);
+  BOOST_REQUIRE(sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+}
+
 BOOST_AUTO_TEST_SUITE(sqlite_store)
 
 BOOST_AUTO_TEST_CASE(identity_rules_of_reliable_messaging) {
@@ -161,12 +170,8 @@ BOOST_AUTO_TEST_CASE(operators_search_by_every_filter_newest_first) {
 
 BOOST_AUTO_TEST_CASE(a_store_from_before_the_console_is_migrated) {
   TempDir dir;
-  std::filesystem::create_directories(dir.path);
-  {
-    // The conversation table as the first versions made it, with one row.
-    sqlite3* db = nullptr;
-    BOOST_REQUIRE(sqlite3_open((dir.path / "courier.db").c_str(), &db) == SQLITE_OK);
-    const char* old = R"sql(
+  // The conversation table as the first versions made it, with one row.
+  write_old_store(dir.path, R"sql(
 CREATE TABLE conversation(id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
   listener TEXT NOT NULL, route TEXT NOT NULL, event TEXT NOT NULL, bundle_id TEXT NOT NULL,
   header_id TEXT NOT NULL, reply_to TEXT NOT NULL, state TEXT NOT NULL, format INTEGER NOT NULL,
@@ -174,10 +179,7 @@ CREATE TABLE conversation(id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, 
 INSERT INTO conversation(received_at, updated_at, listener, route, event, bundle_id, header_id, reply_to, state,
   format, body, reply_status, reply_format, reply)
   VALUES(1, 1, 'fhir', 'lab', 'order-request', 'old-b', 'old-h', '', 'completed', 0, '{}', 200, 0, 'old reply');
-)sql";
-    BOOST_REQUIRE(sqlite3_exec(db, old, nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(db);
-  }
+)sql");
   auto s = store::open_sqlite_store(dir.path.string());
   const auto old_rows = s->conversations({.key = "old-b"});
   BOOST_REQUIRE(old_rows.size() == 1u);
@@ -302,13 +304,9 @@ std::vector<std::string> ids(const rest::SearchResult& r) {
 
 BOOST_AUTO_TEST_CASE(a_store_with_index_rows_by_resource_id_is_migrated) {
   TempDir dir;
-  std::filesystem::create_directories(dir.path);
-  {
-    // The REST store as layout 1 kept it: index rows named the resource by
-    // type and id. Two ServiceRequests, one with two rows.
-    sqlite3* db = nullptr;
-    BOOST_REQUIRE(sqlite3_open((dir.path / "courier.db").c_str(), &db) == SQLITE_OK);
-    const char* old = R"sql(
+  // The REST store as layout 1 kept it: index rows named the resource by
+  // type and id. Two ServiceRequests, one with two rows.
+  write_old_store(dir.path, R"sql(
 CREATE TABLE conversation(id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
   listener TEXT NOT NULL, route TEXT NOT NULL, event TEXT NOT NULL, bundle_id TEXT NOT NULL,
   header_id TEXT NOT NULL, reply_to TEXT NOT NULL, state TEXT NOT NULL, peer TEXT NOT NULL);
@@ -330,10 +328,7 @@ INSERT INTO search_index VALUES('ServiceRequest', 'status', 'active', '', 'a');
 INSERT INTO search_index VALUES('ServiceRequest', 'identifier', 'Ö:1', 'urn:sys', 'a');
 INSERT INTO search_index VALUES('ServiceRequest', 'status', 'active', '', 'b');
 PRAGMA user_version = 1;
-)sql";
-    BOOST_REQUIRE(sqlite3_exec(db, old, nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(db);
-  }
+)sql");
   auto s = store::open_sqlite_store(dir.path.string());
   BOOST_TEST(ids(s->resources().search(query("ServiceRequest", {{"status", "active"}}))) ==
              (std::vector<std::string>{"a", "b"}));
