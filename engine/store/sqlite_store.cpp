@@ -1351,10 +1351,10 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     std::vector<std::array<std::string_view, 3>> rows;
     auto field = [&encoded]() {
       const std::size_t colon = encoded.find(':');
+      if (colon == std::string_view::npos) throw std::runtime_error("resource_current.indexed is damaged");
       std::size_t size = 0;
       const auto [end, error] = std::from_chars(encoded.data(), encoded.data() + colon, size);
-      if (colon == std::string_view::npos || error != std::errc() || end != encoded.data() + colon ||
-          encoded.size() - colon - 1 < size)
+      if (error != std::errc() || end != encoded.data() + colon || encoded.size() - colon - 1 < size)
         throw std::runtime_error("resource_current.indexed is damaged");
       const std::string_view value = encoded.substr(colon + 1, size);
       encoded.remove_prefix(colon + 1 + size);
