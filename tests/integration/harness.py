@@ -211,7 +211,12 @@ class Courier:
     def stop(self):
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-            assert self.process.wait(timeout=20) == 0
+            code = self.process.wait(timeout=20)
+            if code != 0:
+                self.log.flush()
+                with open(self.log.name, "rb") as log:
+                    tail = log.read()[-3000:].decode(errors="replace")
+                raise AssertionError(f"courier exited with {code} on SIGTERM; its log ends:\n{tail}")
         self._closed()
 
     def kill(self):
