@@ -159,8 +159,8 @@ int run_command(const RunOptions& options) {
   // Housekeeping. Retention: prune finished conversations at start and
   // then hourly. Memory: every few seconds, hand the heap memory freed since
   // back to the system. glibc keeps what a burst of messages freed in its
-  // arenas: after a run at 128 connections courier stayed at 100 MB
-  // resident with 26 MB in use.
+  // arenas: idle after a run at 128 connections, courier stayed at 115 MB
+  // resident, and fell to 27 MB once trimmed.
   std::mutex prune_mutex;
   std::condition_variable prune_wake;
   bool stopping = false;
