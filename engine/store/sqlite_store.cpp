@@ -1024,18 +1024,37 @@ class SqliteStore final : public Store, public rest::ResourceStore {
                                  q.integer(3), q.integer(4) != 0, q.text(5)};
   }
 
+  // A resource's current version, with its place in resource_current: its
+  // seq and its index rows, which a write replacing it removes.
+  struct Current {
+    rest::ResourceVersion version;
+    std::int64_t seq = 0;
+    std::string indexed;
+  };
+
+  static std::optional<Current> select_current(Database& db, const std::string& type, const std::string& id) {
+    Query q(db,
+            "SELECT r.type, r.id, r.version, r.last_updated, r.deleted, r.body, c.seq, c.indexed "
+            "FROM resource_current c "
+            "JOIN resource r ON r.type = c.type AND r.id = c.id AND r.version = c.version "
+            "WHERE c.type = ? AND c.id = ?");
+    q.bind(type).bind(id);
+    if (!q.step()) return std::nullopt;
+    return Current{read_version(q), q.integer(6), q.text(7)};
+  }
+
   static std::optional<rest::ResourceVersion> select_version(Database& db, const std::string& type,
                                                              const std::string& id,
                                                              std::optional<std::int64_t> version) {
+    if (!version) {
+      std::optional<Current> current = select_current(db, type, id);
+      if (!current) return std::nullopt;
+      return std::move(current->version);
+    }
     Query q(db,
-            version
-                ? "SELECT type, id, version, last_updated, deleted, body FROM resource "
-                  "WHERE type = ? AND id = ? AND version = ?"
-                : "SELECT r.type, r.id, r.version, r.last_updated, r.deleted, r.body FROM resource_current c "
-                  "JOIN resource r ON r.type = c.type AND r.id = c.id AND r.version = c.version "
-                  "WHERE c.type = ? AND c.id = ?");
-    q.bind(type).bind(id);
-    if (version) q.bind(*version);
+            "SELECT type, id, version, last_updated, deleted, body FROM resource "
+            "WHERE type = ? AND id = ? AND version = ?");
+    q.bind(type).bind(id).bind(*version);
     if (!q.step()) return std::nullopt;
     return read_version(q);
   }
@@ -1281,7 +1300,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         return result;
       }
     }
-    const std::optional<rest::ResourceVersion> current = select_version(db, w.type, w.id, std::nullopt);
+    const std::optional<Current> stored = select_current(db, w.type, w.id);
+    const rest::ResourceVersion* current = stored ? &stored->version : nullptr;
     if (w.expected_version && (!current || current->deleted || current->version != *w.expected_version)) {
       result.outcome = Outcome::conflict;
       if (current) result.resource = *current;
@@ -1325,6 +1345,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         .bind(v.deleted ? 1 : 0)
         .bind_blob(v.json)
         .step();
+    if (stored) remove_index_rows(db, v.type, stored->seq, stored->indexed);
     reindex(db, v, v.deleted ? std::vector<rest::IndexEntry>() : w.index);
     result.outcome = v.deleted                      ? Outcome::deleted
                      : !current || current->deleted ? Outcome::created
@@ -1382,12 +1403,9 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   }
 
   // Makes `v` the current version, under a new seq, with `wanted` as its
-  // index rows. The rows name the seq, so all of the old version's go.
+  // index rows (the old version's, which name its seq, are removed first).
   static void reindex(Database& db, const rest::ResourceVersion& v,
                       const std::vector<rest::IndexEntry>& wanted) {
-    Query old(db, "SELECT seq, indexed FROM resource_current WHERE type = ? AND id = ?");
-    old.bind(v.type).bind(v.id);
-    if (old.step()) remove_index_rows(db, v.type, old.integer(0), old.text(1));
     std::set<std::tuple<std::string, std::string, std::string>> rows;  // param, system, value
     for (const rest::IndexEntry& e : wanted) rows.emplace(e.param, e.system, e.value);
     // REPLACE gives the row a new seq: the order in which changes happened.
