@@ -102,7 +102,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // about it is still to happen.
   struct Conversation {
     store::Id id = 0;
-    std::shared_ptr<const std::string> body;
+    std::shared_ptr<const std::string> body;  // null once no delivery needs it: see message_body
     fhir::Format format = fhir::Format::json;
     message::MessageInfo info;
     const route::Route* route = nullptr;
@@ -146,6 +146,16 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // ---- accepting ---------------------------------------------------------
 
   void accept(Inbound in, std::function<void(Reply)> done) {
+    if (holding_.load(std::memory_order_relaxed)) {
+      asio::post(strand_, [self = shared_from_this(), in = std::move(in), done = std::move(done)]() mutable {
+        if (self->holding_ && !self->stopped_) {
+          self->held_.emplace_back(std::move(in), std::move(done));
+          self->metrics_.set("courier_messages_held", {}, static_cast<double>(self->held_.size()));
+        } else
+          self->admit_later(std::move(in), std::move(done));
+      });
+      return;
+    }
     Admission a = admit(in, routes_, options_.limits);
     if (a.may_be_progress || (a.info.response && !a.rejection)) {
       // A filler's report: the engine's timeline records what it meant.
@@ -581,7 +591,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                    const std::string& business_status) {
     conversation->state = state;
     conversation->business_status = business_status;
-    if (!std::exchange(conversation->task_dirty, true)) dirty_tasks_.push_back(conversation);
+    if (!std::exchange(conversation->task_dirty, true)) {
+      dirty_tasks_.push_back(conversation);
+      update_holding();
+    }
     if (task_timer_armed_ || stopped_) return;
     task_timer_armed_ = true;
     task_timer_.expires_after(milliseconds(200));
@@ -591,8 +604,20 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     });
   }
 
-  void write_tasks() {
-    for (const ConversationPtr& conversation : std::exchange(dirty_tasks_, {})) {
+  // At most kTaskWritesQueued Task writes wait in the store at once; the
+  // other dirty conversations wait here, small, rather than as Tasks built
+  // and queued behind a store that has fallen behind (a burst would hold
+  // them all in memory). `all`: every one now, for a Task read or shutdown.
+  void write_tasks(bool all = false) {
+    std::size_t n = dirty_tasks_.size();
+    if (!all) n = std::min(n, kTaskWritesQueued - std::min(kTaskWritesQueued, task_writes_queued_));
+    std::vector<ConversationPtr> due(
+        std::make_move_iterator(dirty_tasks_.begin()),
+        std::make_move_iterator(dirty_tasks_.begin() + static_cast<std::ptrdiff_t>(n)));
+    dirty_tasks_.erase(dirty_tasks_.begin(), dirty_tasks_.begin() + static_cast<std::ptrdiff_t>(n));
+    task_writes_queued_ += n;
+    update_holding();
+    for (const ConversationPtr& conversation : due) {
       conversation->task_dirty = false;
       ++conversation->task_writes;
       message::TaskFacts facts{
@@ -617,7 +642,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         asio::post(self->strand_, [self, task, conversation, written, resource = std::move(result.resource)] {
           if (self->stopped_) return;
           --conversation->task_writes;
+          --self->task_writes_queued_;
           self->forget_if_idle(conversation);
+          if (!self->dirty_tasks_.empty() && !self->task_timer_armed_) self->write_tasks();
           if (written) self->subscriptions_.on_written(resource, task.get());
         });
       });
@@ -783,14 +810,14 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     } else if (route::is_rest(destination->pattern)) {
       const bool cancel = head.record.kind == DeliveryKind::cancel;
       std::string why;
-      if (!rest_call(cancel ? head.record.body : *head.conversation->body, head.conversation->format,
+      if (!rest_call(cancel ? head.record.body : message_body(*head.conversation), head.conversation->format,
                      *destination, cancel, out, why)) {
         if (cancel) return finish(key, DeliveryState::failed, "the cancellation cannot be sent: " + why);
         return fail_for_good(key, "cannot be reached by a REST call: " + why, {}, "failed");
       }
       sender = destination->endpoint.empty() ? embedded_sender_ : sender_for(destination->pattern);
     } else {
-      out.body = head.record.body.empty() ? *head.conversation->body : head.record.body;
+      out.body = head.record.body.empty() ? message_body(*head.conversation) : head.record.body;
       out.format = head.conversation->format;
       out.timeout = destination->ack_timeout;
       if (destination->pattern == route::Pattern::file) {
@@ -1102,9 +1129,51 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // outside, which reloads it from the store: it need not stay in memory
   // (once its Task is written).
   void forget_if_idle(const ConversationPtr& conversation) {
+    // Only deliveries send the message: while a conversation waits for
+    // anything else (its Task write, a response) its 4 KB need not wait too.
+    if (conversation->open_deliveries == 0 && conversation->open_cancellations == 0)
+      conversation->body.reset();
     if (conversation->open_deliveries == 0 && conversation->waiters.empty() && !conversation->task_dirty &&
         conversation->task_writes == 0 && conversation->open_cancellations == 0)
       conversations_.erase(conversation->id);
+  }
+
+  // The message itself, read back from the store when forget_if_idle let it go.
+  const std::string& message_body(Conversation& conversation) {
+    if (!conversation.body) {
+      std::optional<store::Conversation> row = store_->conversation(conversation.id);
+      conversation.body = std::make_shared<const std::string>(row ? std::move(row->body) : std::string());
+    }
+    return *conversation.body;
+  }
+
+  // ---- holding back ------------------------------------------------------
+  //
+  // Each message costs a Task write (and audit records) behind the
+  // acknowledgments. A sustained burst faster than those writes would pile
+  // up conversations in memory without end; past kTaskBacklog dirty Tasks,
+  // new messages wait before admission (one per connection at most, as
+  // each placer waits for its answer) until half of that is written. The
+  // engine slows its senders down rather than grow.
+
+  void update_holding() {
+    const std::size_t backlog = dirty_tasks_.size();
+    if (!holding_ && backlog >= kTaskBacklog) {
+      holding_ = true;
+    } else if (holding_ && backlog <= kTaskBacklog / 2) {
+      holding_ = false;
+      for (auto& [in, done] : std::exchange(held_, {})) admit_later(std::move(in), std::move(done));
+    }
+    metrics_.set("courier_task_backlog", {}, static_cast<double>(backlog));
+    metrics_.set("courier_messages_held", {}, static_cast<double>(held_.size()));
+  }
+
+  // Admission runs off the strand, as it does for a message arriving.
+  void admit_later(Inbound in, std::function<void(Reply)> done) {
+    asio::post(strand_.get_inner_executor(),
+               [self = shared_from_this(), in = std::move(in), done = std::move(done)]() mutable {
+                 self->accept(std::move(in), std::move(done));
+               });
   }
 
   // ---- status queries ----------------------------------------------------
@@ -1132,7 +1201,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
               "rejected");
         }
         // The Task as it stands: pending Task writes first.
-        self->write_tasks();
+        self->write_tasks(true);
         self->queues_[key].in_flight = true;
         self->store_->flush_background([self, key, query, id = message::task_id(row->id)] {
           asio::post(self->strand_, [self, key, query, id] {
@@ -1241,7 +1310,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
              0},
          state);
     const std::set<std::string> withdrawn = withdraw_undelivered(conversation);
-    const fhir::ParseResult parsed = fhir::parse_as(*conversation->body, conversation->format);
+    const fhir::ParseResult parsed = fhir::parse_as(message_body(*conversation), conversation->format);
     const std::string cancellation =
         parsed.resource
             ? fhir::write(message::build_cancellation(
@@ -1593,8 +1662,13 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   rest::RestApi rest_api_;
   std::shared_ptr<delivery::Sender> embedded_sender_;
   rest::SubscriptionHub subscriptions_;
-  // Conversations whose Task is to be written (mirror_task).
-  std::vector<ConversationPtr> dirty_tasks_;
+  // Conversations whose Task is to be written (mirror_task), oldest first.
+  std::deque<ConversationPtr> dirty_tasks_;
+  static constexpr std::size_t kTaskWritesQueued = 500;
+  std::size_t task_writes_queued_ = 0;  // Task writes the store has not committed yet
+  static constexpr std::size_t kTaskBacklog = 4000;
+  std::atomic<bool> holding_{false};  // read by accept on any thread
+  std::deque<std::pair<Inbound, std::function<void(Reply)>>> held_;
   asio::steady_timer task_timer_{strand_};
   bool task_timer_armed_ = false;
   Metrics metrics_;
@@ -1638,7 +1712,11 @@ void Engine::stop() {
   // what is queued (its callbacks are then dropped with the executor).
   auto stopped = std::make_shared<std::promise<void>>();
   asio::post(impl_->strand_, [impl = impl_, stopped] {
-    impl->write_tasks();  // queued before the store closes
+    impl->write_tasks(true);  // queued before the store closes
+    // Messages held back are admitted now, so that they are answered
+    // before the store closes.
+    impl->holding_ = false;
+    for (auto& [in, done] : std::exchange(impl->held_, {})) impl->accept(std::move(in), std::move(done));
     impl->audit_.stop();
     impl->task_timer_.cancel();
     impl->stopped_ = true;
@@ -1669,7 +1747,7 @@ void Engine::rest(rest::RestRequest request, std::function<void(rest::RestRespon
     return impl_->rest_api_.handle(std::move(request), std::move(done));
   // About Tasks: the conversations' Tasks are brought up to date first.
   asio::post(impl_->strand_, [impl = impl_, request = std::move(request), done = std::move(done)]() mutable {
-    impl->write_tasks();
+    impl->write_tasks(true);
     impl->store_->flush_background([impl, request = std::move(request), done = std::move(done)]() mutable {
       asio::post(impl->strand_, [impl, request = std::move(request), done = std::move(done)]() mutable {
         impl->rest_api_.handle(std::move(request), std::move(done));
