@@ -150,6 +150,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       asio::post(strand_, [self = shared_from_this(), in = std::move(in), done = std::move(done)]() mutable {
         if (self->holding_ && !self->stopped_) {
           self->held_.emplace_back(std::move(in), std::move(done));
+          self->metrics_.add("courier_messages_held_total", {});
           self->metrics_.set("courier_messages_held", {}, static_cast<double>(self->held_.size()));
         } else
           self->admit_later(std::move(in), std::move(done));
@@ -1151,16 +1152,16 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   //
   // Each message costs a Task write (and audit records) behind the
   // acknowledgments. A sustained burst faster than those writes would pile
-  // up conversations in memory without end; past kTaskBacklog dirty Tasks,
-  // new messages wait before admission (one per connection at most, as
-  // each placer waits for its answer) until half of that is written. The
-  // engine slows its senders down rather than grow.
+  // up conversations in memory without end; past options_.task_backlog
+  // dirty Tasks, new messages wait before admission (one per connection at
+  // most, as each placer waits for its answer) until half of that is
+  // written. The engine slows its senders down rather than grow.
 
   void update_holding() {
     const std::size_t backlog = dirty_tasks_.size();
-    if (!holding_ && backlog >= kTaskBacklog) {
+    if (!holding_ && backlog >= options_.task_backlog) {
       holding_ = true;
-    } else if (holding_ && backlog <= kTaskBacklog / 2) {
+    } else if (holding_ && backlog <= options_.task_backlog / 2) {
       holding_ = false;
       for (auto& [in, done] : std::exchange(held_, {})) admit_later(std::move(in), std::move(done));
     }
@@ -1666,8 +1667,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   std::deque<ConversationPtr> dirty_tasks_;
   static constexpr std::size_t kTaskWritesQueued = 500;
   std::size_t task_writes_queued_ = 0;  // Task writes the store has not committed yet
-  static constexpr std::size_t kTaskBacklog = 4000;
-  std::atomic<bool> holding_{false};  // read by accept on any thread
+  std::atomic<bool> holding_{false};    // read by accept on any thread
   std::deque<std::pair<Inbound, std::function<void(Reply)>>> held_;
   asio::steady_timer task_timer_{strand_};
   bool task_timer_armed_ = false;

@@ -52,6 +52,10 @@ struct EngineOptions {
   route::RetryPolicy notification_retry{6, std::chrono::milliseconds(1000),
                                         std::chrono::milliseconds(60'000)};
   fhir::ParseLimits limits;
+  // Conversations whose Task is still to be written (including those of
+  // the last 200 ms, written together) before new messages wait for
+  // admission: the memory a burst may take.
+  std::size_t task_backlog = 4000;
   // The HL7 v2 <-> FHIR maps, for the MLLP listeners and senders (null when
   // none are loaded).
   std::shared_ptr<const hl7v2::MapSet> v2_maps;

@@ -48,10 +48,10 @@ Metrics::Metrics() {
   define("courier_delivery_queue_depth", Type::gauge,
          "Deliveries waiting or in flight, by route and destination.");
   define("courier_task_backlog", Type::gauge,
-         "Conversations whose Task is still to be written; past 4000, new messages wait "
-         "(courier_messages_held).");
+         "Conversations whose Task is still to be written; past task-backlog, new messages wait.");
   define("courier_messages_held", Type::gauge,
          "Messages waiting for admission while the Task backlog is written down.");
+  define("courier_messages_held_total", Type::counter, "Messages that waited for admission.");
   define("courier_delivery_latency_seconds", Type::histogram,
          "Time from receipt of a message to its successful delivery, by route and destination.");
   define("courier_responses_relayed_total", Type::counter,

@@ -403,6 +403,60 @@ class MessagingTest(unittest.TestCase):
                  what="every acknowledged message at the filler")
         self.assertGreaterEqual(len(acknowledged), 100)
 
+    def test_a_burst_past_the_task_backlog_is_held_back_then_answered(self):
+        # With a Task backlog this small, a burst from 16 placers goes past
+        # it within one 200 ms Task batch: new messages must wait for
+        # admission, then be answered and delivered, each exactly once.
+        outbox = os.path.join(self.folder, "outbox")
+        engine = self.courier(f"""
+route: orders
+from: fhir
+when:
+  event: http://example.org/fhir/message-events|order-request
+to:
+  - name: outbox
+    pattern: file
+    folder: {outbox}
+""", "task-backlog: 100\n")
+        acknowledged, refused = [], []
+        lock = threading.Lock()
+
+        def held_so_far():
+            for line in engine.metrics().splitlines():
+                if line.startswith("courier_messages_held_total"):
+                    return float(line.split()[-1])
+            return 0.0
+
+        def placer(count):
+            for i in range(count):
+                m = message(patient=f"Patient/{i % 5}")
+                status, _ = engine.process_message(m)
+                with lock:
+                    (acknowledged if status == 200 else refused).append(m["id"])
+
+        for _burst in range(20):
+            threads = [threading.Thread(target=placer, args=(40,)) for _ in range(16)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            if held_so_far() > 0:
+                break
+        self.assertGreater(held_so_far(), 0, "no message was ever held back")
+        self.assertEqual(refused, [])
+
+        def delivered_ids():
+            ids = []
+            for name in os.listdir(outbox):
+                if name.endswith(".json") and not name.startswith("."):
+                    with open(os.path.join(outbox, name)) as f:
+                        ids.append(json.load(f)["id"])
+            return ids
+        wait_for(lambda: len(delivered_ids()) >= len(acknowledged), timeout=60,
+                 what="every acknowledged message in the outbox")
+        self.assertEqual(sorted(delivered_ids()), sorted(acknowledged))
+        wait_for(lambda: "courier_messages_held 0" in engine.metrics(), what="no message still held")
+
     # ---- bad input ----------------------------------------------------------
 
     def test_bad_messages_get_the_right_status_and_outcome(self):
