@@ -111,7 +111,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     std::vector<std::function<void(Reply)>> waiters;  // synchronous placers
     std::unique_ptr<asio::steady_timer> wait_timer;
     bool replied = false;
-    int open_deliveries = 0;
+    int open_deliveries = 0;     // in queues_
+    int spilled_deliveries = 0;  // forwards still in their destination's backlog in the store only
     int responses = 0;
     std::set<std::string> response_ids;  // of the responses recorded, to recognise resends
     std::string state = "received";
@@ -329,7 +330,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
           conversation->id,
           store::Event{0, "original", "the message as received, before conversion", in.original, 0}, {},
           [] {});
-    for (store::Delivery& d : result.deliveries) enqueue(std::move(d), conversation);
+    for (store::Delivery& d : result.deliveries) take(std::move(d), conversation);
 
     switch (first_answer(*route, conversation->info, async)) {
       case FirstAnswer::accepted: return done(Reply{202, {}, format});
@@ -750,7 +751,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     return nullptr;
   }
 
-  void enqueue(store::Delivery d, const ConversationPtr& conversation) {
+  // `counted`: read back from its destination's backlog, where the queue
+  // depth already counted it.
+  void enqueue(store::Delivery d, const ConversationPtr& conversation, bool counted = false) {
     // Once only: a message accepted while the start-up resume reads the
     // unfinished deliveries can reach both.
     if (!queued_.insert(d.id).second) return;
@@ -758,9 +761,129 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     Queue& queue = queues_[key];
     ++conversation->open_deliveries;
     if (d.kind == DeliveryKind::cancel) ++conversation->open_cancellations;
+    if (d.kind == DeliveryKind::forward) ++backlog_of(d).in_memory;
     queue.items.push_back(Queued{std::move(d), conversation});
-    update_depth(queue.items.back());
+    if (!counted) update_depth(queue.items.back());
     if (!queue.busy) start_head(key);
+  }
+
+  // ---- backlogs beyond memory ---------------------------------------------
+  //
+  // A destination that is down, or slower than its senders, must not make
+  // courier hold everything sent to it: past options_.deliveries_in_memory
+  // forward deliveries of one route's destination, new ones stay in the
+  // store only (the destination's backlog "spills") and are read back in
+  // the order they were accepted once its queues are down to half.
+  // Relays and cancellations are few and always held.
+
+  struct Backlog {
+    std::string route, destination;
+    std::size_t in_memory = 0;     // its forward deliveries in queues_
+    bool spilling = false;         // some are in the store only...
+    store::Id loaded_through = 0;  // ...those past this id (the ones up to it were read)
+    bool reading = false;          // a read-back is under way
+    std::int64_t in_store_only = 0;
+    // Withdrawn while in the store only: their new state may not be
+    // committed when a read-back runs.
+    std::unordered_set<store::Id> withdrawn;
+  };
+
+  void count_in_store_only(Backlog& b, std::int64_t delta) {
+    b.in_store_only += delta;
+    metrics_.set("courier_deliveries_in_store_only", {{"route", b.route}, {"destination", b.destination}},
+                 static_cast<double>(b.in_store_only));
+  }
+
+  static std::string backlog_key(const store::Delivery& d) { return d.route + "\n" + d.destination; }
+
+  Backlog& backlog_of(const store::Delivery& d) {
+    Backlog& b = backlogs_[backlog_key(d)];
+    if (b.destination.empty()) b.route = d.route, b.destination = d.destination;
+    return b;
+  }
+
+  // A delivery of a conversation just accepted: into its queue, or left in
+  // the store while its destination's backlog spills.
+  void take(store::Delivery d, const ConversationPtr& conversation) {
+    if (d.kind != DeliveryKind::forward) return enqueue(std::move(d), conversation);
+    Backlog& b = backlog_of(d);
+    if (d.id <= b.loaded_through) return;  // a read-back has it already
+    if (!b.spilling && b.in_memory < options_.deliveries_in_memory)
+      return enqueue(std::move(d), conversation);
+    if (!b.spilling) {
+      b.spilling = true;
+      b.loaded_through = d.id - 1;
+      ++spilling_backlogs_;
+    }
+    ++conversation->spilled_deliveries;
+    count_in_store_only(b, 1);
+    update_depth(Queued{std::move(d), conversation});
+  }
+
+  // A forward delivery left its queue: read more back when half are gone.
+  void left_memory(const store::Delivery& d) {
+    Backlog& b = backlog_of(d);
+    --b.in_memory;
+    if (b.spilling && !b.reading && b.in_memory <= options_.deliveries_in_memory / 2)
+      read_back(backlog_key(d));
+  }
+
+  void read_back(const std::string& key) {
+    backlogs_[key].reading = true;
+    // What was queued before (the end of a delivery, a withdrawal) is
+    // committed first, so that the read sees it.
+    store_->flush([self = shared_from_this(), key] {
+      asio::post(self->strand_, [self, key] {
+        if (!self->stopped_) self->read_back_now(key);
+      });
+    });
+  }
+
+  void read_back_now(const std::string& key) {
+    Backlog& b = backlogs_[key];
+    b.reading = false;
+    const std::size_t room =
+        options_.deliveries_in_memory - std::min(options_.deliveries_in_memory, b.in_memory);
+    if (!b.spilling || room == 0) return;
+    std::vector<store::Delivery> rows =
+        store_->unfinished_forwards(b.route, b.destination, b.loaded_through, static_cast<int>(room));
+    // Fewer than asked: the rest are not committed yet, and their
+    // acceptance will queue them (after this read, on this strand).
+    if (rows.size() < room) {
+      b.spilling = false;
+      --spilling_backlogs_;
+    }
+    for (store::Delivery& d : rows) {
+      b.loaded_through = d.id;
+      if (b.withdrawn.count(d.id) != 0 || queued_.count(d.id) != 0) continue;
+      count_in_store_only(b, -1);
+      const bool held = conversations_.count(d.conversation) != 0;
+      // A conversation read now counts its spilled deliveries past this one.
+      ConversationPtr conversation = find_or_load(d.conversation);
+      if (conversation == nullptr) continue;
+      if (held) --conversation->spilled_deliveries;
+      enqueue(std::move(d), conversation, true);
+    }
+    if (!b.spilling) b.withdrawn.clear();
+  }
+
+  // Whether a delivery, as the store has it, waits in its destination's
+  // backlog in the store only.
+  bool in_store_only(const store::Delivery& d) {
+    if (d.kind != DeliveryKind::forward || queued_.count(d.id) != 0 ||
+        (d.state != DeliveryState::pending && d.state != DeliveryState::waiting))
+      return false;
+    auto b = backlogs_.find(backlog_key(d));
+    return b != backlogs_.end() && b->second.spilling && d.id > b->second.loaded_through &&
+           b->second.withdrawn.count(d.id) == 0;
+  }
+
+  // How many of a conversation's forward deliveries are in the store only.
+  int count_spilled(store::Id conversation) {
+    if (spilling_backlogs_ == 0) return 0;
+    const std::vector<store::Delivery> deliveries = store_->deliveries(conversation);
+    return static_cast<int>(std::count_if(deliveries.begin(), deliveries.end(),
+                                          [this](const store::Delivery& d) { return in_store_only(d); }));
   }
 
   void start_head(const std::string& key) {
@@ -1098,11 +1221,13 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     queue.items.pop_front();
     queue.busy = false;
     queued_.erase(head.record.id);
+    if (head.record.kind == DeliveryKind::forward) left_memory(head.record);
     head.record.state = state;
     store_->update_delivery(head.record, [] {});
     const std::string kind =
         head.record.kind == DeliveryKind::relay ? "relayed" : std::string(store::to_string(state));
-    const bool all_done = --head.conversation->open_deliveries == 0;
+    const bool all_done =
+        --head.conversation->open_deliveries == 0 && head.conversation->spilled_deliveries == 0;
     const bool completed = all_done && state == DeliveryState::delivered &&
                            head.conversation->responses == 0 && head.record.kind == DeliveryKind::forward;
     note(head.conversation, store::Event{0, kind, destination_label(head) + ": " + detail, {}, 0},
@@ -1465,8 +1590,26 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
           update_depth(*it, -1);
           --conversation->open_deliveries;
           queued_.erase(record.id);
+          left_memory(record);
           it = queue.items.erase(it);
         }
+      }
+    }
+    // Those still in their destination's backlog in the store.
+    if (conversation->spilled_deliveries > 0) {
+      for (store::Delivery record : store_->deliveries(conversation->id)) {
+        // One waiting for its asynchronous response is the filler's now.
+        if (!in_store_only(record) || record.state != DeliveryState::pending) continue;
+        Backlog& b = backlog_of(record);
+        count_in_store_only(b, -1);
+        b.withdrawn.insert(record.id);
+        record.state = DeliveryState::failed;
+        store_->update_delivery(record, [] {});
+        note(conversation,
+             store::Event{0, "failed", record.destination + ": withdrawn before delivery", {}, 0});
+        withdrawn.insert(record.destination);
+        --conversation->spilled_deliveries;
+        update_depth(Queued{record, conversation}, -1);
       }
     }
     for (const std::string& key : heads) {
@@ -1568,6 +1711,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     conversation->response_ids.insert(row.response_ids.begin(), row.response_ids.end());
     conversation->state = row.state;
     conversation->task_outputs.reset();
+    conversation->spilled_deliveries = count_spilled(row.id);
     conversations_[row.id] = conversation;
     return conversation;
   }
@@ -1581,11 +1725,26 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   void resume() {
     subscriptions_.start();
     catch_up_triggers();
-    for (store::Delivery& d : store_->unfinished_deliveries()) {
+    // Forwards are read back destination by destination, as much as
+    // memory holds; relays and cancellations all at once.
+    std::vector<std::string> spilled;
+    for (const store::Backlog& found : store_->unfinished_forward_backlogs()) {
+      store::Delivery d;
+      d.route = found.route;
+      d.destination = found.destination;
+      Backlog& b = backlog_of(d);
+      b.spilling = true;
+      ++spilling_backlogs_;
+      count_in_store_only(b, found.count);
+      spilled.push_back(backlog_key(d));
+      update_depth(found.route, found.destination, found.count);  // read back as counted
+    }
+    for (store::Delivery& d : store_->unfinished_deliveries(false)) {
       if (ConversationPtr conversation = find_or_load(d.conversation)) {
         enqueue(std::move(d), conversation);
       }
     }
+    for (const std::string& key : spilled) read_back_now(key);
   }
 
   // A pending delivery waiting for its retry is tried at once. Its
@@ -1628,10 +1787,12 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   }
 
   void update_depth(const Queued& item, int delta = 1) {
-    std::string name = route_name(item) + "\n" + destination_label(item);
-    const int depth = depth_[name] += delta;
-    metrics_.set("courier_delivery_queue_depth",
-                 {{"route", route_name(item)}, {"destination", destination_label(item)}}, depth);
+    update_depth(route_name(item), destination_label(item), delta);
+  }
+  void update_depth(const std::string& route, const std::string& destination, std::int64_t delta) {
+    const std::int64_t depth = depth_[route + "\n" + destination] += delta;
+    metrics_.set("courier_delivery_queue_depth", {{"route", route}, {"destination", destination}},
+                 static_cast<double>(depth));
   }
 
   void count_received(const std::string& listener, const std::string& route, const char* outcome) {
@@ -1674,10 +1835,13 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   Metrics metrics_;
   std::unordered_map<store::Id, ConversationPtr> conversations_;
   std::map<std::string, Queue> queues_;
-  std::unordered_set<store::Id> queued_;  // the deliveries in queues_, by id
+  std::unordered_set<store::Id> queued_;               // the deliveries in queues_, by id
+  std::unordered_map<std::string, Backlog> backlogs_;  // by backlog_key
+  int spilling_backlogs_ = 0;
+
   // Conversation → queue whose head waits for that conversation's response.
   std::unordered_multimap<store::Id, std::string> waiting_;
-  std::map<std::string, int> depth_;
+  std::map<std::string, std::int64_t> depth_;
   std::mt19937_64 random_{std::random_device{}()};
   std::uniform_real_distribution<double> jitter_{0.0, 1.0};
   std::atomic<bool> stopped_ = false;

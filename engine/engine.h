@@ -56,6 +56,9 @@ struct EngineOptions {
   // the last 200 ms, written together) before new messages wait for
   // admission: the memory a burst may take.
   std::size_t task_backlog = 4000;
+  // Forward deliveries of one route's destination held in memory; the rest
+  // of its backlog waits in the store only, read back as it drains.
+  std::size_t deliveries_in_memory = 1000;
   // The HL7 v2 <-> FHIR maps, for the MLLP listeners and senders (null when
   // none are loaded).
   std::shared_ptr<const hl7v2::MapSet> v2_maps;

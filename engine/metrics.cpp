@@ -52,6 +52,9 @@ Metrics::Metrics() {
   define("courier_messages_held", Type::gauge,
          "Messages waiting for admission while the Task backlog is written down.");
   define("courier_messages_held_total", Type::counter, "Messages that waited for admission.");
+  define("courier_deliveries_in_store_only", Type::gauge,
+         "Deliveries of a backlog past deliveries-in-memory, waiting in the store only, by route and "
+         "destination.");
   define("courier_delivery_latency_seconds", Type::histogram,
          "Time from receipt of a message to its successful delivery, by route and destination.");
   define("courier_responses_relayed_total", Type::counter,

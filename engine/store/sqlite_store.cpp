@@ -108,7 +108,9 @@ CREATE TABLE IF NOT EXISTS delivery(
   state TEXT NOT NULL, attempts INTEGER NOT NULL, next_at INTEGER NOT NULL,
   format INTEGER NOT NULL, body BLOB NOT NULL);
 CREATE INDEX IF NOT EXISTS delivery_conversation ON delivery(conversation);
-CREATE INDEX IF NOT EXISTS delivery_unfinished ON delivery(state) WHERE state IN ('pending', 'waiting');
+-- A destination's backlog in the order it was accepted (the rowid ends the key).
+CREATE INDEX IF NOT EXISTS delivery_unfinished_by_destination ON delivery(destination)
+  WHERE state IN ('pending', 'waiting');
 CREATE INDEX IF NOT EXISTS delivery_parked ON delivery(conversation) WHERE state = 'parked';
 CREATE TABLE IF NOT EXISTS event(
   id INTEGER PRIMARY KEY,
@@ -236,6 +238,10 @@ CREATE TABLE conversation_message(
 INSERT INTO conversation_message SELECT conversation, format, body FROM conversation_content;
 DROP TABLE conversation_content;
 ALTER TABLE conversation_message RENAME TO conversation_content;
+)sql",
+    // 4: unfinished deliveries are indexed by destination (`schema` adds it).
+    R"sql(
+DROP INDEX IF EXISTS delivery_unfinished;
 )sql",
 };
 
@@ -634,12 +640,41 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     });
   }
 
-  std::vector<Delivery> unfinished_deliveries() override {
+  std::vector<Delivery> unfinished_deliveries(bool forwards) override {
     const Lease db = reader();
     std::vector<Delivery> out;
     Query q(*db,
-            (std::string(delivery_select) + "WHERE d.state IN ('pending', 'waiting') ORDER BY d.id").c_str());
+            (std::string(delivery_select) + "WHERE d.state IN ('pending', 'waiting')" +
+             (forwards ? "" : " AND d.kind != " + std::to_string(static_cast<int>(DeliveryKind::forward))) +
+             " ORDER BY d.id")
+                .c_str());
     while (q.step()) out.push_back(read_delivery(q));
+    return out;
+  }
+
+  std::vector<Delivery> unfinished_forwards(const std::string& route, const std::string& destination,
+                                            Id after, int limit) override {
+    const Lease db = reader();
+    std::vector<Delivery> out;
+    Query q(*db, (std::string(delivery_select) +
+                  "WHERE d.destination = ? AND d.state IN ('pending', 'waiting') AND d.id > ? AND d.kind = " +
+                  std::to_string(static_cast<int>(DeliveryKind::forward)) +
+                  " AND c.route = ? ORDER BY d.id LIMIT ?")
+                     .c_str());
+    q.bind(destination).bind(after).bind(route).bind(static_cast<std::int64_t>(limit));
+    while (q.step()) out.push_back(read_delivery(q));
+    return out;
+  }
+
+  std::vector<Backlog> unfinished_forward_backlogs() override {
+    const Lease db = reader();
+    std::vector<Backlog> out;
+    Query q(*db,
+            ("SELECT c.route, d.destination, count(*) FROM delivery d JOIN conversation c ON c.id = "
+             "d.conversation WHERE d.state IN ('pending', 'waiting') AND d.kind = " +
+             std::to_string(static_cast<int>(DeliveryKind::forward)) + " GROUP BY c.route, d.destination")
+                .c_str());
+    while (q.step()) out.push_back(Backlog{q.text(0), q.text(1), q.integer(2)});
     return out;
   }
 

@@ -142,6 +142,11 @@ struct ConversationFilter {
   int limit = 50;
 };
 
+struct Backlog {
+  std::string route, destination;
+  std::int64_t count = 0;
+};
+
 // What the operator's dashboard shows of the store.
 struct StoreSummary {
   std::int64_t size_bytes = 0;  // the database and its write-ahead log
@@ -179,7 +184,17 @@ class Store {
   virtual void find_by_correlation(std::vector<std::string> keys,
                                    std::function<void(std::optional<Conversation>)> done) = 0;
   // Synchronous reads for start-up and the operator's tools.
-  virtual std::vector<Delivery> unfinished_deliveries() = 0;
+  // Unfinished (pending or waiting) deliveries, oldest first: all of them,
+  // or all but the forwards, which start-up reads destination by
+  // destination (below) so that a long backlog need not fit in memory.
+  virtual std::vector<Delivery> unfinished_deliveries(bool forwards = true) = 0;
+  // A route's destination's unfinished forward deliveries past `after`,
+  // oldest first, at most `limit`.
+  virtual std::vector<Delivery> unfinished_forwards(const std::string& route, const std::string& destination,
+                                                    Id after, int limit) = 0;
+  // Each route's destination that has unfinished forward deliveries, with
+  // how many.
+  virtual std::vector<Backlog> unfinished_forward_backlogs() = 0;
   virtual std::optional<Delivery> delivery(Id id) = 0;
   virtual std::vector<Conversation> conversations(const ConversationFilter& filter) = 0;
   virtual std::optional<Conversation> conversation(Id id) = 0;

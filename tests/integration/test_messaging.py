@@ -252,6 +252,96 @@ class MessagingTest(unittest.TestCase):
             delivered = [header_of(m)["id"] for m in got if m["entry"][1]["resource"]["subject"]["reference"] == patient]
             self.assertEqual(delivered, expected)
 
+    def test_a_backlog_beyond_memory_waits_in_the_store_and_arrives_in_order(self):
+        # Four deliveries per destination in memory: the other twenty wait in
+        # the store while the filler is down, across a restart, and still
+        # arrive once each, in order per patient. The file destination of
+        # the same messages is not held up by the filler's backlog.
+        from harness import free_port
+        port = free_port()
+        outbox = os.path.join(self.folder, "outbox")
+        engine = self.courier(f"""
+route: orders
+from: fhir
+when:
+  event: http://example.org/fhir/message-events|order-request
+to:
+  - name: filler
+    pattern: messaging
+    endpoint: http://127.0.0.1:{port}/fhir
+    ack-timeout: 2s
+    retry: {{ attempts: 100, backoff: 100ms..300ms }}
+    order-by: Bundle.entry.resource.ofType(ServiceRequest).subject.reference
+  - name: copy
+    pattern: file
+    folder: {outbox}
+""", "sync-wait: 50ms\ndeliveries-in-memory: 4\n")
+        sent = [message(patient=f"Patient/{p}") for _ in range(8) for p in "abc"]
+        for m in sent:
+            self.assertIn(engine.process_message(m)[0], (200, 202))
+        wait_for(lambda: len([n for n in os.listdir(outbox) if n.endswith(".json")]) == len(sent),
+                 what="every copy in the outbox while the filler is down")
+        self.assertIn('courier_delivery_queue_depth{route="orders",destination="filler"} 24', engine.metrics())
+        self.assertIn('courier_deliveries_in_store_only{route="orders",destination="filler"} 20', engine.metrics())
+        # Delivered to the file, not to the filler: not completed.
+        self.assertEqual(engine.conversations(state="completed", limit=100), [])
+        engine.restart()
+        # Start-up reads back four; the other twenty stay in the store.
+        wait_for(lambda: 'courier_deliveries_in_store_only{route="orders",destination="filler"} 20' in engine.metrics(),
+                 what="the backlog as start-up left it")
+        self.assertIn('courier_delivery_queue_depth{route="orders",destination="filler"} 24', engine.metrics())
+        filler = self.peer(lambda b, q: (200, response_to(b)), port=port)
+        wait_for(lambda: len(filler.received) >= len(sent), timeout=60, what="all delivered to the filler")
+        got = filler.messages()
+        self.assertEqual(sorted(m["id"] for m in got), sorted(m["id"] for m in sent))
+        for patient in ("Patient/a", "Patient/b", "Patient/c"):
+            def of(messages):
+                return [header_of(m)["id"] for m in messages
+                        if m["entry"][1]["resource"]["subject"]["reference"] == patient]
+            self.assertEqual(of(got), of(sent))
+        wait_for(lambda: 'courier_delivery_queue_depth{route="orders",destination="filler"} 0' in engine.metrics(),
+                 what="an empty filler queue")
+        self.assertIn('courier_deliveries_in_store_only{route="orders",destination="filler"} 0', engine.metrics())
+
+    def test_cancelling_a_message_still_in_the_store_withdraws_it(self):
+        # The third message to a filler that is down waits in the store only
+        # (two per destination in memory); its placer cancels it through its
+        # Task: once the filler is up, the other two arrive and it does not.
+        from harness import free_port
+        import http.client
+        port = free_port()
+        engine = self.courier(messaging_route(f"http://127.0.0.1:{port}/fhir", attempts=100,
+                                              backoff="100ms..300ms"), "sync-wait: 50ms\ndeliveries-in-memory: 2\n")
+        sent = [message(patient="Patient/a") for _ in range(3)]
+        for m in sent:
+            self.assertEqual(engine.process_message(m)[0], 202)
+        self.assertIn('courier_deliveries_in_store_only{route="orders",destination="filler"} 1', engine.metrics())
+
+        def rest(method, path, body=None):
+            connection = http.client.HTTPConnection("127.0.0.1", engine.port, timeout=30)
+            connection.request(method, "/fhir/" + path, body=None if body is None else json.dumps(body),
+                               headers={"Content-Type": "application/fhir+json"})
+            r = connection.getresponse()
+            answer = (r.status, json.loads(r.read() or b"null"))
+            connection.close()
+            return answer
+        status, found = rest("GET", "Task?focus=ServiceRequest/" + sent[2]["entry"][1]["resource"]["id"])
+        self.assertEqual(status, 200, found)
+        task = found["entry"][0]["resource"]
+        task["status"] = "cancelled"
+        self.assertEqual(rest("PUT", "Task/" + task["id"], task)[0], 200)
+        conversation_id = int(task["id"].split("-")[-1])
+        wait_for(lambda: any("withdrawn" in e["detail"] for e in engine.conversation(conversation_id)["timeline"]),
+                 what="the withdrawal on the timeline")
+        self.assertIn('courier_deliveries_in_store_only{route="orders",destination="filler"} 0', engine.metrics())
+        filler = self.peer(lambda b, q: (200, response_to(b)), port=port)
+        wait_for(lambda: len(filler.received) >= 2, what="the other two delivered")
+        wait_for(lambda: 'courier_delivery_queue_depth{route="orders",destination="filler"} 0' in engine.metrics(),
+                 what="an empty filler queue")
+        self.assertEqual([m["id"] for m in filler.messages()], [m["id"] for m in sent[:2]])
+        forwards = [d for d in engine.conversation(conversation_id)["deliveries"] if d["kind"] == "forward"]
+        self.assertEqual([d["state"] for d in forwards], ["failed"])
+
     def test_transient_error_is_retried_then_ok(self):
         calls = []
 

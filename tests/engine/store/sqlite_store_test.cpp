@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <boost/test/unit_test.hpp>
 
 #include <sqlite3.h>
@@ -105,6 +106,49 @@ BOOST_AUTO_TEST_CASE(unfinished_deliveries_survive_reopening) {
   BOOST_TEST(pending.front().route == "lab");
   BOOST_TEST(pending.front().order_key == "Patient/1");
   BOOST_TEST(s->conversations({.limit = 100}).size() == 50u);
+}
+
+BOOST_AUTO_TEST_CASE(a_destinations_backlog_is_read_in_order_past_a_point) {
+  TempDir dir;
+  auto s = store::open_sqlite_store(dir.path.string());
+  std::vector<store::Id> lis;  // the forward deliveries to "lis", in order
+  for (int i = 0; i < 6; ++i) {
+    store::NewConversation c = conversation("b" + std::to_string(i), "h" + std::to_string(i));
+    c.deliveries.push_back(store::NewDelivery{store::DeliveryKind::forward, "archive", "", {}, 0});
+    if (i == 0)
+      c.deliveries.push_back(store::NewDelivery{store::DeliveryKind::relay, "http://placer", "", "{}", 0});
+    for (const store::Delivery& d : accept(*s, c).deliveries)
+      if (d.destination == "lis") lis.push_back(d.id);
+  }
+  // One of them delivered: no longer in the backlog.
+  store::Delivery done = *s->delivery(lis[1]);
+  done.state = store::DeliveryState::delivered;
+  std::promise<void> written;
+  s->update_delivery(done, [&] { written.set_value(); });
+  written.get_future().get();
+
+  std::vector<store::Id> read;
+  for (const store::Delivery& d : s->unfinished_forwards("lab", "lis", 0, 3)) read.push_back(d.id);
+  BOOST_TEST(read == (std::vector<store::Id>{lis[0], lis[2], lis[3]}));
+  read.clear();
+  for (const store::Delivery& d : s->unfinished_forwards("lab", "lis", lis[3], 10)) read.push_back(d.id);
+  BOOST_TEST(read == (std::vector<store::Id>{lis[4], lis[5]}));
+  BOOST_TEST(s->unfinished_forwards("other-route", "lis", 0, 10).empty());
+
+  std::vector<store::Backlog> backlogs = s->unfinished_forward_backlogs();
+  std::sort(backlogs.begin(), backlogs.end(),
+            [](const store::Backlog& a, const store::Backlog& b) { return a.destination < b.destination; });
+  BOOST_REQUIRE(backlogs.size() == 2u);
+  BOOST_TEST(backlogs[0].destination == "archive");
+  BOOST_TEST(backlogs[0].count == 6);
+  BOOST_TEST(backlogs[1].destination == "lis");
+  BOOST_TEST(backlogs[1].route == "lab");
+  BOOST_TEST(backlogs[1].count == 5);
+
+  const std::vector<store::Delivery> others = s->unfinished_deliveries(false);
+  BOOST_REQUIRE(others.size() == 1u);
+  BOOST_TEST(others[0].destination == "http://placer");
+  BOOST_TEST(s->unfinished_deliveries().size() == 12u);
 }
 
 BOOST_AUTO_TEST_CASE(pruning_removes_only_finished_conversations) {
