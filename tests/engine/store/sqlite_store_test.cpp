@@ -1,8 +1,8 @@
-#include <algorithm>
 #include <boost/test/unit_test.hpp>
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <future>
 #include <mutex>
