@@ -6,6 +6,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -458,15 +459,24 @@ to:
         self.assertEqual(filler.messages(), [request])
 
     def test_kill_9_under_load_loses_nothing_acknowledged(self):
+        self.kill_9_under_load("")
+
+    def test_kill_9_with_backlogs_in_the_store_loses_nothing_acknowledged(self):
+        # A slower filler and three deliveries in memory: the backlog spills
+        # into the store, and start-up reads it back.
+        self.kill_9_under_load("deliveries-in-memory: 3\n", filler_delay=0.01)
+
+    def kill_9_under_load(self, extra_config, filler_delay=0.0):
         delivered = {}
         lock = threading.Lock()
 
         def dedupe(bundle, query):
+            time.sleep(filler_delay)
             with lock:
                 delivered[bundle["id"]] = delivered.get(bundle["id"], 0) + 1
             return 200, response_to(bundle)
         filler = self.peer(dedupe)
-        engine = self.courier(messaging_route(filler.base, attempts=100), "sync-wait: 50ms\n")
+        engine = self.courier(messaging_route(filler.base, attempts=100), "sync-wait: 50ms\n" + extra_config)
         acknowledged = []
         stop = threading.Event()
 
@@ -484,6 +494,10 @@ to:
         for t in threads:
             t.start()
         wait_for(lambda: len(acknowledged) >= 100, what="a hundred acknowledged messages")
+        if "deliveries-in-memory" in extra_config:
+            wait_for(lambda: 'courier_deliveries_in_store_only{route="orders",destination="filler"} 0'
+                     not in engine.metrics() and "courier_deliveries_in_store_only{" in engine.metrics(),
+                     what="a backlog in the store")
         engine.kill()
         stop.set()
         for t in threads:
