@@ -708,13 +708,15 @@ std::optional<std::string> Converter::run(ConvertError& error) {
   if (!destination_name.empty()) {
     out += R"(,"destination":[{)";
     member(out, "name", destination_name);
-    member(out, "endpoint", "urn:hl7v2:" + destination_name);
+    // Application names often hold spaces ("GHH LAB"), which a FHIR url cannot.
+    member(out, "endpoint", "urn:hl7v2:" + util::percent_encode(destination_name));
     out += "}]";
   }
   const std::string source_name = message_.header(3, 1);
   out += R"(,"source":{)";
   if (!source_name.empty()) member(out, "name", source_name);
-  member(out, "endpoint", "urn:hl7v2:" + (source_name.empty() ? std::string("unknown") : source_name));
+  member(out, "endpoint",
+         "urn:hl7v2:" + (source_name.empty() ? std::string("unknown") : util::percent_encode(source_name)));
   out += '}';
   if (!made_.empty()) {
     out += R"(,"focus":[)";

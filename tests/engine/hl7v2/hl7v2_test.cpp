@@ -376,6 +376,24 @@ BOOST_AUTO_TEST_CASE(a02_moves_the_encounter_between_locations_chained_bed_to_fa
       "adt_a01's bed 01 names no facility: another chain");
 }
 
+BOOST_AUTO_TEST_CASE(application_names_with_spaces_make_valid_endpoints) {
+  // HL7's own example names its applications "ADT 1" and "GHH LAB".
+  std::string text = sample("adt_a01.hl7");
+  text.replace(text.find("MSH|^~\\&|ADT1|"), 14, "MSH|^~\\&|ADT 1|");
+  text.replace(text.find("|COURIER|"), 9, "|GHH LAB|");
+  hl7v2::ConvertError error;
+  const std::optional<std::string> bundle = hl7v2::to_fhir(parse(text), maps(), {}, error);
+  BOOST_TEST_REQUIRE(bundle.has_value(), error.reason);
+  const fhir::ParseResult parsed = fhir::parse_valid(*bundle, fhir::Format::json, {});
+  for (const auto& issue : parsed.issues) BOOST_TEST_MESSAGE(issue.expression << ": " << issue.diagnostics);
+  BOOST_TEST(parsed.issues.empty());
+  const nlohmann::json header = nlohmann::json::parse(*bundle)["entry"][0]["resource"];
+  BOOST_TEST(header["source"]["name"] == "ADT 1");
+  BOOST_TEST(header["source"]["endpoint"] == "urn:hl7v2:ADT%201");
+  BOOST_TEST(header["destination"][0]["name"] == "GHH LAB");
+  BOOST_TEST(header["destination"][0]["endpoint"] == "urn:hl7v2:GHH%20LAB");
+}
+
 BOOST_AUTO_TEST_CASE(a40_marks_the_merged_record_replaced) {
   const json bundle = convert("adt_a40.hl7");
   const std::vector<json> patients = resources_of(bundle, "Patient");
