@@ -376,22 +376,32 @@ BOOST_AUTO_TEST_CASE(a02_moves_the_encounter_between_locations_chained_bed_to_fa
       "adt_a01's bed 01 names no facility: another chain");
 }
 
-BOOST_AUTO_TEST_CASE(application_names_with_spaces_make_valid_endpoints) {
-  // HL7's own example names its applications "ADT 1" and "GHH LAB".
+BOOST_AUTO_TEST_CASE(names_with_spaces_make_valid_uris) {
+  // HL7's own examples name applications "GHH LAB" and assigning
+  // authorities "GOOD HEALTH HOSPITAL".
   std::string text = sample("adt_a01.hl7");
   text.replace(text.find("MSH|^~\\&|ADT1|"), 14, "MSH|^~\\&|ADT 1|");
   text.replace(text.find("|COURIER|"), 9, "|GHH LAB|");
+  text.replace(text.find("^^^USSSA^SS"), 11, "^^^SOCIAL SECURITY^SS");
   hl7v2::ConvertError error;
   const std::optional<std::string> bundle = hl7v2::to_fhir(parse(text), maps(), {}, error);
   BOOST_TEST_REQUIRE(bundle.has_value(), error.reason);
   const fhir::ParseResult parsed = fhir::parse_valid(*bundle, fhir::Format::json, {});
   for (const auto& issue : parsed.issues) BOOST_TEST_MESSAGE(issue.expression << ": " << issue.diagnostics);
   BOOST_TEST(parsed.issues.empty());
-  const nlohmann::json header = nlohmann::json::parse(*bundle)["entry"][0]["resource"];
+  const nlohmann::json converted = nlohmann::json::parse(*bundle);
+  const nlohmann::json& header = converted["entry"][0]["resource"];
   BOOST_TEST(header["source"]["name"] == "ADT 1");
   BOOST_TEST(header["source"]["endpoint"] == "urn:hl7v2:ADT%201");
   BOOST_TEST(header["destination"][0]["name"] == "GHH LAB");
   BOOST_TEST(header["destination"][0]["endpoint"] == "urn:hl7v2:GHH%20LAB");
+  bool found = false;
+  for (const auto& entry : converted["entry"]) {
+    if (entry["resource"]["resourceType"] != "Patient") continue;
+    for (const auto& identifier : entry["resource"]["identifier"])
+      found = found || identifier.value("system", "") == "SOCIAL%20SECURITY";
+  }
+  BOOST_TEST(found);
 }
 
 BOOST_AUTO_TEST_CASE(a40_marks_the_merged_record_replaced) {
