@@ -142,6 +142,7 @@ struct ConversationFilter {
   int limit = 50;
 };
 
+// A route's destination with unfinished forward deliveries, and how many.
 struct Backlog {
   std::string route, destination;
   std::int64_t count = 0;
