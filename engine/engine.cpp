@@ -794,13 +794,17 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                  static_cast<double>(b.in_store_only));
   }
 
-  static std::string backlog_key(const store::Delivery& d) { return d.route + "\n" + d.destination; }
+  static std::string backlog_key(const std::string& route, const std::string& destination) {
+    return route + "\n" + destination;
+  }
+  static std::string backlog_key(const store::Delivery& d) { return backlog_key(d.route, d.destination); }
 
-  Backlog& backlog_of(const store::Delivery& d) {
-    Backlog& b = backlogs_[backlog_key(d)];
-    if (b.destination.empty()) b.route = d.route, b.destination = d.destination;
+  Backlog& backlog_of(const std::string& route, const std::string& destination) {
+    Backlog& b = backlogs_[backlog_key(route, destination)];
+    if (b.destination.empty()) b.route = route, b.destination = destination;
     return b;
   }
+  Backlog& backlog_of(const store::Delivery& d) { return backlog_of(d.route, d.destination); }
 
   // A delivery of a conversation just accepted: into its queue, or left in
   // the store while its destination's backlog spills.
@@ -817,7 +821,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     }
     ++conversation->spilled_deliveries;
     count_in_store_only(b, 1);
-    update_depth(Queued{std::move(d), conversation});
+    update_depth(b.route, b.destination, 1);
   }
 
   // A forward delivery left its queue: read more back when half are gone.
@@ -1609,7 +1613,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
              store::Event{0, "failed", record.destination + ": withdrawn before delivery", {}, 0});
         withdrawn.insert(record.destination);
         --conversation->spilled_deliveries;
-        update_depth(Queued{record, conversation}, -1);
+        update_depth(b.route, b.destination, -1);
       }
     }
     for (const std::string& key : heads) {
@@ -1729,14 +1733,11 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     // memory holds; relays and cancellations all at once.
     std::vector<std::string> spilled;
     for (const store::Backlog& found : store_->unfinished_forward_backlogs()) {
-      store::Delivery d;
-      d.route = found.route;
-      d.destination = found.destination;
-      Backlog& b = backlog_of(d);
+      Backlog& b = backlog_of(found.route, found.destination);
       b.spilling = true;
       ++spilling_backlogs_;
       count_in_store_only(b, found.count);
-      spilled.push_back(backlog_key(d));
+      spilled.push_back(backlog_key(found.route, found.destination));
       update_depth(found.route, found.destination, found.count);  // read back as counted
     }
     for (store::Delivery& d : store_->unfinished_deliveries(false)) {

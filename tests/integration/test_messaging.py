@@ -31,6 +31,17 @@ to:
 {extra}"""
 
 
+def orders_route(destinations):
+    """Route "orders" from listener fhir, for every order-request, to `destinations` (YAML list items)."""
+    return f"""
+route: orders
+from: fhir
+when:
+  event: http://example.org/fhir/message-events|order-request
+to:
+{destinations}"""
+
+
 class MessagingTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
@@ -261,13 +272,7 @@ class MessagingTest(unittest.TestCase):
         from harness import free_port
         port = free_port()
         outbox = os.path.join(self.folder, "outbox")
-        engine = self.courier(f"""
-route: orders
-from: fhir
-when:
-  event: http://example.org/fhir/message-events|order-request
-to:
-  - name: filler
+        engine = self.courier(orders_route(f"""  - name: filler
     pattern: messaging
     endpoint: http://127.0.0.1:{port}/fhir
     ack-timeout: 2s
@@ -276,7 +281,7 @@ to:
   - name: copy
     pattern: file
     folder: {outbox}
-""", "sync-wait: 50ms\ndeliveries-in-memory: 4\n")
+"""), "sync-wait: 50ms\ndeliveries-in-memory: 4\n")
         sent = [message(patient=f"Patient/{p}") for _ in range(8) for p in "abc"]
         for m in sent:
             self.assertIn(engine.process_message(m)[0], (200, 202))
@@ -512,16 +517,10 @@ to:
         # it within one 200 ms Task batch: new messages must wait for
         # admission, then be answered and delivered, each exactly once.
         outbox = os.path.join(self.folder, "outbox")
-        engine = self.courier(f"""
-route: orders
-from: fhir
-when:
-  event: http://example.org/fhir/message-events|order-request
-to:
-  - name: outbox
+        engine = self.courier(orders_route(f"""  - name: outbox
     pattern: file
     folder: {outbox}
-""", "task-backlog: 100\n")
+"""), "task-backlog: 100\n")
         acknowledged, refused = [], []
         lock = threading.Lock()
 
