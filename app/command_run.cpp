@@ -1,6 +1,7 @@
 // courier run [--config FILE]: runs the engine until SIGINT or SIGTERM.
 #include <fcntl.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -153,7 +154,11 @@ int run_command(const RunOptions& options) {
   std::cerr << "courier: ready\n";
 
   std::vector<std::thread> threads;
-  for (int i = 0; i < options.threads; ++i) threads.emplace_back([&io] { io.run(); });
+  for (int i = 0; i < options.threads; ++i)
+    threads.emplace_back([&io] {
+      pthread_setname_np(pthread_self(), "courier-io");
+      io.run();
+    });
   auto work = boost::asio::make_work_guard(io);
 
   // Housekeeping. Retention: prune finished conversations at start and
@@ -165,6 +170,7 @@ int run_command(const RunOptions& options) {
   std::condition_variable prune_wake;
   bool stopping = false;
   std::thread housekeeper([&] {
+    pthread_setname_np(pthread_self(), "housekeeper");
     using Clock = std::chrono::steady_clock;
     Clock::time_point next_prune = Clock::now();
     std::unique_lock lock(prune_mutex);

@@ -84,12 +84,23 @@ pids+=($courier_pid)
 
 wait_port "$nginx_port"; wait_port "$durable_port"; wait_port "$node_red_port"; wait_port "$courier_port"
 
+# courier's CPU seconds by thread and the messages it has taken, from its
+# /metrics: CPU per message is steadier than a rate on a shared machine.
+cpu_snapshot() {
+  curl -s "http://127.0.0.1:$courier_port/metrics" | awk '
+    /^courier_thread_cpu_seconds_total/ { match($0, /thread="[^"]*"/); print substr($0, RSTART + 8, RLENGTH - 9), $2 }
+    /^courier_messages_received_total/ { n += $2 }
+    END { print "messages", n }'
+}
+
 declare -A rate p99
 for c in 32 128; do
   read -r rate[nginx,$c] p99[nginx,$c] < <(run_wrk nginx "http://127.0.0.1:$nginx_port/fhir/\$process-message" $c)
   read -r rate[durable,$c] p99[durable,$c] < <(run_wrk durable "http://127.0.0.1:$durable_port/" $c)
   read -r rate[node-red,$c] p99[node-red,$c] < <(run_wrk node-red "http://127.0.0.1:$node_red_port/fhir/process-message" $c application/json)
+  [ "$c" = 32 ] && cpu_snapshot > "$work/cpu-before"
   read -r rate[courier,$c] p99[courier,$c] < <(run_wrk courier "http://127.0.0.1:$courier_port/fhir/\$process-message" $c)
+  [ "$c" = 32 ] && cpu_snapshot > "$work/cpu-after"
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
@@ -105,6 +116,15 @@ for c in 32 128; do
        "courier/node-red $(ratio "${rate[courier,$c]}" "${rate[node-red,$c]}") (target >= 3)," \
        "courier/nginx $(ratio "${rate[courier,$c]}" "${rate[nginx,$c]}")"
 done
+
+awk 'NR == FNR { before[$1] = $2; next } { after[$1] = $2 }
+  END {
+    n = after["messages"] - before["messages"]
+    if (n <= 0) exit
+    line = sprintf("courier CPU per message at 32 connections (%d messages):", n)
+    for (t in after) if (t != "messages") { us = (after[t] - before[t]) * 1e6 / n; total += us; line = line sprintf(" %s %.0f us,", t, us) }
+    printf "%s all threads %.0f us\n", line, total
+  }' "$work/cpu-before" "$work/cpu-after"
 
 # p99 at half of courier's own peak, paced.
 peak=$(awk -v a="${rate[courier,32]}" -v b="${rate[courier,128]}" 'BEGIN { print (a > b ? a : b) }')

@@ -1,6 +1,13 @@
 #include "engine/metrics.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
 
 namespace courier {
@@ -30,10 +37,11 @@ std::string render_labels(const Labels& labels) {
   return out;
 }
 
+// The shortest text that reads back as the same double.
 std::string number(double value) {
   char text[32];
-  std::snprintf(text, sizeof text, "%.17g", value);
-  return text;
+  const auto [end, ec] = std::to_chars(text, text + sizeof text, value);
+  return std::string(text, ec == std::errc() ? end : text);
 }
 
 }  // namespace
@@ -47,6 +55,10 @@ Metrics::Metrics() {
   define("courier_dead_letters_total", Type::counter, "Deliveries parked after their retries ran out.");
   define("courier_delivery_queue_depth", Type::gauge,
          "Deliveries waiting or in flight, by route and destination.");
+  define("process_cpu_seconds_total", Type::counter,
+         "CPU time courier has used, user and system, in seconds.");
+  define("courier_thread_cpu_seconds_total", Type::counter,
+         "CPU time of courier's running threads by name, in seconds (threads of one name summed).");
   define("courier_task_backlog", Type::gauge,
          "Conversations whose Task is still to be written; past task-backlog, new messages wait.");
   define("courier_messages_held", Type::gauge,
@@ -113,7 +125,52 @@ double Metrics::total(std::string_view name, const Labels& match) const {
   return sum;
 }
 
-std::string Metrics::prometheus_text() const {
+namespace {
+
+struct CpuTime {
+  std::string name;
+  double seconds = 0;
+};
+
+// utime + stime and the name of a /proc stat file (of the process, or of one
+// of its threads).
+std::optional<CpuTime> read_cpu_time(const std::filesystem::path& stat_file) {
+  std::ifstream in(stat_file);
+  std::string line;
+  if (!std::getline(in, line)) return std::nullopt;
+  // The name is in parentheses and may hold spaces or parentheses itself.
+  const std::size_t open = line.find('(');
+  const std::size_t close = line.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
+  std::istringstream fields(line.substr(close + 1));
+  std::string skipped;
+  for (int field = 3; field <= 13; ++field) fields >> skipped;  // state .. cmajflt
+  double utime = 0;
+  double stime = 0;
+  if (!(fields >> utime >> stime)) return std::nullopt;
+  static const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return CpuTime{line.substr(open + 1, close - open - 1), (utime + stime) / ticks};
+}
+
+}  // namespace
+
+// Read when scraped: which of courier's threads a load keeps busy (they are
+// named: courier-io, store-writer, file-sender, housekeeper) is the first
+// question when courier falls behind.
+void Metrics::refresh_cpu_time() {
+  if (const auto process = read_cpu_time("/proc/self/stat"))
+    set("process_cpu_seconds_total", {}, process->seconds);
+  std::map<std::string, double> by_name;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+    if (const auto thread = read_cpu_time(task.path() / "stat")) by_name[thread->name] += thread->seconds;
+  }
+  for (const auto& [name, seconds] : by_name)
+    set("courier_thread_cpu_seconds_total", {{"thread", name}}, seconds);
+}
+
+std::string Metrics::prometheus_text() {
+  refresh_cpu_time();
   std::lock_guard lock(mutex_);
   std::string out;
   for (const auto& [name, family] : families_) {

@@ -27,8 +27,9 @@ class Metrics {
   // (a histogram's: its count), for the operator's dashboard.
   double total(std::string_view name, const Labels& match) const;
 
-  // The Prometheus text exposition format, version 0.0.4.
-  std::string prometheus_text() const;
+  // The Prometheus text exposition format, version 0.0.4; CPU times are
+  // read afresh first.
+  std::string prometheus_text();
 
  private:
   struct Series {
@@ -43,6 +44,7 @@ class Metrics {
   };
 
   void define(std::string name, Type type, std::string help);
+  void refresh_cpu_time();
   Series& series(std::string_view name, const Labels& labels);
 
   mutable std::mutex mutex_;

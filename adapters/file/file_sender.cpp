@@ -1,6 +1,7 @@
 #include "adapters/file/file_sender.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -42,7 +43,11 @@ bool sync_path(const std::string& path) {
 
 class FileSender final : public delivery::Sender, public std::enable_shared_from_this<FileSender> {
  public:
-  FileSender() : thread_([this] { loop(); }) {}
+  FileSender()
+      : thread_([this] {
+          pthread_setname_np(pthread_self(), "file-sender");
+          loop();
+        }) {}
   ~FileSender() override {
     {
       std::lock_guard lock(mutex_);

@@ -1,5 +1,6 @@
 #include "engine/store/sqlite_store.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -501,7 +502,10 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       readers_.back()->exec("PRAGMA foreign_keys = ON");
       idle_readers_.push_back(readers_.back().get());
     }
-    thread_ = std::thread([this] { write_loop(); });
+    thread_ = std::thread([this] {
+      pthread_setname_np(pthread_self(), "store-writer");
+      write_loop();
+    });
   }
 
   ~SqliteStore() override { close(); }

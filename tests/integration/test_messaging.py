@@ -289,6 +289,8 @@ class MessagingTest(unittest.TestCase):
                  what="every copy in the outbox while the filler is down")
         self.assertIn('courier_delivery_queue_depth{route="orders",destination="filler"} 24', engine.metrics())
         self.assertIn('courier_deliveries_in_store_only{route="orders",destination="filler"} 20', engine.metrics())
+        # Which thread the backlog keeps busy, for an operator asking why.
+        self.assertRegex(engine.metrics(), r'courier_thread_cpu_seconds_total\{thread="store-writer"\} [0-9.]+')
         # Delivered to the file, not to the filler: not completed.
         self.assertEqual(engine.conversations(state="completed", limit=100), [])
         engine.restart()
