@@ -1,6 +1,5 @@
 // courier run [--config FILE]: runs the engine until SIGINT or SIGTERM.
 #include <fcntl.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -161,30 +160,22 @@ int run_command(const RunOptions& options) {
     });
   auto work = boost::asio::make_work_guard(io);
 
-  // Housekeeping. Retention: prune finished conversations at start and
-  // then hourly. Memory: every few seconds, hand the heap memory freed since
-  // back to the system. glibc keeps what a burst of messages freed in its
-  // arenas: idle after a run at 128 connections, courier stayed at 115 MB
-  // resident, and fell to 27 MB once trimmed.
+  // Retention: prune finished conversations at start and then hourly.
+  // (Memory freed after a burst goes back to the system by jemalloc's
+  // background thread: see main.cpp.)
   std::mutex prune_mutex;
   std::condition_variable prune_wake;
   bool stopping = false;
   std::thread housekeeper([&] {
     pthread_setname_np(pthread_self(), "housekeeper");
-    using Clock = std::chrono::steady_clock;
-    Clock::time_point next_prune = Clock::now();
     std::unique_lock lock(prune_mutex);
     do {
       lock.unlock();
-      if (Clock::now() >= next_prune) {
-        const std::int64_t removed = engine->operator_info().prune();
-        if (removed > 0)
-          std::cerr << "courier: pruned " << removed << " finished conversation(s) past retention\n";
-        next_prune = Clock::now() + std::chrono::hours(1);
-      }
-      malloc_trim(0);
+      const std::int64_t removed = engine->operator_info().prune();
+      if (removed > 0)
+        std::cerr << "courier: pruned " << removed << " finished conversation(s) past retention\n";
       lock.lock();
-    } while (!prune_wake.wait_for(lock, std::chrono::seconds(5), [&] { return stopping; }));
+    } while (!prune_wake.wait_for(lock, std::chrono::hours(1), [&] { return stopping; }));
   });
 
   int signal = 0;
