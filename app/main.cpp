@@ -8,8 +8,10 @@
 // jemalloc's settings (see app/CMakeLists.txt), read when it starts. After a
 // burst, glibc's allocator kept what it had freed (115 MB resident, idle,
 // after a run at 128 connections); jemalloc's background thread gives
-// memory unused for 2 s back to the system. One arena per core: more only
-// spread the same memory over more half-empty arenas.
+// memory unused for 2 s back to the system. Two arenas, as measured on the
+// 2-core machines courier is benchmarked on (jemalloc's default of four per
+// core spread the same memory over more half-empty arenas); on a larger
+// machine, MALLOC_CONF=narenas:N in the environment overrides it.
 extern "C" const char* malloc_conf;
 const char* malloc_conf = "background_thread:true,dirty_decay_ms:2000,muzzy_decay_ms:0,narenas:2";
 #endif

@@ -37,10 +37,11 @@ std::string render_labels(const Labels& labels) {
   return out;
 }
 
-// The shortest text that reads back as the same double.
+// The shortest text that reads back as the same double, never in exponent
+// form (100000, not 1e+05).
 std::string number(double value) {
-  char text[32];
-  const auto [end, ec] = std::to_chars(text, text + sizeof text, value);
+  char text[400];  // a double in fixed notation takes at most about 330 (5e-324)
+  const auto [end, ec] = std::to_chars(text, text + sizeof text, value, std::chars_format::fixed);
   return std::string(text, ec == std::errc() ? end : text);
 }
 
@@ -156,22 +157,27 @@ std::optional<CpuTime> read_cpu_time(const std::filesystem::path& stat_file) {
 
 // Read when scraped: which of courier's threads a load keeps busy (they are
 // named: courier-io, store-writer, file-sender, housekeeper) is the first
-// question when courier falls behind.
-void Metrics::refresh_cpu_time() {
-  if (const auto process = read_cpu_time("/proc/self/stat"))
-    set("process_cpu_seconds_total", {}, process->seconds);
-  std::map<std::string, double> by_name;
+// question when courier falls behind. The threads first, then the process,
+// so that the process's time is never read as less than its threads'.
+std::string Metrics::prometheus_text() {
+  std::map<std::string, double> by_thread;
   std::error_code ec;
   for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
-    if (const auto thread = read_cpu_time(task.path() / "stat")) by_name[thread->name] += thread->seconds;
+    if (const auto thread = read_cpu_time(task.path() / "stat")) by_thread[thread->name] += thread->seconds;
   }
-  for (const auto& [name, seconds] : by_name)
-    set("courier_thread_cpu_seconds_total", {{"thread", name}}, seconds);
-}
+  const std::optional<CpuTime> process = read_cpu_time("/proc/self/stat");
 
-std::string Metrics::prometheus_text() {
-  refresh_cpu_time();
   std::lock_guard lock(mutex_);
+  // Counters never go down: not when a thread ends and its time leaves the
+  // sum, nor when two scrapes overtake each other.
+  const auto raise = [this](std::string_view name, const Labels& labels, double seconds) {
+    Series& s = series(name, labels);
+    s.value = std::max(s.value, seconds);
+  };
+  if (process) raise("process_cpu_seconds_total", {}, process->seconds);
+  for (const auto& [name, seconds] : by_thread)
+    raise("courier_thread_cpu_seconds_total", {{"thread", name}}, seconds);
+
   std::string out;
   for (const auto& [name, family] : families_) {
     static constexpr const char* type_names[] = {"counter", "gauge", "histogram"};

@@ -44,7 +44,6 @@ class Metrics {
   };
 
   void define(std::string name, Type type, std::string help);
-  void refresh_cpu_time();
   Series& series(std::string_view name, const Labels& labels);
 
   mutable std::mutex mutex_;
