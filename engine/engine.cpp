@@ -1791,7 +1791,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     update_depth(route_name(item), destination_label(item), delta);
   }
   void update_depth(const std::string& route, const std::string& destination, std::int64_t delta) {
-    const std::int64_t depth = depth_[route + "\n" + destination] += delta;
+    const std::int64_t depth = depth_[backlog_key(route, destination)] += delta;
     metrics_.set("courier_delivery_queue_depth", {{"route", route}, {"destination", destination}},
                  static_cast<double>(depth));
   }
@@ -1842,7 +1842,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
 
   // Conversation → queue whose head waits for that conversation's response.
   std::unordered_multimap<store::Id, std::string> waiting_;
-  std::map<std::string, std::int64_t> depth_;
+  std::map<std::string, std::int64_t> depth_;  // by backlog_key
   std::mt19937_64 random_{std::random_device{}()};
   std::uniform_real_distribution<double> jitter_{0.0, 1.0};
   std::atomic<bool> stopped_ = false;

@@ -379,24 +379,6 @@ void Converter::apply_chain(const MapRow& row, const FieldMap& map, const Source
   }
 }
 
-// A FHIR uri holds no whitespace, and v2 names that become one often do
-// (CX.4 "GOOD HEALTH HOSPITAL" as an Identifier.system): each whitespace
-// character is percent-encoded, the rest kept as it is.
-std::string uri_without_whitespace(const std::string& text) {
-  static constexpr char hex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const unsigned char c : text) {
-    if (std::isspace(c)) {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
 // v2 names coding systems by HL7 table 0396 ("LN", "HL70001"); FHIR by URI.
 std::string Converter::coding_system_uri(const std::string& name) const {
   if (name.find(':') != std::string::npos) return name;
@@ -424,10 +406,10 @@ void Converter::write_leaf(const Target& target, const std::string& value) {
     converted = fhir_time(value, kind, options_.default_offset);
   } else if (target.name == "system" && target.owner != nullptr && target.owner->type != nullptr &&
              target.owner->type->name == "Coding") {
-    converted = uri_without_whitespace(coding_system_uri(value));
+    converted = util::percent_encode_whitespace(coding_system_uri(value));
   } else if (primitive == fhir::Primitive::uri || primitive == fhir::Primitive::url ||
              primitive == fhir::Primitive::canonical) {
-    converted = uri_without_whitespace(value);
+    converted = util::percent_encode_whitespace(value);
   } else if (primitive == fhir::Primitive::boolean) {
     converted = value == "Y" || value == "true" ? "true" : value == "N" || value == "false" ? "false" : "";
   } else if (node->type->json_kind == fhir::JsonKind::number) {

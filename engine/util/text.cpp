@@ -129,12 +129,15 @@ int hex_value(char c) {
 
 }  // namespace
 
-std::string percent_encode(std::string_view text) {
+namespace {
+
+// Each character for which `encoded` holds as %XX, the rest as it is.
+template <typename Predicate>
+std::string percent_encode_where(std::string_view text, Predicate encoded) {
   static constexpr char hex[] = "0123456789ABCDEF";
   std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':' || c == '/' || c == '|' ||
-        c == ',') {
+  for (const unsigned char c : text) {
+    if (!encoded(c)) {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');
@@ -143,6 +146,19 @@ std::string percent_encode(std::string_view text) {
     }
   }
   return out;
+}
+
+}  // namespace
+
+std::string percent_encode(std::string_view text) {
+  return percent_encode_where(text, [](unsigned char c) {
+    return !(std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || c == ':' || c == '/' ||
+             c == '|' || c == ',');
+  });
+}
+
+std::string percent_encode_whitespace(std::string_view text) {
+  return percent_encode_where(text, [](unsigned char c) { return std::isspace(c) != 0; });
 }
 
 std::optional<std::int64_t> parse_integer(std::string_view text) {

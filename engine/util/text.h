@@ -39,6 +39,9 @@ std::string percent_decode(std::string_view text);
 // Percent-encodes what a URL's query value cannot carry as it is; keeps the
 // characters FHIR search values use (":/|,").
 std::string percent_encode(std::string_view text);
+// Percent-encodes whitespace only: a FHIR uri may hold none, and v2 names
+// that become uris often do ("GOOD HEALTH HOSPITAL" as an Identifier.system).
+std::string percent_encode_whitespace(std::string_view text);
 
 // Standard base64 (RFC 4648), with padding.
 std::string base64_encode(std::string_view bytes);

@@ -85,6 +85,21 @@ def post(port, path, body, content_type="application/fhir+json", headers=None, t
     return result
 
 
+# A FHIR REST interaction with courier's base: (status, parsed body or
+# None, headers by lower-case name).
+def call(port, method, path, body=None, headers=None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    data = None if body is None else json.dumps(body)
+    all_headers = dict(headers or {})
+    if data is not None:
+        all_headers["Content-Type"] = "application/fhir+json"
+    connection.request(method, "/fhir/" + path, body=data, headers=all_headers)
+    r = connection.getresponse()
+    raw = r.read()
+    connection.close()
+    return r.status, (json.loads(raw) if raw else None), {k.lower(): v for k, v in r.getheaders()}
+
+
 def get(port, path):
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     connection.request("GET", path)

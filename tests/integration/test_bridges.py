@@ -8,7 +8,6 @@ FHIR server (a second courier, through its embedded store).
   filler reports back by writing event resources to courier's FHIR base.
 - Option C (`queue`): the request written to courier's own store for the
   filler to poll; the filler reports back the same way."""
-import http.client
 import json
 import os
 import sys
@@ -19,7 +18,7 @@ import urllib.parse
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import EVENT_SYSTEM, Courier, Peer, free_port, header_of, response_to, wait_for  # noqa: E402
+from harness import EVENT_SYSTEM, Courier, Peer, call, free_port, header_of, response_to, wait_for  # noqa: E402
 
 ACTIONABLE = "http://terminology.hl7.org/CodeSystem/common-tags|actionable"
 ORDERS = "urn:oid:1.2.3.4"
@@ -102,19 +101,6 @@ to:
     pattern: file
     folder: /nonexistent
 """
-
-
-def call(port, method, path, body=None, headers=None):
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    data = None if body is None else json.dumps(body)
-    all_headers = dict(headers or {})
-    if data is not None:
-        all_headers["Content-Type"] = "application/fhir+json"
-    connection.request(method, "/fhir/" + path, body=data, headers=all_headers)
-    r = connection.getresponse()
-    raw = r.read()
-    connection.close()
-    return r.status, (json.loads(raw) if raw else None), {k.lower(): v for k, v in r.getheaders()}
 
 
 def order_message(event, order, placer, extra_entries=(), focus_patient=False, performer=None):

@@ -315,8 +315,7 @@ class MessagingTest(unittest.TestCase):
         # The third message to a filler that is down waits in the store only
         # (two per destination in memory); its placer cancels it through its
         # Task: once the filler is up, the other two arrive and it does not.
-        from harness import free_port
-        import http.client
+        from harness import call, free_port
         port = free_port()
         engine = self.courier(messaging_route(f"http://127.0.0.1:{port}/fhir", attempts=100,
                                               backoff="100ms..300ms"), "sync-wait: 50ms\ndeliveries-in-memory: 2\n")
@@ -325,19 +324,11 @@ class MessagingTest(unittest.TestCase):
             self.assertEqual(engine.process_message(m)[0], 202)
         self.assertIn('courier_deliveries_in_store_only{route="orders",destination="filler"} 1', engine.metrics())
 
-        def rest(method, path, body=None):
-            connection = http.client.HTTPConnection("127.0.0.1", engine.port, timeout=30)
-            connection.request(method, "/fhir/" + path, body=None if body is None else json.dumps(body),
-                               headers={"Content-Type": "application/fhir+json"})
-            r = connection.getresponse()
-            answer = (r.status, json.loads(r.read() or b"null"))
-            connection.close()
-            return answer
-        status, found = rest("GET", "Task?focus=ServiceRequest/" + sent[2]["entry"][1]["resource"]["id"])
+        status, found, _ = call(engine.port, "GET", "Task?focus=ServiceRequest/" + sent[2]["entry"][1]["resource"]["id"])
         self.assertEqual(status, 200, found)
         task = found["entry"][0]["resource"]
         task["status"] = "cancelled"
-        self.assertEqual(rest("PUT", "Task/" + task["id"], task)[0], 200)
+        self.assertEqual(call(engine.port, "PUT", "Task/" + task["id"], task)[0], 200)
         conversation_id = int(task["id"].split("-")[-1])
         wait_for(lambda: any("withdrawn" in e["detail"] for e in engine.conversation(conversation_id)["timeline"]),
                  what="the withdrawal on the timeline")
