@@ -1897,6 +1897,7 @@ void Engine::stop() {
   if (stopped->get_future().wait_for(std::chrono::seconds(5)) != std::future_status::ready)
     impl_->stopped_ = true;
   impl_->store_->close();
+  for (const auto& [pattern, sender] : impl_->senders_) sender->stop();
 }
 
 void Engine::accept(Inbound message, std::function<void(Reply)> done) {

@@ -48,13 +48,15 @@ class FileSender final : public delivery::Sender, public std::enable_shared_from
           pthread_setname_np(pthread_self(), "file-sender");
           loop();
         }) {}
-  ~FileSender() override {
+  ~FileSender() override { stop(); }
+
+  void stop() override {
     {
       std::lock_guard lock(mutex_);
       closing_ = true;
     }
     wake_.notify_one();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
   }
 
   void send(delivery::Outbound message, std::function<void(delivery::SendOutcome)> done) override {

@@ -56,6 +56,11 @@ class Sender {
   virtual ~Sender() = default;
   // Sends; `done` runs exactly once, on any thread.
   virtual void send(Outbound message, std::function<void(SendOutcome)> done) = 0;
+  // Finishes what is queued and ends any thread of its own; called by the
+  // thread that stops the engine. A sender's own thread must not be the one
+  // that drops the engine's last reference (a callback it ran and still
+  // holds): the engine's end would then wait for that very thread.
+  virtual void stop() {}
 };
 
 }  // namespace courier::delivery
