@@ -48,6 +48,9 @@ class ObservedResourceStore final : public ResourceStore {
     return inner_.history(type, id);
   }
   SearchResult search(const SearchQuery& query) override { return inner_.search(query); }
+  void append_audit(std::vector<AuditEntry> entries, std::function<void()> done) override {
+    inner_.append_audit(std::move(entries), std::move(done));
+  }
 
  private:
   void tell(const WriteResult& result) {

@@ -112,6 +112,32 @@ struct WriteResult {
   std::string error;
 };
 
+// One entry of the audit trail as the store keeps it: a compact row, not a
+// resource, because courier writes a few for every message. It is read and
+// searched as an AuditEvent (audit_event.h builds it), whose id is the
+// entry's number.
+struct AuditEntry {
+  enum class Kind {  // stored as its number: add new kinds at the end
+    rest,            // an interaction with the FHIR REST facade
+    message,         // a message received, refused, routed or delivered
+    operator_        // /admin/, /metrics
+  };
+  std::int64_t id = 0;  // set by the store
+  Millis at = 0;
+  Kind kind = Kind::message;
+  std::string subtype;  // received, delivered, parked, refused, read, search, create, unauthenticated, ...
+  char action = 'E';    // C R U D E, as AuditEvent.action
+  int outcome = 0;      // 0 success, 4 minor failure (refused), 8 serious failure
+  std::string outcome_text;      // why, for failures: no patient data
+  std::string agent;             // the peer's name, "anonymous", or "courier" acting on its own
+  bool by_courier = false;       // courier acting on its own (a delivery, a relay)
+  std::string authenticated_by;  // how the peer proved who it is ("certificate", ...), when it did
+  std::string address;           // the peer's IP address, when known
+  std::string listener;
+  std::vector<std::string> entities;  // references: "Task/conversation-7", "Patient/123"
+  std::string message_id;             // the message's Bundle.id, when there is one
+};
+
 class ResourceStore;
 
 // True when the current version of resource `id` matches `query` (the
@@ -133,6 +159,10 @@ class ResourceStore {
   // Every version, newest first.
   virtual std::vector<ResourceVersion> history(const std::string& type, const std::string& id) = 0;
   virtual SearchResult search(const SearchQuery& query) = 0;
+  // Appends to the audit trail, in order, as background writes (see
+  // Write::background); `done` runs once they are committed. Entries are
+  // read and searched as the type AuditEvent, which nothing else writes.
+  virtual void append_audit(std::vector<AuditEntry> entries, std::function<void()> done) = 0;
 };
 
 inline bool current_matches(ResourceStore& store, SearchQuery query, const std::string& id) {

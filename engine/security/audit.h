@@ -1,7 +1,7 @@
-// The audit trail: every access and every step of a message's life as a
-// FHIR AuditEvent in the embedded store, searchable by date, agent,
-// entity, subtype and outcome. Events carry identifiers and outcomes, never
-// message content.
+// The audit trail: every access and every step of a message's life,
+// kept by the store and read as FHIR AuditEvents (rest/audit_event.h),
+// searchable by date, agent, entity, subtype and outcome. Records carry
+// identifiers and outcomes, never message content.
 #pragma once
 
 #include <memory>
@@ -10,18 +10,14 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
-#include "engine/fhir/element.h"
 #include "engine/rest/resource_store.h"
 #include "engine/security/peer.h"
 
 namespace courier::security {
 
+// What a caller records; kept as a rest::AuditEntry (audit_entry below).
 struct AuditRecord {
-  enum class Kind {
-    rest,      // an interaction with the FHIR REST facade
-    message,   // a message received, refused, routed or delivered
-    operator_  // /admin/, /metrics
-  };
+  using Kind = rest::AuditEntry::Kind;
   Kind kind = Kind::message;
   std::string subtype;  // received, delivered, parked, refused, read, search, create, unauthenticated, ...
   char action = 'E';    // C R U D E, as AuditEvent.action
@@ -36,8 +32,9 @@ struct AuditRecord {
   store::Millis at = 0;               // 0: now
 };
 
-// The AuditEvent resource for a record.
-fhir::Element audit_event(const AuditRecord& record, const std::string& id);
+// The entry the store keeps for a record: the agent named ("courier" for
+// courier's own steps, "anonymous" for an unauthenticated peer).
+rest::AuditEntry audit_entry(const AuditRecord& record);
 
 // Gathers records from any thread and writes them a moment later as the
 // store's background writes, many per commit, behind the acknowledgments.

@@ -22,7 +22,10 @@
 #include <unordered_map>
 
 #include "engine/fhir/codec.h"
+#include "engine/rest/audit_event.h"
 #include "engine/rest/resource_store.h"
+#include "engine/rest/search.h"
+#include "engine/util/text.h"
 
 namespace courier::store {
 
@@ -156,6 +159,29 @@ CREATE TABLE IF NOT EXISTS search_index(
   PRIMARY KEY(type, param, value, seq, system)) WITHOUT ROWID;
 )sql";
 
+// The audit trail: one compact row per entry, read and searched as
+// AuditEvents. Rows are only appended, so each index grows at its end.
+// Made before the migrations run, since one fills it.
+constexpr const char* audit_schema = R"sql(
+CREATE TABLE IF NOT EXISTS audit(
+  id INTEGER PRIMARY KEY,
+  recorded INTEGER NOT NULL, kind INTEGER NOT NULL, subtype TEXT NOT NULL, action TEXT NOT NULL,
+  outcome INTEGER NOT NULL, outcome_text TEXT NOT NULL,
+  agent TEXT NOT NULL, by_courier INTEGER NOT NULL, authenticated_by TEXT NOT NULL,
+  address TEXT NOT NULL, listener TEXT NOT NULL,
+  entities TEXT NOT NULL,  -- the references, one per line
+  message_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_recorded ON audit(recorded);
+CREATE INDEX IF NOT EXISTS audit_subtype ON audit(subtype);
+CREATE INDEX IF NOT EXISTS audit_agent ON audit(agent);
+-- An entry's references as search_index keeps them: the id as value, the
+-- type as system.
+CREATE TABLE IF NOT EXISTS audit_entity(
+  value TEXT NOT NULL, audit INTEGER NOT NULL REFERENCES audit(id) ON DELETE CASCADE, system TEXT NOT NULL,
+  PRIMARY KEY(value, audit, system)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS audit_entity_audit ON audit_entity(audit);
+)sql";
+
 // What turns a store made by an earlier version into the current layout,
 // in order; PRAGMA user_version counts those applied. A new store is made
 // in the current layout and counts them all. Each runs in one transaction
@@ -243,6 +269,38 @@ ALTER TABLE conversation_message RENAME TO conversation_content;
     // 4: unfinished deliveries are indexed by destination (`schema` adds it).
     R"sql(
 DROP INDEX IF EXISTS delivery_unfinished;
+)sql",
+    // 5: the audit trail leaves the resource tables for compact rows. Each
+    // AuditEvent becomes the entry numbered by its seq (its id changes from
+    // a UUID to that number), read back from the JSON courier wrote.
+    R"sql(
+INSERT INTO audit(id, recorded, kind, subtype, action, outcome, outcome_text, agent, by_courier,
+                  authenticated_by, address, listener, entities, message_id)
+  SELECT c.seq, c.last_updated,
+    CASE json_extract(r.body, '$.type.code') WHEN 'rest' THEN 0 WHEN '110100' THEN 2 ELSE 1 END,
+    coalesce(json_extract(r.body, '$.subtype[0].code'), ''),
+    coalesce(json_extract(r.body, '$.action'), 'E'),
+    CAST(coalesce(json_extract(r.body, '$.outcome'), '0') AS INTEGER),
+    coalesce(json_extract(r.body, '$.outcomeDesc'), ''),
+    coalesce(json_extract(r.body, '$.agent[0].name'), ''),
+    coalesce(json_extract(r.body, '$.agent[0].requestor'), 1) = 0,
+    coalesce(substr(json_extract(r.body, '$.agent[0].policy[0]'),
+                    length('urn:courier:authenticated-by:') + 1), ''),
+    coalesce(json_extract(r.body, '$.agent[0].network.address'), ''),
+    CASE WHEN json_extract(r.body, '$.source.site') LIKE 'courier listener %'
+         THEN substr(json_extract(r.body, '$.source.site'), length('courier listener ') + 1) ELSE '' END,
+    coalesce((SELECT group_concat(json_extract(e.value, '$.what.reference'), char(10))
+              FROM json_each(r.body, '$.entity') e
+              WHERE json_extract(e.value, '$.what.reference') IS NOT NULL), ''),
+    coalesce((SELECT json_extract(e.value, '$.what.identifier.value') FROM json_each(r.body, '$.entity') e
+              WHERE json_extract(e.value, '$.what.identifier.value') IS NOT NULL), '')
+  FROM resource_current c JOIN resource r ON r.type = c.type AND r.id = c.id AND r.version = c.version
+  WHERE c.type = 'AuditEvent' AND c.deleted = 0;
+INSERT INTO audit_entity(value, audit, system)
+  SELECT value, seq, system FROM search_index WHERE type = 'AuditEvent' AND param = 'entity';
+DELETE FROM search_index WHERE type = 'AuditEvent';
+DELETE FROM resource WHERE type = 'AuditEvent';
+DELETE FROM resource_current WHERE type = 'AuditEvent';
 )sql",
 };
 
@@ -458,11 +516,13 @@ void migrate(Database& db) {
   if (applied < current) {
     db.exec("PRAGMA foreign_keys = OFF");
     db.exec("BEGIN");
+    db.exec(audit_schema);
     for (std::int64_t i = applied; i < current; ++i) db.exec(migrations[i]);
     db.exec(("PRAGMA user_version = " + std::to_string(current)).c_str());
     db.exec("COMMIT");
   }
   db.exec(schema);
+  db.exec(audit_schema);
   if (fresh) db.exec(("PRAGMA user_version = " + std::to_string(current)).c_str());
   db.exec("PRAGMA foreign_keys = ON");
 }
@@ -799,18 +859,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
           .step();
       removed = db.changes();
       // The audit trail is kept as long as the messages it speaks of.
-      {
-        Query old(db,
-                  "SELECT seq, indexed FROM resource_current WHERE type = 'AuditEvent' AND last_updated < ?");
-        old.bind(before);
-        while (old.step()) remove_index_rows(db, "AuditEvent", old.integer(0), old.text(1));
-      }
-      for (const char* sql :
-           {"DELETE FROM resource WHERE type = 'AuditEvent' AND id IN (SELECT id FROM resource_current "
-            "WHERE type = 'AuditEvent' AND last_updated < ?)",
-            "DELETE FROM resource_current WHERE type = 'AuditEvent' AND last_updated < ?"}) {
-        Query(db, sql).bind(before).step();
-      }
+      Query(db, "DELETE FROM audit WHERE recorded < ?").bind(before).step();
       return std::function<void()>([&] { deleted.set_value(); });
     });
     deleted.get_future().wait();
@@ -886,12 +935,20 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   std::optional<rest::ResourceVersion> read(const std::string& type, const std::string& id,
                                             std::optional<std::int64_t> version) override {
     const Lease db = reader();
+    if (type == kAuditType) {
+      if (version && *version != 1) return std::nullopt;  // an entry has one version
+      return select_audit(*db, id);
+    }
     return select_version(*db, type, id, version);
   }
 
   std::vector<rest::ResourceVersion> history(const std::string& type, const std::string& id) override {
     const Lease db = reader();
     std::vector<rest::ResourceVersion> out;
+    if (type == kAuditType) {
+      if (auto entry = select_audit(*db, id)) out.push_back(std::move(*entry));
+      return out;
+    }
     Query q(*db,
             "SELECT type, id, version, last_updated, deleted, body FROM resource WHERE type = ? AND id = ? "
             "ORDER BY version DESC");
@@ -916,7 +973,15 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         }
       }
     } end{*db};
-    return run_search(*db, query);
+    return query.type == kAuditType ? run_audit_search(*db, query) : run_search(*db, query);
+  }
+
+  void append_audit(std::vector<rest::AuditEntry> entries, std::function<void()> done) override {
+    submit_background([entries = std::move(entries),
+                       done = std::move(done)](Database& db) mutable -> std::function<void()> {
+      for (const rest::AuditEntry& e : entries) insert_audit(db, e);
+      return std::move(done);
+    });
   }
 
   void close() override {
@@ -1120,6 +1185,10 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       texts.push_back(value);
       kinds += 's';
     }
+    void number(std::int64_t value) {
+      numbers.push_back(value);
+      kinds += 'n';
+    }
     void bind(Query& q) const {
       std::size_t t = 0, n = 0;
       for (char kind : kinds) {
@@ -1130,6 +1199,15 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       }
     }
   };
+
+  // _lastUpdated's prefix as SQL.
+  static const char* sql_operator(const std::string& comparator) {
+    return comparator == "gt"   ? ">"
+           : comparator == "lt" ? "<"
+           : comparator == "ge" ? ">="
+           : comparator == "le" ? "<="
+                                : "=";
+  }
 
   // `type_indexed`: whether the type condition may read through an index
   // of resource_current; "+c.type" keeps SQLite from reading every row of
@@ -1166,14 +1244,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
           break;
         }
         case rest::Criterion::Kind::last_updated: {
-          const char* op = c.comparator == "gt"   ? ">"
-                           : c.comparator == "lt" ? "<"
-                           : c.comparator == "ge" ? ">="
-                           : c.comparator == "le" ? "<="
-                                                  : "=";
-          sql.where += std::string(" AND c.last_updated ") + op + " ?";
-          sql.numbers.push_back(c.instant);
-          sql.kinds += 'n';
+          sql.where += std::string(" AND c.last_updated ") + sql_operator(c.comparator) + " ?";
+          sql.number(c.instant);
           break;
         }
         case rest::Criterion::Kind::index: {
@@ -1321,8 +1393,173 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     return result;
   }
 
+  // ---- the audit trail ------------------------------------------------------
+
+  static constexpr std::string_view kAuditType = "AuditEvent";
+
+  static void insert_audit(Database& db, const rest::AuditEntry& e) {
+    std::string entities;
+    for (const std::string& reference : e.entities) {
+      if (!entities.empty()) entities += '\n';
+      entities += reference;
+    }
+    Query(db,
+          "INSERT INTO audit(recorded, kind, subtype, action, outcome, outcome_text, agent, by_courier, "
+          "authenticated_by, address, listener, entities, message_id) "
+          "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind(e.at)
+        .bind(static_cast<int>(e.kind))
+        .bind(e.subtype)
+        .bind(std::string_view(&e.action, 1))
+        .bind(e.outcome)
+        .bind(e.outcome_text)
+        .bind(e.agent)
+        .bind(e.by_courier ? 1 : 0)
+        .bind(e.authenticated_by)
+        .bind(e.address)
+        .bind(e.listener)
+        .bind(entities)
+        .bind(e.message_id)
+        .step();
+    const std::int64_t id = db.last_insert_id();
+    for (const std::string& reference : e.entities) {
+      const std::string normalised = rest::normalised_reference(reference);
+      if (normalised.empty()) continue;
+      const auto [type, value] = rest::split_reference(normalised);
+      Query(db, "INSERT OR IGNORE INTO audit_entity(value, audit, system) VALUES(?, ?, ?)")
+          .bind(value)
+          .bind(id)
+          .bind(type)
+          .step();
+    }
+  }
+
+  static constexpr const char* kAuditColumns =
+      "SELECT a.id, a.recorded, a.kind, a.subtype, a.action, a.outcome, a.outcome_text, a.agent, "
+      "a.by_courier, a.authenticated_by, a.address, a.listener, a.entities, a.message_id FROM audit a";
+
+  // An entry read with kAuditColumns, as the AuditEvent it is served as.
+  static rest::ResourceVersion audit_version(const Query& q) {
+    rest::AuditEntry e;
+    e.id = q.integer(0);
+    e.at = q.integer(1);
+    e.kind = static_cast<rest::AuditEntry::Kind>(q.integer(2));
+    e.subtype = q.text(3);
+    const std::string action = q.text(4);
+    e.action = action.empty() ? 'E' : action.front();
+    e.outcome = static_cast<int>(q.integer(5));
+    e.outcome_text = q.text(6);
+    e.agent = q.text(7);
+    e.by_courier = q.integer(8) != 0;
+    e.authenticated_by = q.text(9);
+    e.address = q.text(10);
+    e.listener = q.text(11);
+    const std::string entities = q.text(12);
+    for (std::size_t at = 0; at < entities.size();) {
+      const std::size_t end = std::min(entities.find('\n', at), entities.size());
+      e.entities.push_back(entities.substr(at, end - at));
+      at = end + 1;
+    }
+    e.message_id = q.text(13);
+    fhir::Element event = rest::audit_event(e);
+    set_meta(event, 1, e.at);
+    return rest::ResourceVersion{std::string(kAuditType), std::to_string(e.id), 1, e.at, false,
+                                 fhir::write_json(event)};
+  }
+
+  static std::optional<rest::ResourceVersion> select_audit(Database& db, const std::string& id) {
+    // The AuditEvent's id is its entry's number.
+    const std::optional<std::int64_t> n = util::parse_integer(id);
+    if (!n) return std::nullopt;
+    Query q(db, (std::string(kAuditColumns) + " WHERE a.id = ?").c_str());
+    q.bind(*n);
+    if (!q.step()) return std::nullopt;
+    return audit_version(q);
+  }
+
+  // A search of the audit trail: each criterion a condition on the entry's
+  // row; matches oldest first, as in any search. A parameter or system that
+  // no entry is indexed by (agent, which names no resource; _tag) matches
+  // nothing, as it would in search_index.
+  static rest::SearchResult run_audit_search(Database& db, const rest::SearchQuery& query) {
+    SearchSql sql;
+    sql.where = " WHERE 1";
+    for (const rest::Criterion& c : query.criteria) {
+      if (c.kind == rest::Criterion::Kind::last_updated) {
+        sql.where += std::string(" AND a.recorded ") + sql_operator(c.comparator) + " ?";
+        sql.number(c.instant);
+        continue;
+      }
+      if (c.kind == rest::Criterion::Kind::index && c.param == "entity") {
+        sql.where += " AND a.id IN (SELECT e.audit FROM audit_entity e WHERE ";
+        for (std::size_t i = 0; i < c.values.size(); ++i) {
+          sql.where += i ? " OR (e.value = ?" : "(e.value = ?";
+          sql.text(c.values[i].value);
+          if (c.values[i].has_system) {
+            sql.where += " AND e.system = ?";
+            sql.text(c.values[i].system);
+          }
+          sql.where += ")";
+        }
+        sql.where += ")";
+        continue;
+      }
+      // The rest compare one column with any of the values.
+      const bool by_id = c.kind == rest::Criterion::Kind::id;
+      const char* column = by_id                                           ? "a.id"
+                           : c.param == "agent-name" || c.param == "altid" ? "a.agent"
+                           : c.param == "subtype"                          ? "a.subtype"
+                           : c.param == "outcome"                          ? "a.outcome"
+                                                                           : nullptr;
+      if (column == nullptr) return {0, {}, false};
+      const std::string system = c.param == "subtype" ? rest::kAuditSubtypeSystem : "";
+      std::string list;
+      for (const rest::TokenValue& v : c.values) {
+        if (v.has_system && v.system != system) continue;
+        if (by_id || c.param == "outcome") {
+          const std::optional<std::int64_t> n = util::parse_integer(v.value);
+          if (!n) continue;
+          sql.number(*n);
+        } else {
+          sql.text(v.value);
+        }
+        list += list.empty() ? "?" : ", ?";
+      }
+      if (list.empty()) return {0, {}, false};
+      sql.where += std::string(" AND ") + column + " IN (" + list + ")";
+    }
+    rest::SearchResult result;
+    using Total = rest::SearchQuery::Total;
+    if (query.total == Total::accurate || (query.count == 0 && query.total != Total::none)) {
+      Query q(db, ("SELECT COUNT(*) FROM audit a" + sql.where).c_str());
+      sql.bind(q);
+      if (q.step()) result.total = q.integer(0);
+      if (query.count == 0) {
+        result.more = result.total.value_or(0) > 0;
+        return result;
+      }
+    }
+    Query q(db, (kAuditColumns + sql.where + " ORDER BY a.id LIMIT ? OFFSET ?").c_str());
+    sql.bind(q);
+    q.bind(query.count + 1).bind(query.offset);
+    while (q.step()) {
+      if (static_cast<int>(result.page.size()) == query.count) {
+        result.more = true;
+        break;
+      }
+      result.page.push_back(audit_version(q));
+    }
+    // The last page says how many there were.
+    if (!result.more && !result.total && query.total != Total::none &&
+        (query.offset == 0 || !result.page.empty()))
+      result.total = query.offset + static_cast<std::int64_t>(result.page.size());
+    return result;
+  }
+
   static rest::WriteResult do_write(Database& db, rest::Write w) {
     using Outcome = rest::WriteResult::Outcome;
+    // The audit trail is appended to (append_audit), never written as resources.
+    if (w.type == kAuditType) throw std::runtime_error("AuditEvents are written by courier alone");
     rest::WriteResult result;
     if (w.unless_exists) {
       rest::SearchQuery q = *w.unless_exists;

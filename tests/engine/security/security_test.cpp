@@ -4,6 +4,7 @@
 
 #include "engine/fhir/codec.h"
 #include "engine/fhir/validator.h"
+#include "engine/rest/audit_event.h"
 #include "engine/security/audit.h"
 #include "engine/security/jwt.h"
 #include "engine/security/peer.h"
@@ -129,7 +130,9 @@ BOOST_AUTO_TEST_CASE(audit_events_are_valid_r4_and_name_no_content) {
   record.message_id = "b-1";
   record.outcome = 4;
   record.outcome_text = "HTTP 403";
-  const std::string json = fhir::write_json(security::audit_event(record, "a1"));
+  rest::AuditEntry entry = security::audit_entry(record);
+  entry.id = 1;
+  const std::string json = fhir::write_json(rest::audit_event(entry));
   fhir::ParseResult parsed = fhir::parse_valid(json, fhir::Format::json, fhir::ParseLimits{});
   BOOST_TEST(!fhir::has_errors(parsed.issues), json);
   const nlohmann::json event = nlohmann::json::parse(json);
@@ -144,6 +147,12 @@ BOOST_AUTO_TEST_CASE(audit_events_are_valid_r4_and_name_no_content) {
   BOOST_TEST(event["entity"][1]["type"]["code"] == "Bundle");
   BOOST_TEST(event["subtype"][0]["code"] == "read");
   BOOST_TEST(event["type"]["code"] == "rest");
+  BOOST_TEST(event["id"] == "1");
+  // Courier acting on its own is the agent, with no peer's credentials.
+  record.by_courier = true;
+  const rest::AuditEntry own = security::audit_entry(record);
+  BOOST_TEST(own.agent == "courier");
+  BOOST_TEST(own.authenticated_by.empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

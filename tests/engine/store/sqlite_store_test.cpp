@@ -7,7 +7,10 @@
 #include <future>
 #include <mutex>
 
+#include <nlohmann/json.hpp>
+
 #include "engine/fhir/codec.h"
+#include "engine/rest/audit_event.h"
 #include "engine/rest/resource_store.h"
 #include "engine/store/sqlite_store.h"
 
@@ -422,6 +425,164 @@ BOOST_AUTO_TEST_CASE(a_search_walks_matches_in_change_order_and_counts_only_when
   BOOST_TEST(ids(s->resources().search(query("Task", {{"code", "x"}}))) == (std::vector<std::string>{"r0"}));
   BOOST_TEST(ids(s->resources().search(query("Task", {{"status", "active"}, {"code", "x"}}))) ==
              (std::vector<std::string>{"r0"}));
+}
+
+namespace {
+
+rest::AuditEntry audit_entry(store::Millis at, std::string agent, std::string subtype, int outcome,
+                             std::vector<std::string> entities) {
+  rest::AuditEntry e;
+  e.at = at;
+  e.kind = rest::AuditEntry::Kind::message;
+  e.subtype = std::move(subtype);
+  e.outcome = outcome;
+  e.agent = std::move(agent);
+  e.authenticated_by = "certificate";
+  e.address = "10.0.0.7";
+  e.listener = "fhir";
+  e.entities = std::move(entities);
+  e.message_id = "bundle-" + std::to_string(at);
+  return e;
+}
+
+void append(store::Store& s, std::vector<rest::AuditEntry> entries) {
+  std::promise<void> done;
+  s.resources().append_audit(std::move(entries), [&] { done.set_value(); });
+  done.get_future().get();
+}
+
+rest::SearchResult audit_search(store::Store& s, std::vector<rest::Criterion> criteria, int count = 50,
+                                int offset = 0) {
+  rest::SearchQuery q;
+  q.type = "AuditEvent";
+  q.criteria = std::move(criteria);
+  q.count = count;
+  q.offset = offset;
+  return s.resources().search(q);
+}
+
+rest::Criterion token(std::string param, std::vector<rest::TokenValue> values) {
+  return {rest::Criterion::Kind::index, std::move(param), std::move(values), {}, 0};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_audit_trail_is_read_and_searched_as_audit_events) {
+  TempDir dir;
+  auto s = store::open_sqlite_store(dir.path.string());
+  const std::string subtypes = rest::kAuditSubtypeSystem;
+  append(*s, {audit_entry(1000, "lab", "received", 0, {"Task/conversation-1"}),
+              audit_entry(2000, "courier", "delivered", 0, {"Task/conversation-1"}),
+              audit_entry(3000, "ward", "refused", 4, {"Task/conversation-2", "Patient/p1"})});
+  // Read by its number, with one version.
+  const auto first = s->resources().read("AuditEvent", "1");
+  BOOST_REQUIRE(first.has_value());
+  BOOST_TEST(first->version == 1);
+  BOOST_TEST(first->last_updated == 1000);
+  const nlohmann::json event = nlohmann::json::parse(first->json);
+  BOOST_TEST(event["id"] == "1");
+  BOOST_TEST(event["meta"]["versionId"] == "1");
+  BOOST_TEST(event["recorded"] == store::iso_time(1000));
+  BOOST_TEST(event["agent"][0]["name"] == "lab");
+  BOOST_TEST(event["agent"][0]["policy"][0] == "urn:courier:authenticated-by:certificate");
+  BOOST_TEST(event["entity"][0]["what"]["reference"] == "Task/conversation-1");
+  BOOST_TEST(event["entity"][1]["what"]["identifier"]["value"] == "bundle-1000");
+  BOOST_TEST(s->resources().read("AuditEvent", "1", 1).has_value());
+  BOOST_TEST(!s->resources().read("AuditEvent", "1", 2).has_value());
+  BOOST_TEST(!s->resources().read("AuditEvent", "4").has_value());
+  BOOST_TEST(!s->resources().read("AuditEvent", "not-a-number").has_value());
+  BOOST_TEST(s->resources().history("AuditEvent", "3").size() == 1u);
+  // Each parameter, with and without its system or type.
+  const auto found = [&](std::vector<rest::Criterion> criteria) { return ids(audit_search(*s, criteria)); };
+  using V = std::vector<std::string>;
+  BOOST_TEST(found({token("entity", {{true, "Task", "conversation-1"}})}) == (V{"1", "2"}));
+  BOOST_TEST(found({token("entity", {{false, {}, "p1"}})}) == (V{"3"}));
+  BOOST_TEST(found({token("entity", {{true, "Task", "p1"}})}).empty());
+  BOOST_TEST(found({token("entity", {{true, "Task", "conversation-2"}, {true, "Task", "conversation-1"}})}) ==
+             (V{"1", "2", "3"}));
+  BOOST_TEST(found({token("subtype", {{true, subtypes, "refused"}})}) == (V{"3"}));
+  BOOST_TEST(found({token("subtype", {{false, {}, "received"}, {false, {}, "delivered"}})}) == (V{"1", "2"}));
+  BOOST_TEST(found({token("subtype", {{true, "urn:other", "refused"}})}).empty());
+  BOOST_TEST(found({token("agent-name", {{false, {}, "ward"}})}) == (V{"3"}));
+  BOOST_TEST(found({token("altid", {{false, {}, "courier"}})}) == (V{"2"}));
+  BOOST_TEST(found({token("outcome", {{false, {}, "4"}})}) == (V{"3"}));
+  BOOST_TEST(found({token("outcome", {{false, {}, "four"}})}).empty());
+  BOOST_TEST(found({token("_tag", {{false, {}, "x"}})}).empty());
+  BOOST_TEST(found({{rest::Criterion::Kind::id, "_id", {{false, {}, "2"}, {false, {}, "x"}}, {}, 0}}) ==
+             (V{"2"}));
+  BOOST_TEST(found({{rest::Criterion::Kind::last_updated, "_lastUpdated", {}, "ge", 2000},
+                    token("outcome", {{false, {}, "0"}})}) == (V{"2"}));
+  BOOST_TEST(found({{rest::Criterion::Kind::last_updated, "_lastUpdated", {}, "lt", 2000}}) == (V{"1"}));
+  // Pages, oldest first; the last one says how many there were.
+  rest::SearchResult page = audit_search(*s, {}, 2);
+  BOOST_TEST(ids(page) == (V{"1", "2"}));
+  BOOST_TEST(page.more);
+  page = audit_search(*s, {}, 2, 2);
+  BOOST_TEST(ids(page) == (V{"3"}));
+  BOOST_TEST(!page.more);
+  BOOST_TEST(page.total.value_or(-1) == 3);
+  page = audit_search(*s, {token("agent-name", {{false, {}, "lab"}, {false, {}, "ward"}})}, 0);
+  BOOST_TEST(page.total.value_or(-1) == 2);
+  // Nothing writes AuditEvents as resources.
+  rest::Write w;
+  w.type = "AuditEvent";
+  w.id = "9";
+  w.resource = *fhir::parse_json(R"({"resourceType":"AuditEvent","id":"9"})").resource;
+  std::promise<rest::WriteResult> written;
+  s->resources().write(std::move(w), [&](rest::WriteResult r) { written.set_value(std::move(r)); });
+  BOOST_TEST((written.get_future().get().outcome == rest::WriteResult::Outcome::failed));
+  // Pruning removes entries recorded before the time, with their references.
+  s->prune(2500);
+  BOOST_TEST(found({}) == (V{"3"}));
+  BOOST_TEST(found({token("entity", {{true, "Task", "conversation-1"}})}).empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_store_with_audit_events_as_resources_is_migrated) {
+  TempDir dir;
+  // Layout 4 kept each AuditEvent as a resource with search rows: made here
+  // from a new store by putting one back that way.
+  { store::open_sqlite_store(dir.path.string())->close(); }
+  rest::AuditEntry old = audit_entry(5000, "lab", "refused", 4, {"Task/conversation-9"});
+  old.outcome_text = "HTTP 403";
+  fhir::Element resource = rest::audit_event(old);
+  resource.child("id")->set_value("0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b");
+  const std::string json = fhir::write_json(resource);
+  sqlite3* db = nullptr;
+  BOOST_REQUIRE(sqlite3_open((dir.path / "courier.db").c_str(), &db) == SQLITE_OK);
+  const std::string sql =
+      "DROP TABLE audit_entity; DROP TABLE audit;"
+      "INSERT INTO resource(type, id, version, last_updated, deleted, body) VALUES('AuditEvent', "
+      "'0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b', 1, 5000, 0, '" +
+      json +
+      "');"
+      "INSERT INTO resource_current(seq, type, id, version, last_updated, deleted) VALUES(7, 'AuditEvent', "
+      "'0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b', 1, 5000, 0);"
+      "INSERT INTO search_index VALUES('AuditEvent', 'entity', 'conversation-9', 7, 'Task');"
+      "INSERT INTO search_index VALUES('AuditEvent', 'subtype', 'refused', 7, '" +
+      rest::kAuditSubtypeSystem +
+      "');"
+      "PRAGMA user_version = 4;";
+  BOOST_REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto s = store::open_sqlite_store(dir.path.string());
+  // The same event, numbered by its seq, found as before.
+  BOOST_TEST(ids(audit_search(*s, {token("entity", {{true, "Task", "conversation-9"}})})) ==
+             (std::vector<std::string>{"7"}));
+  const auto migrated = s->resources().read("AuditEvent", "7");
+  BOOST_REQUIRE(migrated.has_value());
+  old.id = 7;
+  fhir::Element expected = rest::audit_event(old);
+  BOOST_TEST(nlohmann::json::parse(migrated->json).at("agent") ==
+             nlohmann::json::parse(fhir::write_json(expected)).at("agent"));
+  const nlohmann::json event = nlohmann::json::parse(migrated->json);
+  BOOST_TEST(event["outcomeDesc"] == "HTTP 403");
+  BOOST_TEST(event["source"]["site"] == "courier listener fhir");
+  BOOST_TEST(event["entity"][1]["what"]["identifier"]["value"] == "bundle-5000");
+  BOOST_TEST(event["subtype"][0]["code"] == "refused");
+  BOOST_TEST(!s->resources().read("AuditEvent", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b").has_value());
+  // New entries follow it.
+  append(*s, {audit_entry(6000, "lab", "received", 0, {})});
+  BOOST_TEST(ids(audit_search(*s, {})) == (std::vector<std::string>{"7", "8"}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
