@@ -1189,6 +1189,16 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       numbers.push_back(value);
       kinds += 'n';
     }
+    // A token value against the value and system columns of an index row
+    // (search_index's, audit_entity's) under `alias`.
+    void value_match(const char* alias, const rest::TokenValue& v) {
+      where += std::string(alias) + ".value = ?";
+      text(v.value);
+      if (v.has_system) {
+        where += std::string(" AND ") + alias + ".system = ?";
+        text(v.system);
+      }
+    }
     void bind(Query& q) const {
       std::size_t t = 0, n = 0;
       for (char kind : kinds) {
@@ -1223,14 +1233,6 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     sql.order_by = drive == Drive::stream ? " ORDER BY s.seq" : " ORDER BY c.seq";
     // The index key runs (type, param, value, seq, system): a value and a
     // seq find a row in one descent.
-    auto value_match = [&sql](const char* alias, const rest::TokenValue& v) {
-      sql.where += std::string(alias) + ".value = ?";
-      sql.text(v.value);
-      if (v.has_system) {
-        sql.where += std::string(" AND ") + alias + ".system = ?";
-        sql.text(v.system);
-      }
-    };
     bool driving = drive != Drive::walk;  // the next index criterion drives
     for (const rest::Criterion& c : query.criteria) {
       switch (c.kind) {
@@ -1253,7 +1255,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
             sql.where += " AND s.type = ? AND s.param = ? AND ";
             sql.text(query.type);
             sql.text(c.param);
-            value_match("s", c.values.front());
+            sql.value_match("s", c.values.front());
           } else if (driving) {
             // Each seq once (UNION), in order: SQLite walks them and looks
             // each up in resource_current by its rowid.
@@ -1263,7 +1265,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
               sql.where += "SELECT t.seq FROM search_index t WHERE t.type = ? AND t.param = ? AND ";
               sql.text(query.type);
               sql.text(c.param);
-              value_match("t", c.values[i]);
+              sql.value_match("t", c.values[i]);
             }
             sql.where += ")";
           } else {
@@ -1274,7 +1276,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
                   "EXISTS (SELECT 1 FROM search_index t WHERE t.type = c.type AND t.param = ? AND t.seq = "
                   "c.seq AND ";
               sql.text(c.param);
-              value_match("t", c.values[i]);
+              sql.value_match("t", c.values[i]);
               sql.where += ")";
             }
             sql.where += ")";
@@ -1493,12 +1495,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       if (c.kind == rest::Criterion::Kind::index && c.param == "entity") {
         sql.where += " AND a.id IN (SELECT e.audit FROM audit_entity e WHERE ";
         for (std::size_t i = 0; i < c.values.size(); ++i) {
-          sql.where += i ? " OR (e.value = ?" : "(e.value = ?";
-          sql.text(c.values[i].value);
-          if (c.values[i].has_system) {
-            sql.where += " AND e.system = ?";
-            sql.text(c.values[i].system);
-          }
+          sql.where += i ? " OR (" : "(";
+          sql.value_match("e", c.values[i]);
           sql.where += ")";
         }
         sql.where += ")";
