@@ -137,7 +137,7 @@ Config load_config(const std::string& path, std::vector<std::string>& errors) {
     reader.check_keys(root,
                       {"data-dir", "public-url", "listeners", "routes", "value-sets", "reliable-cache",
                        "on-reused-header-id", "sync-wait", "retention", "notification-retry", "hl7v2-maps",
-                       "security", "outbound-tls", "task-backlog", "deliveries-in-memory"},
+                       "security", "outbound-tls", "deliveries-in-memory"},
                       "the configuration");
     if (root.IsMap()) {
       if (root["data-dir"]) config.data_dir = reader.scalar(root["data-dir"], "data-dir").value_or("");
@@ -155,11 +155,6 @@ Config load_config(const std::string& path, std::vector<std::string>& errors) {
       if (root["sync-wait"])
         config.engine.sync_wait =
             reader.duration(root["sync-wait"], "sync-wait").value_or(config.engine.sync_wait);
-      if (root["task-backlog"]) {
-        config.engine.task_backlog =
-            static_cast<std::size_t>(reader.integer(root["task-backlog"], "task-backlog", 100, 10'000'000)
-                                         .value_or(static_cast<std::int64_t>(config.engine.task_backlog)));
-      }
       if (root["deliveries-in-memory"]) {
         config.engine.deliveries_in_memory = static_cast<std::size_t>(
             reader.integer(root["deliveries-in-memory"], "deliveries-in-memory", 2, 10'000'000)

@@ -75,6 +75,42 @@ std::string conversation_state_for_report(std::string_view status) {
   return "in-progress";
 }
 
+// The FHIR store as REST clients reach it: a write of a conversation's Task
+// goes to `task_write` (the placer cancelling its request), since that Task
+// is made up from the conversation and is no stored resource.
+class ClientResources final : public rest::ResourceStore {
+ public:
+  using TaskWrite = std::function<void(rest::Write, std::function<void(rest::WriteResult)>)>;
+  ClientResources(rest::ResourceStore& inner, TaskWrite task_write)
+      : inner_(inner), task_write_(std::move(task_write)) {}
+
+  void write(rest::Write write, std::function<void(rest::WriteResult)> done) override {
+    if (write.type == "Task" && message::conversation_of_task(write.id) != 0)
+      return task_write_(std::move(write), std::move(done));
+    inner_.write(std::move(write), std::move(done));
+  }
+  // In a transaction, the store refuses a conversation's Task.
+  void write_all(std::vector<rest::Write> writes,
+                 std::function<void(std::vector<rest::WriteResult>)> done) override {
+    inner_.write_all(std::move(writes), std::move(done));
+  }
+  std::optional<rest::ResourceVersion> read(const std::string& type, const std::string& id,
+                                            std::optional<std::int64_t> version) override {
+    return inner_.read(type, id, version);
+  }
+  std::vector<rest::ResourceVersion> history(const std::string& type, const std::string& id) override {
+    return inner_.history(type, id);
+  }
+  rest::SearchResult search(const rest::SearchQuery& query) override { return inner_.search(query); }
+  void append_audit(std::vector<rest::AuditEntry> entries, std::function<void()> done) override {
+    inner_.append_audit(std::move(entries), std::move(done));
+  }
+
+ private:
+  rest::ResourceStore& inner_;
+  TaskWrite task_write_;
+};
+
 }  // namespace
 
 class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
@@ -92,7 +128,14 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                        if (auto impl = self.lock(); impl && !impl->stopped_) impl->on_resource_written(v);
                      });
                    }),
-        rest_api_(resources_, options_.limits),
+        client_resources_(resources_,
+                          [this](rest::Write write, std::function<void(rest::WriteResult)> done) {
+                            asio::post(strand_, [self = shared_from_this(), write = std::move(write),
+                                                 done = std::move(done)]() mutable {
+                              self->placer_writes_task(std::move(write), std::move(done));
+                            });
+                          }),
+        rest_api_(client_resources_, options_.limits),
         embedded_sender_(rest::make_embedded_sender(rest_api_, options_.public_url)),
         subscriptions_(strand_, resources_, sender_for(route::Pattern::messaging),
                        options_.notification_retry),
@@ -116,12 +159,6 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     int responses = 0;
     std::set<std::string> response_ids;  // of the responses recorded, to recognise resends
     std::string state = "received";
-    // What fillers reported, for the Task's output; unknown (read from the
-    // Task when needed) for a conversation reloaded from the store.
-    std::optional<std::vector<std::string>> task_outputs = std::vector<std::string>{};
-    std::string business_status;  // the latest step, for the Task
-    bool task_dirty = false;      // the Task is behind: a write is due
-    int task_writes = 0;          // Task writes not yet committed
     // A cancellation under way: its deliveries still open, and why any
     // destination did not honour it.
     int open_cancellations = 0;
@@ -147,17 +184,6 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // ---- accepting ---------------------------------------------------------
 
   void accept(Inbound in, std::function<void(Reply)> done) {
-    if (holding_.load(std::memory_order_relaxed)) {
-      asio::post(strand_, [self = shared_from_this(), in = std::move(in), done = std::move(done)]() mutable {
-        if (self->holding_ && !self->stopped_) {
-          self->held_.emplace_back(std::move(in), std::move(done));
-          self->metrics_.add("courier_messages_held_total", {});
-          self->metrics_.set("courier_messages_held", {}, static_cast<double>(self->held_.size()));
-        } else
-          self->admit_later(std::move(in), std::move(done));
-      });
-      return;
-    }
     Admission a = admit(in, routes_, options_.limits);
     if (a.may_be_progress || (a.info.response && !a.rejection)) {
       // A filler's report: the engine's timeline records what it meant.
@@ -202,6 +228,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       return d.pattern == route::Pattern::status;
     });
     if (!query) nc.correlation_keys = info.request_keys;
+    const fhir::Element outline = message::task_outline(info, store::now_millis());
+    nc.task_outline = fhir::write_json(outline);
+    nc.task_index = rest::index_entries(outline);
     for (std::size_t i = 0; i < route->to.size(); ++i) {
       const route::Destination& d = route->to[i];
       store::NewDelivery nd;
@@ -323,8 +352,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     conversation->route = route;
     conversation->reply_to = reply_to;
     conversation->received_at = store::now_millis();
-    mirror_task(conversation, "received", "received from listener " + listener + ", route " + route->name);
     changes_.publish({conversation->id, conversation->received_at, route->name, "received", "received"});
+    task_changed(conversation->id);
     if (!in.original.empty())
       store_->add_event(
           conversation->id,
@@ -465,12 +494,6 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     if (!parsed.resource) return;
     auto resource = std::make_shared<const fhir::Element>(std::move(*parsed.resource));
     fire_triggers(written, *resource);
-    if (const store::Id conversation = message::conversation_of_task(written.id);
-        written.type == "Task" && conversation != 0) {
-      // Someone else wrote a conversation's Task: the placer cancelling.
-      if (resource->child_value("status") == "cancelled") request_cancellation(conversation);
-      return;
-    }
     if (written.type == "Task" && asks_to_cancel(*resource)) return on_abort_task(written, resource);
     std::vector<std::string> keys = message::based_on_keys(*resource);
     // Requests courier queued itself (tagged actionable) are work, not reports.
@@ -495,13 +518,11 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     const std::string text =
         fhir::write(message::build_response(conversation->info, spec), conversation->format);
     const std::string message_id = "rest " + reference + "/_history/" + std::to_string(written.version);
-    std::vector<std::string>& outputs = task_outputs(*conversation);
-    if (std::find(outputs.begin(), outputs.end(), reference) == outputs.end()) outputs.push_back(reference);
     const bool fresh =
         record_response(conversation, text, conversation->format, message_id, "ok",
                         "report " + reference + (status.empty() ? std::string() : " (" + status + ")") +
                             " on courier's FHIR base",
-                        conversation_state_for_report(status));
+                        conversation_state_for_report(status), reference);
     if (fresh) reply_to_placer(conversation, Reply{200, text, conversation->format}, "ok", nullptr);
   }
 
@@ -541,10 +562,11 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   // once: a resend (the same `message_id`, Bundle.id and MessageHeader.id)
   // is noted as a duplicate, and false comes back.
   // `state`: the conversation's new state; by default accepted (the first
-  // ok), in-progress (a later one) or rejected (fatal-error).
+  // ok), in-progress (a later one) or rejected (fatal-error). `output`: the
+  // report it carries, an output of the Task.
   bool record_response(const ConversationPtr& conversation, const std::string& body, fhir::Format format,
                        const std::string& message_id, const std::string& code, const std::string& how,
-                       std::string state = {}) {
+                       std::string state = {}, std::string output = {}) {
     if (!conversation->response_ids.insert(message_id).second) {
       note(conversation,
            store::Event{0, "duplicate", code + " " + how + ": a resend, already relayed", {}, 0});
@@ -556,15 +578,17 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     }
     note(conversation,
          store::Event{0, first ? "response" : "progress", code + " " + how, body, static_cast<int>(format),
-                      message_id},
+                      message_id, std::move(output)},
          state);
     return true;
   }
 
   // Adds `event` to the conversation's timeline; a non-empty `state` is the
-  // conversation's new state, which its Task mirrors.
+  // conversation's new state. Either, or an output in the event, makes a
+  // new version of the conversation's Task.
   void note(const ConversationPtr& conversation, store::Event event, const std::string& state = {}) {
-    if (!state.empty()) mirror_task(conversation, state, event.detail);
+    if (!state.empty()) conversation->state = state;
+    const bool new_task_version = !state.empty() || !event.output.empty();
     security::AuditRecord r;
     r.kind = security::AuditRecord::Kind::message;
     r.subtype = event.kind;
@@ -580,94 +604,25 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                               conversation->route != nullptr ? conversation->route->name : std::string(),
                               event.kind, state};
     store_->add_event(conversation->id, std::move(event), state,
-                      [self = weak_from_this(), change = std::move(change)] {
-                        if (auto impl = self.lock()) impl->changes_.publish(change);
+                      [self = weak_from_this(), change = std::move(change), new_task_version] {
+                        auto impl = self.lock();
+                        if (impl == nullptr) return;
+                        impl->changes_.publish(change);
+                        if (new_task_version)
+                          asio::post(impl->strand_,
+                                     [impl, id = change.conversation] { impl->task_changed(id); });
                       });
   }
 
-  // The conversation's Task is to show `state` (and the step that led
-  // there). Tasks are written a moment later, together: a conversation that
-  // is received and completed within that moment costs one write, not two.
-  // A REST request about Tasks writes them first (Engine::rest).
-  void mirror_task(const ConversationPtr& conversation, const std::string& state,
-                   const std::string& business_status) {
-    conversation->state = state;
-    conversation->business_status = business_status;
-    if (!std::exchange(conversation->task_dirty, true)) {
-      dirty_tasks_.push_back(conversation);
-      update_holding();
-    }
-    if (task_timer_armed_ || stopped_) return;
-    task_timer_armed_ = true;
-    task_timer_.expires_after(milliseconds(200));
-    task_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      self->task_timer_armed_ = false;
-      if (!ec) self->write_tasks();
-    });
-  }
-
-  // At most kTaskWritesQueued Task writes wait in the store at once; the
-  // other dirty conversations wait here, small, rather than as Tasks built
-  // and queued behind a store that has fallen behind (a burst would hold
-  // them all in memory). `all`: every one now, for a Task read or shutdown.
-  void write_tasks(bool all = false) {
-    std::size_t n = dirty_tasks_.size();
-    if (!all) n = std::min(n, kTaskWritesQueued - std::min(kTaskWritesQueued, task_writes_queued_));
-    std::vector<ConversationPtr> due(
-        std::make_move_iterator(dirty_tasks_.begin()),
-        std::make_move_iterator(dirty_tasks_.begin() + static_cast<std::ptrdiff_t>(n)));
-    dirty_tasks_.erase(dirty_tasks_.begin(), dirty_tasks_.begin() + static_cast<std::ptrdiff_t>(n));
-    task_writes_queued_ += n;
-    update_holding();
-    for (const ConversationPtr& conversation : due) {
-      conversation->task_dirty = false;
-      ++conversation->task_writes;
-      message::TaskFacts facts{
-          conversation->id,    &conversation->info,           conversation->received_at,
-          conversation->state, conversation->business_status, task_outputs(*conversation)};
-      auto task = std::make_shared<fhir::Element>(message::conversation_task(facts));
-      rest::Write write;
-      write.kind = rest::Write::Kind::update;
-      write.type = "Task";
-      write.id = message::task_id(conversation->id);
-      write.index = rest::index_entries(*task);
-      write.resource = *task;
-      write.background = true;
-      // Past the observer: courier's own Tasks are no reports and no
-      // cancellations; only subscriptions hear of them. The conversation
-      // stays in memory until its Task is written: read back sooner, the
-      // Task would lack its latest outputs.
-      store_->resources().write(std::move(write), [self = shared_from_this(), task,
-                                                   conversation](rest::WriteResult result) {
-        const bool written = result.outcome == rest::WriteResult::Outcome::created ||
-                             result.outcome == rest::WriteResult::Outcome::updated;
-        asio::post(self->strand_, [self, task, conversation, written, resource = std::move(result.resource)] {
-          if (self->stopped_) return;
-          --conversation->task_writes;
-          --self->task_writes_queued_;
-          self->forget_if_idle(conversation);
-          if (!self->dirty_tasks_.empty() && !self->task_timer_armed_) self->write_tasks();
-          if (written) self->subscriptions_.on_written(resource, task.get());
-        });
-      });
-    }
-  }
-
-  // The Task's outputs so far (read back once for a reloaded conversation).
-  std::vector<std::string>& task_outputs(Conversation& conversation) {
-    if (!conversation.task_outputs) {
-      conversation.task_outputs.emplace();
-      const std::optional<rest::ResourceVersion> current =
-          resources_.read("Task", message::task_id(conversation.id), std::nullopt);
-      fhir::ParseResult parsed =
-          current && !current->deleted ? fhir::parse_json(current->json) : fhir::ParseResult{};
-      for (const fhir::Element* output : parsed.resource ? parsed.resource->children_named("output")
-                                                         : std::vector<const fhir::Element*>{}) {
-        if (const fhir::Element* value = output->child("value"))
-          conversation.task_outputs->emplace_back(value->child_value("reference"));
-      }
-    }
-    return *conversation.task_outputs;
+  // A new version of a conversation's Task: subscribers to Tasks hear of it.
+  // Built only for them: Tasks are read from the conversation's rows.
+  void task_changed(store::Id conversation) {
+    if (stopped_ || !subscriptions_.watches("Task")) return;
+    const std::optional<rest::ResourceVersion> task =
+        resources_.read("Task", message::task_id(conversation), std::nullopt);
+    if (!task) return;
+    const fhir::ParseResult parsed = fhir::parse_json(task->json);
+    if (parsed.resource) subscriptions_.on_written(*task, &*parsed.resource);
   }
 
   // Gives the placer a response: in the HTTP answer it is waiting on, or
@@ -1263,8 +1218,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     // anything else (its Task write, a response) its 4 KB need not wait too.
     if (conversation->open_deliveries == 0 && conversation->open_cancellations == 0)
       conversation->body.reset();
-    if (conversation->open_deliveries == 0 && conversation->waiters.empty() && !conversation->task_dirty &&
-        conversation->task_writes == 0 && conversation->open_cancellations == 0)
+    if (conversation->open_deliveries == 0 && conversation->waiters.empty() &&
+        conversation->open_cancellations == 0)
       conversations_.erase(conversation->id);
   }
 
@@ -1275,35 +1230,6 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       conversation.body = std::make_shared<const std::string>(row ? std::move(row->body) : std::string());
     }
     return *conversation.body;
-  }
-
-  // ---- holding back ------------------------------------------------------
-  //
-  // Each message costs a Task write (and audit records) behind the
-  // acknowledgments. A sustained burst faster than those writes would pile
-  // up conversations in memory without end; past options_.task_backlog
-  // dirty Tasks, new messages wait before admission (one per connection at
-  // most, as each placer waits for its answer) until half of that is
-  // written. The engine slows its senders down rather than grow.
-
-  void update_holding() {
-    const std::size_t backlog = dirty_tasks_.size();
-    if (!holding_ && backlog >= options_.task_backlog) {
-      holding_ = true;
-    } else if (holding_ && backlog <= options_.task_backlog / 2) {
-      holding_ = false;
-      for (auto& [in, done] : std::exchange(held_, {})) admit_later(std::move(in), std::move(done));
-    }
-    metrics_.set("courier_task_backlog", {}, static_cast<double>(backlog));
-    metrics_.set("courier_messages_held", {}, static_cast<double>(held_.size()));
-  }
-
-  // Admission runs off the strand, as it does for a message arriving.
-  void admit_later(Inbound in, std::function<void(Reply)> done) {
-    asio::post(strand_.get_inner_executor(),
-               [self = shared_from_this(), in = std::move(in), done = std::move(done)]() mutable {
-                 self->accept(std::move(in), std::move(done));
-               });
   }
 
   // ---- status queries ----------------------------------------------------
@@ -1330,10 +1256,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                            std::nullopt}},
               "rejected");
         }
-        // The Task as it stands: pending Task writes first.
-        self->write_tasks(true);
+        // The Task as it stands: with the steps noted so far committed.
         self->queues_[key].in_flight = true;
-        self->store_->flush_background([self, key, query, id = message::task_id(row->id)] {
+        self->store_->flush([self, key, query, id = message::task_id(row->id)] {
           asio::post(self->strand_, [self, key, query, id] {
             if (self->stopped_) return;
             self->queues_[key].in_flight = false;
@@ -1545,6 +1470,42 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         });
   }
 
+  // A client's write of a conversation's Task: its placer may set the
+  // status to cancelled, which asks courier to cancel the request; the rest
+  // of the Task is courier's. The answer is the Task once the request for
+  // cancellation is noted (its status changes when the fillers answer).
+  void placer_writes_task(rest::Write write, std::function<void(rest::WriteResult)> done) {
+    using Outcome = rest::WriteResult::Outcome;
+    const std::optional<rest::ResourceVersion> current = resources_.read("Task", write.id, std::nullopt);
+    if (!current)
+      return done(
+          {Outcome::refused,
+           {},
+           "Task/" + write.id + " is no conversation's; Tasks named conversation-N are courier's own"});
+    if (write.kind != rest::Write::Kind::update)
+      return done({Outcome::refused, *current,
+                   "a conversation's Task follows the conversation and cannot be deleted; set its status to "
+                   "cancelled to cancel the request"});
+    if (write.expected_version && *write.expected_version != current->version)
+      return done({Outcome::conflict, *current, {}});
+    const fhir::ParseResult parsed = fhir::parse_json(current->json);
+    const std::string_view status = write.resource ? write.resource->child_value("status") : "";
+    if (parsed.resource && status == parsed.resource->child_value("status"))
+      return done({Outcome::unchanged, *current, {}});
+    if (status != "cancelled")
+      return done({Outcome::refused, *current,
+                   "courier keeps a conversation's Task itself: its placer may only set its status to "
+                   "cancelled, to cancel the request"});
+    request_cancellation(message::conversation_of_task(write.id));
+    store_->flush([self = shared_from_this(), id = write.id, done = std::move(done)]() mutable {
+      asio::post(self->strand_, [self, id, done = std::move(done)] {
+        std::optional<rest::ResourceVersion> task = self->resources_.read("Task", id, std::nullopt);
+        if (!task) return done({Outcome::failed, {}, "the Task could not be read back"});
+        done({Outcome::updated, std::move(*task), {}});
+      });
+    });
+  }
+
   // Sets a Task's status (and statusReason), as a new version through the
   // observed store, unless it changed meanwhile.
   void set_task_status(const std::string& id, const std::string& status, const std::string& reason) {
@@ -1714,7 +1675,6 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     conversation->responses = conversation->replied ? 1 : 0;
     conversation->response_ids.insert(row.response_ids.begin(), row.response_ids.end());
     conversation->state = row.state;
-    conversation->task_outputs.reset();
     conversation->spilled_deliveries = count_spilled(row.id);
     conversations_[row.id] = conversation;
     return conversation;
@@ -1822,17 +1782,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   Senders senders_;
   // The FHIR REST store as peers and rest/queue destinations reach it.
   rest::ObservedResourceStore resources_;
+  ClientResources client_resources_;  // what rest_api_ serves
   rest::RestApi rest_api_;
   std::shared_ptr<delivery::Sender> embedded_sender_;
   rest::SubscriptionHub subscriptions_;
-  // Conversations whose Task is to be written (mirror_task), oldest first.
-  std::deque<ConversationPtr> dirty_tasks_;
-  static constexpr std::size_t kTaskWritesQueued = 500;
-  std::size_t task_writes_queued_ = 0;  // Task writes the store has not committed yet
-  std::atomic<bool> holding_{false};    // read by accept on any thread
-  std::deque<std::pair<Inbound, std::function<void(Reply)>>> held_;
-  asio::steady_timer task_timer_{strand_};
-  bool task_timer_armed_ = false;
   Metrics metrics_;
   std::unordered_map<store::Id, ConversationPtr> conversations_;
   std::map<std::string, Queue> queues_;
@@ -1877,13 +1830,7 @@ void Engine::stop() {
   // what is queued (its callbacks are then dropped with the executor).
   auto stopped = std::make_shared<std::promise<void>>();
   asio::post(impl_->strand_, [impl = impl_, stopped] {
-    impl->write_tasks(true);  // queued before the store closes
-    // Messages held back are admitted now, so that they are answered
-    // before the store closes.
-    impl->holding_ = false;
-    for (auto& [in, done] : std::exchange(impl->held_, {})) impl->accept(std::move(in), std::move(done));
     impl->audit_.stop();
-    impl->task_timer_.cancel();
     impl->stopped_ = true;
     impl->subscriptions_.stop();
     for (auto& [key, queue] : impl->queues_) {
@@ -1911,13 +1858,11 @@ void Engine::audit(security::AuditRecord record) {
 void Engine::rest(rest::RestRequest request, std::function<void(rest::RestResponse)> done) {
   if (request.segments.empty() || request.segments.front() != "Task")
     return impl_->rest_api_.handle(std::move(request), std::move(done));
-  // About Tasks: the conversations' Tasks are brought up to date first.
-  asio::post(impl_->strand_, [impl = impl_, request = std::move(request), done = std::move(done)]() mutable {
-    impl->write_tasks(true);
-    impl->store_->flush_background([impl, request = std::move(request), done = std::move(done)]() mutable {
-      asio::post(impl->strand_, [impl, request = std::move(request), done = std::move(done)]() mutable {
-        impl->rest_api_.handle(std::move(request), std::move(done));
-      });
+  // About Tasks: the conversations' steps noted so far are committed
+  // first, so that their Tasks show them.
+  impl_->store_->flush([impl = impl_, request = std::move(request), done = std::move(done)]() mutable {
+    asio::post(impl->strand_, [impl, request = std::move(request), done = std::move(done)]() mutable {
+      impl->rest_api_.handle(std::move(request), std::move(done));
     });
   });
 }

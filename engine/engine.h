@@ -52,10 +52,6 @@ struct EngineOptions {
   route::RetryPolicy notification_retry{6, std::chrono::milliseconds(1000),
                                         std::chrono::milliseconds(60'000)};
   fhir::ParseLimits limits;
-  // Conversations whose Task is still to be written (including those of
-  // the last 200 ms, written together) before new messages wait for
-  // admission: the memory a burst may take.
-  std::size_t task_backlog = 4000;
   // Forward deliveries of one route's destination held in memory; the rest
   // of its backlog waits in the store only, read back as it drains.
   std::size_t deliveries_in_memory = 1000;

@@ -60,11 +60,6 @@ Metrics::Metrics() {
          "CPU time courier has used, user and system, in seconds.");
   define("courier_thread_cpu_seconds_total", Type::counter,
          "CPU time of courier's running threads by name, in seconds (threads of one name summed).");
-  define("courier_task_backlog", Type::gauge,
-         "Conversations whose Task is still to be written; past task-backlog, new messages wait.");
-  define("courier_messages_held", Type::gauge,
-         "Messages waiting for admission while the Task backlog is written down.");
-  define("courier_messages_held_total", Type::counter, "Messages that waited for admission.");
   define("courier_deliveries_in_store_only", Type::gauge,
          "Deliveries of a backlog past deliveries-in-memory, waiting in the store only, by route and "
          "destination.");

@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <charconv>
 
-#include "engine/message/response_builder.h"
-
 namespace courier::message {
 
 std::string task_id(store::Id conversation) {
@@ -39,8 +37,7 @@ void named_by(const std::vector<std::string>& keys, std::vector<std::string>& re
 
 }  // namespace
 
-fhir::Element conversation_task(const TaskFacts& facts) {
-  const MessageInfo& request = *facts.request;
+fhir::Element task_outline(const MessageInfo& request, store::Millis received_at) {
   // Based on and identified by the requests among the focus resources (an
   // order's ServiceRequest), not by everything an event message carries (a
   // Patient, their Observations): FHIR's Task.basedOn names requests.
@@ -49,18 +46,12 @@ fhir::Element conversation_task(const TaskFacts& facts) {
   named_by(request.request_keys, references, identifiers);
 
   fhir::Element task = fhir::Element::resource("Task");
-  task.add_value("id", task_id(facts.conversation));
-  fhir::Element& number = task.add("identifier");
-  number.add_value("system", std::string(conversation_system));
-  number.add_value("value", std::to_string(facts.conversation));
   for (const auto& [system, value] : identifiers) {
     fhir::Element& identifier = task.add("identifier");
     if (!system.empty()) identifier.add_value("system", system);
     identifier.add_value("value", value);
   }
   for (const std::string& reference : references) task.add("basedOn").add_value("reference", reference);
-  task.add_value("status", facts.state);
-  if (!facts.business_status.empty()) task.add("businessStatus").add_value("text", facts.business_status);
   task.add_value("intent", "order");
   fhir::Element& code = task.add("code");
   if (!request.event_system.empty()) {
@@ -76,8 +67,7 @@ fhir::Element conversation_task(const TaskFacts& facts) {
     task.add("focus").add_value("reference", references.front());
   else if (first_focus != request.focus_keys.end())
     task.add("focus").add_value("reference", first_focus->substr(4));
-  task.add_value("authoredOn", store::iso_time(facts.received_at));
-  task.add_value("lastModified", instant_now());
+  task.add_value("authoredOn", store::iso_time(received_at));
   if (!request.source_endpoint.empty()) {
     fhir::Element& requester = task.add("requester");
     fhir::Element& identifier = requester.add("identifier");
@@ -88,7 +78,40 @@ fhir::Element conversation_task(const TaskFacts& facts) {
   input.add("type").add_value("text", "request message (Bundle.id)");
   input.add_value("value", request.bundle_id.empty() ? request.bundle_identifier : request.bundle_id,
                   "string");
-  for (const std::string& reference : facts.outputs) {
+  task.sort_children();
+  return task;
+}
+
+store::IndexEntry task_number_index(store::Id conversation) {
+  return store::IndexEntry{"identifier", std::string(conversation_system), std::to_string(conversation)};
+}
+
+TaskState task_received(store::Millis at, std::string_view listener, std::string_view route) {
+  TaskState state;
+  state.at = at;
+  state.status = "received";
+  state.business_status = "received from listener " + std::string(listener) + ", route " + std::string(route);
+  return state;
+}
+
+fhir::Element task_version(fhir::Element task, store::Id conversation, const TaskState& state) {
+  // An outline kept from a stored Task (an older courier's) has them already.
+  std::erase_if(task.children(), [](const fhir::Element& e) {
+    return e.name() == "id" || (e.name() == "identifier" && e.child_value("system") == conversation_system);
+  });
+  task.add_value("id", task_id(conversation));
+  fhir::Element& number = task.add("identifier");
+  number.add_value("system", std::string(conversation_system));
+  number.add_value("value", std::to_string(conversation));
+  // The conversation number first, before the request's identifiers.
+  std::vector<fhir::Element>& children = task.children();
+  std::rotate(std::find_if(children.begin(), children.end(),
+                           [](const fhir::Element& e) { return e.name() == "identifier"; }),
+              children.end() - 1, children.end());
+  task.add_value("status", state.status);
+  if (!state.business_status.empty()) task.add("businessStatus").add_value("text", state.business_status);
+  task.add_value("lastModified", store::iso_time(state.at));
+  for (const std::string& reference : state.outputs) {
     fhir::Element& output = task.add("output");
     output.add("type").add_value("text", "report");
     output.add("value", "Reference").add_value("reference", reference);

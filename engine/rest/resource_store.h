@@ -28,13 +28,7 @@ struct ResourceVersion {
   std::string json;  // empty for a deletion
 };
 
-// A search index row: a token (system and code), a reference ("Type/id" in
-// value), or a string (lower case in value).
-struct IndexEntry {
-  std::string param;
-  std::string system;
-  std::string value;
-};
+using store::IndexEntry;
 
 // One search parameter's condition: any of `values` matches (FHIR's comma
 // means OR). A token value with has_system matches the system exactly (an
@@ -90,10 +84,6 @@ struct Write {
   // meta.lastUpdated and serialises it. Empty for remove.
   std::optional<fhir::Element> resource;
   std::vector<IndexEntry> index;
-  // A record courier keeps for itself (an AuditEvent, a conversation's
-  // Task): it may wait behind acknowledgments, and is committed unsynced
-  // (durable with the next synced commit). Never for a client's write.
-  bool background = false;
 };
 
 struct WriteResult {
@@ -106,6 +96,7 @@ struct WriteResult {
     conflict,   // expected_version is not the current one
     ambiguous,  // conditional create: more than one match
     failed,     // the store could not write it (error says why); nothing changed
+    refused,    // a resource courier keeps itself, which takes no such write (error says why)
   };
   Outcome outcome = Outcome::created;
   ResourceVersion resource;  // what is current now (or the match)
@@ -147,7 +138,7 @@ bool current_matches(ResourceStore& store, SearchQuery query, const std::string&
 class ResourceStore {
  public:
   virtual ~ResourceStore() = default;
-  // Durable when `done` runs (committed, for a background write).
+  // Durable when `done` runs.
   virtual void write(Write write, std::function<void(WriteResult)> done) = 0;
   // A transaction: every write, or (when one is a conflict, ambiguous, a
   // conditional create that found a match, or failed) none; the results
@@ -159,8 +150,9 @@ class ResourceStore {
   // Every version, newest first.
   virtual std::vector<ResourceVersion> history(const std::string& type, const std::string& id) = 0;
   virtual SearchResult search(const SearchQuery& query) = 0;
-  // Appends to the audit trail, in order, as background writes (see
-  // Write::background); `done` runs once they are committed. Entries are
+  // Appends to the audit trail, in order. The entries may wait behind
+  // acknowledgments, and are committed unsynced (durable with the next
+  // synced commit); `done` runs once they are committed. Entries are
   // read and searched as the type AuditEvent, which nothing else writes.
   virtual void append_audit(std::vector<AuditEntry> entries, std::function<void()> done) = 0;
 };

@@ -361,6 +361,7 @@ class Interaction {
                               r.answer_format));
         case Outcome::failed:
           return done(outcome(500, "exception", "the store could not write the resource", r.answer_format));
+        case Outcome::refused: return done(outcome(422, "business-rule", result.error, r.answer_format));
       }
     });
   }
@@ -707,6 +708,7 @@ void run_transaction(ResourceStore& store, const RestRequest& r, std::vector<Bun
               "a match for its condition appeared meanwhile; send the transaction again", format));
         case Outcome::failed:
           return done(bundle_failure(500, "exception", index, "the store could not write it", format));
+        case Outcome::refused: return done(bundle_failure(422, "business-rule", index, w.error, format));
         default: break;
       }
       const ResourceVersion& v = w.resource;

@@ -3,6 +3,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <random>
@@ -137,6 +138,11 @@ class SubscriptionHub::Impl : public std::enable_shared_from_this<SubscriptionHu
     }
   }
 
+  bool watches(std::string_view type) const {
+    return std::any_of(subscriptions_.begin(), subscriptions_.end(),
+                       [type](const auto& s) { return s.second->channel.type == type; });
+  }
+
  private:
   using SubscriptionPtr = std::shared_ptr<Subscription>;
 
@@ -238,6 +244,9 @@ void SubscriptionHub::stop() {
 }
 void SubscriptionHub::on_written(const ResourceVersion& written, const fhir::Element* resource) {
   impl_->on_written(written, resource);
+}
+bool SubscriptionHub::watches(std::string_view type) const {
+  return impl_->watches(type);
 }
 
 }  // namespace courier::rest

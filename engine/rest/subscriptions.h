@@ -43,6 +43,9 @@ class SubscriptionHub {
   void stop();
   // A resource was created, updated (`resource` parsed) or deleted (null).
   void on_written(const ResourceVersion& written, const fhir::Element* resource);
+  // Whether any subscription is about resources of `type`: a resource
+  // courier makes up when read (a conversation's Task) is built only then.
+  bool watches(std::string_view type) const;
 
  private:
   class Impl;

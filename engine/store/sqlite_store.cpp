@@ -22,6 +22,7 @@
 #include <unordered_map>
 
 #include "engine/fhir/codec.h"
+#include "engine/message/conversation_task.h"
 #include "engine/rest/audit_event.h"
 #include "engine/rest/resource_store.h"
 #include "engine/rest/search.h"
@@ -116,12 +117,18 @@ CREATE INDEX IF NOT EXISTS delivery_conversation ON delivery(conversation);
 CREATE INDEX IF NOT EXISTS delivery_unfinished_by_destination ON delivery(destination)
   WHERE state IN ('pending', 'waiting');
 CREATE INDEX IF NOT EXISTS delivery_parked ON delivery(conversation) WHERE state = 'parked';
+-- An event's state is the conversation's new state, and its output a
+-- report's reference: either makes a new version of the conversation's Task.
 CREATE TABLE IF NOT EXISTS event(
   id INTEGER PRIMARY KEY,
   conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
   at INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
-  format INTEGER NOT NULL, body BLOB NOT NULL);
+  format INTEGER NOT NULL, body BLOB NOT NULL,
+  state TEXT NOT NULL DEFAULT '', output TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS event_conversation ON event(conversation);
+-- Conversations in the order their Tasks changed (updated_at is the
+-- Task's lastUpdated), for Task searches, which list in change order.
+CREATE INDEX IF NOT EXISTS conversation_updated ON conversation(updated_at);
 CREATE TABLE IF NOT EXISTS response(
   conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
   message_id TEXT NOT NULL,
@@ -159,10 +166,17 @@ CREATE TABLE IF NOT EXISTS search_index(
   PRIMARY KEY(type, param, value, seq, system)) WITHOUT ROWID;
 )sql";
 
+// Records courier keeps for itself, served by the REST store as resources.
+// Made before the migrations run, since they fill them.
+//
 // The audit trail: one compact row per entry, read and searched as
 // AuditEvents. Rows are only appended, so each index grows at its end.
-// Made before the migrations run, since one fills it.
-constexpr const char* audit_schema = R"sql(
+//
+// Each conversation's Task: its outline (message/conversation_task.h) and
+// the index rows it is searched by, written once with the conversation; its
+// versions are the conversation's events that change its state or bring a
+// report, so that a step costs no resource write.
+constexpr const char* records_schema = R"sql(
 CREATE TABLE IF NOT EXISTS audit(
   id INTEGER PRIMARY KEY,
   recorded INTEGER NOT NULL, kind INTEGER NOT NULL, subtype TEXT NOT NULL, action TEXT NOT NULL,
@@ -180,6 +194,15 @@ CREATE TABLE IF NOT EXISTS audit_entity(
   value TEXT NOT NULL, audit INTEGER NOT NULL REFERENCES audit(id) ON DELETE CASCADE, system TEXT NOT NULL,
   PRIMARY KEY(value, audit, system)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS audit_entity_audit ON audit_entity(audit);
+CREATE TABLE IF NOT EXISTS conversation_task(
+  conversation INTEGER PRIMARY KEY REFERENCES conversation(id) ON DELETE CASCADE,
+  outline BLOB NOT NULL);
+-- As search_index keeps rows, keyed by the conversation number.
+CREATE TABLE IF NOT EXISTS task_index(
+  param TEXT NOT NULL, value TEXT NOT NULL,
+  conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE, system TEXT NOT NULL,
+  PRIMARY KEY(param, value, conversation, system)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS task_index_conversation ON task_index(conversation);
 )sql";
 
 // What turns a store made by an earlier version into the current layout,
@@ -301,6 +324,45 @@ INSERT INTO audit_entity(value, audit, system)
 DELETE FROM search_index WHERE type = 'AuditEvent';
 DELETE FROM resource WHERE type = 'AuditEvent';
 DELETE FROM resource_current WHERE type = 'AuditEvent';
+)sql",
+    // 6: conversations' Tasks leave the resource tables. Each keeps its
+    // current version's content as its outline (what changes is removed:
+    // it comes from the conversation's events), its search rows but its
+    // status, and one event with its status, businessStatus and outputs;
+    // its older versions are gone. A store from before the timeline gets
+    // its events table in the old layout first.
+    R"sql(
+CREATE TABLE IF NOT EXISTS event(
+  id INTEGER PRIMARY KEY,
+  conversation INTEGER NOT NULL REFERENCES conversation(id) ON DELETE CASCADE,
+  at INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL,
+  format INTEGER NOT NULL, body BLOB NOT NULL);
+ALTER TABLE event ADD COLUMN state TEXT NOT NULL DEFAULT '';
+ALTER TABLE event ADD COLUMN output TEXT NOT NULL DEFAULT '';
+CREATE TEMP TABLE old_task(seq INTEGER PRIMARY KEY, conversation INTEGER, last_updated INTEGER, body BLOB);
+INSERT INTO old_task
+  SELECT c.seq, CAST(substr(c.id, 14) AS INTEGER), c.last_updated, r.body
+  FROM resource_current c JOIN resource r ON r.type = c.type AND r.id = c.id AND r.version = c.version
+  WHERE c.type = 'Task' AND c.id GLOB 'conversation-[0-9]*' AND c.deleted = 0
+    AND CAST(substr(c.id, 14) AS INTEGER) IN (SELECT id FROM conversation);
+INSERT INTO conversation_task(conversation, outline)
+  SELECT conversation, json_remove(body, '$.status', '$.businessStatus', '$.lastModified', '$.output', '$.meta')
+  FROM old_task;
+INSERT OR IGNORE INTO task_index(param, value, conversation, system)
+  SELECT s.param, s.value, o.conversation, s.system FROM search_index s
+  CROSS JOIN old_task o ON o.seq = s.seq WHERE s.type = 'Task' AND s.param != 'status';
+INSERT INTO event(conversation, at, kind, detail, format, body, state, output)
+  SELECT conversation, last_updated, 'task',
+    coalesce(json_extract(body, '$.businessStatus.text'), ''), 0, '',
+    coalesce(json_extract(body, '$.status'), ''),
+    coalesce((SELECT group_concat(json_extract(o.value, '$.valueReference.reference'), char(10))
+              FROM json_each(body, '$.output') o), '')
+  FROM old_task WHERE json_extract(body, '$.status') != 'received' ORDER BY conversation;
+DROP TABLE old_task;
+DELETE FROM search_index WHERE type = 'Task' AND seq IN (
+  SELECT seq FROM resource_current WHERE type = 'Task' AND id GLOB 'conversation-[0-9]*');
+DELETE FROM resource WHERE type = 'Task' AND id GLOB 'conversation-[0-9]*';
+DELETE FROM resource_current WHERE type = 'Task' AND id GLOB 'conversation-[0-9]*';
 )sql",
 };
 
@@ -494,7 +556,7 @@ Delivery insert_delivery(Database& db, Id conversation, const std::string& route
 // start and prune.
 constexpr const char* statistics = "PRAGMA analysis_limit = 1000; ANALYZE;";
 
-// Background writes (audit, mirrored Tasks) get this much of each commit
+// Background writes (the audit trail) get this much of each commit
 // after its foreground jobs: a burst of them delays an acknowledgment by
 // about a slice, not by the whole burst.
 constexpr auto kBackgroundSlice = std::chrono::milliseconds(2);
@@ -516,13 +578,13 @@ void migrate(Database& db) {
   if (applied < current) {
     db.exec("PRAGMA foreign_keys = OFF");
     db.exec("BEGIN");
-    db.exec(audit_schema);
+    db.exec(records_schema);
     for (std::int64_t i = applied; i < current; ++i) db.exec(migrations[i]);
     db.exec(("PRAGMA user_version = " + std::to_string(current)).c_str());
     db.exec("COMMIT");
   }
   db.exec(schema);
-  db.exec(audit_schema);
+  db.exec(records_schema);
   if (fresh) db.exec(("PRAGMA user_version = " + std::to_string(current)).c_str());
   db.exec("PRAGMA foreign_keys = ON");
 }
@@ -611,25 +673,32 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     submit([conversation, event = std::move(event), state = std::move(state),
             done = std::move(done)](Database& db) mutable {
       const Millis at = event.at != 0 ? event.at : now_millis();
-      Query(db, "INSERT INTO event(conversation, at, kind, detail, format, body) VALUES(?, ?, ?, ?, ?, ?)")
+      Query(db,
+            "INSERT INTO event(conversation, at, kind, detail, format, body, state, output) "
+            "VALUES(?, ?, ?, ?, ?, ?, ?, ?)")
           .bind(conversation)
           .bind(at)
           .bind(event.kind)
           .bind(event.detail)
           .bind(event.format)
           .bind_blob(event.body)
+          .bind(state)
+          .bind(event.output)
           .step();
       if (!event.message_id.empty())
         Query(db, "INSERT OR IGNORE INTO response(conversation, message_id) VALUES(?, ?)")
             .bind(conversation)
             .bind(event.message_id)
             .step();
+      // A new version of the conversation's Task.
       if (!state.empty()) {
         Query(db, "UPDATE conversation SET state = ?, updated_at = ? WHERE id = ?")
             .bind(state)
             .bind(at)
             .bind(conversation)
             .step();
+      } else if (!event.output.empty()) {
+        Query(db, "UPDATE conversation SET updated_at = ? WHERE id = ?").bind(at).bind(conversation).step();
       }
       return std::move(done);
     });
@@ -695,13 +764,6 @@ class SqliteStore final : public Store, public rest::ResourceStore {
 
   void flush(std::function<void()> done) override {
     submit([done = std::move(done)](Database&) mutable { return std::move(done); }, true);
-  }
-
-  void flush_background(std::function<void()> done) override {
-    // Behind every background write so far; then a synced commit covers them.
-    submit_background([this, done = std::move(done)](Database&) mutable -> std::function<void()> {
-      return [this, done = std::move(done)]() mutable { flush(std::move(done)); };
-    });
   }
 
   std::vector<Delivery> unfinished_deliveries(bool forwards) override {
@@ -832,10 +894,12 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   std::vector<Event> events(Id conversation) override {
     const Lease db = reader();
     std::vector<Event> out;
-    Query q(*db, "SELECT at, kind, detail, body, format FROM event WHERE conversation = ? ORDER BY id");
+    Query q(*db,
+            "SELECT at, kind, detail, body, format, output FROM event WHERE conversation = ? ORDER BY id");
     q.bind(conversation);
     while (q.step())
-      out.push_back(Event{q.integer(0), q.text(1), q.text(2), q.text(3), static_cast<int>(q.integer(4))});
+      out.push_back(Event{
+          q.integer(0), q.text(1), q.text(2), q.text(3), static_cast<int>(q.integer(4)), {}, q.text(5)});
     return out;
   }
 
@@ -875,7 +939,6 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   // ---- the FHIR REST store -------------------------------------------------
 
   void write(rest::Write w, std::function<void(rest::WriteResult)> done) override {
-    const bool background = w.background;
     auto work = [w = std::move(w), done = std::move(done)](Database& db) mutable -> std::function<void()> {
       rest::WriteResult result;
       try {
@@ -891,16 +954,11 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       }
       return [done = std::move(done), result = std::move(result)]() mutable { done(std::move(result)); };
     };
-    if (background)
-      submit_background(std::move(work));
-    else
-      submit(std::move(work), true);
+    submit(std::move(work), true);
   }
 
   void write_all(std::vector<rest::Write> writes,
                  std::function<void(std::vector<rest::WriteResult>)> done) override {
-    const bool background = !writes.empty() && std::all_of(writes.begin(), writes.end(),
-                                                           [](const rest::Write& w) { return w.background; });
     auto work = [writes = std::move(writes),
                  done = std::move(done)](Database& db) mutable -> std::function<void()> {
       using Outcome = rest::WriteResult::Outcome;
@@ -914,7 +972,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         }
         const Outcome o = results.back().outcome;
         if (o == Outcome::conflict || o == Outcome::ambiguous || o == Outcome::exists ||
-            o == Outcome::failed) {
+            o == Outcome::failed || o == Outcome::refused) {
           stopped = true;
           break;
         }
@@ -926,10 +984,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       if (stopped) throw JobFailed("transaction stopped", std::move(callback));
       return callback;
     };
-    if (background)
-      submit_background(std::move(work));
-    else
-      submit(std::move(work), true);
+    submit(std::move(work), true);
   }
 
   std::optional<rest::ResourceVersion> read(const std::string& type, const std::string& id,
@@ -939,6 +994,11 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       if (version && *version != 1) return std::nullopt;  // an entry has one version
       return select_audit(*db, id);
     }
+    if (const Id conversation = task_conversation(type, id)) {
+      std::vector<rest::ResourceVersion> versions = task_versions(*db, conversation, version);
+      if (versions.empty()) return std::nullopt;
+      return std::move(versions.back());
+    }
     return select_version(*db, type, id, version);
   }
 
@@ -947,6 +1007,11 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     std::vector<rest::ResourceVersion> out;
     if (type == kAuditType) {
       if (auto entry = select_audit(*db, id)) out.push_back(std::move(*entry));
+      return out;
+    }
+    if (const Id conversation = task_conversation(type, id)) {
+      out = task_versions(*db, conversation, std::nullopt, true);
+      std::reverse(out.begin(), out.end());
       return out;
     }
     Query q(*db,
@@ -973,7 +1038,9 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         }
       }
     } end{*db};
-    return query.type == kAuditType ? run_audit_search(*db, query) : run_search(*db, query);
+    return query.type == kAuditType  ? run_audit_search(*db, query)
+           : query.type == kTaskType ? run_task_search(*db, query)
+                                     : run_search(*db, query);
   }
 
   void append_audit(std::vector<rest::AuditEntry> entries, std::function<void()> done) override {
@@ -1015,7 +1082,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     wake_.notify_one();
   }
 
-  // Records courier keeps for itself (audit, mirrored Tasks): committed in
+  // Records courier keeps for itself (the audit trail): committed in
   // order among themselves, a slice per commit after the foreground jobs, so
   // that a burst of them never holds up an acknowledgment. Unsynced, like
   // submit(work, false).
@@ -1554,10 +1621,190 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     return result;
   }
 
+  // ---- conversations' Tasks -------------------------------------------------
+
+  static constexpr std::string_view kTaskType = "Task";
+
+  // The conversation whose Task `type`/`id` names, or 0.
+  static Id task_conversation(std::string_view type, std::string_view id) {
+    return type == kTaskType ? message::conversation_of_task(id) : 0;
+  }
+
+  // A conversation's Task, version by version (oldest first): the first
+  // when it was received, then one per event with a new state or a report.
+  // Only `version` when one is asked for, else all of them when `all`, else
+  // the current one.
+  static std::vector<rest::ResourceVersion> task_versions(Database& db, Id conversation,
+                                                          std::optional<std::int64_t> version,
+                                                          bool all = false) {
+    std::vector<rest::ResourceVersion> out;
+    std::string outline;
+    message::TaskState state;
+    {
+      Query q(db,
+              "SELECT t.outline, c.received_at, c.listener, c.route FROM conversation_task t "
+              "JOIN conversation c ON c.id = t.conversation WHERE t.conversation = ?");
+      q.bind(conversation);
+      if (!q.step()) return out;
+      outline = q.text(0);
+      state = message::task_received(q.integer(1), q.text(2), q.text(3));
+    }
+    const fhir::ParseResult parsed = fhir::parse_json(outline);
+    if (!parsed.resource) return out;
+    const auto emit = [&] {
+      fhir::Element task = message::task_version(*parsed.resource, conversation, state);
+      set_meta(task, state.version, state.at);
+      out.push_back(rest::ResourceVersion{std::string(kTaskType), message::task_id(conversation),
+                                          state.version, state.at, false, fhir::write_json(task)});
+    };
+    Query q(db,
+            "SELECT at, state, detail, output FROM event WHERE conversation = ? AND (state != '' OR output "
+            "!= '') "
+            "ORDER BY id");
+    q.bind(conversation);
+    while (q.step()) {
+      if (version == state.version || (all && !version)) emit();
+      if (version && *version <= state.version) return out;
+      ++state.version;
+      state.at = q.integer(0);
+      if (std::string status = q.text(1); !status.empty()) state.status = std::move(status);
+      state.business_status = q.text(2);
+      const std::string outputs = q.text(3);
+      for (std::size_t at = 0; at < outputs.size();) {
+        const std::size_t end = std::min(outputs.find('\n', at), outputs.size());
+        std::string reference = outputs.substr(at, end - at);
+        if (std::find(state.outputs.begin(), state.outputs.end(), reference) == state.outputs.end())
+          state.outputs.push_back(std::move(reference));
+        at = end + 1;
+      }
+    }
+    if (!version || *version == state.version) emit();
+    return out;
+  }
+
+  // The conditions on a conversation (alias c) that a search of Tasks puts;
+  // false when none can match.
+  static bool task_conditions(const rest::SearchQuery& query, SearchSql& sql) {
+    // Conversations from before courier kept Tasks have none.
+    sql.where = " WHERE EXISTS (SELECT 1 FROM conversation_task t WHERE t.conversation = c.id)";
+    for (const rest::Criterion& c : query.criteria) {
+      switch (c.kind) {
+        case rest::Criterion::Kind::id: {
+          std::string list;
+          for (const rest::TokenValue& v : c.values) {
+            if (const Id n = message::conversation_of_task(v.value)) {
+              sql.number(n);
+              list += list.empty() ? "?" : ", ?";
+            }
+          }
+          if (list.empty()) return false;
+          sql.where += " AND c.id IN (" + list + ")";
+          break;
+        }
+        case rest::Criterion::Kind::last_updated:
+          sql.where += std::string(" AND c.updated_at ") + sql_operator(c.comparator) + " ?";
+          sql.number(c.instant);
+          break;
+        case rest::Criterion::Kind::index:
+          if (c.param == "status") {
+            // A code without a system, as search_index keeps it.
+            std::string list;
+            for (const rest::TokenValue& v : c.values) {
+              if (v.has_system && !v.system.empty()) continue;
+              sql.text(v.value);
+              list += list.empty() ? "?" : ", ?";
+            }
+            if (list.empty()) return false;
+            sql.where += " AND c.state IN (" + list + ")";
+          } else {
+            sql.where += " AND c.id IN (SELECT x.conversation FROM task_index x WHERE x.param = ? AND (";
+            sql.text(c.param);
+            for (std::size_t i = 0; i < c.values.size(); ++i) {
+              sql.where += i ? " OR (" : "(";
+              sql.value_match("x", c.values[i]);
+              sql.where += ")";
+            }
+            sql.where += "))";
+          }
+          break;
+      }
+    }
+    return true;
+  }
+
+  // Conversations' Tasks that match, in the order they changed; a page of
+  // them, and their number when asked for or when the page is the last.
+  static rest::SearchResult search_conversation_tasks(Database& db, const rest::SearchQuery& query) {
+    SearchSql sql;
+    if (!task_conditions(query, sql)) return {0, {}, false};
+    rest::SearchResult result;
+    using Total = rest::SearchQuery::Total;
+    if (query.total == Total::accurate || (query.count == 0 && query.total != Total::none)) {
+      Query q(db, ("SELECT COUNT(*) FROM conversation c" + sql.where).c_str());
+      sql.bind(q);
+      if (q.step()) result.total = q.integer(0);
+      if (query.count == 0) {
+        result.more = result.total.value_or(0) > 0;
+        return result;
+      }
+    }
+    Query q(db,
+            ("SELECT c.id FROM conversation c" + sql.where + " ORDER BY c.updated_at, c.id LIMIT ? OFFSET ?")
+                .c_str());
+    sql.bind(q);
+    q.bind(query.count + 1).bind(query.offset);
+    while (q.step()) {
+      if (static_cast<int>(result.page.size()) == query.count) {
+        result.more = true;
+        break;
+      }
+      std::vector<rest::ResourceVersion> current = task_versions(db, q.integer(0), std::nullopt);
+      if (!current.empty()) result.page.push_back(std::move(current.back()));
+    }
+    if (!result.more && !result.total && query.total != Total::none &&
+        (query.offset == 0 || !result.page.empty()))
+      result.total = query.offset + static_cast<std::int64_t>(result.page.size());
+    return result;
+  }
+
+  // A search of Tasks: the conversations' and those that peers wrote,
+  // merged in the order they changed.
+  static rest::SearchResult run_task_search(Database& db, const rest::SearchQuery& query) {
+    if (!Query(db, "SELECT 1 FROM resource_current WHERE type = 'Task' LIMIT 1").step())
+      return search_conversation_tasks(db, query);
+    // Both from the start up to this page's end (and one more, to know
+    // whether another page follows), then merged.
+    rest::SearchQuery wide = query;
+    wide.offset = 0;
+    if (query.count > 0) wide.count = query.offset + query.count + 1;
+    rest::SearchResult stored = run_search(db, wide);
+    rest::SearchResult own = search_conversation_tasks(db, wide);
+    rest::SearchResult result;
+    if (stored.total && own.total) result.total = *stored.total + *own.total;
+    if (query.count == 0) {
+      result.more = stored.more || own.more;
+      return result;
+    }
+    std::vector<rest::ResourceVersion> merged;
+    std::merge(std::make_move_iterator(stored.page.begin()), std::make_move_iterator(stored.page.end()),
+               std::make_move_iterator(own.page.begin()), std::make_move_iterator(own.page.end()),
+               std::back_inserter(merged),
+               [](const rest::ResourceVersion& a, const rest::ResourceVersion& b) {
+                 return a.last_updated < b.last_updated;
+               });
+    const auto end = static_cast<std::size_t>(query.offset + query.count);
+    result.more = merged.size() > end || stored.more || own.more;
+    for (std::size_t i = static_cast<std::size_t>(query.offset); i < std::min(end, merged.size()); ++i)
+      result.page.push_back(std::move(merged[i]));
+    return result;
+  }
+
   static rest::WriteResult do_write(Database& db, rest::Write w) {
     using Outcome = rest::WriteResult::Outcome;
     // The audit trail is appended to (append_audit), never written as resources.
     if (w.type == kAuditType) throw std::runtime_error("AuditEvents are written by courier alone");
+    if (task_conversation(w.type, w.id) != 0)
+      return rest::WriteResult{Outcome::refused, {}, "the Task of a conversation follows the conversation"};
     rest::WriteResult result;
     if (w.unless_exists) {
       rest::SearchQuery q = *w.unless_exists;
@@ -1790,6 +2037,20 @@ class SqliteStore final : public Store, public rest::ResourceStore {
           .bind(key)
           .bind(result.conversation)
           .step();
+    if (!nc.task_outline.empty()) {
+      Query(db, "INSERT INTO conversation_task(conversation, outline) VALUES(?, ?)")
+          .bind(result.conversation)
+          .bind_blob(nc.task_outline)
+          .step();
+      nc.task_index.push_back(message::task_number_index(result.conversation));
+      for (const IndexEntry& e : nc.task_index)
+        Query(db, "INSERT OR IGNORE INTO task_index(param, value, conversation, system) VALUES(?, ?, ?, ?)")
+            .bind(e.param)
+            .bind(e.value)
+            .bind(result.conversation)
+            .bind(e.system)
+            .step();
+    }
     for (NewDelivery& nd : nc.deliveries) {
       result.deliveries.push_back(insert_delivery(db, result.conversation, nc.route, std::move(nd), now));
     }

@@ -65,6 +65,15 @@ struct Delivery {
   int format = 0;
 };
 
+// A search index row of the embedded REST store (rest::IndexEntry): a token
+// (system and code), a reference ("Type/id" in value), or a string (lower
+// case in value).
+struct IndexEntry {
+  std::string param;
+  std::string system;
+  std::string value;
+};
+
 struct NewConversation {
   std::string listener;
   std::string route;
@@ -84,6 +93,11 @@ struct NewConversation {
   // (MessageInfo::request_keys), so that later messages pointing at them
   // with basedOn, and status queries naming them, find the conversation.
   std::vector<std::string> correlation_keys = {};
+  // The conversation's Task (message/conversation_task.h): its outline as
+  // JSON, and the index rows it is searched by (its status and time come
+  // from the conversation).
+  std::string task_outline = {};
+  std::vector<IndexEntry> task_index = {};
 };
 
 // A stored reply to the placer: the bytes it got, for byte-for-byte resends.
@@ -126,6 +140,9 @@ struct Event {
   // A response or progress message's identity: remembered with the
   // conversation so that a resend of it is recognised and not relayed twice.
   std::string message_id = {};
+  // A report a filler made ("DiagnosticReport/7"): an output of the Task.
+  // An event with an output or a new state is a new version of the Task.
+  std::string output = {};
 };
 
 // Newest first; every field set narrows the list.
@@ -165,14 +182,13 @@ class Store {
   // Records the first reply given to the placer (for resends to duplicates).
   virtual void set_reply(Id conversation, StoredReply reply, std::function<void()> done) = 0;
   virtual void update_delivery(const Delivery& delivery, std::function<void()> done) = 0;
+  // `state`, when not empty, is the conversation's new state (and its
+  // Task's status).
   virtual void add_event(Id conversation, Event event, std::string state, std::function<void()> done) = 0;
   virtual void add_delivery(Id conversation, NewDelivery delivery, std::function<void(Delivery)> done) = 0;
   // Runs `done` once everything written before it is durable, except
-  // background resource writes (rest::Write::background), which may still wait.
+  // the audit trail (rest::ResourceStore::append_audit), which may wait.
   virtual void flush(std::function<void()> done) = 0;
-  // Runs `done` once everything written before it is durable, background
-  // resource writes too.
-  virtual void flush_background(std::function<void()> done) = 0;
   // The conversation whose MessageHeader.id is `header_id` (responses name it).
   virtual void find_by_header_id(std::string header_id,
                                  std::function<void(std::optional<Conversation>)> done) = 0;

@@ -417,6 +417,21 @@ class BridgeTest(unittest.TestCase):
             hook.close()
             bare_hook.close()
 
+    def test_a_placer_subscribed_to_its_tasks_hears_each_step(self):
+        hook = Peer(lambda b, q: (200, None))
+        try:
+            self.subscribe(hook.base, "Task?identifier=" + ORDERS + "|D-WATCH")
+            message = order_message("order-d", "D-WATCH", self.placer.base)
+            self.assertEqual(self.send(message)[0], 200)
+            task = self.wait_task(message, "accepted")
+            wait_for(lambda: len(hook.received) >= 2, what="a notification for each version")
+            self.assertEqual([(r["method"], r["path"]) for r in hook.received],
+                             [("PUT", "/fhir/Task/" + task["id"])] * len(hook.received))
+            self.assertEqual([r["bundle"]["status"] for r in hook.received][:2], ["received", "accepted"])
+            self.assertEqual(hook.received[-1]["bundle"]["meta"]["versionId"], task["meta"]["versionId"])
+        finally:
+            hook.close()
+
     def test_a_subscription_that_keeps_failing_is_set_to_error(self):
         subscription_id = self.subscribe(f"http://127.0.0.1:{free_port()}/fhir",
                                          "ServiceRequest?identifier=" + ORDERS + "|C-FAIL")
@@ -501,6 +516,39 @@ class BridgeTest(unittest.TestCase):
         self.cancel(message)
         task = self.wait_task(message, "accepted", "cancellation not honoured")
         self.assertIn("fatal-error", task["businessStatus"]["text"])
+
+    def test_a_conversations_task_is_courier_s_own_but_its_placer_may_cancel(self):
+        message = order_message("order-d", "D-OWN", self.placer.base)
+        self.assertEqual(self.send(message)[0], 200)
+        task = self.wait_task(message, "accepted")
+        path = "Task/" + task["id"]
+        # Its versions are the conversation's steps.
+        status, history, _ = call(self.engine.port, "GET", path + "/_history")
+        self.assertEqual(status, 200, history)
+        self.assertEqual([e["resource"]["status"] for e in history["entry"]][-1], "received")
+        self.assertEqual(history["entry"][0]["resource"]["meta"]["versionId"], task["meta"]["versionId"])
+        # Anything but a cancellation is refused, in FHIR's terms.
+        changed = dict(task, priority="urgent", status="in-progress")
+        status, outcome, _ = call(self.engine.port, "PUT", path, changed)
+        self.assertEqual((status, outcome["issue"][0]["code"]), (422, "business-rule"), outcome)
+        status, outcome, _ = call(self.engine.port, "DELETE", path)
+        self.assertEqual((status, outcome["issue"][0]["code"]), (422, "business-rule"), outcome)
+        transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": dict(task, status="cancelled"), "request": {"method": "PUT", "url": path}}]}
+        status, outcome, _ = call(self.engine.port, "POST", "", transaction)
+        self.assertEqual(status, 422, outcome)
+        # An update as the placer last read it, or not at all.
+        stale = 'W/"%d"' % (int(task["meta"]["versionId"]) - 1)
+        status, outcome, _ = call(self.engine.port, "PUT", path, dict(task, status="cancelled"), {"If-Match": stale})
+        self.assertEqual(status, 412, outcome)
+        current = 'W/"%s"' % task["meta"]["versionId"]
+        status, noted, headers = call(self.engine.port, "PUT", path, dict(task, status="cancelled"),
+                                      {"If-Match": current})
+        self.assertEqual(status, 200, noted)
+        self.assertGreater(int(noted["meta"]["versionId"]), int(task["meta"]["versionId"]))
+        self.assertIn("cancellation requested", noted["businessStatus"]["text"])
+        self.assertEqual(headers["etag"], 'W/"%s"' % noted["meta"]["versionId"])
+        self.wait_task(message, "cancelled")
 
     def test_cancelling_before_delivery_withdraws_the_message(self):
         message = order_message("order-down", "D-DOWN", self.placer.base)

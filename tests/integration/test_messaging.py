@@ -501,57 +501,15 @@ class MessagingTest(unittest.TestCase):
         for t in threads:
             t.join()
         engine.start()
-        wait_for(lambda: all(a in delivered for a in list(acknowledged)), timeout=60,
-                 what="every acknowledged message at the filler")
+        try:
+            wait_for(lambda: all(a in delivered for a in list(acknowledged)), timeout=60,
+                     what="every acknowledged message at the filler")
+        except AssertionError:
+            # Slow, or lost: the counts tell which.
+            missing = [a for a in acknowledged if a not in delivered]
+            raise AssertionError(f"{len(missing)} of {len(acknowledged)} acknowledged messages not delivered "
+                                 f"({len(delivered)} delivered); the first: {missing[:3]}")
         self.assertGreaterEqual(len(acknowledged), 100)
-
-    def test_a_burst_past_the_task_backlog_is_held_back_then_answered(self):
-        # With a Task backlog this small, a burst from 16 placers goes past
-        # it within one 200 ms Task batch: new messages must wait for
-        # admission, then be answered and delivered, each exactly once.
-        outbox = os.path.join(self.folder, "outbox")
-        engine = self.courier(orders_route(f"""  - name: outbox
-    pattern: file
-    folder: {outbox}
-"""), "task-backlog: 100\n")
-        acknowledged, refused = [], []
-        lock = threading.Lock()
-
-        def held_so_far():
-            for line in engine.metrics().splitlines():
-                if line.startswith("courier_messages_held_total"):
-                    return float(line.split()[-1])
-            return 0.0
-
-        def placer(count):
-            for i in range(count):
-                m = message(patient=f"Patient/{i % 5}")
-                status, _ = engine.process_message(m)
-                with lock:
-                    (acknowledged if status == 200 else refused).append(m["id"])
-
-        for _burst in range(20):
-            threads = [threading.Thread(target=placer, args=(40,)) for _ in range(16)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            if held_so_far() > 0:
-                break
-        self.assertGreater(held_so_far(), 0, "no message was ever held back")
-        self.assertEqual(refused, [])
-
-        def delivered_ids():
-            ids = []
-            for name in os.listdir(outbox):
-                if name.endswith(".json") and not name.startswith("."):
-                    with open(os.path.join(outbox, name)) as f:
-                        ids.append(json.load(f)["id"])
-            return ids
-        wait_for(lambda: len(delivered_ids()) >= len(acknowledged), timeout=60,
-                 what="every acknowledged message in the outbox")
-        self.assertEqual(sorted(delivered_ids()), sorted(acknowledged))
-        wait_for(lambda: "courier_messages_held 0" in engine.metrics(), what="no message still held")
 
     # ---- bad input ----------------------------------------------------------
 

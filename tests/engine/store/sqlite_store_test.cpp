@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <future>
 #include <mutex>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -244,24 +245,24 @@ INSERT INTO conversation(received_at, updated_at, listener, route, event, bundle
   BOOST_TEST(s->conversations({.peer = "ward", .key = "MRN9"}).front().id == id);
 }
 
-BOOST_AUTO_TEST_CASE(background_writes_wait_behind_acknowledgments_and_all_land) {
+BOOST_AUTO_TEST_CASE(the_audit_trail_waits_behind_acknowledgments_and_all_lands) {
   TempDir dir;
   auto s = store::open_sqlite_store(dir.path.string());
   // More than the store lets wait before it catches up, so several slices.
   constexpr int kRecords = 5000;
   std::mutex mutex;
   std::vector<std::string> order;  // what finished, in order
+  std::promise<void> all_landed;
   for (int i = 0; i < kRecords; ++i) {
-    rest::Write w;
-    w.type = "Basic";
-    w.id = "b" + std::to_string(i);
-    w.resource = *fhir::parse_json(R"({"resourceType":"Basic","id":")" + w.id + R"("})").resource;
-    w.index = {{"code", "s", "v"}};
-    w.background = true;
-    s->resources().write(std::move(w), [&, i](rest::WriteResult r) {
-      BOOST_TEST((r.outcome == rest::WriteResult::Outcome::created));
+    rest::AuditEntry e;
+    e.at = 1000 + i;
+    e.subtype = "received";
+    e.agent = "lab";
+    e.entities = {"Task/conversation-" + std::to_string(i)};
+    s->resources().append_audit({e}, [&, i] {
       std::lock_guard lock(mutex);
-      order.push_back("b" + std::to_string(i));
+      order.push_back("a" + std::to_string(i));
+      if (i == kRecords - 1) all_landed.set_value();
     });
   }
   accept(*s, conversation("b-1", "h-1"));
@@ -269,24 +270,23 @@ BOOST_AUTO_TEST_CASE(background_writes_wait_behind_acknowledgments_and_all_land)
     std::lock_guard lock(mutex);
     order.push_back("accepted");
   }
-  std::promise<void> flushed;
-  s->flush_background([&] { flushed.set_value(); });
-  flushed.get_future().get();
-  // Every background write landed, in the order given...
-  std::vector<std::string> background;
+  all_landed.get_future().get();
+  std::lock_guard lock(mutex);
+  // Every entry landed, in the order given...
+  std::vector<std::string> audit;
   std::ptrdiff_t accepted_at = -1;
   for (std::size_t i = 0; i < order.size(); ++i) {
     if (order[i] == "accepted")
       accepted_at = static_cast<std::ptrdiff_t>(i);
     else
-      background.push_back(order[i]);
+      audit.push_back(order[i]);
   }
-  BOOST_REQUIRE(background.size() == static_cast<std::size_t>(kRecords));
+  BOOST_REQUIRE(audit.size() == static_cast<std::size_t>(kRecords));
   for (int i = 0; i < kRecords; ++i)
-    BOOST_TEST(background[static_cast<std::size_t>(i)] == "b" + std::to_string(i));
+    BOOST_TEST(audit[static_cast<std::size_t>(i)] == "a" + std::to_string(i));
   // ...and the acknowledgment queued after them did not wait for them all.
   BOOST_TEST(accepted_at < kRecords);
-  BOOST_TEST(s->resources().read("Basic", "b" + std::to_string(kRecords - 1)).has_value());
+  BOOST_TEST(s->resources().read("AuditEvent", std::to_string(kRecords)).has_value());
 }
 
 BOOST_AUTO_TEST_CASE(an_update_that_changes_nothing_makes_no_new_version) {
@@ -540,7 +540,8 @@ BOOST_AUTO_TEST_CASE(the_audit_trail_is_read_and_searched_as_audit_events) {
 BOOST_AUTO_TEST_CASE(a_store_with_audit_events_as_resources_is_migrated) {
   TempDir dir;
   // Layout 4 kept each AuditEvent as a resource with search rows: made here
-  // from a new store by putting one back that way.
+  // from a new store by putting one back that way (and taking away what
+  // layout 6 added).
   { store::open_sqlite_store(dir.path.string())->close(); }
   rest::AuditEntry old = audit_entry(5000, "lab", "refused", 4, {"Task/conversation-9"});
   old.outcome_text = "HTTP 403";
@@ -550,7 +551,9 @@ BOOST_AUTO_TEST_CASE(a_store_with_audit_events_as_resources_is_migrated) {
   sqlite3* db = nullptr;
   BOOST_REQUIRE(sqlite3_open((dir.path / "courier.db").c_str(), &db) == SQLITE_OK);
   const std::string sql =
-      "DROP TABLE audit_entity; DROP TABLE audit;"
+      "DROP TABLE audit_entity; DROP TABLE audit; DROP TABLE task_index; DROP TABLE conversation_task;"
+      "DROP INDEX conversation_updated; ALTER TABLE event DROP COLUMN state; ALTER TABLE event DROP COLUMN "
+      "output;"
       "INSERT INTO resource(type, id, version, last_updated, deleted, body) VALUES('AuditEvent', "
       "'0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b', 1, 5000, 0, '" +
       json +
@@ -583,6 +586,250 @@ BOOST_AUTO_TEST_CASE(a_store_with_audit_events_as_resources_is_migrated) {
   // New entries follow it.
   append(*s, {audit_entry(6000, "lab", "received", 0, {})});
   BOOST_TEST(ids(audit_search(*s, {})) == (std::vector<std::string>{"7", "8"}));
+}
+
+namespace {
+
+// A conversation with a Task outline as the engine makes it
+// (message::task_outline), based on ServiceRequest/sr1.
+store::NewConversation conversation_with_task(const std::string& id) {
+  store::NewConversation c = conversation("b-" + id, "h-" + id);
+  c.task_outline =
+      R"({"resourceType":"Task","identifier":[{"system":"urn:lab","value":")" + id +
+      R"("}],"basedOn":[{"reference":"ServiceRequest/sr1"}],"intent":"order","focus":{"reference":"ServiceRequest/sr1"}})";
+  c.task_index = {{"identifier", "urn:lab", id},
+                  {"based-on", "ServiceRequest", "sr1"},
+                  {"focus", "ServiceRequest", "sr1"},
+                  {"intent", "", "order"}};
+  return c;
+}
+
+void add_event(store::Store& s, store::Id conversation, const std::string& detail, const std::string& state,
+               const std::string& output = {}) {
+  std::promise<void> added;
+  store::Event event{0, "response", detail, {}, 0};
+  event.output = output;
+  s.add_event(conversation, std::move(event), state, [&] { added.set_value(); });
+  added.get_future().get();
+}
+
+nlohmann::json task_json(const rest::ResourceVersion& v) {
+  return nlohmann::json::parse(v.json);
+}
+
+rest::SearchQuery task_query(std::vector<rest::Criterion> criteria, int count = 50, int offset = 0) {
+  rest::SearchQuery q;
+  q.type = "Task";
+  q.criteria = std::move(criteria);
+  q.count = count;
+  q.offset = offset;
+  return q;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_conversations_task_is_read_from_its_rows_version_by_version) {
+  TempDir dir;
+  auto s = store::open_sqlite_store(dir.path.string());
+  const store::Id n = accept(*s, conversation_with_task("ORD1")).conversation;
+  const std::string id = "conversation-" + std::to_string(n);
+  auto& resources = s->resources();
+
+  std::optional<rest::ResourceVersion> task = resources.read("Task", id);
+  BOOST_REQUIRE(task.has_value());
+  nlohmann::json json = task_json(*task);
+  BOOST_TEST(task->version == 1);
+  BOOST_TEST(json["id"] == id);
+  BOOST_TEST(json["status"] == "received");
+  BOOST_TEST(json["businessStatus"]["text"] == "received from listener fhir, route lab");
+  BOOST_TEST(json["identifier"][0]["system"] == "urn:courier:conversation");
+  BOOST_TEST(json["identifier"][0]["value"] == std::to_string(n));
+  BOOST_TEST(json["basedOn"][0]["reference"] == "ServiceRequest/sr1");
+  BOOST_TEST(json["meta"]["versionId"] == "1");
+
+  add_event(*s, n, "ok from lis", "accepted");
+  add_event(*s, n, "report DiagnosticReport/7", "", "DiagnosticReport/7");
+  add_event(*s, n, "a note that changes nothing", "");
+  add_event(*s, n, "report DiagnosticReport/7 (final)", "completed", "DiagnosticReport/7");
+
+  task = resources.read("Task", id);
+  BOOST_REQUIRE(task.has_value());
+  json = task_json(*task);
+  BOOST_TEST(task->version == 4);
+  BOOST_TEST(json["status"] == "completed");
+  BOOST_TEST(json["businessStatus"]["text"] == "report DiagnosticReport/7 (final)");
+  BOOST_TEST(json["output"].size() == 1u);  // the same report twice is one output
+  BOOST_TEST(json["output"][0]["valueReference"]["reference"] == "DiagnosticReport/7");
+  BOOST_TEST(json["lastModified"] == json["meta"]["lastUpdated"]);
+
+  // Each version as it was.
+  const auto v2 = resources.read("Task", id, 2);
+  BOOST_REQUIRE(v2.has_value());
+  BOOST_TEST(task_json(*v2)["status"] == "accepted");
+  BOOST_TEST(!task_json(*v2).contains("output"));
+  const auto v3 = resources.read("Task", id, 3);
+  BOOST_REQUIRE(v3.has_value());
+  BOOST_TEST(task_json(*v3)["status"] == "accepted");
+  BOOST_TEST(task_json(*v3)["output"].size() == 1u);
+  BOOST_TEST(!resources.read("Task", id, 5).has_value());
+  BOOST_TEST(!resources.read("Task", id, 0).has_value());
+  const std::vector<rest::ResourceVersion> history = resources.history("Task", id);
+  BOOST_REQUIRE(history.size() == 4u);
+  BOOST_TEST(history.front().version == 4);
+  BOOST_TEST(history.back().version == 1);
+  // No other conversation's Task, and none for a conversation without one.
+  BOOST_TEST(!resources.read("Task", "conversation-" + std::to_string(n + 1)).has_value());
+  const store::Id bare = accept(*s, conversation("b-bare", "h-bare")).conversation;
+  BOOST_TEST(!resources.read("Task", "conversation-" + std::to_string(bare)).has_value());
+
+  // Nobody writes it: it follows the conversation.
+  rest::Write w;
+  w.kind = rest::Write::Kind::update;
+  w.type = "Task";
+  w.id = id;
+  w.resource = *fhir::parse_json(task->json).resource;
+  std::promise<rest::WriteResult> written;
+  resources.write(std::move(w), [&](rest::WriteResult r) { written.set_value(std::move(r)); });
+  BOOST_TEST((written.get_future().get().outcome == rest::WriteResult::Outcome::refused));
+
+  // Pruned with its conversation.
+  std::promise<void> done;
+  store::Delivery d = s->deliveries(n).front();
+  d.state = store::DeliveryState::delivered;
+  s->update_delivery(d, [&] { done.set_value(); });
+  done.get_future().get();
+  BOOST_TEST(s->prune(store::now_millis() + 1) == 1);
+  BOOST_TEST(!resources.read("Task", id).has_value());
+  BOOST_TEST(
+      resources.search(task_query({token("based-on", {{true, "ServiceRequest", "sr1"}})})).page.empty());
+}
+
+BOOST_AUTO_TEST_CASE(tasks_are_searched_with_those_of_peers_in_change_order) {
+  TempDir dir;
+  auto s = store::open_sqlite_store(dir.path.string());
+  auto& resources = s->resources();
+  const store::Id first = accept(*s, conversation_with_task("ORD1")).conversation;
+  const store::Id second = accept(*s, conversation_with_task("ORD2")).conversation;
+  const std::string first_id = "conversation-" + std::to_string(first);
+  const std::string second_id = "conversation-" + std::to_string(second);
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  add_event(*s, first, "ok from lis", "accepted");  // the first now changed last
+  using V = std::vector<std::string>;
+  BOOST_TEST(ids(resources.search(task_query({}))) == (V{second_id, first_id}));
+  BOOST_TEST(ids(resources.search(task_query({token("identifier", {{true, "urn:lab", "ORD2"}})}))) ==
+             (V{second_id}));
+  BOOST_TEST(
+      ids(resources.search(task_query({token("identifier", {{false, {}, "ORD1"}, {false, {}, "ORD2"}})}))) ==
+      (V{second_id, first_id}));
+  BOOST_TEST(ids(resources.search(task_query(
+                 {token("identifier", {{true, "urn:courier:conversation", std::to_string(first)}})}))) ==
+             (V{first_id}));
+  BOOST_TEST(ids(resources.search(task_query({token("status", {{false, {}, "accepted"}})}))) ==
+             (V{first_id}));
+  BOOST_TEST(ids(resources.search(task_query({token("status", {{true, {}, "received"}})}))) ==
+             (V{second_id}));
+  BOOST_TEST(resources.search(task_query({token("status", {{true, "urn:other", "received"}})})).page.empty());
+  BOOST_TEST(ids(resources.search(task_query({token("based-on", {{true, "ServiceRequest", "sr1"}}),
+                                              token("status", {{false, {}, "received"}})}))) ==
+             (V{second_id}));
+  BOOST_TEST(ids(resources.search(task_query(
+                 {{rest::Criterion::Kind::id, "_id", {{false, {}, first_id}}, {}, 0}}))) == (V{first_id}));
+  BOOST_TEST(resources.search(task_query({token("owner", {{false, {}, "lab"}})})).page.empty());
+  const store::Millis changed = resources.read("Task", first_id)->last_updated;
+  BOOST_TEST(ids(resources.search(
+                 task_query({{rest::Criterion::Kind::last_updated, "_lastUpdated", {}, "ge", changed}}))) ==
+             (V{first_id}));
+
+  // A peer's Task, written last, comes last; pages run across both.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  put(*s, "Task", "peer-1", {{"status", "", "requested"}});
+  BOOST_TEST(ids(resources.search(task_query({}))) == (V{second_id, first_id, "peer-1"}));
+  rest::SearchResult page = resources.search(task_query({}, 2));
+  BOOST_TEST(ids(page) == (V{second_id, first_id}));
+  BOOST_TEST(page.more);
+  page = resources.search(task_query({}, 2, 2));
+  BOOST_TEST(ids(page) == (V{"peer-1"}));
+  BOOST_TEST(!page.more);
+  rest::SearchQuery count = task_query({});
+  count.count = 0;
+  count.total = rest::SearchQuery::Total::accurate;
+  BOOST_TEST(resources.search(count).total.value_or(-1) == 3);
+  BOOST_TEST(ids(resources.search(
+                 task_query({token("status", {{false, {}, "requested"}, {false, {}, "received"}})}))) ==
+             (V{second_id, "peer-1"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_store_with_conversation_tasks_as_resources_is_migrated) {
+  TempDir dir;
+  store::Id n = 0;
+  {
+    auto s = store::open_sqlite_store(dir.path.string());
+    n = accept(*s, conversation("b-9", "h-9")).conversation;
+    s->close();
+  }
+  // Layout 5 kept each conversation's Task as a resource with search rows
+  // (and one of a pruned conversation stayed behind).
+  const std::string id = "conversation-" + std::to_string(n);
+  const std::string old_task =
+      R"({"resourceType":"Task","id":")" + id +
+      R"(","meta":{"versionId":"3","lastUpdated":"2026-11-20T10:00:00Z"},)"
+      R"("identifier":[{"system":"urn:courier:conversation","value":")" +
+      std::to_string(n) +
+      R"("},{"system":"urn:lab","value":"ORD9"}],"basedOn":[{"reference":"ServiceRequest/sr9"}],)"
+      R"j("status":"completed","businessStatus":{"text":"report DiagnosticReport/3 (final)"},"intent":"order",)j"
+      R"("lastModified":"2026-11-20T10:00:00Z","output":[{"type":{"text":"report"},)"
+      R"("valueReference":{"reference":"DiagnosticReport/3"}}]})";
+  sqlite3* db = nullptr;
+  BOOST_REQUIRE(sqlite3_open((dir.path / "courier.db").c_str(), &db) == SQLITE_OK);
+  const std::string sql =
+      "DROP TABLE task_index; DROP TABLE conversation_task; DROP INDEX conversation_updated;"
+      "ALTER TABLE event DROP COLUMN state; ALTER TABLE event DROP COLUMN output;"
+      "INSERT INTO resource(type, id, version, last_updated, deleted, body) VALUES('Task', '" +
+      id + "', 3, 1795600000000, 0, '" + old_task +
+      "');"
+      "INSERT INTO resource(type, id, version, last_updated, deleted, body) VALUES('Task', "
+      "'conversation-999', "
+      "1, 1795600000000, 0, "
+      "'{\"resourceType\":\"Task\",\"id\":\"conversation-999\",\"status\":\"received\"}');"
+      "INSERT INTO resource_current(seq, type, id, version, last_updated, deleted) VALUES(11, 'Task', '" +
+      id +
+      "', 3, 1795600000000, 0);"
+      "INSERT INTO resource_current(seq, type, id, version, last_updated, deleted) VALUES(12, 'Task', "
+      "'conversation-999', 1, 1795600000000, 0);"
+      "INSERT INTO search_index VALUES('Task', 'identifier', '" +
+      std::to_string(n) +
+      "', 11, 'urn:courier:conversation');"
+      "INSERT INTO search_index VALUES('Task', 'identifier', 'ORD9', 11, 'urn:lab');"
+      "INSERT INTO search_index VALUES('Task', 'based-on', 'sr9', 11, 'ServiceRequest');"
+      "INSERT INTO search_index VALUES('Task', 'status', 'completed', 11, '');"
+      "INSERT INTO search_index VALUES('Task', 'status', 'received', 12, '');"
+      "UPDATE conversation SET state = 'completed';"
+      "PRAGMA user_version = 5;";
+  BOOST_REQUIRE(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+
+  auto s = store::open_sqlite_store(dir.path.string());
+  auto& resources = s->resources();
+  const std::optional<rest::ResourceVersion> task = resources.read("Task", id);
+  BOOST_REQUIRE(task.has_value());
+  const nlohmann::json json = task_json(*task);
+  BOOST_TEST(task->version == 2);  // as received, then as it stood
+  BOOST_TEST(json["status"] == "completed");
+  BOOST_TEST(json["businessStatus"]["text"] == "report DiagnosticReport/3 (final)");
+  BOOST_TEST(json["output"][0]["valueReference"]["reference"] == "DiagnosticReport/3");
+  BOOST_TEST(json["identifier"].size() == 2u);  // the number once
+  BOOST_TEST(json["identifier"][0]["value"] == std::to_string(n));
+  BOOST_TEST(json["lastModified"] == "2026-11-25T09:46:40.000Z");  // when it last changed
+  using V = std::vector<std::string>;
+  BOOST_TEST(ids(resources.search(task_query({token("based-on", {{true, "ServiceRequest", "sr9"}})}))) ==
+             (V{id}));
+  BOOST_TEST(ids(resources.search(task_query({token("identifier", {{true, "urn:lab", "ORD9"}})}))) ==
+             (V{id}));
+  BOOST_TEST(ids(resources.search(task_query({token("status", {{false, {}, "completed"}})}))) == (V{id}));
+  // Out of the resource tables, the leftover of a pruned conversation too.
+  BOOST_TEST(resources.search(task_query({token("status", {{false, {}, "received"}})})).page.empty());
+  BOOST_TEST(!resources.read("Task", "conversation-999").has_value());
+  BOOST_TEST(ids(resources.search(task_query({}))) == (V{id}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
