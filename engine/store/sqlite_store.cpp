@@ -1682,12 +1682,56 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     return out;
   }
 
-  // The conditions on a conversation (alias c) that a search of Tasks puts;
-  // false when none can match.
-  static bool task_conditions(const rest::SearchQuery& query, SearchSql& sql) {
+  // The codes a status criterion names, as search_index keeps a code
+  // without a system; empty when it names none.
+  static std::vector<std::string> task_statuses(const rest::Criterion& c) {
+    std::vector<std::string> out;
+    for (const rest::TokenValue& v : c.values)
+      if (!v.has_system || v.system.empty()) out.push_back(v.value);
+    return out;
+  }
+
+  // How many conversations a Task criterion matches, counted up to `limit`.
+  static std::int64_t task_matches(Database& db, const rest::Criterion& c, std::int64_t limit) {
+    if (c.kind == rest::Criterion::Kind::id) return static_cast<std::int64_t>(c.values.size());
+    std::int64_t n = 0;
+    if (c.param == "status") {
+      for (const std::string& status : task_statuses(c)) {
+        Query q(db, "SELECT COUNT(*) FROM (SELECT 1 FROM conversation WHERE state = ? LIMIT ?)");
+        q.bind(status).bind(limit - n);
+        if (q.step()) n += q.integer(0);
+        if (n >= limit) break;
+      }
+      return n;
+    }
+    for (const rest::TokenValue& v : c.values) {
+      Query q(db, v.has_system
+                      ? "SELECT COUNT(*) FROM (SELECT 1 FROM task_index WHERE param = ? AND value = ? "
+                        "AND system = ? LIMIT ?)"
+                      : "SELECT COUNT(*) FROM (SELECT 1 FROM task_index WHERE param = ? AND value = ? "
+                        "LIMIT ?)");
+      q.bind(c.param).bind(v.value);
+      if (v.has_system) q.bind(v.system);
+      q.bind(limit - n);
+      if (q.step()) n += q.integer(0);
+      if (n >= limit) break;
+    }
+    return n;
+  }
+
+  // A search of Tasks as SQL on conversations (alias c), in one of two
+  // shapes, as for resources (run_search): the criterion that matches
+  // fewest drives when it matches few (`driver`, its index; -1 for none),
+  // and its matches are sorted; otherwise the conversations are walked in
+  // the order their Tasks changed, each criterion checked per row, until the
+  // page is full. False when nothing can match.
+  static bool task_sql(const rest::SearchQuery& query, std::ptrdiff_t driver, SearchSql& sql) {
+    sql.from = driver >= 0 ? " FROM conversation c" : " FROM conversation c INDEXED BY conversation_updated";
     // Conversations from before courier kept Tasks have none.
     sql.where = " WHERE EXISTS (SELECT 1 FROM conversation_task t WHERE t.conversation = c.id)";
-    for (const rest::Criterion& c : query.criteria) {
+    for (std::size_t i = 0; i < query.criteria.size(); ++i) {
+      const rest::Criterion& c = query.criteria[i];
+      const bool drives = driver == static_cast<std::ptrdiff_t>(i);
       switch (c.kind) {
         case rest::Criterion::Kind::id: {
           std::string list;
@@ -1707,21 +1751,24 @@ class SqliteStore final : public Store, public rest::ResourceStore {
           break;
         case rest::Criterion::Kind::index:
           if (c.param == "status") {
-            // A code without a system, as search_index keeps it.
-            std::string list;
-            for (const rest::TokenValue& v : c.values) {
-              if (v.has_system && !v.system.empty()) continue;
-              sql.text(v.value);
-              list += list.empty() ? "?" : ", ?";
+            const std::vector<std::string> statuses = task_statuses(c);
+            if (statuses.empty()) return false;
+            sql.where += drives ? " AND c.state IN (" : " AND +c.state IN (";
+            for (std::size_t k = 0; k < statuses.size(); ++k) {
+              sql.where += k ? ", ?" : "?";
+              sql.text(statuses[k]);
             }
-            if (list.empty()) return false;
-            sql.where += " AND c.state IN (" + list + ")";
+            sql.where += ")";
           } else {
-            sql.where += " AND c.id IN (SELECT x.conversation FROM task_index x WHERE x.param = ? AND (";
+            // Driving: the matches, collected once; else one probe per row.
+            sql.where += drives
+                             ? " AND c.id IN (SELECT x.conversation FROM task_index x WHERE x.param = ? AND ("
+                             : " AND EXISTS (SELECT 1 FROM task_index x WHERE x.param = ? AND "
+                               "x.conversation = c.id AND (";
             sql.text(c.param);
-            for (std::size_t i = 0; i < c.values.size(); ++i) {
-              sql.where += i ? " OR (" : "(";
-              sql.value_match("x", c.values[i]);
+            for (std::size_t k = 0; k < c.values.size(); ++k) {
+              sql.where += k ? " OR (" : "(";
+              sql.value_match("x", c.values[k]);
               sql.where += ")";
             }
             sql.where += "))";
@@ -1735,12 +1782,22 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   // Conversations' Tasks that match, in the order they changed; a page of
   // them, and their number when asked for or when the page is the last.
   static rest::SearchResult search_conversation_tasks(Database& db, const rest::SearchQuery& query) {
+    std::optional<std::pair<std::int64_t, std::size_t>> fewest;  // matches, criterion
+    for (std::size_t i = 0; i < query.criteria.size(); ++i) {
+      const rest::Criterion& c = query.criteria[i];
+      if (c.kind == rest::Criterion::Kind::last_updated) continue;
+      const std::int64_t n = task_matches(db, c, fewest ? fewest->first : kSelective + 1);
+      if (n == 0) return {0, {}, false};
+      if (!fewest || n < fewest->first) fewest.emplace(n, i);
+    }
+    const std::ptrdiff_t driver =
+        fewest && fewest->first <= kSelective ? static_cast<std::ptrdiff_t>(fewest->second) : -1;
     SearchSql sql;
-    if (!task_conditions(query, sql)) return {0, {}, false};
+    if (!task_sql(query, driver, sql)) return {0, {}, false};
     rest::SearchResult result;
     using Total = rest::SearchQuery::Total;
     if (query.total == Total::accurate || (query.count == 0 && query.total != Total::none)) {
-      Query q(db, ("SELECT COUNT(*) FROM conversation c" + sql.where).c_str());
+      Query q(db, ("SELECT COUNT(*)" + sql.from + sql.where).c_str());
       sql.bind(q);
       if (q.step()) result.total = q.integer(0);
       if (query.count == 0) {
@@ -1749,8 +1806,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       }
     }
     Query q(db,
-            ("SELECT c.id FROM conversation c" + sql.where + " ORDER BY c.updated_at, c.id LIMIT ? OFFSET ?")
-                .c_str());
+            ("SELECT c.id" + sql.from + sql.where + " ORDER BY c.updated_at, c.id LIMIT ? OFFSET ?").c_str());
     sql.bind(q);
     q.bind(query.count + 1).bind(query.offset);
     while (q.step()) {

@@ -832,4 +832,45 @@ BOOST_AUTO_TEST_CASE(a_store_with_conversation_tasks_as_resources_is_migrated) {
   BOOST_TEST(ids(resources.search(task_query({}))) == (V{id}));
 }
 
+BOOST_AUTO_TEST_CASE(a_task_search_with_many_matches_walks_them_in_change_order) {
+  TempDir dir;
+  auto s = store::open_sqlite_store(dir.path.string());
+  // More than a criterion may match to drive the search: every one is
+  // "intent=order", so the search walks the conversations instead.
+  constexpr int kConversations = 2100;
+  std::vector<std::promise<AcceptResult>> accepted(kConversations);
+  for (int i = 0; i < kConversations; ++i)
+    s->accept(
+        conversation_with_task("ORD" + std::to_string(i)), false, 60'000,
+        [&accepted, i](AcceptResult r) { accepted[static_cast<std::size_t>(i)].set_value(std::move(r)); });
+  std::vector<store::Id> ids_in_order;
+  for (auto& a : accepted) ids_in_order.push_back(a.get_future().get().conversation);
+  std::this_thread::sleep_for(std::chrono::milliseconds(3));
+  add_event(*s, ids_in_order.front(), "ok from lis", "accepted");  // the first is now the last changed
+  auto& resources = s->resources();
+  const rest::Criterion intent = token("intent", {{false, {}, "order"}});
+  rest::SearchResult page = resources.search(task_query({intent}, 3));
+  using V = std::vector<std::string>;
+  const auto task = [](store::Id n) { return "conversation-" + std::to_string(n); };
+  BOOST_TEST(page.more);
+  BOOST_REQUIRE(page.page.size() == 3u);
+  // Accepted together, they changed in the same milliseconds, in order.
+  BOOST_TEST(ids(page) == (V{task(ids_in_order[1]), task(ids_in_order[2]), task(ids_in_order[3])}));
+  page = resources.search(task_query({intent}, 2, kConversations - 2));
+  BOOST_TEST(ids(page) == (V{task(ids_in_order.back()), task(ids_in_order.front())}));
+  BOOST_TEST(!page.more);
+  // With a criterion that matches few, that one drives.
+  BOOST_TEST(ids(resources.search(task_query({intent, token("status", {{false, {}, "accepted"}})}))) ==
+             (V{task(ids_in_order.front())}));
+  BOOST_TEST(ids(resources.search(task_query({token("identifier", {{true, "urn:lab", "ORD7"}}), intent}))) ==
+             (V{task(ids_in_order[7])}));
+  // Many matches of each: walked, each checked per row.
+  BOOST_TEST(ids(resources.search(task_query({intent, token("status", {{false, {}, "received"}})}, 1))) ==
+             (V{task(ids_in_order[1])}));
+  rest::SearchQuery count = task_query({intent});
+  count.count = 0;
+  count.total = rest::SearchQuery::Total::accurate;
+  BOOST_TEST(resources.search(count).total.value_or(-1) == kConversations);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
