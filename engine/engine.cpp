@@ -343,7 +343,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     // The start-up resume may have loaded it from the store already (it was
     // committed while resume read the unfinished deliveries): one object.
     ConversationPtr& slot = conversations_[result.conversation];
-    if (slot == nullptr) slot = std::make_shared<Conversation>();
+    if (slot == nullptr) {
+      slot = std::make_shared<Conversation>();
+      count_in_memory();
+    }
     const ConversationPtr conversation = slot;
     conversation->id = result.conversation;
     conversation->body = std::move(body);
@@ -361,12 +364,15 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
           [] {});
     for (store::Delivery& d : result.deliveries) take(std::move(d), conversation);
 
+    // Answered now: unless its deliveries are in memory, the conversation
+    // need not be (one whose delivery waits in the store is read back with it).
     switch (first_answer(*route, conversation->info, async)) {
-      case FirstAnswer::accepted: return done(Reply{202, {}, format});
-      case FirstAnswer::no_content: return done(Reply{204, {}, format});
+      case FirstAnswer::accepted: done(Reply{202, {}, format}); return forget_if_idle(conversation);
+      case FirstAnswer::no_content: done(Reply{204, {}, format}); return forget_if_idle(conversation);
       case FirstAnswer::courier_response:
         // Courier answers for destinations that cannot: the message is in its custody.
-        return reply_to_placer(conversation, own_response(*conversation, "ok", {}), "ok", std::move(done));
+        reply_to_placer(conversation, own_response(*conversation, "ok", {}), "ok", std::move(done));
+        return forget_if_idle(conversation);
       case FirstAnswer::filler_response: break;
     }
     conversation->waiters.push_back(std::move(done));
@@ -603,14 +609,18 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     ConversationChange change{conversation->id, store::now_millis(),
                               conversation->route != nullptr ? conversation->route->name : std::string(),
                               event.kind, state};
+    // Once committed, the conversation may leave memory if nothing keeps it
+    // there (loaded to note a report or a cancellation, say).
     store_->add_event(conversation->id, std::move(event), state,
-                      [self = weak_from_this(), change = std::move(change), new_task_version] {
+                      [self = weak_from_this(), change = std::move(change), new_task_version, conversation] {
                         auto impl = self.lock();
                         if (impl == nullptr) return;
                         impl->changes_.publish(change);
-                        if (new_task_version)
-                          asio::post(impl->strand_,
-                                     [impl, id = change.conversation] { impl->task_changed(id); });
+                        asio::post(impl->strand_, [impl, conversation, new_task_version] {
+                          if (impl->stopped_) return;
+                          if (new_task_version) impl->task_changed(conversation->id);
+                          impl->forget_if_idle(conversation);
+                        });
                       });
   }
 
@@ -1211,16 +1221,26 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
   }
 
   // Nothing more can happen to the conversation without a message from
-  // outside, which reloads it from the store: it need not stay in memory
-  // (once its Task is written).
+  // outside, or a delivery read back from its destination's backlog in the
+  // store, either of which reloads it: it need not stay in memory.
   void forget_if_idle(const ConversationPtr& conversation) {
     // Only deliveries send the message: while a conversation waits for
-    // anything else (its Task write, a response) its 4 KB need not wait too.
+    // anything else (a response) its 4 KB need not wait too.
     if (conversation->open_deliveries == 0 && conversation->open_cancellations == 0)
       conversation->body.reset();
     if (conversation->open_deliveries == 0 && conversation->waiters.empty() &&
-        conversation->open_cancellations == 0)
-      conversations_.erase(conversation->id);
+        conversation->open_cancellations == 0) {
+      // Not a newer copy loaded since this one was let go.
+      if (auto it = conversations_.find(conversation->id);
+          it != conversations_.end() && it->second == conversation) {
+        conversations_.erase(it);
+        count_in_memory();
+      }
+    }
+  }
+
+  void count_in_memory() {
+    metrics_.set("courier_conversations_in_memory", {}, static_cast<double>(conversations_.size()));
   }
 
   // The message itself, read back from the store when forget_if_idle let it go.
@@ -1677,6 +1697,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     conversation->state = row.state;
     conversation->spilled_deliveries = count_spilled(row.id);
     conversations_[row.id] = conversation;
+    count_in_memory();
     return conversation;
   }
 

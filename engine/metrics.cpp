@@ -60,6 +60,8 @@ Metrics::Metrics() {
          "CPU time courier has used, user and system, in seconds.");
   define("courier_thread_cpu_seconds_total", Type::counter,
          "CPU time of courier's running threads by name, in seconds (threads of one name summed).");
+  define("courier_conversations_in_memory", Type::gauge,
+         "Conversations the engine holds in memory: those with deliveries or responses under way.");
   define("courier_deliveries_in_store_only", Type::gauge,
          "Deliveries of a backlog past deliveries-in-memory, waiting in the store only, by route and "
          "destination.");

@@ -10,7 +10,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Courier, Peer, get, header_of, message, response_to, wait_for)  # noqa: E402
+from harness import (Courier, Peer, free_port, get, header_of, message, response_to, wait_for)  # noqa: E402
 
 
 def messaging_route(filler, mode="sync", ack_timeout="2s", attempts=5, backoff="100ms..400ms", extra=""):
@@ -455,6 +455,25 @@ class MessagingTest(unittest.TestCase):
         filler = self.peer(lambda b, q: (200, response_to(b)), port=port)
         wait_for(lambda: filler.received, what="delivery after the restart")
         self.assertEqual(filler.messages(), [request])
+
+    def test_conversations_waiting_in_the_store_leave_memory(self):
+        # A filler that is down, one patient (one queue), two deliveries in
+        # memory: the rest of the backlog waits in the store, and so do
+        # their conversations, answered 202 and read back with it.
+        engine = self.courier(messaging_route(f"http://127.0.0.1:{free_port()}/fhir", mode="async",
+                                              attempts=100, backoff="1s..2s"),
+                              "deliveries-in-memory: 2\n")
+        for _ in range(40):
+            self.assertEqual(engine.process_message(message(), "?async=true")[0], 202)
+
+        def gauge(name):
+            for line in engine.metrics().splitlines():
+                if line.startswith(name + " ") or line.startswith(name + "{"):
+                    return float(line.split()[-1])
+            return None
+        wait_for(lambda: gauge("courier_deliveries_in_store_only") == 38, what="38 deliveries in the store only")
+        wait_for(lambda: gauge("courier_conversations_in_memory") <= 2,
+                 what=f"two conversations in memory, not {gauge('courier_conversations_in_memory')}")
 
     def test_kill_9_under_load_loses_nothing_acknowledged(self):
         self.kill_9_under_load("")
