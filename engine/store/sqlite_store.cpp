@@ -1266,6 +1266,14 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         text(v.system);
       }
     }
+    // Any of the values (FHIR's comma), each as value_match.
+    void any_value_match(const char* alias, const std::vector<rest::TokenValue>& values) {
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        where += i ? " OR (" : "(";
+        value_match(alias, values[i]);
+        where += ")";
+      }
+    }
     void bind(Query& q) const {
       std::size_t t = 0, n = 0;
       for (char kind : kinds) {
@@ -1561,11 +1569,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       }
       if (c.kind == rest::Criterion::Kind::index && c.param == "entity") {
         sql.where += " AND a.id IN (SELECT e.audit FROM audit_entity e WHERE ";
-        for (std::size_t i = 0; i < c.values.size(); ++i) {
-          sql.where += i ? " OR (" : "(";
-          sql.value_match("e", c.values[i]);
-          sql.where += ")";
-        }
+        sql.any_value_match("e", c.values);
         sql.where += ")";
         continue;
       }
@@ -1766,11 +1770,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
                              : " AND EXISTS (SELECT 1 FROM task_index x WHERE x.param = ? AND "
                                "x.conversation = c.id AND (";
             sql.text(c.param);
-            for (std::size_t k = 0; k < c.values.size(); ++k) {
-              sql.where += k ? " OR (" : "(";
-              sql.value_match("x", c.values[k]);
-              sql.where += ")";
-            }
+            sql.any_value_match("x", c.values);
             sql.where += "))";
           }
           break;
