@@ -1369,17 +1369,18 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   // collected first; alone, they are all walked to count them.
   static constexpr std::int64_t kSelective = 2000;
 
-  // How many index rows a criterion matches, counted up to `limit`.
-  static std::int64_t matches(Database& db, const std::string& type, const rest::Criterion& c,
-                              std::int64_t limit) {
+  // How many index rows a criterion matches, counted up to `limit`: rows
+  // of `rows` ("table WHERE …", with `keys` bound first) with any of its
+  // token values (search_index's, task_index's).
+  static std::int64_t matches(Database& db, const std::string& rows, const std::vector<std::string>& keys,
+                              const rest::Criterion& c, std::int64_t limit) {
     std::int64_t n = 0;
     for (const rest::TokenValue& v : c.values) {
-      Query q(db, v.has_system
-                      ? "SELECT COUNT(*) FROM (SELECT 1 FROM search_index WHERE type = ? AND param = ? AND "
-                        "value = ? AND system = ? LIMIT ?)"
-                      : "SELECT COUNT(*) FROM (SELECT 1 FROM search_index WHERE type = ? AND param = ? AND "
-                        "value = ? LIMIT ?)");
-      q.bind(type).bind(c.param).bind(v.value);
+      Query q(db, ("SELECT COUNT(*) FROM (SELECT 1 FROM " + rows + " AND value = ?" +
+                   (v.has_system ? " AND system = ?" : "") + " LIMIT ?)")
+                      .c_str());
+      for (const std::string& key : keys) q.bind(key);
+      q.bind(v.value);
       if (v.has_system) q.bind(v.system);
       q.bind(limit - n);
       if (q.step()) n += q.integer(0);
@@ -1404,7 +1405,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     for (std::size_t i = 0; i < query.criteria.size(); ++i) {
       if (query.criteria[i].kind != rest::Criterion::Kind::index) continue;
       const std::int64_t limit = smallest ? smallest->first : kSelective + 1;
-      const std::int64_t n = matches(db, query.type, query.criteria[i], limit);
+      const std::int64_t n = matches(db, "search_index WHERE type = ? AND param = ?",
+                                     {query.type, query.criteria[i].param}, query.criteria[i], limit);
       if (n == 0) return {0, {}, false};
       if (!smallest || n < limit) smallest.emplace(n, i);
     }
@@ -1597,10 +1599,23 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       if (list.empty()) return {0, {}, false};
       sql.where += std::string(" AND ") + column + " IN (" + list + ")";
     }
+    return page_of_rows(db, query, sql, "SELECT COUNT(*) FROM audit a", kAuditColumns, " ORDER BY a.id",
+                        [](const Query& q) { return std::optional(audit_version(q)); });
+  }
+
+  // A page of the rows "select + sql.where + order_by" lists, each read by
+  // `version` (nullopt: left out), for searches over courier's own records:
+  // counted ("count + sql.where") when asked for (_total=accurate,
+  // _count=0), and otherwise when the page is the last, which says how many
+  // there were.
+  template <typename Read>
+  static rest::SearchResult page_of_rows(Database& db, const rest::SearchQuery& query, const SearchSql& sql,
+                                         const std::string& count, const std::string& select,
+                                         const char* order_by, Read version) {
     rest::SearchResult result;
     using Total = rest::SearchQuery::Total;
     if (query.total == Total::accurate || (query.count == 0 && query.total != Total::none)) {
-      Query q(db, ("SELECT COUNT(*) FROM audit a" + sql.where).c_str());
+      Query q(db, (count + sql.where).c_str());
       sql.bind(q);
       if (q.step()) result.total = q.integer(0);
       if (query.count == 0) {
@@ -1608,7 +1623,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         return result;
       }
     }
-    Query q(db, (kAuditColumns + sql.where + " ORDER BY a.id LIMIT ? OFFSET ?").c_str());
+    Query q(db, (select + sql.where + order_by + " LIMIT ? OFFSET ?").c_str());
     sql.bind(q);
     q.bind(query.count + 1).bind(query.offset);
     while (q.step()) {
@@ -1616,9 +1631,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         result.more = true;
         break;
       }
-      result.page.push_back(audit_version(q));
+      if (std::optional<rest::ResourceVersion> v = version(q)) result.page.push_back(std::move(*v));
     }
-    // The last page says how many there were.
     if (!result.more && !result.total && query.total != Total::none &&
         (query.offset == 0 || !result.page.empty()))
       result.total = query.offset + static_cast<std::int64_t>(result.page.size());
@@ -1698,8 +1712,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
   // How many conversations a Task criterion matches, counted up to `limit`.
   static std::int64_t task_matches(Database& db, const rest::Criterion& c, std::int64_t limit) {
     if (c.kind == rest::Criterion::Kind::id) return static_cast<std::int64_t>(c.values.size());
-    std::int64_t n = 0;
     if (c.param == "status") {
+      std::int64_t n = 0;
       for (const std::string& status : task_statuses(c)) {
         Query q(db, "SELECT COUNT(*) FROM (SELECT 1 FROM conversation WHERE state = ? LIMIT ?)");
         q.bind(status).bind(limit - n);
@@ -1708,19 +1722,7 @@ class SqliteStore final : public Store, public rest::ResourceStore {
       }
       return n;
     }
-    for (const rest::TokenValue& v : c.values) {
-      Query q(db, v.has_system
-                      ? "SELECT COUNT(*) FROM (SELECT 1 FROM task_index WHERE param = ? AND value = ? "
-                        "AND system = ? LIMIT ?)"
-                      : "SELECT COUNT(*) FROM (SELECT 1 FROM task_index WHERE param = ? AND value = ? "
-                        "LIMIT ?)");
-      q.bind(c.param).bind(v.value);
-      if (v.has_system) q.bind(v.system);
-      q.bind(limit - n);
-      if (q.step()) n += q.integer(0);
-      if (n >= limit) break;
-    }
-    return n;
+    return matches(db, "task_index WHERE param = ?", {c.param}, c, limit);
   }
 
   // A search of Tasks as SQL on conversations (alias c), in one of two
@@ -1794,33 +1796,12 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         fewest && fewest->first <= kSelective ? static_cast<std::ptrdiff_t>(fewest->second) : -1;
     SearchSql sql;
     if (!task_sql(query, driver, sql)) return {0, {}, false};
-    rest::SearchResult result;
-    using Total = rest::SearchQuery::Total;
-    if (query.total == Total::accurate || (query.count == 0 && query.total != Total::none)) {
-      Query q(db, ("SELECT COUNT(*)" + sql.from + sql.where).c_str());
-      sql.bind(q);
-      if (q.step()) result.total = q.integer(0);
-      if (query.count == 0) {
-        result.more = result.total.value_or(0) > 0;
-        return result;
-      }
-    }
-    Query q(db,
-            ("SELECT c.id" + sql.from + sql.where + " ORDER BY c.updated_at, c.id LIMIT ? OFFSET ?").c_str());
-    sql.bind(q);
-    q.bind(query.count + 1).bind(query.offset);
-    while (q.step()) {
-      if (static_cast<int>(result.page.size()) == query.count) {
-        result.more = true;
-        break;
-      }
-      std::vector<rest::ResourceVersion> current = task_versions(db, q.integer(0), std::nullopt);
-      if (!current.empty()) result.page.push_back(std::move(current.back()));
-    }
-    if (!result.more && !result.total && query.total != Total::none &&
-        (query.offset == 0 || !result.page.empty()))
-      result.total = query.offset + static_cast<std::int64_t>(result.page.size());
-    return result;
+    return page_of_rows(db, query, sql, "SELECT COUNT(*)" + sql.from, "SELECT c.id" + sql.from,
+                        " ORDER BY c.updated_at, c.id", [&db](const Query& q) {
+                          std::vector<rest::ResourceVersion> current =
+                              task_versions(db, q.integer(0), std::nullopt);
+                          return current.empty() ? std::nullopt : std::optional(std::move(current.back()));
+                        });
   }
 
   // A search of Tasks: the conversations' and those that peers wrote,
