@@ -27,6 +27,7 @@
 #include "engine/rest/resource_store.h"
 #include "engine/rest/search.h"
 #include "engine/store/checkpointer.h"
+#include "engine/store/wal_write_vfs.h"
 #include "engine/util/text.h"
 
 namespace courier::store {
@@ -371,7 +372,7 @@ class Database {
  public:
   Database(const std::string& path, bool create) {
     const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0) | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+    if (sqlite3_open_v2(path.c_str(), &db_, flags, wal_write_vfs()) != SQLITE_OK) {
       const std::string message = db_ != nullptr ? sqlite3_errmsg(db_) : "out of memory";
       sqlite3_close(db_);
       throw std::runtime_error("cannot open " + path + ": " + message);
