@@ -1,11 +1,9 @@
 #include "engine/store/checkpointer.h"
 
 #include <pthread.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#include <cstdlib>
 #include <sqlite3.h>
 
+#include <iostream>
 #include <stdexcept>
 
 namespace courier::store {
@@ -20,10 +18,13 @@ Checkpointer::Checkpointer(const std::string& db_path, int threshold_pages)
   }
   // A checkpoint syncs the log before it copies it, and the database file
   // before the log may start again: unless synchronous is OFF.
-  sqlite3_exec(db_, "PRAGMA synchronous = NORMAL", nullptr, nullptr, nullptr);
+  if (sqlite3_exec(db_, "PRAGMA synchronous = NORMAL", nullptr, nullptr, nullptr) != SQLITE_OK) {
+    const std::string message = sqlite3_errmsg(db_);
+    sqlite3_close(db_);
+    throw std::runtime_error("cannot open " + db_path + ": " + message);
+  }
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "store-ckpt");
-    if (getenv("XIOPRIO")) syscall(SYS_ioprio_set, 1, 0, (atoi(getenv("XIOPRIO")) << 13) | 7);
     loop();
   });
 }
@@ -49,9 +50,24 @@ int Checkpointer::on_commit(void* self, sqlite3*, const char*, int pages) {
   return SQLITE_OK;
 }
 
+namespace {
+
+// Busy is no failure: a reader or the other checkpoint was in the way, and
+// the next one copies the rest.
+void checkpoint(sqlite3* db) {
+  const int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+    std::cerr << "store: checkpoint failed: " << sqlite3_errstr(rc) << "\n";
+}
+
+}  // namespace
+
 void Checkpointer::catch_up(sqlite3* writer) {
-  if (finished_.exchange(false))
-    sqlite3_wal_checkpoint_v2(writer, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  if (finished_.exchange(false)) checkpoint(writer);
+}
+
+std::unique_lock<std::mutex> Checkpointer::hold() {
+  return std::unique_lock(pass_);
 }
 
 void Checkpointer::stop() {
@@ -74,7 +90,10 @@ void Checkpointer::loop() {
     }
     // A reader on an older snapshot may keep it from copying everything;
     // the log is then still long after the next commit, which asks again.
-    sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    {
+      const std::lock_guard pass(pass_);
+      checkpoint(db_);
+    }
     {
       std::lock_guard lock(mutex_);
       running_ = false;

@@ -35,6 +35,9 @@ class Checkpointer {
   // On the writer's thread, outside a transaction: after a background
   // checkpoint, copies what was committed since it began.
   void catch_up(sqlite3* writer);
+  // No background checkpoint runs while the lock is held: one that must
+  // not be refused (truncating the log) can run on the writer.
+  [[nodiscard]] std::unique_lock<std::mutex> hold();
   void stop();
 
  private:
@@ -44,6 +47,7 @@ class Checkpointer {
   const int threshold_pages_;
   sqlite3* db_ = nullptr;
   std::mutex mutex_;
+  std::mutex pass_;  // held while a background checkpoint runs
   std::condition_variable wake_;
   bool requested_ = false;
   bool running_ = false;

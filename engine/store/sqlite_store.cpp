@@ -935,6 +935,8 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     // Outside a transaction: give the freed pages back to the file system.
     submit_raw("PRAGMA incremental_vacuum");
     submit_raw(statistics);
+    // A background checkpoint would make it give up at once.
+    const auto checkpoints_held = checkpointer_->hold();
     submit_raw("PRAGMA wal_checkpoint(TRUNCATE)");
     return removed;
   }

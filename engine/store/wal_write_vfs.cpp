@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <mutex>
 #include <new>
 #include <stdexcept>
@@ -19,18 +20,27 @@ constexpr std::size_t kMostBuffered = 4 << 20;
 // The unix VFS writes at most 128 KB - 1 bytes in one call.
 constexpr std::size_t kMostPerWrite = 64 << 10;
 // A log frame begins with a header of this size; its bytes 4 to 7 (the
-// database's size in pages after the commit) are not zero only in the
-// commit's last frame. Nothing else SQLite writes to a log has this size:
-// the log's own header is 32 bytes, a page at least 512.
+// database's size in pages after the commit) are not zero only in a
+// commit's last frame. SQLite writes other 24-byte headers only when it
+// rewrites checksums, after a commit's last frame.
 constexpr int kFrameHeader = 24;
 
 // A log file: SQLite's own file object, then ours around it.
+//
+// Only the frames of a transaction, appended one after another, gather in
+// memory. From a commit's last frame on, every write goes to the file at
+// once, until the next transaction starts (its first frame at the end of
+// the log, or the log's header when SQLite starts it again): what SQLite
+// writes after that frame (its page, padding frames and rewritten
+// checksums, with a sync between them) is then in the file before SQLite
+// publishes the commit to readers.
 struct WalFile {
   sqlite3_file base;  // first: SQLite sees this
   sqlite3_file* real;
   std::string buffer;  // written from offset `start`, not yet to the file
   sqlite3_int64 start = 0;
-  bool commit_ends = false;  // the next write is the commit's last page
+  sqlite3_int64 end = 0;      // the log's end: past the last byte written
+  bool after_commit = false;  // writes go through until the next transaction
 };
 
 constexpr std::size_t kRealOffset = (sizeof(WalFile) + 15) / 16 * 16;
@@ -42,6 +52,8 @@ sqlite3_file* real(sqlite3_file* file) {
   return wal(file).real;
 }
 
+// On failure, what was gathered is dropped: SQLite rolls the transaction
+// back when a write to the log fails, and rewrites its frames if retried.
 int flush(WalFile& w) {
   int rc = SQLITE_OK;
   for (std::size_t at = 0; at < w.buffer.size() && rc == SQLITE_OK; at += kMostPerWrite) {
@@ -53,25 +65,31 @@ int flush(WalFile& w) {
   return rc;
 }
 
-bool is_commit_header(const void* data, int amount) {
-  if (amount != kFrameHeader) return false;
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  return (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0;
+std::uint32_t database_pages(const void* frame_header) {
+  const auto* bytes = static_cast<const unsigned char*>(frame_header);
+  return static_cast<std::uint32_t>(bytes[4]) << 24 | static_cast<std::uint32_t>(bytes[5]) << 16 |
+         static_cast<std::uint32_t>(bytes[6]) << 8 | bytes[7];
 }
 
 int wal_write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 offset) {
   WalFile& w = wal(file);
-  if (!w.buffer.empty() && offset != w.start + static_cast<sqlite3_int64>(w.buffer.size())) {
+  const bool header = amount == kFrameHeader;
+  const bool appends = offset == w.end || offset == 0;
+  if (w.after_commit && appends && (offset == 0 || (header && database_pages(data) == 0)))
+    w.after_commit = false;  // the next transaction
+  if (offset == 0) w.end = 0;
+  w.end = std::max(w.end, offset + amount);
+  if (w.after_commit || !appends ||
+      (!w.buffer.empty() && offset != w.start + static_cast<sqlite3_int64>(w.buffer.size()))) {
     if (const int rc = flush(w); rc != SQLITE_OK) return rc;
+    return w.real->pMethods->xWrite(w.real, data, amount, offset);
   }
   if (w.buffer.empty()) w.start = offset;
   w.buffer.append(static_cast<const char*>(data), static_cast<std::size_t>(amount));
-  // Written before SQLite makes the commit visible in the shared index.
-  if (w.commit_ends) {
-    w.commit_ends = false;
+  if (header && database_pages(data) != 0) {
+    w.after_commit = true;
     return flush(w);
   }
-  w.commit_ends = is_commit_header(data, amount);
   return w.buffer.size() >= kMostBuffered ? flush(w) : SQLITE_OK;
 }
 
@@ -153,7 +171,6 @@ int open(sqlite3_vfs*, const char* name, sqlite3_file* file, int flags, int* out
   if (rc != SQLITE_OK) {
     if (w->real->pMethods != nullptr) w->real->pMethods->xClose(w->real);
     w->~WalFile();
-    file->pMethods = nullptr;
     return rc;
   }
   w->base.pMethods = &wal_methods;
@@ -166,8 +183,8 @@ const char* wal_write_vfs() {
   static std::once_flag registered;
   static sqlite3_vfs vfs;
   std::call_once(registered, [] {
-    underlying = sqlite3_vfs_find(nullptr);
-    if (underlying == nullptr) throw std::runtime_error("SQLite has no default VFS");
+    underlying = sqlite3_vfs_find("unix");
+    if (underlying == nullptr) throw std::runtime_error("SQLite has no unix VFS");
     // The underlying VFS's other methods, called with this one: the unix
     // VFS reads nothing from the object it is given but mxPathname, which
     // is the same.
