@@ -50,6 +50,23 @@ struct Connection {
   }
 };
 
+// Runs `sql` on a new connection in a child process that then dies without
+// closing anything, as a killed engine would: what SQLite wrote only to
+// memory is lost. Fails the test unless every statement succeeded.
+void commit_and_die(const std::string& db_path, const std::string& sql) {
+  const pid_t child = ::fork();
+  BOOST_REQUIRE(child >= 0);
+  if (child == 0) {
+    sqlite3* db = nullptr;
+    sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READWRITE, wal_write_vfs());
+    ::_exit(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK ? 0 : 1);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  BOOST_REQUIRE(WIFEXITED(status));
+  BOOST_REQUIRE_EQUAL(WEXITSTATUS(status), 0);
+}
+
 void make_table(const Connection& c) {
   BOOST_REQUIRE_EQUAL(c.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
                              "CREATE TABLE t(id INTEGER PRIMARY KEY, body BLOB NOT NULL)"),
@@ -84,25 +101,12 @@ BOOST_AUTO_TEST_CASE(a_commit_survives_the_process_that_made_it) {
     Connection setup(dir.db());
     make_table(setup);
   }
-  // A child commits and dies without closing anything: each commit's frames
-  // must be in the file, not in its memory, when COMMIT returns.
-  const pid_t child = ::fork();
-  BOOST_REQUIRE(child >= 0);
-  if (child == 0) {
-    sqlite3* db = nullptr;
-    sqlite3_open_v2(dir.db().c_str(), &db, SQLITE_OPEN_READWRITE, wal_write_vfs());
-    sqlite3_exec(db, "PRAGMA synchronous = NORMAL", nullptr, nullptr, nullptr);
-    for (int i = 1; i <= 300; ++i) {
-      const std::string sql =
-          "INSERT INTO t VALUES(" + std::to_string(i) + ", zeroblob(" + std::to_string(i * 100) + "))";
-      if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) ::_exit(1);
-    }
-    ::_exit(0);
-  }
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  BOOST_REQUIRE(WIFEXITED(status));
-  BOOST_REQUIRE_EQUAL(WEXITSTATUS(status), 0);
+  // Each commit's frames must be in the file, not in the process's memory,
+  // when COMMIT returns.
+  std::string sql = "PRAGMA synchronous = NORMAL;";
+  for (int i = 1; i <= 300; ++i)
+    sql += "INSERT INTO t VALUES(" + std::to_string(i) + ", zeroblob(" + std::to_string(i * 100) + "));";
+  commit_and_die(dir.db(), sql);
   Connection after(dir.db());
   BOOST_TEST(after.single("SELECT count(*) FROM t") == 300);
   BOOST_TEST(after.single("SELECT sum(length(body)) FROM t") == 100 * 300 * 301 / 2);
@@ -138,23 +142,12 @@ BOOST_AUTO_TEST_CASE(rewritten_frames_survive_the_process_that_made_them) {
   // every frame from the first one changed, the last header included. A
   // commit at NORMAL is not synced: all of that must be in the file when
   // COMMIT returns, or recovery stops at the stale checksum.
-  const pid_t child = ::fork();
-  BOOST_REQUIRE(child >= 0);
-  if (child == 0) {
-    sqlite3* db = nullptr;
-    sqlite3_open_v2(dir.db().c_str(), &db, SQLITE_OPEN_READWRITE, wal_write_vfs());
-    const char* sql =
-        "PRAGMA synchronous = NORMAL; PRAGMA cache_size = 10; BEGIN;"
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400)"
-        "  INSERT INTO t SELECT i, randomblob(3000) FROM n;"
-        "UPDATE t SET body = zeroblob(100) WHERE id % 2 = 0;"
-        "COMMIT;";
-    ::_exit(sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK ? 0 : 1);
-  }
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  BOOST_REQUIRE(WIFEXITED(status));
-  BOOST_REQUIRE_EQUAL(WEXITSTATUS(status), 0);
+  commit_and_die(dir.db(),
+                 "PRAGMA synchronous = NORMAL; PRAGMA cache_size = 10; BEGIN;"
+                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400)"
+                 "  INSERT INTO t SELECT i, randomblob(3000) FROM n;"
+                 "UPDATE t SET body = zeroblob(100) WHERE id % 2 = 0;"
+                 "COMMIT;");
   Connection after(dir.db());
   BOOST_TEST(after.single("SELECT count(*) FROM t WHERE length(body) = 3000") == 200);
   BOOST_TEST(after.single("SELECT count(*) FROM t WHERE length(body) = 100") == 200);
