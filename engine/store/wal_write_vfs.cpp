@@ -107,8 +107,10 @@ int wal_read(sqlite3_file* file, void* data, int amount, sqlite3_int64 offset) {
   return real(file)->pMethods->xRead(real(file), data, amount, offset);
 }
 int wal_truncate(sqlite3_file* file, sqlite3_int64 size) {
-  if (const int rc = flush(wal(file)); rc != SQLITE_OK) return rc;
-  return real(file)->pMethods->xTruncate(real(file), size);
+  WalFile& w = wal(file);
+  if (const int rc = flush(w); rc != SQLITE_OK) return rc;
+  w.end = std::min(w.end, size);
+  return w.real->pMethods->xTruncate(w.real, size);
 }
 int wal_sync(sqlite3_file* file, int flags) {
   if (const int rc = flush(wal(file)); rc != SQLITE_OK) return rc;
