@@ -1,5 +1,6 @@
 // The `file` destination: each message becomes one file in a folder,
-// written atomically (a temporary name, then rename) and durably.
+// written atomically (a file without a name, then linked into place) and
+// durably.
 #pragma once
 
 #include <memory>
@@ -9,8 +10,8 @@
 namespace courier::adapters {
 
 // Writes on a thread of its own. Writes that queue up together share one
-// sync of the file system (group commit), then are renamed into place, so a
-// reader of the folder never sees a partial file.
+// sync of the file system (group commit), then get their names, so a reader
+// of the folder never sees a partial file.
 std::shared_ptr<delivery::Sender> make_file_sender();
 
 }  // namespace courier::adapters

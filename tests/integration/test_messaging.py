@@ -245,6 +245,28 @@ class MessagingTest(unittest.TestCase):
         self.assertEqual((refused["ok"], refused["status"]), (False, 422))
         self.assertEqual(refused["body"]["resourceType"], "OperationOutcome")
 
+    def test_the_file_destination_writes_whole_files_and_replaces_a_stale_one(self):
+        # The first conversation's file is already there (left by a run whose
+        # store was lost): it is replaced whole, and nothing else is left in
+        # the folder.
+        outbox = os.path.join(self.folder, "outbox")
+        os.makedirs(outbox)
+        with open(os.path.join(outbox, "1-copy.json"), "w") as f:
+            f.write("left from before")
+        engine = self.courier(orders_route(f"""  - name: copy
+    pattern: file
+    folder: {outbox}
+"""))
+        sent = [message() for _ in range(3)]
+        for m in sent:
+            self.assertEqual(engine.process_message(m)[0], 200)
+        names = ["1-copy.json", "2-copy.json", "3-copy.json"]
+        wait_for(lambda: sorted(os.listdir(outbox)) == names, what="one file per message, and nothing else")
+        for name, m in zip(names, sent):
+            with open(os.path.join(outbox, name)) as f:
+                self.assertEqual(json.load(f)["id"], m["id"])
+            self.assertEqual(os.stat(os.path.join(outbox, name)).st_mode & 0o777, 0o640)
+
     # ---- failures -------------------------------------------------------
 
     def test_filler_down_then_up_delivers_once_in_order(self):
