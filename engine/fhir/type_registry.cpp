@@ -127,7 +127,8 @@ std::unique_ptr<TypeRegistry> TypeRegistry::from_json(std::string_view text) {
       info->json_kind = json_kind_of(*info);
       info->primitive = primitive_of(info->name);
     }
-    PropertyTable& table = registry->properties_[info.get()];
+    info->number = static_cast<std::uint32_t>(registry->properties_.size());
+    PropertyTable& table = registry->properties_.emplace_back();
     for (const auto& el : info->elements)
       for (const TypeInfo* t : el.types) table.emplace(wire_name(el, *t), PropertyMatch{&el, t});
   }
@@ -144,18 +145,23 @@ const TypeInfo* TypeRegistry::find_resource(std::string_view name) const {
   return t != nullptr && t->is_resource() ? t : nullptr;
 }
 
+const TypeRegistry::PropertyTable* TypeRegistry::properties(const TypeInfo& type) const {
+  const bool ours = type.number < storage_.size() && storage_[type.number].get() == &type;
+  return ours ? &properties_[type.number] : nullptr;
+}
+
 PropertyMatch TypeRegistry::property(const TypeInfo& type, std::string_view wire) const {
-  auto table = properties_.find(&type);
-  if (table == properties_.end()) return {};
-  auto it = table->second.find(wire);
-  return it == table->second.end() ? PropertyMatch{} : it->second;
+  const PropertyTable* table = properties(type);
+  if (table == nullptr) return {};
+  auto it = table->find(wire);
+  return it == table->end() ? PropertyMatch{} : it->second;
 }
 
 std::string TypeRegistry::suggest(const TypeInfo& type, std::string_view wire) const {
-  auto table = properties_.find(&type);
-  if (table == properties_.end()) return {};
+  const PropertyTable* table = properties(type);
+  if (table == nullptr) return {};
   std::vector<std::string_view> names;
-  for (const auto& [name, match] : table->second) names.push_back(name);
+  for (const auto& [name, match] : *table) names.push_back(name);
   return util::closest(wire, names);
 }
 

@@ -67,6 +67,7 @@ struct TypeInfo {
   const TypeInfo* base = nullptr;
   bool abstract = false;
   std::vector<ElementInfo> elements;
+  std::uint32_t number = 0;  // its place in its registry, which finds its properties by it
 
   bool is_primitive() const { return kind == TypeKind::primitive; }
   bool is_resource() const { return kind == TypeKind::resource; }
@@ -104,11 +105,13 @@ class TypeRegistry {
     std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
   using PropertyTable = std::unordered_map<std::string, PropertyMatch, NameHash, std::equal_to<>>;
+  const PropertyTable* properties(const TypeInfo& type) const;
 
   std::string fhir_version_;
   std::vector<std::unique_ptr<TypeInfo>> storage_;
   std::unordered_map<std::string, const TypeInfo*, NameHash, std::equal_to<>> by_name_;
-  std::unordered_map<const TypeInfo*, PropertyTable> properties_;
+  std::vector<PropertyTable>
+      properties_;  // by TypeInfo::number: a lookup per JSON member, so no hashing of the type
 };
 
 // The wire name of an element holding a value of `type`: "value" +
