@@ -36,6 +36,7 @@ const char* response_request(const AckRequest& request) {
 // unique_ptrs so that slots can point at nodes while siblings are added.
 struct Node {
   const TypeInfo* type = nullptr;
+  const fhir::ElementInfo* element = nullptr;  // what it is in its owner (none for a resource)
   std::string value;
   std::vector<std::pair<std::string, std::unique_ptr<Node>>> children;
   // Which child each (element name, instance key) made: rows that name the
@@ -46,6 +47,9 @@ struct Node {
     Node* node;
   };
   std::vector<Slot> slots;
+  // worth_writing's answer, once asked: the tree no longer changes then,
+  // and each level of the writing asks about everything below it.
+  mutable std::optional<bool> worth;
 };
 
 // A value in the v2 message: a field repetition, or a component or
@@ -164,6 +168,7 @@ class Converter {
   std::string identity(const Made& made) const;
   std::string stable_id(const Made& made, std::size_t ordinal) const;
   bool worth_writing(const Node& node) const;
+  bool judge_worth(const Node& node) const;
   void write_object(std::string& out, const Node& node) const;
 
   const Message& message_;
@@ -185,6 +190,7 @@ Node* Converter::slot(Node& owner, const std::string& name, const std::string& k
   if (match.element == nullptr || match.type == nullptr) return nullptr;
   auto node = std::make_unique<Node>();
   node->type = match.type;
+  node->element = match.element;
   Node* raw = node.get();
   owner.children.emplace_back(name, std::move(node));
   owner.slots.push_back(Node::Slot{name, key, raw});
@@ -513,6 +519,11 @@ std::string Converter::stable_id(const Made& made, std::size_t ordinal) const {
 // (a location without its Location, an extension without its url) is left
 // out whole.
 bool Converter::worth_writing(const Node& node) const {
+  if (!node.worth) node.worth = judge_worth(node);
+  return *node.worth;
+}
+
+bool Converter::judge_worth(const Node& node) const {
   if (node.type->is_primitive()) return !node.value.empty();
   const auto any_named = [&](const fhir::ElementInfo* element) {
     for (const auto& [name, child] : node.children) {
@@ -546,8 +557,7 @@ void Converter::write_object(std::string& out, const Node& node) const {
       }
     }
     if (values.empty()) continue;
-    const fhir::PropertyMatch match = registry_.property(*node.type, name);
-    const bool repeats = match.element != nullptr && match.element->repeats();
+    const bool repeats = values.front()->element != nullptr && values.front()->element->repeats();
     const std::size_t count = repeats ? values.size() : 1;  // a single element keeps the first
     if (out.back() != '{') out += ',';
     fhir::append_json_string(out, name);
