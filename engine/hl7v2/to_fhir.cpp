@@ -166,6 +166,7 @@ class Converter {
   void apply_vocabulary(const std::string& name, const Source& source, const Target& target);
 
   std::string identity(const Made& made) const;
+  std::string result_identity(std::size_t index) const;
   std::string stable_id(const Made& made, std::size_t ordinal) const;
   bool worth_writing(const Node& node) const;
   bool judge_worth(const Node& node) const;
@@ -411,7 +412,7 @@ void Converter::write_leaf(const Target& target, const std::string& value) {
                                                                   : TimeKind::date_time;
     converted = fhir_time(value, kind, options_.default_offset);
   } else if (target.name == "system" && target.owner != nullptr && target.owner->type != nullptr &&
-             target.owner->type->name == "Coding") {
+             (target.owner->type->name == "Coding" || target.owner->type->name == "Quantity")) {
     converted = util::percent_encode_whitespace(coding_system_uri(value));
   } else if (primitive == fhir::Primitive::uri || primitive == fhir::Primitive::url ||
              primitive == fhir::Primitive::canonical) {
@@ -508,8 +509,42 @@ void Converter::qualify_chain_identifiers() {
   }
 }
 
+// The first coding of a resource's code, as system|code.
+std::string first_code(const Node& resource) {
+  const auto child = [](const Node& node, std::string_view name) -> const Node* {
+    for (const auto& [child_name, child] : node.children)
+      if (child_name == name) return child.get();
+    return nullptr;
+  };
+  const Node* code = child(resource, "code");
+  const Node* coding = code != nullptr ? child(*code, "coding") : nullptr;
+  if (coding == nullptr) return {};
+  const Node* system = child(*coding, "system");
+  const Node* value = child(*coding, "code");
+  return (system != nullptr ? system->value : "") + "|" + (value != nullptr ? value->value : "");
+}
+
+// A result (an Observation from an OBX) has no identifier of its own before
+// v2.7's OBX-21. It is told apart as the n-th result with its code in the
+// report it belongs to (the latest DiagnosticReport before it), so that a
+// corrected or repeated report updates its results instead of adding more.
+std::string Converter::result_identity(std::size_t index) const {
+  if (made_[index].type != "Observation") return {};
+  std::size_t report = index;
+  while (report > 0 && made_[report - 1].type != "DiagnosticReport") --report;
+  if (report == 0) return {};
+  const std::string of_report = identity(made_[report - 1]);
+  if (of_report.empty()) return {};
+  const std::string code = first_code(*made_[index].root);
+  std::size_t earlier = 0;
+  for (std::size_t i = report; i < index; ++i)
+    if (made_[i].type == "Observation" && first_code(*made_[i].root) == code) ++earlier;
+  return "result " + code + " #" + std::to_string(earlier + 1) + " of " + of_report;
+}
+
 std::string Converter::stable_id(const Made& made, std::size_t ordinal) const {
-  const std::string identifier = identity(made);
+  std::string identifier = identity(made);
+  if (identifier.empty()) identifier = result_identity(ordinal);
   if (!identifier.empty()) return util::stable_uuid(made.type + "|" + identifier);
   return util::stable_uuid(bundle_id_ + "|" + made.type + "|" + std::to_string(ordinal));
 }

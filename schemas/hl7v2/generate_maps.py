@@ -64,6 +64,20 @@ OVERRIDES = {
     # does not have; its first part (the street or mailing address) is the
     # first line.
     ("XAD[Address]", 1): [{"from": 1, "to": "line[1]"}],
+    # The order numbers: ORC-2 counts only when OBR-2 is not valued and
+    # OBR-2 only when ORC-2 is not, so an order with both (the usual case)
+    # would have neither. OBR, merged into ORC's ServiceRequest, gives them
+    # whenever it has them; ORC's rows fill in when it has not.
+    ("OBR[ServiceRequest]", 2): [
+        {"from": 2, "to": "identifier[1]", "map": "EI[Identifier-Extension]"},
+        {"from": 2, "to": "identifier[1].type.coding.code", "assign": "PLAC"},
+        {"from": 2, "to": "identifier[1].type.coding.system", "assign": "http://terminology.hl7.org/CodeSystem/v2-0203"},
+    ],
+    ("OBR[ServiceRequest]", 3): [
+        {"from": 3, "to": "identifier[2]", "map": "EI[Identifier-Extension]"},
+        {"from": 3, "to": "identifier[2].type.coding.code", "assign": "FILL"},
+        {"from": 3, "to": "identifier[2].type.coding.system", "assign": "http://terminology.hl7.org/CodeSystem/v2-0203"},
+    ],
 }
 
 TYPES_JSON = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fhir", "r4", "types.json")
@@ -243,6 +257,11 @@ def read_map(path, map_name, kind):
                 overridden.add(position)
             continue
         target, assign_in_target = clean_target(target)
+        # A few data type tables start their paths with the type itself
+        # ("Quantity.code" in CWE[Quantity]); the others, and the maps, at
+        # the element the row fills.
+        if kind == "datatype" and context and target.startswith(context + "."):
+            target = target[len(context) + 1 :]
         if map_name in CHAINS:
             if ".partOf." in target or target.endswith(".partOf"):
                 skipped.append((identifier, target, "the chain makes each one part of the next one present"))

@@ -292,8 +292,46 @@ BOOST_AUTO_TEST_CASE(oru_r01_becomes_a_report_with_its_observations) {
   BOOST_TEST(report["basedOn"][0]["reference"] == "urn:uuid:" + request["id"].get<std::string>());
   BOOST_TEST(observations[1]["interpretation"][0]["coding"][0]["code"] == "H");
   BOOST_TEST(observations[0]["valueQuantity"]["value"] == 196);
+  // OBX-6: the unit as written, and UCUM's code and system.
+  BOOST_TEST(observations[0]["valueQuantity"]["unit"] == "milligram per deciliter");
+  BOOST_TEST(observations[0]["valueQuantity"]["code"] == "mg/dL");
+  BOOST_TEST(observations[0]["valueQuantity"]["system"] == "http://unitsofmeasure.org");
   BOOST_TEST(observations[2]["valueString"] == "Fasting sample\nrepeat in 3 months & review");
   BOOST_TEST(observations[0]["effectiveDateTime"] == "2024-01-31T14:00:00+01:00");
+}
+
+BOOST_AUTO_TEST_CASE(an_order_and_its_results_name_one_service_request) {
+  // ORC-2 and OBR-2 both hold the placer number (the usual case): it is the
+  // ServiceRequest's identifier, and the order and its report share it.
+  const json order = resources_of(convert("orm_o01.hl7"), "ServiceRequest").at(0);
+  const json reported = resources_of(convert("oru_r01.hl7"), "ServiceRequest").at(0);
+  BOOST_TEST_REQUIRE(order["identifier"].size() >= 1u);
+  BOOST_TEST(order["identifier"][0]["value"] == "ORD448811");
+  BOOST_TEST(order["identifier"][0]["type"]["coding"][0]["code"] == "PLAC");
+  BOOST_TEST(reported["identifier"][1]["value"] == "R-991133");
+  BOOST_TEST(order["id"] == reported["id"]);
+}
+
+BOOST_AUTO_TEST_CASE(a_corrected_report_updates_its_results) {
+  // The same report sent again under a new control id, one value corrected:
+  // the same Observations (by id), so that upserts update them.
+  std::string text = sample("oru_r01.hl7");
+  text.replace(text.find("LAB000123"), 9, "LAB000124");
+  text.replace(text.find("||196|"), 6, "||199|");
+  hl7v2::ConvertError error;
+  const std::optional<std::string> corrected =
+      hl7v2::to_fhir(parse(text), maps(), hl7v2::ConvertOptions{"+01:00"}, error);
+  BOOST_TEST_REQUIRE(corrected.has_value());
+  const std::vector<json> before = resources_of(convert("oru_r01.hl7"), "Observation");
+  const std::vector<json> after = resources_of(json::parse(*corrected), "Observation");
+  BOOST_TEST_REQUIRE(before.size() == after.size());
+  std::set<std::string> ids;
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    BOOST_TEST(before[i]["id"] == after[i]["id"]);
+    ids.insert(before[i]["id"].get<std::string>());
+  }
+  BOOST_TEST(ids.size() == before.size());  // each result still its own
+  BOOST_TEST(after[0]["valueQuantity"]["value"] == 199);
 }
 
 BOOST_AUTO_TEST_CASE(every_listed_message_type_converts_to_valid_fhir) {
