@@ -1,5 +1,7 @@
 #include "adapters/mllp/framer.h"
 
+#include <utility>
+
 namespace courier::adapters::mllp {
 
 std::string frame(std::string_view message) {
@@ -22,6 +24,8 @@ Framer::Event Framer::feed(std::string_view data, std::size_t& consumed) {
       if (c == kStartBlock) {
         inside_ = true;
         buffer_.clear();
+      } else if (c != kCarriageReturn && c != '\n') {
+        ++discarded_.stray_bytes;
       }
       continue;
     }
@@ -44,6 +48,7 @@ Framer::Event Framer::feed(std::string_view data, std::size_t& consumed) {
     if (c == kStartBlock) {
       // A new frame before the old one ended: the old one is lost.
       buffer_.clear();
+      ++discarded_.cut_frames;
       continue;
     }
     buffer_ += c;
@@ -54,6 +59,10 @@ Framer::Event Framer::feed(std::string_view data, std::size_t& consumed) {
 
 std::string Framer::take_message() {
   return std::move(ready_);
+}
+
+Framer::Discarded Framer::take_discarded() {
+  return std::exchange(discarded_, Discarded{});
 }
 
 }  // namespace courier::adapters::mllp

@@ -35,12 +35,23 @@ class Framer {
   // A frame has begun and not ended.
   bool inside_frame() const { return inside_; }
 
+  // What feeding has thrown away since the last call: bytes between frames
+  // (other than the CR or LF some peers send after a frame), and frames cut
+  // short by the start of another. For the log: the peer should hear of it
+  // from its operator, since it cannot from an ACK.
+  struct Discarded {
+    std::size_t stray_bytes = 0;
+    std::size_t cut_frames = 0;
+  };
+  Discarded take_discarded();
+
  private:
   std::size_t max_message_bytes_;
   std::string buffer_;
   std::string ready_;
   bool inside_ = false;
   bool saw_end_block_ = false;
+  Discarded discarded_;
 };
 
 }  // namespace courier::adapters::mllp

@@ -73,8 +73,11 @@ std::string claimed_sender(const hl7v2::AckFacts& facts) {
 
 // The ACK's own MSH-10, at most 20 characters (as v2.3 to 2.6 allow). It
 // follows from the message and the answer, so that a repeated message gets
-// the very ACK the first one got.
+// the very ACK the first one got; a message without a control id of its own
+// (one that could not be read) cannot be told from another, and its ACK
+// gets an id of its own.
 std::string ack_control_id(const hl7v2::AckFacts& facts, const hl7v2::Ack& ack) {
+  if (facts.control_id.empty()) return util::stable_hash_hex(util::time_ordered_uuid());
   return util::stable_hash_hex(facts.sending_application + "|" + facts.sending_facility + "|" +
                                facts.control_id + "|" + std::to_string(static_cast<int>(ack.code)) +
                                (ack.commit ? "C" : "A"));
@@ -270,6 +273,7 @@ class MllpListener final : public Listener {
         std::size_t used = 0;
         const mllp::Framer::Event event = framer.feed(data, used);
         data.remove_prefix(used);
+        log_discarded(framer.take_discarded(), caller);
         if (event == mllp::Framer::Event::oversized) {
           std::cerr << "mllp " << name() << ": closed a connection: a message is larger than "
                     << settings_.max_message << " bytes\n";
@@ -280,6 +284,10 @@ class MllpListener final : public Listener {
           state->enter(Phase::processing);
           const std::string text = framer.take_message();
           const std::string answer = co_await answer_to(text, caller);
+          if (answer.empty()) {  // a commit ACK the sender did not ask for
+            state->enter(Phase::reading_frame);
+            continue;
+          }
           state->enter(Phase::writing);
           auto [write_error, written] =
               co_await asio::async_write(state->stream, asio::buffer(answer), use_tuple);
@@ -302,6 +310,20 @@ class MllpListener final : public Listener {
     state->socket().close(ignored);
   }
 
+  // Says what the framer threw away: without a frame there is nothing to
+  // answer, so the log is the only place a sender's framing error shows.
+  void log_discarded(const mllp::Framer::Discarded& discarded, const Caller& caller) const {
+    if (discarded.stray_bytes > 0) {
+      std::cerr << "mllp " << name() << ": skipped " << discarded.stray_bytes << " bytes from "
+                << caller.address
+                << " outside a frame (an MLLP frame starts with 0x0B and ends with 0x1C 0x0D)\n";
+    }
+    if (discarded.cut_frames > 0) {
+      std::cerr << "mllp " << name() << ": dropped " << discarded.cut_frames << " unfinished frame(s) from "
+                << caller.address << ": a new frame began (0x0B) before 0x1C 0x0D ended it; not answered\n";
+    }
+  }
+
   // The framed ACK (or batch of ACKs) for one frame's content.
   asio::awaitable<std::string> answer_to(const std::string& text, const Caller& caller) {
     if (hl7v2::is_batch(text)) {
@@ -316,7 +338,8 @@ class MllpListener final : public Listener {
     hl7v2::ParseError error;
     std::optional<hl7v2::Message> message = hl7v2::Message::parse(text, error);
     if (!message) co_return mllp::frame(co_await refusal(text, error));
-    co_return mllp::frame(co_await answer_message(*message, caller));
+    const std::string ack = co_await answer_message(*message, caller);
+    co_return ack.empty() ? std::string() : mllp::frame(ack);
   }
 
   // An unreadable message is kept, as a Binary in courier's FHIR store
@@ -351,8 +374,12 @@ class MllpListener final : public Listener {
   asio::awaitable<std::string> answer_message(const hl7v2::Message& message, const Caller& caller) {
     const hl7v2::AckFacts facts = hl7v2::ack_facts(message);
     const hl7v2::AckRequest wanted = hl7v2::ack_request(message);
-    // Enhanced mode asks for a commit ACK: CA once the message is durable.
-    const bool commit = wanted.enhanced && wanted.accept != hl7v2::AckCondition::never;
+    // Enhanced mode: a commit ACK once the message is durable, and its
+    // outcome later as an application ACK, sent to `application-acks`. With
+    // MSH-15 NE the outcome still follows there when MSH-16 asks for it.
+    const bool application_acks = wanted.enhanced && wanted.application != hl7v2::AckCondition::never &&
+                                  !settings_.application_acks.empty();
+    const bool commit = wanted.enhanced && (wanted.accept != hl7v2::AckCondition::never || application_acks);
     // Who may send at all: a known peer (when the listener asks), with the
     // scope to send messages.
     const char* subtype = nullptr;
@@ -393,7 +420,7 @@ class MllpListener final : public Listener {
     inbound.body = std::move(*bundle);
     inbound.format = fhir::Format::json;
     inbound.async = commit || settings_.ack_policy == AckPolicy::on_receipt;
-    if (commit && wanted.application != hl7v2::AckCondition::never && !settings_.application_acks.empty()) {
+    if (commit && application_acks) {
       // The outcome comes later as enhanced mode's application ACK: the
       // engine relays its response (durably, with retries) to this address,
       // which carries what the ACK must echo. Whether it is sent on success
@@ -410,6 +437,12 @@ class MllpListener final : public Listener {
       std::cerr << "mllp " << name() << ": message " << message.control_id()
                 << " answered with an error: " << ack.text << "\n";
     }
+    // MSH-15 ER and NE want no CA. An error is answered whatever MSH-15
+    // says: silence would look like success.
+    const bool unwanted_ca =
+        commit && ack.code == hl7v2::AckCode::accept &&
+        (wanted.accept == hl7v2::AckCondition::error_only || wanted.accept == hl7v2::AckCondition::never);
+    if (unwanted_ca) co_return std::string();
     co_return ack_text(facts, ack, decided_at);
   }
 

@@ -217,9 +217,20 @@ class MllpTest(unittest.TestCase):
             self.assertGreaterEqual(kept["total"], 1)
             self.assertEqual(kept["entry"][0]["resource"]["contentType"], "x-application/hl7-v2+er7")
             self.assertIn(b"PID|1||X\r", [base64.b64decode(e["resource"]["data"]) for e in kept["entry"]])
-            # Garbage between frames is skipped; the next message flows.
+            # Garbage between frames is skipped, and the log says so (a
+            # sender cannot hear of it in an ACK); the next message flows.
             conn.send(b"noise\r\n" + START + sample("adt_a13.hl7").encode() + END)
             self.assertEqual(segments(conn.ack())["MSA"][1], "AA")
+            # A frame cut short by the next one is lost, and logged.
+            conn.send(START + b"MSH|^~\\&|A|B|C|D|2024||ADT^A01|CUT1|P|2.5\r" + b"\x1c" +
+                      START + sample("adt_a13.hl7").encode() + END)
+            self.assertEqual(segments(conn.ack())["MSA"][1], "AA")
+
+            def logged(text):
+                with open(os.path.join(self.folder, "courier.log"), encoding="utf-8", errors="replace") as log:
+                    return text in log.read()
+            wait_for(lambda: logged("skipped 5 bytes from 127.0.0.1 outside a frame"), what="the stray bytes logged")
+            wait_for(lambda: logged("dropped 1 unfinished frame(s) from 127.0.0.1"), what="the cut frame logged")
             # Wrong delimiters: AR naming MSH-2.
             conn.send(START + b"MSH|^^\\&|A|B|C|D|2024||ADT^A01|BAD1|P|2.5\r" + END)
             ack = segments(conn.ack())
@@ -507,6 +518,22 @@ class MllpApplicationAckTest(unittest.TestCase):
         self.assertEqual(self.application_ack("APPACK-FILE")["MSA"][1], "AA")
         [conversation] = self.courier.conversations(q="APPACK-FILE")
         self.assertNotIn("PID", self.courier.conversation(conversation["id"])["replyTo"])
+        # MSH-15 ER and NE: no CA on the connection for a message taken
+        # (the next message's ACK is the first thing that comes back), and
+        # the outcome still follows as the application ACK.
+        conn = Connection(self.mllp)
+        try:
+            for control_id, accept in (("COMMIT-ER", "ER"), ("COMMIT-NE", "NE")):
+                text = (sample("adt_a01.hl7").replace("|MSG00001|", f"|{control_id}|")
+                        .replace("|AL|NE|", f"|{accept}|AL|"))
+                conn.send(START + text.encode() + END)
+            conn.send(START + sample("adt_a01.hl7").replace("|MSG00001|", "|COMMIT-AL|")
+                      .replace("|AL|NE|", "|AL|AL|").encode() + END)
+            self.assertEqual(segments(conn.ack())["MSA"][1:3], ["CA", "COMMIT-AL"])
+        finally:
+            conn.close()
+        for control_id in ("COMMIT-ER", "COMMIT-NE"):
+            self.assertEqual(self.application_ack(control_id)["MSA"][1], "AA")
         # The sender's CA for each application ACK ends its delivery.
         wait_for(lambda: all(d["state"] == "delivered"
                              for c in self.courier.conversations(q="APPACK-OK")
