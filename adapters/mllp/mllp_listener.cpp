@@ -330,9 +330,26 @@ class MllpListener final : public Listener {
       hl7v2::ParseError error;
       std::optional<hl7v2::Batch> batch = hl7v2::parse_batch(text, error);
       if (!batch) co_return mllp::frame(co_await refusal(text, error));
-      std::string acks = "BHS|^~\\&|||||" + hl7v2::v2_time_now() + "\r";
-      for (const hl7v2::Message& message : batch->messages) acks += co_await answer_message(message, caller);
-      acks += "BTS|" + std::to_string(batch->messages.size()) + "\r";
+      // The reply keeps the batch's envelope (FHS and BHS, or a BHS when
+      // it had none), each header naming the one it answers.
+      const std::string now = hl7v2::v2_time_now();
+      std::string acks;
+      bool file = false;
+      bool has_batch_header = false;
+      for (const std::string& header : batch->envelope_before) {
+        file = file || header.starts_with("FHS");
+        has_batch_header = has_batch_header || header.starts_with("BHS");
+        acks += hl7v2::batch_reply_header(header, util::stable_hash_hex(header + "|reply"), now) + "\r";
+      }
+      if (!has_batch_header) acks += "BHS|^~\\&|||||" + now + "\r";
+      std::size_t answered = 0;
+      for (const hl7v2::Message& message : batch->messages) {
+        const std::string ack = co_await answer_message(message, caller);
+        answered += ack.empty() ? 0 : 1;
+        acks += ack;
+      }
+      acks += "BTS|" + std::to_string(answered) + "\r";
+      if (file) acks += "FTS|1\r";
       co_return mllp::frame(acks);
     }
     hl7v2::ParseError error;

@@ -101,6 +101,29 @@ std::string plain(std::string_view text) {
 
 }  // namespace
 
+std::string batch_reply_header(std::string_view header, std::string_view control_id,
+                               std::string_view timestamp) {
+  const char separator = header.size() > 3 ? header[3] : '|';
+  std::vector<std::string_view> parts;  // parts[k] is xHS-(k+1), parts[0] the name
+  for (std::size_t start = 0;;) {
+    const std::size_t next = header.find(separator, start);
+    parts.push_back(
+        header.substr(start, next == std::string_view::npos ? std::string_view::npos : next - start));
+    if (next == std::string_view::npos) break;
+    start = next + 1;
+  }
+  const auto field = [&](std::size_t n) { return n - 1 < parts.size() ? parts[n - 1] : std::string_view(); };
+  std::string out(header.substr(0, 3));
+  // xHS-2 to xHS-12; 8 to 10 (security, batch name, comment) stay empty.
+  const std::string_view fields[] = {field(2), field(5), field(6), field(3),   field(4), timestamp,
+                                     "",       "",       "",       control_id, field(11)};
+  for (const std::string_view value : fields) {
+    out += separator;
+    out += value;
+  }
+  return out;
+}
+
 AckFacts ack_facts_of_unreadable(std::string_view text) {
   AckFacts facts;
   const std::size_t end = text.find_first_of("\r\n");

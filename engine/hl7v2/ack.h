@@ -58,6 +58,12 @@ std::string v2_time_now();
 std::string write_ack(const AckFacts& facts, const Ack& ack, std::string_view control_id,
                       std::string_view timestamp);
 
+// The header (FHS or BHS) of the reply to a batch, from the batch's own:
+// sender and receiver swapped, the time `timestamp`, its own control id
+// (xHS-11) and the batch's as the one it answers (xHS-12).
+std::string batch_reply_header(std::string_view header, std::string_view control_id,
+                               std::string_view timestamp);
+
 // Reads an ACK another system sent: MSA-1 and MSA-2 (empty code when it is
 // not an ACK).
 struct ReceivedAck {

@@ -330,11 +330,18 @@ asyncio.run(main())
     def test_8_a_batch_gets_a_batch_of_acks(self):
         conn = Connection(self.mllp)
         try:
-            conn.send(START + sample("batch.hl7").encode() + END)
+            # The batch's BHS-11 names it; the reply's BHS-12 names it back.
+            batch = sample("batch.hl7").replace("BHS|^~\\&|ADT1|GOOD HEALTH HOSPITAL|||20240131",
+                                                "BHS|^~\\&|ADT1|GOOD HEALTH HOSPITAL|||20240131||||B456")
+            conn.send(START + batch.encode() + END)
             lines = conn.ack().strip("\r").split("\r")
             self.assertEqual([line.split("|")[0] for line in lines],
-                             ["BHS", "MSH", "MSA", "MSH", "MSA", "BTS"])
-            self.assertEqual(lines[2].split("|")[1:3], ["AA", "B0001"])
+                             ["FHS", "BHS", "MSH", "MSA", "MSH", "MSA", "BTS", "FTS"])
+            header = lines[1].split("|")
+            self.assertEqual((header[4], header[5], header[11]), ("ADT1", "GOOD HEALTH HOSPITAL", "B456"))
+            self.assertTrue(header[10])  # its own control id
+            self.assertEqual(lines[3].split("|")[1:3], ["AA", "B0001"])
+            self.assertEqual(lines[6], "BTS|2")
         finally:
             conn.close()
 
