@@ -359,33 +359,40 @@ class MllpListener final : public Listener {
     co_return ack.empty() ? std::string() : mllp::frame(ack);
   }
 
-  // An unreadable message is kept, as a Binary in courier's FHIR store
-  // tagged unreadable-hl7v2, for an operator to inspect; then refused.
-  asio::awaitable<std::string> refusal(std::string text, const hl7v2::ParseError& error) {
-    // The log says what is wrong, never what the message holds.
-    std::cerr << "mllp " << name() << ": refused a message: " << error.reason << "\n";
+  // A message refused without entering courier's custody is kept, as a
+  // Binary in courier's FHIR store tagged `tag` (unreadable-hl7v2 when it
+  // could not be read, refused-hl7v2 when it was read and refused), for an
+  // operator to inspect.
+  asio::awaitable<void> keep_refused(const std::string& text, std::string_view tag) {
     rest::RestRequest keep;
     keep.method = "POST";
     keep.segments = {"Binary"};
     keep.body_format = fhir::Format::json;
-    std::string body = R"({"resourceType":"Binary","meta":{"tag":[{"system":")" + std::string(kCourierTags) +
-                       R"(","code":"unreadable-hl7v2"}]},"contentType":"x-application/hl7-v2+er7","data":")" +
-                       util::base64_encode(text) + R"("})";
-    keep.body = std::move(body);
+    keep.body = R"({"resourceType":"Binary","meta":{"tag":[{"system":")" + std::string(kCourierTags) +
+                R"(","code":")" + std::string(tag) +
+                R"("}]},"contentType":"x-application/hl7-v2+er7","data":")" + util::base64_encode(text) +
+                R"("})";
     const rest::RestResponse kept = co_await async_rest(*engine_, std::move(keep), asio::use_awaitable);
     if (kept.status >= 300) std::cerr << "mllp " << name() << ": could not keep the refused message\n";
+  }
+
+  asio::awaitable<std::string> refusal(std::string text, const hl7v2::ParseError& error) {
+    // The log says what is wrong, never what the message holds.
+    std::cerr << "mllp " << name() << ": refused a message: " << error.reason << "\n";
+    co_await keep_refused(text, "unreadable-hl7v2");
     const hl7v2::Ack ack{hl7v2::AckCode::reject, false, error.reason, &error};
     co_return ack_text(hl7v2::ack_facts_of_unreadable(text), ack, "");
   }
 
   // The AR (or CR) for a message courier has no map for, or one that lacks
   // a segment its structure requires.
-  std::string unconvertible(const hl7v2::Message& message, const hl7v2::AckFacts& facts, bool commit,
-                            const hl7v2::ConvertError& error) const {
+  asio::awaitable<std::string> unconvertible(const hl7v2::Message& message, const hl7v2::AckFacts& facts,
+                                             bool commit, const hl7v2::ConvertError& error) {
     std::cerr << "mllp " << name() << ": refused message " << message.control_id() << ": " << error.reason
               << "\n";
+    co_await keep_refused(message.write(), "refused-hl7v2");
     const hl7v2::ParseError where{error.reason, error.sequence, error.segment, error.field, error.code};
-    return ack_text(facts, hl7v2::Ack{hl7v2::AckCode::reject, commit, error.reason, &where}, "");
+    co_return ack_text(facts, hl7v2::Ack{hl7v2::AckCode::reject, commit, error.reason, &where}, "");
   }
 
   asio::awaitable<std::string> answer_message(const hl7v2::Message& message, const Caller& caller) {
@@ -426,7 +433,7 @@ class MllpListener final : public Listener {
     }
     hl7v2::ConvertError convert_error;
     std::optional<std::string> bundle = hl7v2::to_fhir(message, *maps_, settings_.convert, convert_error);
-    if (!bundle) co_return unconvertible(message, facts, commit, convert_error);
+    if (!bundle) co_return co_await unconvertible(message, facts, commit, convert_error);
     Inbound inbound;
     inbound.listener = name();
     inbound.peer = caller.peer;
@@ -454,6 +461,8 @@ class MllpListener final : public Listener {
       std::cerr << "mllp " << name() << ": message " << message.control_id()
                 << " answered with an error: " << ack.text << "\n";
     }
+    // Refused by the engine (invalid once converted, no route): not stored.
+    if (reply.status >= 400 && reply.status < 500) co_await keep_refused(message.write(), "refused-hl7v2");
     // MSH-15 ER and NE want no CA. An error is answered whatever MSH-15
     // says: silence would look like success.
     const bool unwanted_ca =

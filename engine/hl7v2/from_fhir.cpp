@@ -295,6 +295,24 @@ std::optional<Outgoing> oru_from_fhir(const std::string& bundle_json, const MapS
   return OruWriter(bundle, maps).write(error);
 }
 
+namespace {
+
+// What the response's OperationOutcome (response.details) says of why, or "".
+std::string reason_in(const json& message, const json& header) {
+  const std::string details = text(header["response"].value("details", json::object()), "reference");
+  if (details.empty()) return {};
+  for (const json& entry : message.value("entry", json::array())) {
+    if (!entry.is_object() || text(entry, "fullUrl") != details) continue;
+    const json& issues = entry.value("resource", json::object()).value("issue", json::array());
+    if (!issues.is_array() || issues.empty() || !issues[0].is_object()) return {};
+    const std::string diagnostics = text(issues[0], "diagnostics");
+    return diagnostics.empty() ? text(issues[0].value("details", json::object()), "text") : diagnostics;
+  }
+  return {};
+}
+
+}  // namespace
+
 std::optional<Ack> ack_of_response(std::string_view response_json, std::string& decided_at) {
   const json message = json::parse(response_json, nullptr, false);
   if (!message.is_object() || text(message, "resourceType") != "Bundle") return std::nullopt;
@@ -310,6 +328,10 @@ std::optional<Ack> ack_of_response(std::string_view response_json, std::string& 
     ack.code = AckCode::reject;
     ack.text = "the destination refused the message";
   }
+  // Why, as the response's OperationOutcome says it (the destination's own
+  // words): the sender's team can act on that.
+  if (ack.code != AckCode::accept)
+    if (std::string why = reason_in(message, header); !why.empty()) ack.text = std::move(why);
   return ack;
 }
 

@@ -196,6 +196,18 @@ class MllpTest(unittest.TestCase):
             self.assertIn(transfer["id"], [c["id"] for c in self.courier.conversations(q=key)], key)
         self.assertEqual(self.courier.conversations(q="2013"), [])
 
+    def test_3c_a_refusal_by_the_store_says_why(self):
+        # Two Patients with the identifier an A08 upserts by: the store
+        # cannot tell which to update, and the AR says so in its ERR.
+        for _ in range(2):
+            status, body, _ = post(self.courier.port, "/fhir/Patient", {
+                "resourceType": "Patient", "identifier": [{"system": "GHH", "value": "TWICE1"}]})
+            self.assertEqual(status, 201, body)
+        text = sample("adt_a08.hl7").replace("PATID1234", "TWICE1").replace("|MSG00002|", "|TWICE-A08|")
+        ack = segments(mllp_send(self.mllp, text))
+        self.assertEqual(ack["MSA"][1:3], ["AR", "TWICE-A08"])
+        self.assertIn("matches more than one", ack["ERR"][8])
+
     def test_4_every_segment_terminator_is_read(self):
         for terminator in ("\r", "\n", "\r\n"):
             text = sample("adt_a04.hl7", terminator).replace("MSGA04", "TERM" + str(len(terminator)) +
@@ -240,6 +252,10 @@ class MllpTest(unittest.TestCase):
             ack = segments(conn.ack())
             self.assertEqual(ack["MSA"][1:3], ["AR", "SIU1"])
             self.assertTrue(ack["ERR"][3].startswith("200^"))
+            # Read but refused: kept too, under its own tag.
+            kept = search(self.courier.port, "Binary?_tag=" +
+                          urllib.parse.quote("http://courier.example/fhir/tags|refused-hl7v2"))
+            self.assertIn(b"|SIU1|", b"".join(base64.b64decode(e["resource"]["data"]) for e in kept["entry"]))
         finally:
             conn.close()
 
