@@ -198,6 +198,9 @@ MessageMap read_message_map(const YAML::Node& root, const fs::path& file) {
     rule.links = read_pairs(node["links"]);
     rule.linked_from = read_pairs(node["linked-from"]);
     rule.defaults = read_pairs(node["defaults"]);
+    if (const YAML::Node by_event = node["set-by-event"])
+      for (const auto& entry : by_event)
+        rule.set_by_event[entry.first.as<std::string>()] = read_pairs(entry.second);
     map.rules.push_back(std::move(rule));
   }
   return map;
@@ -258,6 +261,12 @@ MapSet MapSet::load(const std::string& folder) {
       for (const auto& [path, value] : rule.defaults) {
         if (const std::string problem = path_problem(made->second.resource, path); !problem.empty())
           fail(file, rule.segment + " defaults " + path + ": " + problem);
+      }
+      for (const auto& [event, values] : rule.set_by_event) {
+        for (const auto& [path, value] : values) {
+          if (const std::string problem = path_problem(made->second.resource, path); !problem.empty())
+            fail(file, rule.segment + " set-by-event " + event + " " + path + ": " + problem);
+        }
       }
     }
     const std::string type = map.structure.substr(0, map.structure.find('_'));

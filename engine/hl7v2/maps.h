@@ -81,6 +81,9 @@ struct SegmentRule {
   // Values for elements FHIR requires that the message left empty:
   // {status: unknown}.
   std::vector<std::pair<std::string, std::string>> defaults;
+  // Values the event itself implies, whatever the segment says, by trigger
+  // event: {A03: {status: finished}} (a discharge ends the encounter).
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> set_by_event;
 };
 
 // A message structure's segment grammar (schemas/hl7v2/maps/structures):

@@ -663,6 +663,11 @@ std::optional<std::string> Converter::run(ConvertError& error) {
             Made{map->resource, std::move(root), std::string(segment.name()), {}, false, std::nullopt});
       }
       apply_segment(*map, segment, *made_[index].root);
+      if (const auto implied = rule.set_by_event.find(message_.trigger_event());
+          implied != rule.set_by_event.end()) {
+        for (const auto& [path, value] : implied->second)
+          write_leaf(resolve(*made_[index].root, path, "r1"), value);
+      }
       made_[index].defaults.insert(made_[index].defaults.end(), rule.defaults.begin(), rule.defaults.end());
       latest[map->resource] = index;
       for (const auto& link : rule.links) links.push_back({index, link});

@@ -300,6 +300,14 @@ BOOST_AUTO_TEST_CASE(oru_r01_becomes_a_report_with_its_observations) {
   BOOST_TEST(observations[0]["effectiveDateTime"] == "2024-01-31T14:00:00+01:00");
 }
 
+BOOST_AUTO_TEST_CASE(the_event_sets_the_encounter_status) {
+  // PV1 says an inpatient (in progress) in each; the event says more.
+  BOOST_TEST(resources_of(convert("adt_a01.hl7"), "Encounter").at(0)["status"] == "in-progress");
+  BOOST_TEST(resources_of(convert("adt_a03.hl7"), "Encounter").at(0)["status"] == "finished");
+  BOOST_TEST(resources_of(convert("adt_a11.hl7"), "Encounter").at(0)["status"] == "cancelled");
+  BOOST_TEST(resources_of(convert("adt_a13.hl7"), "Encounter").at(0)["status"] == "in-progress");
+}
+
 BOOST_AUTO_TEST_CASE(an_order_and_its_results_name_one_service_request) {
   // ORC-2 and OBR-2 both hold the placer number (the usual case): it is the
   // ServiceRequest's identifier, and the order and its report share it.
