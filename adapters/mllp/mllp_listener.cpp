@@ -432,7 +432,9 @@ class MllpListener final : public Listener {
       co_return ack_text(facts, hl7v2::Ack{hl7v2::AckCode::reject, commit, why, &where}, "");
     }
     hl7v2::ConvertError convert_error;
-    std::optional<std::string> bundle = hl7v2::to_fhir(message, *maps_, settings_.convert, convert_error);
+    std::vector<hl7v2::ParseError> warnings;
+    std::optional<std::string> bundle =
+        hl7v2::to_fhir(message, *maps_, settings_.convert, convert_error, &warnings);
     if (!bundle) co_return co_await unconvertible(message, facts, commit, convert_error);
     Inbound inbound;
     inbound.listener = name();
@@ -463,6 +465,8 @@ class MllpListener final : public Listener {
     }
     // Refused by the engine (invalid once converted, no route): not stored.
     if (reply.status >= 400 && reply.status < 500) co_await keep_refused(message.write(), "refused-hl7v2");
+    // What the message was taken without: ERR segments of severity W.
+    ack.warnings = std::move(warnings);
     // MSH-15 ER and NE want no CA. An error is answered whatever MSH-15
     // says: silence would look like success.
     const bool unwanted_ca =

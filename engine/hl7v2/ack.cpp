@@ -172,6 +172,44 @@ AckFacts ack_facts_of_unreadable(std::string_view text) {
   return facts;
 }
 
+namespace {
+
+// An ERR segment: where (segment ^ sequence ^ field, each left empty when
+// unknown), the table 0357 code, the severity (E error, W warning) and the
+// reason for a person (ERR-8).
+void append_err(std::string& out, const AckFacts& facts, const ParseError& error, char severity) {
+  const Delimiters& d = facts.delimiters;
+  const char f = d.field;
+  std::string segment, sequence, field;
+  if (!error.segment_name.empty()) {
+    segment = escape(error.segment_name, d);
+    sequence = std::to_string(error.segment_index == 0 ? 1 : error.segment_index);
+    if (error.field > 0) field = std::to_string(error.field);
+  }
+  const std::string c{d.component};
+  out += "ERR";
+  out += f;
+  if (old_err_layout(facts.version)) {
+    // ERR-1 (2.3, 2.4): segment ^ sequence ^ field ^ code as a CE in sub-components.
+    const std::string s{d.subcomponent};
+    out += segment + c + sequence + c + field + c + std::to_string(error.code) + s +
+           escape(error_name(error.code), d) + s + "HL70357";
+  } else {
+    // ERR-2 location, ERR-3 code, ERR-4 severity, ERR-8 user message.
+    out += f;
+    out += segment.empty() ? std::string() : segment + c + sequence + (field.empty() ? "" : c + field);
+    out += f;
+    out += std::to_string(error.code) + c + escape(error_name(error.code), d) + c + "HL70357";
+    out += f;
+    out += severity;
+    out += std::string(4, f);
+    out += escape(error.reason, d);
+  }
+  out += '\r';
+}
+
+}  // namespace
+
 std::string write_ack(const AckFacts& facts, const Ack& ack, std::string_view control_id,
                       std::string_view timestamp) {
   const Delimiters& d = facts.delimiters;
@@ -224,35 +262,12 @@ std::string write_ack(const AckFacts& facts, const Ack& ack, std::string_view co
   out += '\r';
 
   if (ack.code != AckCode::accept) {
-    const int code = ack.error != nullptr ? ack.error->code : 207;
-    // Location: segment ^ sequence ^ field, each left empty when unknown.
-    std::string segment, sequence, field;
-    if (ack.error != nullptr && !ack.error->segment_name.empty()) {
-      segment = escape(ack.error->segment_name, d);
-      sequence = std::to_string(ack.error->segment_index == 0 ? 1 : ack.error->segment_index);
-      if (ack.error->field > 0) field = std::to_string(ack.error->field);
-    }
-    const std::string c{d.component};
-    out += "ERR";
-    out += f;
-    if (old_err_layout(facts.version)) {
-      // ERR-1 (2.3, 2.4): segment ^ sequence ^ field ^ code as a CE in sub-components.
-      const std::string s{d.subcomponent};
-      out += segment + c + sequence + c + field + c + std::to_string(code) + s + escape(error_name(code), d) +
-             s + "HL70357";
-    } else {
-      // ERR-2 location, ERR-3 code, ERR-4 severity, ERR-8 user message.
-      out += f;
-      out += segment.empty() ? std::string() : segment + c + sequence + (field.empty() ? "" : c + field);
-      out += f;
-      out += std::to_string(code) + c + escape(error_name(code), d) + c + "HL70357";
-      out += f;
-      out += "E";
-      out += std::string(4, f);
-      out += escape(ack.text, d);
-    }
-    out += '\r';
+    ParseError error = ack.error != nullptr ? *ack.error : ParseError{};
+    if (ack.error == nullptr) error.code = 207;
+    error.reason = ack.text;
+    append_err(out, facts, error, 'E');
   }
+  for (const ParseError& warning : ack.warnings) append_err(out, facts, warning, 'W');
   return out;
 }
 

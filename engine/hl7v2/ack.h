@@ -5,6 +5,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "engine/hl7v2/message.h"
 
@@ -45,6 +46,9 @@ struct Ack {
   std::string text;     // MSA-3 / ERR-8: no patient data
   // Where the problem is, with its table 0357 code, for AE/AR.
   const ParseError* error = nullptr;
+  // Values the message was taken without (a date that is no date, a code
+  // no map lists): ERR segments of severity W, whatever the code.
+  std::vector<ParseError> warnings{};
   // An application ACK of enhanced mode, sent as a message of its own: it
   // asks its receiver for a commit ACK (MSH-15 AL, MSH-16 NE).
   bool asks_commit = false;

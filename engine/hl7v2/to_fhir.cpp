@@ -137,6 +137,7 @@ class Converter {
       : message_(message), maps_(maps), options_(options), registry_(fhir::TypeRegistry::r4()) {}
 
   std::optional<std::string> run(ConvertError& error);
+  std::vector<ParseError> take_warnings() { return std::move(warnings_); }
 
  private:
   struct Made {
@@ -161,7 +162,9 @@ class Converter {
   void apply_datatype(const FieldMap& map, const Source& source, const Target& target);
   void apply_chain(const MapRow& row, const FieldMap& map, const Source& source, const Target& target);
   void qualify_chain_identifiers();
-  void write_leaf(const Target& target, const std::string& value);
+  // Why `value` could not be written, or "" (written, or nowhere to write).
+  std::string write_leaf(const Target& target, const std::string& value);
+  void warn(const Source& source, std::string reason, int code);
   std::string coding_system_uri(const std::string& name) const;
   void apply_vocabulary(const std::string& name, const Source& source, const Target& target);
 
@@ -180,6 +183,7 @@ class Converter {
   // The elements that refer to resources rows made, and which.
   std::vector<std::pair<Target, std::size_t>> created_references_;
   std::string bundle_id_;
+  std::vector<ParseError> warnings_;
 };
 
 Node* Converter::slot(Node& owner, const std::string& name, const std::string& key) {
@@ -312,7 +316,7 @@ void Converter::apply_row(const MapRow& row, const Source& source, Target target
   } else if (!row.map.empty()) {
     if (const FieldMap* map = maps_.field_map(row.map)) apply_datatype(*map, source, target);
   } else {
-    write_leaf(target, text(source));
+    if (std::string why = write_leaf(target, text(source)); !why.empty()) warn(source, std::move(why), 102);
   }
   if (!row.vocabulary.empty() && !row.assign) apply_vocabulary(row.vocabulary, source, target);
 }
@@ -399,10 +403,22 @@ std::string Converter::coding_system_uri(const std::string& name) const {
   return name;
 }
 
-void Converter::write_leaf(const Target& target, const std::string& value) {
-  if (value.empty()) return;
+// A value the message was taken without, for the ACK to say (ERR, severity
+// W): where it is, and why, never what it is.
+void Converter::warn(const Source& source, std::string reason, int code) {
+  std::size_t sequence = 0;
+  for (const Segment& segment : message_.segments()) {
+    if (segment.name() == source.segment->name()) ++sequence;
+    if (&segment == source.segment) break;
+  }
+  warnings_.push_back(
+      ParseError{std::move(reason), sequence, std::string(source.segment->name()), source.field, code});
+}
+
+std::string Converter::write_leaf(const Target& target, const std::string& value) {
+  if (value.empty()) return {};
   Node* node = instance(target);
-  if (node == nullptr || node->type == nullptr || !node->type->is_primitive()) return;
+  if (node == nullptr || node->type == nullptr || !node->type->is_primitive()) return {};
   const fhir::Primitive primitive = node->type->primitive;
   std::string converted = value;
   if (is_time(primitive)) {
@@ -423,6 +439,8 @@ void Converter::write_leaf(const Target& target, const std::string& value) {
     converted = json_number(value);
   }
   node->value = converted;
+  if (!converted.empty()) return {};
+  return "not a valid " + node->type->name + " for " + target.name + "; left out";
 }
 
 void Converter::apply_vocabulary(const std::string& name, const Source& source, const Target& target) {
@@ -430,9 +448,17 @@ void Converter::apply_vocabulary(const std::string& name, const Source& source, 
   if (vocabulary == nullptr) return;
   const std::string code = text(source.component == 0 ? source.child(1) : source);
   const auto found = vocabulary->codes.find(code);
-  if (found == vocabulary->codes.end()) return;  // an unlisted code stays as v2 wrote it
-  const Coding& coding = found->second;
   Node* node = instance(target);
+  if (found == vocabulary->codes.end()) {
+    // An unlisted code stays as v2 wrote it in a Coding; a FHIR code it
+    // would make invalid (Patient.gender "X"), so there it is left out.
+    if (node != nullptr && node->type != nullptr && node->type->is_primitive() && !node->value.empty()) {
+      node->value.clear();
+      warn(source, "a code " + name + " does not list; " + target.name + " left out", 103);
+    }
+    return;
+  }
+  const Coding& coding = found->second;
   if (node == nullptr || node->type == nullptr) return;
   if (node->type->is_primitive()) {
     node->value = coding.code;
@@ -851,8 +877,11 @@ std::string fhir_time(std::string_view v2, TimeKind kind, const std::string& def
 }
 
 std::optional<std::string> to_fhir(const Message& message, const MapSet& maps, const ConvertOptions& options,
-                                   ConvertError& error) {
-  return Converter(message, maps, options).run(error);
+                                   ConvertError& error, std::vector<ParseError>* warnings) {
+  Converter converter(message, maps, options);
+  std::optional<std::string> bundle = converter.run(error);
+  if (warnings != nullptr) *warnings = converter.take_warnings();
+  return bundle;
 }
 
 }  // namespace courier::hl7v2

@@ -37,8 +37,11 @@ struct ConvertError {
 };
 
 // The message Bundle as FHIR JSON, or why the message cannot be converted.
+// `warnings`, when given, gets the values the Bundle was made without: where
+// each is and why it could not be converted (table 0357: 102 a data type
+// error, 103 a code no vocabulary map lists).
 std::optional<std::string> to_fhir(const Message& message, const MapSet& maps, const ConvertOptions& options,
-                                   ConvertError& error);
+                                   ConvertError& error, std::vector<ParseError>* warnings = nullptr);
 
 // "20240131124500.123+0100" → "2024-01-31T12:45:00.123+01:00"; the kind of
 // FHIR value says how much is kept ("date" keeps the date). Empty when the

@@ -300,6 +300,42 @@ BOOST_AUTO_TEST_CASE(oru_r01_becomes_a_report_with_its_observations) {
   BOOST_TEST(observations[0]["effectiveDateTime"] == "2024-01-31T14:00:00+01:00");
 }
 
+BOOST_AUTO_TEST_CASE(values_that_do_not_convert_are_left_out_and_said) {
+  // PID-7 no date, PID-8 a sex no map lists: taken without them (an invalid
+  // gender would make the Patient invalid FHIR), and each is a warning that
+  // says where and why, and becomes an ERR of severity W in the ACK.
+  std::string text = sample("adt_a01.hl7");
+  text.replace(text.find("|19610615|M|"), 12, "|19611399|X|");
+  const hl7v2::Message message = parse(text);
+  hl7v2::ConvertError error;
+  std::vector<hl7v2::ParseError> warnings;
+  const std::optional<std::string> bundle =
+      hl7v2::to_fhir(message, maps(), hl7v2::ConvertOptions{"+01:00"}, error, &warnings);
+  BOOST_TEST_REQUIRE(bundle.has_value());
+  const json patient = resources_of(json::parse(*bundle), "Patient").at(0);
+  BOOST_TEST(!patient.contains("birthDate"));
+  BOOST_TEST(!patient.contains("gender"));
+  BOOST_TEST_REQUIRE(warnings.size() == 2u);
+  BOOST_TEST(warnings[0].segment_name == "PID");
+  BOOST_TEST(warnings[0].field == 7u);
+  BOOST_TEST(warnings[0].code == 102);
+  BOOST_TEST(warnings[1].field == 8u);
+  BOOST_TEST(warnings[1].code == 103);
+  BOOST_TEST(warnings[0].reason.find("1399") == std::string::npos);  // where and why, not what
+
+  hl7v2::Ack ack;
+  ack.warnings = warnings;
+  const hl7v2::Message written = parse(hl7v2::write_ack(hl7v2::ack_facts(message), ack, "ACK9", "20240131"));
+  std::vector<const hl7v2::Segment*> errs;
+  for (const hl7v2::Segment& segment : written.segments())
+    if (segment.name() == "ERR") errs.push_back(&segment);
+  BOOST_TEST_REQUIRE(errs.size() == 2u);
+  BOOST_TEST(written.value(*written.find("MSA"), 1) == "AA");
+  BOOST_TEST(errs[0]->raw(2) == "PID^1^7");
+  BOOST_TEST(written.value(*errs[0], 4) == "W");
+  BOOST_TEST(written.value(*errs[1], 3, 1, 1) == "103");
+}
+
 BOOST_AUTO_TEST_CASE(the_event_sets_the_encounter_status) {
   // PV1 says an inpatient (in progress) in each; the event says more.
   BOOST_TEST(resources_of(convert("adt_a01.hl7"), "Encounter").at(0)["status"] == "in-progress");
