@@ -170,8 +170,10 @@ std::optional<Message> Message::parse(std::string_view text, ParseError& error, 
     }
     const std::string_view name = line.substr(0, 3);
     if (!valid_segment_name(name) || (line.size() > 3 && line[3] != separator)) {
-      error = error_at("a segment does not begin with a three-character name and the field separator", i + 1,
-                       name, 0, 100);
+      // Its name may be any bytes, so the ERR cannot name it: its place can.
+      error = error_at("segment " + std::to_string(i + 1) +
+                           " does not begin with a three-character name and the field separator",
+                       i + 1, name, 0, 100);
       return std::nullopt;
     }
     if (i > 0 && name == "MSH") {

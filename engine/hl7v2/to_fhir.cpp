@@ -111,6 +111,15 @@ std::string host_offset(int year, int month, int day, int hour, int minute) {
          two(static_cast<int>(magnitude % 60));
 }
 
+// FHIR strings hold no control characters but tab, CR and LF (the line
+// break v2 escapes as .br becomes one).
+bool has_control_character(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 && c != '\t' && c != '\r' && c != '\n';
+  });
+}
+
 bool all_digits(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(),
                                       [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
@@ -165,6 +174,9 @@ class Converter {
   // Why `value` could not be written, or "" (written, or nowhere to write).
   std::string write_leaf(const Target& target, const std::string& value);
   void warn(const Source& source, std::string reason, int code);
+  // The message cannot be converted as it is: the first such value, where it is.
+  void refuse(const Source& source, const std::string& what);
+  std::size_t sequence_of(const Segment& segment) const;
   std::string coding_system_uri(const std::string& name) const;
   void apply_vocabulary(const std::string& name, const Source& source, const Target& target);
 
@@ -184,6 +196,7 @@ class Converter {
   std::vector<std::pair<Target, std::size_t>> created_references_;
   std::string bundle_id_;
   std::vector<ParseError> warnings_;
+  std::optional<ConvertError> refused_;
 };
 
 Node* Converter::slot(Node& owner, const std::string& name, const std::string& key) {
@@ -316,7 +329,9 @@ void Converter::apply_row(const MapRow& row, const Source& source, Target target
   } else if (!row.map.empty()) {
     if (const FieldMap* map = maps_.field_map(row.map)) apply_datatype(*map, source, target);
   } else {
-    if (std::string why = write_leaf(target, text(source)); !why.empty()) warn(source, std::move(why), 102);
+    const std::string value = text(source);
+    if (has_control_character(value)) return refuse(source, "a control character, which FHIR does not allow");
+    if (std::string why = write_leaf(target, value); !why.empty()) warn(source, std::move(why), 102);
   }
   if (!row.vocabulary.empty() && !row.assign) apply_vocabulary(row.vocabulary, source, target);
 }
@@ -406,13 +421,27 @@ std::string Converter::coding_system_uri(const std::string& name) const {
 // A value the message was taken without, for the ACK to say (ERR, severity
 // W): where it is, and why, never what it is.
 void Converter::warn(const Source& source, std::string reason, int code) {
+  warnings_.push_back(ParseError{std::move(reason), sequence_of(*source.segment),
+                                 std::string(source.segment->name()), source.field, code});
+}
+
+void Converter::refuse(const Source& source, const std::string& what) {
+  if (refused_) return;
+  const std::string name(source.segment->name());
+  const std::size_t sequence = sequence_of(*source.segment);
+  refused_ = ConvertError{name + "-" + std::to_string(source.field) + " holds " + what, 102, name, sequence,
+                          source.field};
+}
+
+// The segment's place among the message's segments of its name (1 for the
+// first PID), as an ERR location counts.
+std::size_t Converter::sequence_of(const Segment& wanted) const {
   std::size_t sequence = 0;
   for (const Segment& segment : message_.segments()) {
-    if (segment.name() == source.segment->name()) ++sequence;
-    if (&segment == source.segment) break;
+    if (segment.name() == wanted.name()) ++sequence;
+    if (&segment == &wanted) break;
   }
-  warnings_.push_back(
-      ParseError{std::move(reason), sequence, std::string(source.segment->name()), source.field, code});
+  return sequence;
 }
 
 std::string Converter::write_leaf(const Target& target, const std::string& value) {
@@ -706,6 +735,10 @@ std::optional<std::string> Converter::run(ConvertError& error) {
     previous = &segment;
   }
 
+  if (refused_) {
+    error = std::move(*refused_);
+    return std::nullopt;
+  }
   for (Made& made : made_) {
     for (const auto& [path, value] : made.defaults) {
       const Target target = resolve(*made.root, path, "r1");

@@ -336,6 +336,24 @@ BOOST_AUTO_TEST_CASE(values_that_do_not_convert_are_left_out_and_said) {
   BOOST_TEST(written.value(*errs[1], 3, 1, 1) == "103");
 }
 
+BOOST_AUTO_TEST_CASE(a_control_character_is_refused_where_it_is) {
+  // FHIR cannot hold it, and the name it spoils cannot just be dropped: AR,
+  // naming PID-5.
+  std::string text = sample("adt_a01.hl7");
+  text.replace(text.find("Müller"), 1, "M\x01");
+  hl7v2::ConvertError error;
+  BOOST_TEST(!hl7v2::to_fhir(parse(text), maps(), hl7v2::ConvertOptions{"+01:00"}, error).has_value());
+  BOOST_TEST(error.code == 102);
+  BOOST_TEST(error.segment == "PID");
+  BOOST_TEST(error.sequence == 1u);
+  BOOST_TEST(error.field == 5u);
+  // A segment whose name is no name: the reason says which one it is.
+  hl7v2::ParseError parse_error;
+  BOOST_TEST(
+      !hl7v2::Message::parse("MSH|^~\\&|A|B|C|D|2024||ADT^A01|X1|P|2.5\rEVN|A01\rp1d|x\r", parse_error));
+  BOOST_TEST(parse_error.reason.find("segment 3 ") == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(the_event_sets_the_encounter_status) {
   // PV1 says an inpatient (in progress) in each; the event says more.
   BOOST_TEST(resources_of(convert("adt_a01.hl7"), "Encounter").at(0)["status"] == "in-progress");
