@@ -8,6 +8,8 @@
 #include "app/input.h"
 #include "engine/admission.h"
 #include "engine/config/yaml_reader.h"
+#include "engine/hl7v2/message.h"
+#include "engine/hl7v2/to_fhir.h"
 
 namespace courier::app {
 
@@ -27,8 +29,8 @@ struct Expectation {
 
 struct Case {
   std::string name;
-  std::string input;  // resolved path
-  std::string listener;
+  std::string input;     // resolved path
+  std::string listener;  // "" for the config's first listener of the input's kind
   bool async = false;
   Expectation expect;
 };
@@ -46,8 +48,7 @@ std::optional<std::vector<std::string>> string_list(const YAML::Node& node, cons
   return out;
 }
 
-std::vector<Case> read_cases(const std::string& path, const std::string& default_listener,
-                             std::vector<std::string>& errors) {
+std::vector<Case> read_cases(const std::string& path, std::vector<std::string>& errors) {
   config::YamlReader reader(path);
   YAML::Node root;
   std::vector<Case> cases;
@@ -60,7 +61,6 @@ std::vector<Case> read_cases(const std::string& path, const std::string& default
       if (!reader.check_keys(node, {"name", "input", "listener", "async", "expect"}, where)) continue;
       Case c;
       c.name = node["name"] ? reader.scalar(node["name"], where + ".name").value_or("") : where;
-      c.listener = default_listener;
       if (node["listener"]) c.listener = reader.scalar(node["listener"], where + ".listener").value_or("");
       if (node["async"]) c.async = reader.boolean(node["async"], where + ".async").value_or(false);
       if (!node["input"] || !node["expect"]) {
@@ -100,15 +100,62 @@ std::string joined(const std::vector<std::string>& items) {
   return out + "]";
 }
 
+// The listeners a case's input arrives on by default: the first HTTP one
+// for a FHIR message, the first MLLP one for an HL7 v2 message.
+struct DefaultListeners {
+  std::string fhir;
+  std::string v2;
+};
+
+bool is_v2(std::string_view text) {
+  return text.starts_with("MSH") || text.starts_with("FHS") || text.starts_with("BHS");
+}
+
+// An HL7 v2 input becomes the FHIR message the MLLP listener would make of
+// it; what stops it there is said as the listener's AR would say it.
+std::optional<std::string> v2_to_fhir(const std::string& text, const hl7v2::MapSet* maps, std::string& why) {
+  if (maps == nullptr) {
+    why = "no HL7 v2 maps are loaded";
+    return std::nullopt;
+  }
+  if (hl7v2::is_batch(text)) {
+    why = "a batch: give each of its messages a case of its own";
+    return std::nullopt;
+  }
+  hl7v2::ParseError parse_error;
+  const std::optional<hl7v2::Message> message = hl7v2::Message::parse(text, parse_error);
+  if (!message) {
+    why = "refused (AR): " + parse_error.reason;
+    return std::nullopt;
+  }
+  hl7v2::ConvertError convert_error;
+  std::optional<std::string> bundle = hl7v2::to_fhir(*message, *maps, {}, convert_error);
+  if (!bundle) why = "refused (AR): " + convert_error.reason;
+  return bundle;
+}
+
 // What differs between the case's expectation and what courier decides; "" when nothing.
-std::string run_case(const Case& c, const route::RouteSet& routes) {
+std::string run_case(const Case& c, const route::RouteSet& routes, const hl7v2::MapSet* maps,
+                     const DefaultListeners& listeners) {
   std::string error;
   const auto body = read_input(c.input, error);
   if (!body) return error;
   Inbound in;
-  in.listener = c.listener;
-  in.body = *body;
   in.async = c.async;
+  if (is_v2(*body)) {
+    in.listener = c.listener.empty() ? listeners.v2 : c.listener;
+    std::string why;
+    std::optional<std::string> bundle = v2_to_fhir(*body, maps, why);
+    // Not converted: no route, and the listener's AR (a 400 here).
+    if (!bundle) {
+      const bool expected = c.expect.route == "none" && c.expect.status.value_or(400) == 400;
+      return expected ? std::string() : "route none, status 400: " + why;
+    }
+    in.body = std::move(*bundle);
+  } else {
+    in.listener = c.listener.empty() ? listeners.fhir : c.listener;
+    in.body = *body;
+  }
   const Admission a = admit(in, routes, {});
   const std::string route = a.route != nullptr ? a.route->name : "none";
   std::vector<std::string> destinations;
@@ -179,13 +226,20 @@ std::vector<RouteTestResult> run_route_tests(const std::string& config,
       if (std::filesystem::exists(test_file)) files.push_back(test_file.string());
     }
   }
-  const std::string listener = loaded.config.listeners.empty() ? "" : loaded.config.listeners.front()->name();
+  DefaultListeners listeners;
+  for (const auto& listener : loaded.config.listeners) {
+    const bool mllp = listener->describe().starts_with("mllp");
+    std::string& slot = mllp ? listeners.v2 : listeners.fhir;
+    if (slot.empty()) slot = listener->name();
+  }
   std::vector<std::pair<std::string, std::vector<Case>>> suites;
-  for (const std::string& file : files) suites.emplace_back(file, read_cases(file, listener, errors));
+  for (const std::string& file : files) suites.emplace_back(file, read_cases(file, errors));
   std::vector<RouteTestResult> results;
   if (!errors.empty()) return results;
+  const hl7v2::MapSet* maps = loaded.config.engine.v2_maps.get();
   for (const auto& [file, cases] : suites) {
-    for (const Case& c : cases) results.push_back({file, c.name, run_case(c, loaded.routes)});
+    for (const Case& c : cases)
+      results.push_back({file, c.name, run_case(c, loaded.routes, maps, listeners)});
   }
   return results;
 }

@@ -287,7 +287,8 @@ class Test(unittest.TestCase):
     def test_shipped_route_tests_pass(self):
         r = subprocess.run([COURIER, "test"], cwd=ROOT, capture_output=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn(b"courier test: 5 passed, 0 failed", r.stderr)
+        self.assertIn(b"courier test: 8 passed, 0 failed", r.stderr)
+        self.assertIn(b"ok    routes/v2-feeds.test.yaml: lab results go to the FHIR store", r.stdout)
 
     def test_a_failing_case_says_what_differed(self):
         with tempfile.TemporaryDirectory() as folder:
@@ -299,6 +300,17 @@ class Test(unittest.TestCase):
             self.assertEqual(r.returncode, 1)
             self.assertEqual(r.stdout.decode(), f"FAIL  {cases}: wrong expectations: route expected other, got lab-orders; "
                              "destinations expected [lis], got [lab-inbox]; status expected 202, got 200\n")
+
+    def test_a_v2_case_that_cannot_be_converted_says_why(self):
+        with tempfile.TemporaryDirectory() as folder:
+            cases = os.path.join(folder, "t.test.yaml")
+            with open(cases, "w") as f:
+                f.write("- name: an unmapped structure\n  input: " +
+                        os.path.join(ROOT, "routes", "samples", "siu_s12.hl7") + "\n  expect: { route: v2-feeds }\n")
+            r = subprocess.run([COURIER, "test", cases], cwd=ROOT, capture_output=True, timeout=60)
+            self.assertEqual(r.returncode, 1)
+            self.assertEqual(r.stdout.decode(), f"FAIL  {cases}: an unmapped structure: route none, status 400: "
+                             "refused (AR): courier has no map for message structure SIU_S12\n")
 
 
 if __name__ == "__main__":
