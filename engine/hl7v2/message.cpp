@@ -209,7 +209,7 @@ std::optional<Message> Message::parse(std::string_view text, ParseError& error, 
     return std::nullopt;
   }
   if (!is_v2_version(message.version())) {
-    error = error_at("MSH-12 must name an HL7 v2 version (2.3 to 2.8)", 1, "MSH", 12, 203);
+    error = error_at("MSH-12 must name an HL7 v2 version (2.x, such as 2.5.1)", 1, "MSH", 12, 203);
     return std::nullopt;
   }
   return message;

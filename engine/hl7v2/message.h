@@ -135,7 +135,8 @@ std::optional<Batch> parse_batch(std::string_view text, ParseError& error, const
 std::string write_batch(const Batch& batch);
 bool is_batch(std::string_view text);
 
-// "2.3" to "2.8.2": a version MSH-12 may name.
+// "2." and a digit: a version MSH-12 may name. 2.3 to 2.8 are what the maps
+// cover; older and newer ones are read the same way rather than refused.
 bool is_v2_version(std::string_view version);
 
 }  // namespace courier::hl7v2
