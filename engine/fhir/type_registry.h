@@ -110,8 +110,8 @@ class TypeRegistry {
   std::string fhir_version_;
   std::vector<std::unique_ptr<TypeInfo>> storage_;
   std::unordered_map<std::string, const TypeInfo*, NameHash, std::equal_to<>> by_name_;
-  std::vector<PropertyTable>
-      properties_;  // by TypeInfo::number: a lookup per JSON member, so no hashing of the type
+  // By TypeInfo::number: a lookup per JSON member read, so no hashing of the type.
+  std::vector<PropertyTable> properties_;
 };
 
 // The wire name of an element holding a value of `type`: "value" +
