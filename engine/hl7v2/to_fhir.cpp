@@ -491,6 +491,13 @@ void Converter::apply_vocabulary(const std::string& name, const Source& source, 
   if (node == nullptr || node->type == nullptr) return;
   if (node->type->is_primitive()) {
     node->value = coding.code;
+    // A Coding's code from a vocabulary (CX.5 as Identifier.type's code):
+    // the code means something only with the system the map names.
+    const bool in_coding = target.name == "code" && target.owner != nullptr &&
+                           target.owner->type != nullptr && target.owner->type->name == "Coding";
+    if (in_coding && !coding.system.empty())
+      if (Node* system = slot(*target.owner, "system", "[1]"); system != nullptr && system->value.empty())
+        system->value = coding.system;
     return;
   }
   Node* coding_node = node;

@@ -354,6 +354,15 @@ BOOST_AUTO_TEST_CASE(a_control_character_is_refused_where_it_is) {
   BOOST_TEST(parse_error.reason.find("segment 3 ") == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(an_identifier_type_code_comes_with_its_system) {
+  // CX.5 MR maps to Identifier.type.coding.code by a vocabulary: the system
+  // the vocabulary names comes with it.
+  const json patient = resources_of(convert("adt_a01.hl7"), "Patient").at(0);
+  const json& coding = patient["identifier"][0]["type"]["coding"][0];
+  BOOST_TEST(coding["code"] == "MR");
+  BOOST_TEST(coding["system"] == "http://terminology.hl7.org/CodeSystem/v2-0203");
+}
+
 BOOST_AUTO_TEST_CASE(the_event_sets_the_encounter_status) {
   // PV1 says an inpatient (in progress) in each; the event says more.
   BOOST_TEST(resources_of(convert("adt_a01.hl7"), "Encounter").at(0)["status"] == "in-progress");
