@@ -481,7 +481,8 @@ void Converter::apply_vocabulary(const std::string& name, const Source& source, 
   if (found == vocabulary->codes.end()) {
     // An unlisted code stays as v2 wrote it in a Coding; a FHIR code it
     // would make invalid (Patient.gender "X"), so there it is left out.
-    if (node != nullptr && node->type != nullptr && node->type->is_primitive() && !node->value.empty()) {
+    if (node != nullptr && node->type != nullptr && node->type->primitive == fhir::Primitive::code &&
+        !node->value.empty()) {
       node->value.clear();
       warn(source, "a code " + name + " does not list; " + target.name + " left out", 103);
     }
