@@ -99,20 +99,34 @@ std::string plain(std::string_view text) {
   return out;
 }
 
+// A header segment's fields (MSH, FHS, BHS), read without parsing it, for
+// a message that may not parse: element k is field k + 2 (field 1 is the
+// separator itself, line[3]).
+std::vector<std::string_view> header_fields(std::string_view line) {
+  std::vector<std::string_view> fields;
+  if (line.size() < 4) return fields;
+  const char separator = line[3];
+  for (std::size_t start = 4;;) {
+    const std::size_t next = line.find(separator, start);
+    fields.push_back(
+        line.substr(start, next == std::string_view::npos ? std::string_view::npos : next - start));
+    if (next == std::string_view::npos) return fields;
+    start = next + 1;
+  }
+}
+
+// Field n (from 2) of what header_fields read, or "" when absent.
+std::string_view header_field(const std::vector<std::string_view>& fields, std::size_t n) {
+  return n >= 2 && n - 2 < fields.size() ? fields[n - 2] : std::string_view();
+}
+
 }  // namespace
 
 std::string batch_reply_header(std::string_view header, std::string_view control_id,
                                std::string_view timestamp) {
   const char separator = header.size() > 3 ? header[3] : '|';
-  std::vector<std::string_view> parts;  // parts[k] is xHS-(k+1), parts[0] the name
-  for (std::size_t start = 0;;) {
-    const std::size_t next = header.find(separator, start);
-    parts.push_back(
-        header.substr(start, next == std::string_view::npos ? std::string_view::npos : next - start));
-    if (next == std::string_view::npos) break;
-    start = next + 1;
-  }
-  const auto field = [&](std::size_t n) { return n - 1 < parts.size() ? parts[n - 1] : std::string_view(); };
+  const std::vector<std::string_view> parts = header_fields(header);
+  const auto field = [&](std::size_t n) { return header_field(parts, n); };
   std::string out(header.substr(0, 3));
   // xHS-2 to xHS-12; 8 to 10 (security, batch name, comment) stay empty.
   const std::string_view fields[] = {field(2), field(5), field(6), field(3),   field(4), timestamp,
@@ -132,19 +146,8 @@ AckFacts ack_facts_of_unreadable(std::string_view text) {
   // Use the message's own delimiters when they look usable, else defaults.
   const char separator = line[3];
   if (std::isalnum(static_cast<unsigned char>(separator)) || separator < 0x20) return facts;
-  std::vector<std::string_view> fields;
-  std::size_t start = 4;
-  while (start <= line.size()) {
-    const std::size_t next = line.find(separator, start);
-    fields.push_back(
-        line.substr(start, next == std::string_view::npos ? std::string_view::npos : next - start));
-    if (next == std::string_view::npos) break;
-    start = next + 1;
-  }
-  // fields[0] is MSH-2, fields[n] is MSH-(n+2).
-  auto field = [&](std::size_t n) {
-    return n >= 2 && n - 2 < fields.size() ? fields[n - 2] : std::string_view();
-  };
+  const std::vector<std::string_view> fields = header_fields(line);
+  const auto field = [&](std::size_t n) { return header_field(fields, n); };
   const std::string_view encoding = field(2);
   // Answer in the message's own delimiters only when they are a usable set;
   // otherwise the defaults, so the ACK itself can be read.
