@@ -20,6 +20,7 @@
 #include "engine/message/message_info.h"
 #include "engine/message/response_builder.h"
 #include "engine/rest/embedded_sender.h"
+#include "engine/rest/merging_sender.h"
 #include "engine/rest/observed_store.h"
 #include "engine/rest/rest_api.h"
 #include "engine/rest/rest_call.h"
@@ -909,6 +910,8 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         return fail_for_good(key, "cannot be reached by a REST call: " + why, {}, "failed");
       }
       sender = destination->endpoint.empty() ? embedded_sender_ : sender_for(destination->pattern);
+      if (sender != nullptr && destination->interaction == route::Interaction::merge)
+        sender = rest::make_merging_sender(std::move(sender));
     } else {
       out.body = head.record.body.empty() ? message_body(*head.conversation) : head.record.body;
       out.format = head.conversation->format;

@@ -80,6 +80,7 @@ std::variant<EntryRequest, std::string> entry_request(const fhir::Element& resou
       if (id.empty()) return "the focus " + type + " has no id to update it by";
       return EntryRequest{"PUT", type + "/" + std::string(id), {}};
     case route::Interaction::upsert:
+    case route::Interaction::merge:
       if (!by_identifier.empty()) return EntryRequest{"PUT", type + "?" + by_identifier, {}};
       if (id.empty()) return "the focus " + type + " has neither an identifier nor an id to upsert it by";
       return EntryRequest{"PUT", type + "/" + std::string(id), {}};
@@ -212,7 +213,8 @@ std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
   }
 
   RestCall call;
-  if (writes.size() == 1 && !whole_message) {
+  // A merge is always a transaction: the merging sender rewrites its entries.
+  if (writes.size() == 1 && !whole_message && interaction != route::Interaction::merge) {
     auto& [resource, request] = writes.front();
     call.method = request.method;
     call.path = request.url;

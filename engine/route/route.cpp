@@ -343,10 +343,11 @@ class RouteReader {
       d.async = yaml_.choice(node["mode"], where + ".mode", {"sync", "async"}) == "async";
     if (node["interaction"] && d.pattern == Pattern::rest) {
       const auto interaction = yaml_.choice(node["interaction"], where + ".interaction",
-                                            {"create", "update", "upsert", "transaction"});
+                                            {"create", "update", "upsert", "merge", "transaction"});
       d.interaction = interaction == "create"        ? Interaction::create
                       : interaction == "update"      ? Interaction::update
                       : interaction == "transaction" ? Interaction::transaction
+                      : interaction == "merge"       ? Interaction::merge
                                                      : Interaction::upsert;
     }
     if (node["ack-timeout"]) {

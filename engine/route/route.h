@@ -55,6 +55,7 @@ enum class Interaction {
   create,      // POST [base]/Type (If-None-Exist by identifier, when it has one)
   update,      // PUT [base]/Type/id
   upsert,      // PUT [base]/Type?identifier=system|value: conditional update
+  merge,       // as upsert, merged into the server's copy (rest/merging_sender.h)
   transaction  // every resource of the message in one transaction Bundle
 };
 

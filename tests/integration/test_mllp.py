@@ -208,6 +208,30 @@ class MllpTest(unittest.TestCase):
         self.assertEqual(ack["MSA"][1:3], ["AR", "TWICE-A08"])
         self.assertIn("matches more than one", ack["ERR"][8])
 
+    def test_3d_a_message_with_part_of_a_record_keeps_the_rest(self):
+        # The results feed's PID (test_3) had neither address nor phone:
+        # the A08's stay.
+        patient = self.patient()
+        self.assertEqual(patient["address"][0]["line"], ["1300 S OAK ROAD"])
+        self.assertEqual(patient["telecom"][0]["value"], "(919)555-0100")
+        # A merge retires the old record without wiping it.
+        prior = (sample("adt_a08.hl7").replace("PATID1234", "PATID9999").replace("|MSG00002|", "|PRIOR-A08|")
+                 .replace("Müller^Jürgen^Q^Jr^Dr", "Mueller^Juergen"))
+        self.assertEqual(segments(mllp_send(self.mllp, prior))["MSA"][1:3], ["AA", "PRIOR-A08"])
+        merge = sample("adt_a40.hl7").replace("|MSG00040|", "|MERGE-A40|")
+        self.assertEqual(segments(mllp_send(self.mllp, merge))["MSA"][1:3], ["AA", "MERGE-A40"])
+        found = search(self.courier.port, "Patient?identifier=" + urllib.parse.quote("GHH|PATID9999"))
+        self.assertEqual(found["total"], 1)
+        retired = found["entry"][0]["resource"]
+        self.assertEqual(retired["active"], False)
+        self.assertEqual(retired["link"][0]["type"], "replaced-by")
+        self.assertEqual(retired["link"][0]["other"]["reference"], "Patient/" + patient["id"])
+        self.assertEqual(retired["name"][0]["family"], "Mueller")
+        self.assertEqual(retired["address"][0]["line"], ["1300 S OAK ROAD"])
+        survivor = self.patient()
+        self.assertEqual(survivor["telecom"][0]["value"], "(919)555-0100")
+        self.assertEqual(survivor["name"][0]["family"], "Müller")
+
     def test_4_every_segment_terminator_is_read(self):
         for terminator in ("\r", "\n", "\r\n"):
             text = sample("adt_a04.hl7", terminator).replace("MSGA04", "TERM" + str(len(terminator)) +

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/fhir/codec.h"
+#include "engine/rest/merging_sender.h"
 #include "engine/rest/rest_call.h"
 
 using namespace courier;
@@ -103,6 +104,17 @@ BOOST_AUTO_TEST_CASE(transaction_carries_every_resource_but_the_header) {
   BOOST_TEST(body["entry"][1]["request"]["url"] == "Patient/pat");
 }
 
+BOOST_AUTO_TEST_CASE(merge_is_a_transaction_of_conditional_updates_even_for_one_resource) {
+  const rest::RestCall c =
+      call_for(order_message(), destination(route::Pattern::rest, route::Interaction::merge));
+  BOOST_TEST(c.method + " " + c.path == "POST ");
+  const json body = json::parse(c.body);
+  BOOST_TEST(body["type"] == "transaction");
+  BOOST_REQUIRE(body["entry"].size() == 1u);
+  BOOST_TEST(body["entry"][0]["request"]["method"] == "PUT");
+  BOOST_TEST(body["entry"][0]["request"]["url"] == "ServiceRequest?identifier=urn:oid:1.2|ORD%207");
+}
+
 BOOST_AUTO_TEST_CASE(requests_for_fillers_are_tagged_actionable_and_created) {
   for (route::Pattern pattern : {route::Pattern::request, route::Pattern::queue}) {
     const rest::RestCall c = call_for(order_message(), destination(pattern, route::Interaction::upsert));
@@ -130,6 +142,152 @@ BOOST_AUTO_TEST_CASE(locations_name_resources) {
   BOOST_TEST(rest::resource_of_location("http://h/fhir/ServiceRequest/12/_history/1") == "ServiceRequest/12");
   BOOST_TEST(rest::resource_of_location("ServiceRequest/12") == "ServiceRequest/12");
   BOOST_TEST(rest::resource_of_location("") == "");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+namespace {
+
+fhir::Element resource_of(const json& j) {
+  auto parsed = fhir::parse_json(j.dump());
+  BOOST_REQUIRE(parsed.ok());
+  return std::move(*parsed.resource);
+}
+
+// A FHIR server that answers each call with the next scripted answer and
+// keeps what it was sent.
+class ScriptedServer final : public delivery::Sender {
+ public:
+  std::vector<delivery::Outbound> calls;
+  std::vector<std::pair<int, json>> answers;
+
+  void send(delivery::Outbound message, std::function<void(delivery::SendOutcome)> done) override {
+    calls.push_back(message);
+    BOOST_REQUIRE(calls.size() <= answers.size());
+    delivery::SendOutcome outcome;
+    outcome.status = answers[calls.size() - 1].first;
+    outcome.body = answers[calls.size() - 1].second.dump();
+    delivery::classify_status(outcome, false);
+    done(std::move(outcome));
+  }
+};
+
+// The patient as an ADT stored it: version 3, two identifiers, an address.
+const json stored_patient = {{"resourceType", "Patient"},
+                             {"id", "p1"},
+                             {"meta", {{"versionId", "3"}, {"source", "http://courier"}}},
+                             {"identifier",
+                              {{{"system", "urn:mrn"}, {"value", "1"}},
+                               {{"system", "http://hl7.org/fhir/sid/us-ssn"}, {"value", "9"}}}},
+                             {"name", {{{"family", "Everyman"}, {"given", {"Adam"}}}}},
+                             {"address", {{{"city", "Ann Arbor"}}}},
+                             {"deceasedBoolean", false}};
+
+json searchset(const std::vector<json>& resources) {
+  json entries = json::array();
+  for (const json& r : resources) entries.push_back({{"resource", r}, {"search", {{"mode", "match"}}}});
+  return {{"resourceType", "Bundle"}, {"type", "searchset"}, {"total", resources.size()}, {"entry", entries}};
+}
+
+json batch_response(const json& found) {
+  return {{"resourceType", "Bundle"},
+          {"type", "batch-response"},
+          {"entry", {{{"resource", found}, {"response", {{"status", "200 OK"}}}}}}};
+}
+
+const json patient_transaction = {
+    {"resourceType", "Bundle"},
+    {"type", "transaction"},
+    {"entry",
+     {{{"fullUrl", "urn:uuid:p"},
+       {"resource",
+        {{"resourceType", "Patient"},
+         {"meta", {{"source", "http://courier/v2"}}},
+         {"identifier", {{{"system", "urn:mrn"}, {"value", "1"}}}},
+         {"name", {{{"family", "Everyman"}, {"given", {"Adam", "A"}}}}},
+         {"deceasedDateTime", "2026-11-01"}}},
+       {"request", {{"method", "PUT"}, {"url", "Patient?identifier=urn:mrn|1"}}}}}}};
+
+delivery::SendOutcome merge_through(const std::shared_ptr<ScriptedServer>& server) {
+  delivery::Outbound out;
+  out.body = patient_transaction.dump();
+  out.message_exchange = false;
+  std::optional<delivery::SendOutcome> result;
+  rest::make_merging_sender(server)->send(out, [&](delivery::SendOutcome o) { result = std::move(o); });
+  BOOST_REQUIRE(result.has_value());
+  return *result;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(merge)
+
+BOOST_AUTO_TEST_CASE(what_the_message_leaves_out_is_kept_and_identifiers_accumulate) {
+  const fhir::Element incoming = resource_of(patient_transaction["entry"][0]["resource"]);
+  const json merged =
+      json::parse(fhir::write_json(rest::merged_resource(resource_of(stored_patient), incoming)));
+  BOOST_TEST(merged["id"] == "p1");
+  BOOST_TEST(merged["meta"]["versionId"] == "3");
+  BOOST_TEST(merged["meta"]["source"] == "http://courier/v2");
+  BOOST_TEST(merged["name"][0]["given"].size() == 2u);      // replaced by the message's
+  BOOST_TEST(merged["address"][0]["city"] == "Ann Arbor");  // kept: the message has none
+  BOOST_TEST(merged["deceasedDateTime"] == "2026-11-01");   // a choice replaces its other type
+  BOOST_TEST(!merged.contains("deceasedBoolean"));
+  BOOST_REQUIRE(merged["identifier"].size() == 2u);  // the repeated one once, the message's first
+  BOOST_TEST(merged["identifier"][0]["system"] == "urn:mrn");
+  BOOST_TEST(merged["identifier"][1]["value"] == "9");
+}
+
+BOOST_AUTO_TEST_CASE(reads_then_writes_the_merge_pinned_to_the_version_read) {
+  auto server = std::make_shared<ScriptedServer>();
+  server->answers = {{200, batch_response(searchset({stored_patient}))},
+                     {200, {{"resourceType", "Bundle"}, {"type", "transaction-response"}}}};
+  const delivery::SendOutcome outcome = merge_through(server);
+  BOOST_TEST(outcome.status == 200);
+  BOOST_REQUIRE(server->calls.size() == 2u);
+  const json reads = json::parse(server->calls[0].body);
+  BOOST_TEST(reads["type"] == "batch");
+  BOOST_TEST(reads["entry"][0]["request"]["method"] == "GET");
+  BOOST_TEST(reads["entry"][0]["request"]["url"] == "Patient?identifier=urn:mrn|1");
+  const json write = json::parse(server->calls[1].body);
+  BOOST_TEST(write["type"] == "transaction");
+  BOOST_TEST(write["entry"][0]["fullUrl"] == "urn:uuid:p");  // references to it still resolve
+  BOOST_TEST(write["entry"][0]["request"]["url"] == "Patient/p1");
+  BOOST_TEST(write["entry"][0]["request"]["ifMatch"] == "W/\"3\"");
+  BOOST_TEST(write["entry"][0]["resource"]["address"][0]["city"] == "Ann Arbor");
+}
+
+BOOST_AUTO_TEST_CASE(a_write_in_between_makes_it_read_and_merge_again) {
+  auto server = std::make_shared<ScriptedServer>();
+  json newer = stored_patient;
+  newer["meta"]["versionId"] = "4";
+  server->answers = {{200, batch_response(searchset({stored_patient}))},
+                     {412, {{"resourceType", "OperationOutcome"}}},
+                     {200, batch_response(searchset({newer}))},
+                     {200, {{"resourceType", "Bundle"}, {"type", "transaction-response"}}}};
+  BOOST_TEST(merge_through(server).status == 200);
+  BOOST_REQUIRE(server->calls.size() == 4u);
+  BOOST_TEST(json::parse(server->calls[3].body)["entry"][0]["request"]["ifMatch"] == "W/\"4\"");
+}
+
+BOOST_AUTO_TEST_CASE(a_new_or_ambiguous_target_goes_as_the_conditional_update) {
+  for (const json& found : {searchset({}), searchset({stored_patient, stored_patient})}) {
+    auto server = std::make_shared<ScriptedServer>();
+    server->answers = {{200, batch_response(found)}, {412, {{"resourceType", "OperationOutcome"}}}};
+    const delivery::SendOutcome outcome = merge_through(server);
+    BOOST_TEST(outcome.status == 412);  // not read again: the server's answer stands
+    BOOST_REQUIRE(server->calls.size() == 2u);
+    const json write = json::parse(server->calls[1].body);
+    BOOST_TEST(write["entry"][0]["request"]["url"] == "Patient?identifier=urn:mrn|1");
+    BOOST_TEST(!write["entry"][0]["request"].contains("ifMatch"));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_read_is_the_outcome) {
+  auto server = std::make_shared<ScriptedServer>();
+  server->answers = {{503, {{"resourceType", "OperationOutcome"}}}};
+  BOOST_TEST((merge_through(server).kind == delivery::SendOutcome::Kind::transient));
+  BOOST_TEST(server->calls.size() == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -165,7 +165,7 @@ to:
       bad.path +
           ":5:75: route 'r'.to[2]: 'interaction' is for rest destinations, not 'messaging' destinations",
       bad.path +
-          ":6:43: route 'r'.to[3].interaction must be one of create, update, upsert, transaction, not "
+          ":6:43: route 'r'.to[3].interaction must be one of create, update, upsert, merge, transaction, not "
           "'upsret'; did you mean 'upsert'?",
       bad.path +
           ":7:74: route 'r'.to[4].operation must be an operation's name with its $, such as "
