@@ -1169,7 +1169,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
           "destination '" + (destination != nullptr ? destination->name : std::string()) + "': " + detail,
           {},
           std::nullopt}};
-      note(conversation, store::Event{0, "outcome", code + ": " + detail, {}, 0}, "failed");
+      // Parked, it waits for an operator's replay; otherwise it is over.
+      note(conversation, store::Event{0, "outcome", code + ": " + detail, {}, 0},
+           park ? "on-hold" : "failed");
       reply_to_placer(conversation, own_response(*conversation, code, std::move(issues)), code, nullptr);
     }
   }

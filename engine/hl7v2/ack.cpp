@@ -217,10 +217,10 @@ std::string write_ack(const AckFacts& facts, const Ack& ack, std::string_view co
                       std::string_view timestamp) {
   const Delimiters& d = facts.delimiters;
   const char f = d.field;
-  const std::string encoding{d.component, d.repetition, d.escape, d.subcomponent};
   std::string out = "MSH";
   out += f;
-  out += encoding;
+  out += {d.component, d.repetition, d.escape, d.subcomponent};
+  if (d.truncation != 0) out += d.truncation;
   // The ACK goes back the other way: its sender is the message's receiver.
   for (const std::string_view part :
        {std::string_view(facts.receiving_application), std::string_view(facts.receiving_facility),

@@ -117,6 +117,7 @@ bool read_delimiters(std::string_view line, Delimiters& delimiters, ParseError& 
   delimiters.repetition = encoding[1];
   delimiters.escape = encoding[2];
   delimiters.subcomponent = encoding[3];
+  delimiters.truncation = encoding.size() == 5 ? encoding[4] : 0;
   std::string all{delimiters.field, delimiters.component, delimiters.repetition, delimiters.escape,
                   delimiters.subcomponent};
   if (encoding.size() == 5) all += encoding[4];

@@ -18,6 +18,9 @@ struct Delimiters {
   char repetition = '~';
   char escape = '\\';
   char subcomponent = '&';
+  // MSH-2's fifth character (2.7 on, "#"), which courier does not use but
+  // repeats in its replies; 0 when the message has none.
+  char truncation = 0;
 };
 
 // The character sets MSH-18 may declare that courier reads.

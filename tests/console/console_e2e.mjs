@@ -334,7 +334,7 @@ async function main() {
       await eventually(async () => (await conversationRowFor(page, 'MRN-PARK')).id, 'the conversation');
       const { id, row } = await conversationRowFor(page, 'MRN-PARK');
       // The placer is told transient-error once retries run out; the delivery waits, parked.
-      await row.locator('td.state').getByText('failed').waitFor();
+      await row.locator('td.state').getByText('on-hold').waitFor();
       await sent;
       await row.click();
       await page.locator('#timeline g.step[data-kind="parked"]').waitFor();

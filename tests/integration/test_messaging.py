@@ -414,16 +414,16 @@ class MessagingTest(unittest.TestCase):
         detail = wait_for(lambda: (lambda d: d if d["deliveries"][0]["state"] == "parked" else None)(
             engine.conversation(conversation_id)), what="the delivery to be parked")
         delivery = detail["deliveries"][0]
-        wait_for(lambda: engine.conversations()[0]["state"] == "failed", what="the conversation to be failed")
+        wait_for(lambda: engine.conversations()[0]["state"] == "on-hold", what="the conversation to be on hold")
         self.assertIn('courier_dead_letters_total{route="orders",destination="filler"} 1', engine.metrics())
         # An operator finds it and replays it once the filler works again.
         accept_only[0] = False
         import subprocess
         from harness import COURIER
-        listing = subprocess.run([COURIER, "messages", "--config", engine.config, "list", "--state", "failed"],
+        listing = subprocess.run([COURIER, "messages", "--config", engine.config, "list", "--state", "on-hold"],
                                  capture_output=True, check=True).stdout.decode().splitlines()
         self.assertEqual(len(listing), 2, listing)
-        self.assertIn(" failed ", listing[1])
+        self.assertIn(" on-hold ", listing[1])
         shown = subprocess.run([COURIER, "messages", "--config", engine.config, "show", str(detail["id"])],
                                capture_output=True, check=True).stdout.decode()
         self.assertIn(f"delivery {delivery['id']} (forward) to filler: parked after 2 attempt(s)", shown)

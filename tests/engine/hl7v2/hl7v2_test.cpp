@@ -175,6 +175,12 @@ BOOST_AUTO_TEST_CASE(acks_echo_the_control_id_and_swap_sender_and_receiver) {
   BOOST_TEST(hl7v2::read_ack(ack).code == "AA");
   BOOST_TEST(hl7v2::read_ack(ack).acknowledged_id == "MSG00001");
   BOOST_TEST(ack.find("ERR") == nullptr);
+  BOOST_TEST(text.starts_with("MSH|^~\\&|"));
+  // A 2.7 message's truncation character comes back in the ACK's MSH-2.
+  std::string v27 = sample("adt_a01.hl7");
+  v27.replace(0, 8, "MSH|^~\\&#");
+  const std::string ack27 = hl7v2::write_ack(hl7v2::ack_facts(parse(v27)), hl7v2::Ack{}, "ACK1", "20240131");
+  BOOST_TEST(ack27.starts_with("MSH|^~\\&#|COURIER|"));
 }
 
 BOOST_AUTO_TEST_CASE(errors_say_where_and_why) {
