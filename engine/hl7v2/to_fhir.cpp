@@ -156,6 +156,8 @@ class Converter {
     std::vector<std::pair<std::string, std::string>> defaults;
     bool chained = false;                // made by a chain (a Location from a PL)
     std::optional<std::size_t> part_of;  // in a chain: the next one made (index in made_)
+    // The elements a field sent as v2's explicit null ("") maps to.
+    std::vector<std::string> nulled = {};
   };
 
   Node* slot(Node& owner, const std::string& name, const std::string& key);
@@ -166,7 +168,8 @@ class Converter {
   bool valued(const Source& source) const;
   bool holds(const std::vector<Condition>& when, const Source& row_source, bool segment_level) const;
 
-  void apply_segment(const FieldMap& map, const Segment& segment, Node& resource);
+  void apply_segment(const FieldMap& map, const Segment& segment, Made& made);
+  void mark_nulled(Made& made);
   void apply_row(const MapRow& row, const Source& source, Target target);
   void apply_datatype(const FieldMap& map, const Source& source, const Target& target);
   void apply_chain(const MapRow& row, const FieldMap& map, const Source& source, const Target& target);
@@ -297,9 +300,19 @@ bool Converter::holds(const std::vector<Condition>& when, const Source& row_sour
   return true;
 }
 
-void Converter::apply_segment(const FieldMap& map, const Segment& segment, Node& resource) {
+void Converter::apply_segment(const FieldMap& map, const Segment& segment, Made& made) {
+  Node& resource = *made.root;
   for (const MapRow& row : map.rows) {
     const std::size_t repetitions = message_.repetitions(segment, row.from);
+    if (repetitions == 1 && row.creates.empty() && !row.assign &&
+        message_.raw_value(segment, row.from, 1, 0, 0) == "\"\"") {
+      // v2's "delete the value". Identifiers are how the record is found:
+      // they are never cleared.
+      const std::string element = row.to.substr(0, row.to.find_first_of(".["));
+      if (element != "identifier" &&
+          std::find(made.nulled.begin(), made.nulled.end(), element) == made.nulled.end())
+        made.nulled.push_back(element);
+    }
     for (std::size_t r = 1; r <= repetitions; ++r) {
       const Source source{&segment, row.from, r, 0, 0};
       if (!valued(source) || !holds(row.when, source, true)) continue;
@@ -616,6 +629,22 @@ std::string Converter::stable_id(const Made& made, std::size_t ordinal) const {
 // it and all that FHIR requires of it: an element missing a required part
 // (a location without its Location, an extension without its url) is left
 // out whole.
+// Each element a field nulled that the message gives no value otherwise
+// (another field, another segment) is named in an extension of the
+// resource, for a merge to clear it.
+void Converter::mark_nulled(Made& made) {
+  for (const std::string& element : made.nulled) {
+    const bool valued = std::any_of(
+        made.root->children.begin(), made.root->children.end(),
+        [&](const auto& child) { return child.first == element && worth_writing(*child.second); });
+    if (valued) continue;
+    Node* extension = slot(*made.root, "extension", "[v2-null " + element + "]");
+    if (extension == nullptr) continue;
+    slot(*extension, "url", "[1]")->value = std::string(v2_null_extension);
+    slot(*extension, "valueString", "[1]")->value = element;
+  }
+}
+
 bool Converter::worth_writing(const Node& node) const {
   if (!node.worth) node.worth = judge_worth(node);
   return *node.worth;
@@ -725,7 +754,7 @@ std::optional<std::string> Converter::run(ConvertError& error) {
         made_.push_back(
             Made{map->resource, std::move(root), std::string(segment.name()), {}, false, std::nullopt});
       }
-      apply_segment(*map, segment, *made_[index].root);
+      apply_segment(*map, segment, made_[index]);
       if (const auto implied = rule.set_by_event.find(message_.trigger_event());
           implied != rule.set_by_event.end()) {
         for (const auto& [path, value] : implied->second)
@@ -791,6 +820,8 @@ std::optional<std::string> Converter::run(ConvertError& error) {
       if (Node* leaf = slot(*ref, "reference", "[1]")) leaf->value = reference(to);
     }
   }
+
+  for (Made& made : made_) mark_nulled(made);
 
   // The Bundle, written directly: MessageHeader first, then the resources.
   const auto member = [](std::string& out, std::string_view name, std::string_view value) {

@@ -26,6 +26,14 @@ struct ConvertOptions {
   bool response_request = false;
 };
 
+// The extension the converter gives a resource for each element that a
+// field sent as v2's explicit null ("", "delete the value") maps to and the
+// message leaves without a value; valueString names the element
+// ("address"). A rest destination's merge clears that element at the
+// server (engine/rest/merging_sender.h); other writes drop the extension.
+inline constexpr std::string_view v2_null_extension =
+    "http://courier.example/fhir/StructureDefinition/v2-null";
+
 struct ConvertError {
   std::string reason;
   int code = 200;  // HL7 table 0357: 200 unsupported message type, 100 segment sequence

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/fhir/codec.h"
+#include "engine/hl7v2/to_fhir.h"
 
 namespace courier::rest {
 
@@ -21,14 +22,33 @@ bool is_identity(const fhir::Element& e) {
 
 }  // namespace
 
-fhir::Element merged_resource(const fhir::Element& stored, const fhir::Element& incoming) {
+std::vector<std::string> take_v2_nulls(fhir::Element& resource) {
+  std::vector<std::string> nulled;
+  std::erase_if(resource.children(), [&](const fhir::Element& e) {
+    if (e.name() != "extension" || e.child_value("url") != hl7v2::v2_null_extension) return false;
+    nulled.emplace_back(e.child_value("value"));  // valueString
+    return true;
+  });
+  return nulled;
+}
+
+fhir::Element merged_resource(const fhir::Element& stored, const fhir::Element& message_copy) {
+  fhir::Element incoming = message_copy;
+  const std::vector<std::string> nulled = take_v2_nulls(incoming);
   fhir::Element result = stored;
   std::vector<const fhir::ElementInfo*> replaced;
   for (const fhir::Element& e : incoming.children())
     if (!is_identity(e) && e.name() != "identifier") replaced.push_back(e.info());
+  // A nulled choice ("deceasedDateTime") clears whichever type is stored.
+  const auto is_nulled = [&](const fhir::Element& e) {
+    return std::any_of(nulled.begin(), nulled.end(), [&](const std::string& name) {
+      return name == e.name() || (e.info() != nullptr && e.info()->choice && name.starts_with(e.name()));
+    });
+  };
   auto& children = result.children();
   std::erase_if(children, [&](const fhir::Element& e) {
     if (std::find(replaced.begin(), replaced.end(), e.info()) != replaced.end()) return true;
+    if (e.name() != "identifier" && is_nulled(e)) return true;
     if (e.name() != "identifier") return false;
     const auto repeated = incoming.children_named("identifier");
     return std::any_of(repeated.begin(), repeated.end(),
@@ -90,10 +110,12 @@ class MergingSender final : public delivery::Sender, public std::enable_shared_f
       const std::vector<std::optional<fhir::Element>> found = read_answers(outcome, updates.size());
       bool all_pinned = true;
       for (std::size_t i = 0; i < updates.size(); ++i) {
-        if (found[i])
+        if (found[i]) {
           pin(*updates[i], *found[i]);
-        else
+        } else {
+          take_v2_nulls(*updates[i]->child("resource"));  // nothing stored to clear
           all_pinned = false;
+        }
       }
       delivery::Outbound write = message;
       write.body = fhir::write(*transaction, message.format);

@@ -10,6 +10,8 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "engine/delivery/sender.h"
 #include "engine/fhir/element.h"
@@ -18,10 +20,16 @@ namespace courier::rest {
 
 // The server's `stored` copy with each element that `incoming` carries in
 // place of its own; elements `incoming` leaves out stay as stored (HL7 v2's
-// rule: a field not sent is no change). Identifiers accumulate: the stored
-// ones `incoming` does not repeat are kept after its own. The id and meta
-// stay the server's, except meta.source, which says who wrote this version.
+// rule: a field not sent is no change), unless it names them in v2-null
+// extensions (a field sent as ""), which clear them. Identifiers
+// accumulate: the stored ones `incoming` does not repeat are kept after its
+// own. The id and meta stay the server's, except meta.source, which says
+// who wrote this version.
 fhir::Element merged_resource(const fhir::Element& stored, const fhir::Element& incoming);
+
+// Removes the resource's v2-null extensions (hl7v2::v2_null_extension) and
+// returns the elements they name.
+std::vector<std::string> take_v2_nulls(fhir::Element& resource);
 
 // Sends through `inner` a transaction Bundle (an Outbound's body) whose
 // updates are merges: each update's current version is read (one batch),

@@ -1,6 +1,7 @@
 #include "engine/rest/rest_call.h"
 
 #include "engine/fhir/bundle_index.h"
+#include "engine/rest/merging_sender.h"
 #include "engine/util/text.h"
 
 namespace courier::rest {
@@ -201,6 +202,8 @@ std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
     auto request = entry_request(*target.resource, interaction);
     if (auto* why = std::get_if<std::string>(&request)) return *why;
     fhir::Element resource = *target.resource;
+    // Only a merge clears what v2 nulled; any other write leaves it out anyway.
+    if (interaction != route::Interaction::merge) take_v2_nulls(resource);
     const EntryRequest& r = std::get<EntryRequest>(request);
     if (r.method == "POST" || r.url.find('?') != std::string::npos) {
       // The server chooses the id (create), or has one already (a

@@ -231,6 +231,14 @@ class MllpTest(unittest.TestCase):
         survivor = self.patient()
         self.assertEqual(survivor["telecom"][0]["value"], "(919)555-0100")
         self.assertEqual(survivor["name"][0]["family"], "Müller")
+        # A field sent as "" deletes its value: the phone goes, the address stays.
+        nulled = (sample("adt_a08.hl7").replace("|MSG00002|", "|NULL-A08|")
+                  .replace("|(919)555-0100^PRN^PH|", '|""|'))
+        self.assertEqual(segments(mllp_send(self.mllp, nulled))["MSA"][1:3], ["AA", "NULL-A08"])
+        patient = self.patient()
+        self.assertNotIn("telecom", patient)
+        self.assertNotIn("extension", patient)
+        self.assertEqual(patient["address"][0]["line"], ["1300 S OAK ROAD"])
 
     def test_4_every_segment_terminator_is_read(self):
         for terminator in ("\r", "\n", "\r\n"):

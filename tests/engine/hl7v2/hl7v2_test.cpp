@@ -45,10 +45,10 @@ const hl7v2::MapSet& maps() {
   return set;
 }
 
-json convert(const std::string& name) {
+json convert_text(const std::string& text, const std::string& name) {
   hl7v2::ConvertError error;
   const std::optional<std::string> bundle =
-      hl7v2::to_fhir(parse(sample(name)), maps(), hl7v2::ConvertOptions{"+01:00"}, error);
+      hl7v2::to_fhir(parse(text), maps(), hl7v2::ConvertOptions{"+01:00"}, error);
   BOOST_TEST_REQUIRE(bundle.has_value(), error.reason);
   // Whatever the maps make must be valid FHIR R4.
   const fhir::ParseResult parsed = fhir::parse_valid(*bundle, fhir::Format::json, {});
@@ -56,6 +56,10 @@ json convert(const std::string& name) {
   for (const auto& issue : parsed.issues) BOOST_TEST_MESSAGE(issue.expression << ": " << issue.diagnostics);
   BOOST_TEST(parsed.issues.empty(), name << " gives invalid FHIR: " << *bundle);
   return json::parse(*bundle);
+}
+
+json convert(const std::string& name) {
+  return convert_text(sample(name), name);
 }
 
 std::vector<json> resources_of(const json& bundle, const std::string& type) {
@@ -304,6 +308,27 @@ BOOST_AUTO_TEST_CASE(oru_r01_becomes_a_report_with_its_observations) {
   BOOST_TEST(observations[0]["valueQuantity"]["system"] == "http://unitsofmeasure.org");
   BOOST_TEST(observations[2]["valueString"] == "Fasting sample\nrepeat in 3 months & review");
   BOOST_TEST(observations[0]["effectiveDateTime"] == "2024-01-31T14:00:00+01:00");
+}
+
+BOOST_AUTO_TEST_CASE(a_field_sent_as_null_is_named_for_a_merge_to_clear) {
+  // PID-11 and PID-16 deleted; PID-13 deleted but PID-14 gives a phone, so
+  // the telecom element has a value and is not to be cleared.
+  std::string text = sample("adt_a08.hl7");
+  text.replace(text.find("|1300 S OAK ROAD^^GREENSBORO^NC^27401^USA^H||(919)555-0100^PRN^PH|||M"), 66,
+               "|\"\"||\"\"|(919)555-0199^WPN^PH||\"\"");
+  const json patient = resources_of(convert_text(text, "adt_a08 with nulls"), "Patient").at(0);
+  BOOST_TEST(!patient.contains("address"));
+  BOOST_TEST(patient["telecom"].size() == 1u);
+  std::vector<std::string> nulled;
+  for (const json& extension : patient["extension"]) {
+    if (extension["url"] == hl7v2::v2_null_extension) nulled.push_back(extension["valueString"]);
+  }
+  BOOST_TEST(nulled == (std::vector<std::string>{"address", "maritalStatus"}),
+             boost::test_tools::per_element());
+  // Without nulls, no such extension.
+  for (const json& extension :
+       resources_of(convert("adt_a08.hl7"), "Patient").at(0).value("extension", json::array()))
+    BOOST_TEST(extension["url"] != hl7v2::v2_null_extension);
 }
 
 BOOST_AUTO_TEST_CASE(values_that_do_not_convert_are_left_out_and_said) {

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/fhir/codec.h"
+#include "engine/hl7v2/to_fhir.h"
 #include "engine/rest/merging_sender.h"
 #include "engine/rest/rest_call.h"
 
@@ -236,6 +237,37 @@ BOOST_AUTO_TEST_CASE(what_the_message_leaves_out_is_kept_and_identifiers_accumul
   BOOST_REQUIRE(merged["identifier"].size() == 2u);  // the repeated one once, the message's first
   BOOST_TEST(merged["identifier"][0]["system"] == "urn:mrn");
   BOOST_TEST(merged["identifier"][1]["value"] == "9");
+}
+
+BOOST_AUTO_TEST_CASE(elements_v2_nulled_are_cleared) {
+  json incoming = patient_transaction["entry"][0]["resource"];
+  incoming.erase("deceasedDateTime");
+  incoming["extension"] = {{{"url", hl7v2::v2_null_extension}, {"valueString", "address"}},
+                           {{"url", hl7v2::v2_null_extension}, {"valueString", "deceasedDateTime"}},
+                           {{"url", hl7v2::v2_null_extension}, {"valueString", "identifier"}}};
+  const json merged = json::parse(
+      fhir::write_json(rest::merged_resource(resource_of(stored_patient), resource_of(incoming))));
+  BOOST_TEST(!merged.contains("address"));
+  BOOST_TEST(!merged.contains("deceasedBoolean"));  // whichever type the choice had
+  BOOST_TEST(!merged.contains("extension"));        // the markers are not stored
+  BOOST_TEST(merged["identifier"].size() == 2u);    // never cleared
+  BOOST_TEST(merged["name"][0]["family"] == "Everyman");
+}
+
+BOOST_AUTO_TEST_CASE(v2_nulls_are_dropped_from_every_other_write) {
+  fhir::Element bundle = order_message();
+  fhir::Element& request = bundle.children()[3].children()[1];  // entry[1].resource
+  BOOST_REQUIRE(request.type().name == "ServiceRequest");
+  fhir::Element& extension = request.add("extension");
+  extension.add_value("url", std::string(hl7v2::v2_null_extension));
+  extension.add_value("value", "note", "string");
+  request.sort_children();
+  const json upserted =
+      json::parse(call_for(bundle, destination(route::Pattern::rest, route::Interaction::upsert)).body);
+  BOOST_TEST(!upserted.contains("extension"));
+  const json merged =
+      json::parse(call_for(bundle, destination(route::Pattern::rest, route::Interaction::merge)).body);
+  BOOST_TEST(merged["entry"][0]["resource"]["extension"][0]["valueString"] == "note");  // for the merge
 }
 
 BOOST_AUTO_TEST_CASE(reads_then_writes_the_merge_pinned_to_the_version_read) {
