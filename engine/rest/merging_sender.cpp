@@ -45,14 +45,13 @@ fhir::Element merged_resource(const fhir::Element& stored, const fhir::Element& 
       return name == e.name() || (e.info() != nullptr && e.info()->choice && name.starts_with(e.name()));
     });
   };
+  const std::vector<const fhir::Element*> identifiers = incoming.children_named("identifier");
   auto& children = result.children();
   std::erase_if(children, [&](const fhir::Element& e) {
-    if (std::find(replaced.begin(), replaced.end(), e.info()) != replaced.end()) return true;
-    if (e.name() != "identifier" && is_nulled(e)) return true;
-    if (e.name() != "identifier") return false;
-    const auto repeated = incoming.children_named("identifier");
-    return std::any_of(repeated.begin(), repeated.end(),
-                       [&](const fhir::Element* mine) { return same_identifier(*mine, e); });
+    if (e.name() == "identifier")  // kept, unless the message repeats it
+      return std::any_of(identifiers.begin(), identifiers.end(),
+                         [&](const fhir::Element* mine) { return same_identifier(*mine, e); });
+    return std::find(replaced.begin(), replaced.end(), e.info()) != replaced.end() || is_nulled(e);
   });
   // The message's own identifiers go first: the first is the one it is found by.
   std::vector<fhir::Element> merged;
@@ -61,7 +60,7 @@ fhir::Element merged_resource(const fhir::Element& stored, const fhir::Element& 
   for (fhir::Element& e : children) merged.push_back(std::move(e));
   children = std::move(merged);
   if (const fhir::Element* meta = incoming.child("meta"); meta != nullptr && meta->child("source") != nullptr)
-    result.child_or_add("meta").child_or_add("source").set_value(std::string(meta->child_value("source")));
+    result.child_or_add("meta").child_or_add("source").set_value(meta->child("source")->value());
   result.sort_children();
   return result;
 }
