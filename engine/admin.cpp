@@ -9,7 +9,8 @@
 
 namespace courier::admin {
 
-std::optional<store::Delivery> reopen_parked(store::Store& store, store::Id id, std::string& error) {
+std::optional<store::Delivery> reopen_parked(store::Store& store, store::Id id, std::string& error,
+                                             const std::string& by) {
   std::optional<store::Delivery> d = store.delivery(id);
   if (!d) {
     error = "there is no delivery " + std::to_string(id);
@@ -24,8 +25,7 @@ std::optional<store::Delivery> reopen_parked(store::Store& store, store::Id id, 
   d->attempts = 0;
   d->next_at = store::now_millis();
   store.update_delivery(*d, [] {});
-  store.add_event(d->conversation,
-                  store::Event{0, "replayed", d->destination + ": replayed by an operator", {}, 0},
+  store.add_event(d->conversation, store::Event{0, "replayed", d->destination + ": replayed by " + by, {}, 0},
                   "in-progress", [] {});
   return d;
 }

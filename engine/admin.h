@@ -26,9 +26,11 @@ nlohmann::json conversation_list(store::Store& store, const store::ConversationF
 nlohmann::json conversation_detail(store::Store& store, store::Id id, bool with_bodies);
 
 // Puts a parked delivery back to pending with a fresh set of attempts, and
-// records who did it; the engine then sends it (at once when running, else
-// at its next start). Nothing, with `error` set, when it is not parked.
-std::optional<store::Delivery> reopen_parked(store::Store& store, store::Id delivery, std::string& error);
+// records who did it (`by`); the engine then sends it (at once when
+// running, else at its next start). Nothing, with `error` set, when it is
+// not parked.
+std::optional<store::Delivery> reopen_parked(store::Store& store, store::Id delivery, std::string& error,
+                                             const std::string& by = "an operator");
 
 // The filter of GET /admin/conversations from its query parameters
 // (route, state, event, peer, q, delivery, since, until, before, limit; times as

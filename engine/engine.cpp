@@ -376,6 +376,11 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         return forget_if_idle(conversation);
       case FirstAnswer::filler_response: break;
     }
+    wait_for_response(conversation, std::move(done));
+  }
+
+  // The placer waits for the response, for at most sync_wait.
+  void wait_for_response(const ConversationPtr& conversation, std::function<void(Reply)> done) {
     conversation->waiters.push_back(std::move(done));
     conversation->wait_timer = std::make_unique<asio::steady_timer>(strand_, options_.sync_wait);
     conversation->wait_timer->async_wait(
@@ -389,11 +394,45 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
         });
   }
 
+  // A resend of a message that was answered transient-error (AE for HL7
+  // v2) and whose delivery is parked: the sender is doing what that answer
+  // asked of it, so its parked deliveries go again, as if an operator
+  // replayed them, and the next outcome replaces the cached answer. Nothing
+  // was delivered, so nothing is delivered twice. The conversation, when
+  // it does so.
+  ConversationPtr try_again(store::Id id, const store::StoredReply& reply) {
+    const std::optional<message::MessageInfo> answer =
+        response_message(reply.body, static_cast<fhir::Format>(reply.format));
+    if (!answer || answer->response->code != "transient-error") return nullptr;
+    std::vector<store::Delivery> parked;
+    for (store::Delivery& d : store_->deliveries(id)) {
+      if (d.kind == DeliveryKind::forward && d.state == DeliveryState::parked && !queued_.contains(d.id))
+        parked.push_back(std::move(d));
+    }
+    const ConversationPtr conversation = parked.empty() ? nullptr : find_or_load(id);
+    if (conversation == nullptr) return nullptr;
+    conversation->replied = false;
+    conversation->responses = 0;  // the transient errors answered nothing
+    store_->forget_reply(id, [] {});
+    for (const store::Delivery& d : parked) {
+      std::string error;
+      if (std::optional<store::Delivery> reopened =
+              admin::reopen_parked(*store_, d.id, error, "the placer, which sent the message again"))
+        enqueue(std::move(*reopened), conversation);
+    }
+    return conversation;
+  }
+
   void answer_duplicate(const store::AcceptResult& result, fhir::Format format,
                         const message::MessageInfo& info, bool async, const std::string& reply_to,
                         std::function<void(Reply)> done) {
     if (info.response_request == message::ResponseRequest::never)
       return done(Reply{async ? 202 : 204, {}, format});
+    if (const ConversationPtr again =
+            result.reply ? try_again(result.conversation, *result.reply) : nullptr) {
+      if (async) return done(Reply{202, {}, format});  // the new outcome goes to reply_to
+      return wait_for_response(again, std::move(done));
+    }
     if (result.reply) {
       const Reply original{result.reply->status, result.reply->body,
                            static_cast<fhir::Format>(result.reply->format)};
@@ -1697,7 +1736,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     conversation->reply_to = row.reply_to;
     conversation->received_at = row.received_at;
     conversation->replied = row.reply.has_value();
-    conversation->responses = conversation->replied ? 1 : 0;
+    // Responses from receivers; courier's own reply (an ok for a file
+    // destination, a transient-error after the retries) is none.
+    conversation->responses = static_cast<int>(row.response_ids.size());
     conversation->response_ids.insert(row.response_ids.begin(), row.response_ids.end());
     conversation->state = row.state;
     conversation->spilled_deliveries = count_spilled(row.id);

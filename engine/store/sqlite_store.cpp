@@ -662,6 +662,13 @@ class SqliteStore final : public Store, public rest::ResourceStore {
     });
   }
 
+  void forget_reply(Id conversation, std::function<void()> done) override {
+    submit([conversation, done = std::move(done)](Database& db) mutable {
+      Query(db, "DELETE FROM conversation_reply WHERE conversation = ?").bind(conversation).step();
+      return std::move(done);
+    });
+  }
+
   void update_delivery(const Delivery& d, std::function<void()> done) override {
     submit([d, done = std::move(done)](Database& db) mutable {
       Query(db, "UPDATE delivery SET state = ?, attempts = ?, next_at = ? WHERE id = ?")

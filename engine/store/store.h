@@ -181,6 +181,9 @@ class Store {
                       std::function<void(AcceptResult)> done) = 0;
   // Records the first reply given to the placer (for resends to duplicates).
   virtual void set_reply(Id conversation, StoredReply reply, std::function<void()> done) = 0;
+  // Forgets it: the message is being tried again, and the next reply is
+  // the one a resend gets.
+  virtual void forget_reply(Id conversation, std::function<void()> done) = 0;
   virtual void update_delivery(const Delivery& delivery, std::function<void()> done) = 0;
   // `state`, when not empty, is the conversation's new state (and its
   // Task's status).

@@ -435,6 +435,41 @@ class MessagingTest(unittest.TestCase):
         wait_for(lambda: engine.conversation(detail["id"])["deliveries"][0]["state"] == "delivered",
                  what="the delivery to be delivered")
 
+    def test_a_resend_after_a_transient_error_is_tried_again(self):
+        failing = [True]
+        filler = self.peer(lambda b, q: (503, None) if failing[0] else (200, response_to(b)))
+        engine = self.courier(messaging_route(filler.base, attempts=2, backoff="100ms..100ms"))
+        sent = message()
+        status, body = engine.process_message(sent)
+        self.assertEqual(header_of(json.loads(body))["response"]["code"], "transient-error")
+        self.assertEqual(len(filler.received), 2)
+        wait_for(lambda: engine.conversations()[0]["state"] == "on-hold", what="the conversation to be on hold")
+        # The sender does what transient-error asks of it: it sends the very
+        # same message again, which goes to the filler again.
+        failing[0] = False
+        status, body = engine.process_message(sent)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(header_of(json.loads(body))["response"]["code"], "ok")
+        self.assertEqual(len(filler.received), 3)
+        # That ok is now what a resend gets, and nothing goes out again.
+        status, again = engine.process_message(sent)
+        self.assertEqual(again, body)
+        self.assertEqual(len(filler.received), 3)
+        [conversation] = engine.conversations()
+        detail = engine.conversation(conversation["id"])
+        self.assertEqual([d["state"] for d in detail["deliveries"]], ["delivered"])
+        self.assertTrue(any(e["kind"] == "replayed" and "the placer" in e["detail"] for e in detail["timeline"]),
+                        detail["timeline"])
+
+    def test_a_resend_after_a_fatal_error_gets_it_again(self):
+        refused = message()
+        filler = self.peer(lambda b, q: (422, None))
+        engine = self.courier(messaging_route(filler.base))
+        first = engine.process_message(refused)[1]
+        self.assertEqual(header_of(json.loads(first))["response"]["code"], "fatal-error")
+        self.assertEqual(engine.process_message(refused)[1], first)  # final: not sent again
+        self.assertEqual(len(filler.received), 1)
+
     # ---- duplicates (reliable messaging) ----------------------------------
 
     def test_duplicates_of_every_kind(self):
