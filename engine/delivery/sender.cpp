@@ -14,7 +14,9 @@ void classify_status(SendOutcome& outcome, bool message_exchange) {
     outcome.kind = Kind::accepted;
   } else if (success) {
     outcome.kind = outcome.body.empty() ? Kind::done : Kind::response;
-  } else if (status == 408 || status == 429 || status >= 500) {
+  } else if (status == 408 || status == 429 || status >= 500 || (status == 409 && !message_exchange)) {
+    // A REST 409: another write came in between (FHIR's version conflict;
+    // courier's transaction whose conditional write found a match appear).
     outcome.kind = Kind::transient;
     outcome.error = "HTTP " + std::to_string(status);
   } else {

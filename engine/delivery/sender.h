@@ -47,7 +47,8 @@ struct SendOutcome {
 
 // Sets `outcome.kind` (and `error`) from an HTTP answer's status and body:
 // 202 accepted; 2xx a response message, or done when there is no body (in
-// a REST call, any 2xx is done); 408, 429 and 5xx transient; any other
+// a REST call, any 2xx is done); 408, 429, 5xx (and a REST call's 409)
+// transient; any other
 // status fatal, with the OperationOutcome's first diagnostics in `error`.
 void classify_status(SendOutcome& outcome, bool message_exchange);
 

@@ -76,9 +76,10 @@ class MergingSender final : public delivery::Sender, public std::enable_shared_f
   }
 
  private:
-  // A 412 after every update was pinned to the version read means someone
-  // wrote in between: read and merge again, a few times, before the
-  // delivery's own retries take over.
+  // Someone wrote in between: a 412 after every update was pinned to the
+  // version read, or a 409 (a resource read as missing was created since).
+  // Read and merge again, a few times, before the delivery's own retries
+  // take over.
   static constexpr int kRounds = 3;
 
   void attempt(delivery::Outbound message, std::function<void(delivery::SendOutcome)> done, int round) {
@@ -120,8 +121,8 @@ class MergingSender final : public delivery::Sender, public std::enable_shared_f
       write.body = fhir::write(*transaction, message.format);
       self->inner_->send(std::move(write), [self, message = std::move(message), done = std::move(done), round,
                                             all_pinned](delivery::SendOutcome outcome) mutable {
-        if (outcome.status == 412 && all_pinned && round < kRounds)
-          return self->attempt(std::move(message), std::move(done), round + 1);
+        const bool raced = (outcome.status == 412 && all_pinned) || outcome.status == 409;
+        if (raced && round < kRounds) return self->attempt(std::move(message), std::move(done), round + 1);
         done(std::move(outcome));
       });
     });

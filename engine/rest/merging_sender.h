@@ -5,8 +5,8 @@
 // never wipes what an earlier one stored. Only plain FHIR REST is used, so
 // it works on courier's own store and on any FHIR server: a batch of reads
 // first, then one transaction of updates, each with If-Match on the
-// version it read; a change in between fails that transaction (412) and the
-// merge starts again from the reads.
+// version it read; a change in between fails that transaction (412, or 409
+// for a resource created since) and the merge starts again from the reads.
 #pragma once
 
 #include <memory>

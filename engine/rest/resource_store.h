@@ -78,8 +78,13 @@ struct Write {
   // this one (If-Match).
   std::optional<std::int64_t> expected_version;
   // create: when set, a conditional create (If-None-Exist): one match is
-  // returned instead of creating; more than one is an error.
+  // returned instead of creating; more than one is an error. update: the
+  // condition of a conditional update that matched nothing when searched,
+  // and so creates; a match that appeared since is returned as for a create
+  // (the writes are serial, so two such updates never both create), or
+  // with `update_match`, updated instead.
   std::optional<SearchQuery> unless_exists;
+  bool update_match = false;
   // The resource, with its id set; the store sets meta.versionId and
   // meta.lastUpdated and serialises it. Empty for remove.
   std::optional<fhir::Element> resource;

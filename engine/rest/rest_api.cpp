@@ -318,6 +318,8 @@ class Interaction {
     if (!resource) return;
     Write w;
     w.kind = Write::Kind::update;
+    w.unless_exists = *query;  // a match written meanwhile is updated, not doubled
+    w.update_match = true;
     w.type = r_.segments[0];
     w.id = std::string(resource->child_value("id"));
     if (w.id.empty()) w.id = util::time_ordered_uuid();
@@ -496,7 +498,9 @@ struct BundleEntry {
   std::string if_none_exist;
   std::string if_match;
   std::optional<fhir::Element> resource;
-  std::optional<SearchQuery> condition;  // the ifNoneExist or conditional-update search, once read
+  // The ifNoneExist or conditional-update search, once read, while it
+  // matched nothing (the entry creates).
+  std::optional<SearchQuery> condition;
 };
 
 // request.url ("Patient", "Patient/1", "Patient?identifier=x", or absolute
@@ -637,6 +641,7 @@ void run_transaction(ResourceStore& store, const RestRequest& r, std::vector<Bun
         id = e.segments[1];
       } else {
         if (auto failure = search_one(e.query, id)) return done(std::move(*failure));
+        if (!id.empty()) e.condition.reset();  // an update of the match
         if (id.empty()) id = std::string(e.resource->child_value("id"));
         if (id.empty()) id = util::time_ordered_uuid();
         matched[e.index].reset();
@@ -679,8 +684,9 @@ void run_transaction(ResourceStore& store, const RestRequest& r, std::vector<Bun
           if (!w.expected_version)
             return done(bundle_failure(400, "invalid", e.index, "its ifMatch is not a version ETag", format));
         }
-        // Searched above and found nothing: a match now means it changed meanwhile.
-        if (w.kind == Write::Kind::create) w.unless_exists = e.condition;
+        // Searched above and found nothing: a match now means it changed
+        // meanwhile, and the transaction fails (409) rather than doubling it.
+        w.unless_exists = e.condition;
         w.index = index_entries(resource);
         w.resource = std::move(e.resource);
       }
@@ -705,7 +711,7 @@ void run_transaction(ResourceStore& store, const RestRequest& r, std::vector<Bun
         case Outcome::exists:
           return done(bundle_failure(
               409, "conflict", index,
-              "a match for its condition appeared meanwhile; send the transaction again", format));
+              "a match for its condition was written meanwhile; send the transaction again", format));
         case Outcome::failed:
           return done(bundle_failure(500, "exception", index, "the store could not write it", format));
         case Outcome::refused: return done(bundle_failure(422, "business-rule", index, w.error, format));

@@ -1869,7 +1869,10 @@ class SqliteStore final : public Store, public rest::ResourceStore {
         result.outcome = Outcome::ambiguous;
         return result;
       }
-      if (found.page.size() == 1) {
+      if (found.page.size() == 1 && w.kind == rest::Write::Kind::update && w.update_match && w.resource) {
+        w.id = found.page.front().id;
+        w.resource->child_or_add("id").set_value(w.id);
+      } else if (found.page.size() == 1) {
         result.outcome = Outcome::exists;
         result.resource = found.page.front();
         return result;

@@ -143,6 +143,28 @@ class RestTest(unittest.TestCase):
                                        {"If-None-Exist": "nonsense=1"})
         self.assertEqual(status, 400)
 
+    def test_conditional_updates_at_once_write_one_resource(self):
+        # Ten clients upsert the same new order at the same moment: one
+        # creates it and the rest update it; none makes a second.
+        from concurrent.futures import ThreadPoolExecutor
+        query = "ServiceRequest?identifier=" + urllib.parse.quote("urn:oid:1.2.3|ORD-RACE")
+        with ThreadPoolExecutor(10) as pool:
+            statuses = list(pool.map(lambda _: self.call("PUT", query, service_request("ORD-RACE"))[0], range(10)))
+        self.assertEqual(sorted(set(statuses)), [200, 201], statuses)
+        self.assertEqual(statuses.count(201), 1, statuses)
+        self.assertEqual(self.search("ServiceRequest?identifier=ORD-RACE")["total"], 1)
+        # The same in transactions: one creates; any other that searched
+        # before that create was written fails whole (409, to send again)
+        # instead of making a second.
+        transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [{
+            "fullUrl": "urn:uuid:0f5c7d5e-56a3-4d8b-9f0b-2b9f6a1c0001",
+            "resource": service_request("ORD-RACE-T"),
+            "request": {"method": "PUT", "url": "ServiceRequest?identifier=urn:oid:1.2.3|ORD-RACE-T"}}]}
+        with ThreadPoolExecutor(10) as pool:
+            statuses = list(pool.map(lambda _: self.call("POST", "", transaction)[0], range(10)))
+        self.assertEqual(set(statuses) - {200, 409}, set(), statuses)
+        self.assertEqual(self.search("ServiceRequest?identifier=ORD-RACE-T")["total"], 1)
+
     # ---- search ----------------------------------------------------------
 
     def test_search_by_the_parameters_workflows_use(self):
