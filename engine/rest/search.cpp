@@ -232,15 +232,23 @@ ParsedSearch parse_search(std::string_view type,
           when.remove_prefix(2);
         }
       // gt and le compare with the end of the period written; lt and ge
-      // with its start; eq with its start, at millisecond precision.
+      // with its start.
       const auto instant = instant_millis(when, comparator == "gt" || comparator == "le");
       if (!instant) {
         parsed.error =
             name + ": '" + value + "' is not a date or dateTime (with gt, lt, ge, le or eq before it)";
         return parsed;
       }
-      parsed.query.criteria.push_back(
-          Criterion{Criterion::Kind::last_updated, "_lastUpdated", {}, comparator, *instant});
+      if (comparator == "eq") {
+        // eq names the whole period written: a day, a second, a millisecond.
+        parsed.query.criteria.push_back(
+            Criterion{Criterion::Kind::last_updated, "_lastUpdated", {}, "ge", *instant});
+        parsed.query.criteria.push_back(
+            Criterion{Criterion::Kind::last_updated, "_lastUpdated", {}, "le", *instant_millis(when, true)});
+      } else {
+        parsed.query.criteria.push_back(
+            Criterion{Criterion::Kind::last_updated, "_lastUpdated", {}, comparator, *instant});
+      }
       parsed.used.emplace_back(key, value);
       continue;
     }

@@ -26,7 +26,37 @@ struct Channel {
   std::string endpoint;
   std::optional<fhir::Format> payload;  // none: empty notifications
   std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<Millis> end;  // Subscription.end: when it is to be turned off
 };
+
+// A header name is an HTTP token; a value holds no line break or other
+// control character, which would let a Subscription write headers of its
+// own choosing (or a request of its own) into courier's notifications.
+bool is_header_name(std::string_view name) {
+  static constexpr std::string_view separators = "()<>@,;:\\\"/[]?={} \t";
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u > 0x20 && u < 0x7f && separators.find(c) == std::string_view::npos;
+  });
+}
+
+bool is_header_value(std::string_view value) {
+  return std::all_of(value.begin(), value.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return (u >= 0x20 && u != 0x7f) || c == '\t';
+  });
+}
+
+// Headers courier writes itself for each notification.
+bool is_reserved_header(std::string_view name) {
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
+  for (std::string_view reserved :
+       {"host", "content-type", "content-length", "transfer-encoding", "connection"})
+    if (lower == reserved) return true;
+  return false;
+}
 
 std::string trimmed(std::string_view text) {
   while (!text.empty() && text.front() == ' ') text.remove_prefix(1);
@@ -63,8 +93,17 @@ std::variant<Channel, std::string> read_channel(const fhir::Element& subscriptio
     const std::string& text = header->value();
     const std::size_t colon = text.find(':');
     if (colon == std::string::npos) return "channel.header '" + text.substr(0, 40) + "' is not 'Name: value'";
-    c.headers.emplace_back(trimmed(std::string_view(text).substr(0, colon)),
-                           trimmed(std::string_view(text).substr(colon + 1)));
+    std::string name = trimmed(std::string_view(text).substr(0, colon));
+    std::string value = trimmed(std::string_view(text).substr(colon + 1));
+    if (!is_header_name(name) || !is_header_value(value))
+      return "channel.header '" + name.substr(0, 40) +
+             "' must be one HTTP header: a name without spaces or separators, a value without line breaks";
+    if (is_reserved_header(name)) return "channel.header may not set " + name + ": courier writes it";
+    c.headers.emplace_back(std::move(name), std::move(value));
+  }
+  if (const std::string_view end = subscription.child_value("end"); !end.empty()) {
+    c.end = instant_millis(end, false);
+    if (!c.end) return "end '" + std::string(end) + "' is not an instant";
   }
   return c;
 }
@@ -118,6 +157,16 @@ class SubscriptionHub::Impl : public std::enable_shared_from_this<SubscriptionHu
     if (http_ == nullptr) return;  // an engine without transports (unit tests)
     if (written.type == "Subscription") return on_subscription(written, resource);
     if (resource == nullptr) return;  // R4 rest-hooks tell of creates and updates
+    // Those whose end has come are turned off first.
+    for (auto it = subscriptions_.begin(); it != subscriptions_.end();) {
+      if (!expired(it->second->channel)) {
+        ++it;
+        continue;
+      }
+      const std::string id = it->first;
+      it = subscriptions_.erase(it);
+      set_status(id, "off", {});
+    }
     for (auto& [id, s] : subscriptions_) {
       if (s->channel.type != written.type || !current_matches(store_, s->channel.query, written.id)) continue;
       delivery::Outbound out;
@@ -157,6 +206,10 @@ class SubscriptionHub::Impl : public std::enable_shared_from_this<SubscriptionHu
       subscriptions_.erase(written.id);
       return set_status(written.id, "error", *problem);
     }
+    if (expired(std::get<Channel>(channel))) {
+      subscriptions_.erase(written.id);
+      return set_status(written.id, "off", {});
+    }
     SubscriptionPtr& s = subscriptions_[written.id];
     if (s == nullptr) {
       s = std::make_shared<Subscription>();
@@ -165,6 +218,8 @@ class SubscriptionHub::Impl : public std::enable_shared_from_this<SubscriptionHu
     s->channel = std::get<Channel>(std::move(channel));  // notifications already queued still go
     if (status == "requested") set_status(written.id, "active", {});
   }
+
+  static bool expired(const Channel& channel) { return channel.end && *channel.end <= store::now_millis(); }
 
   void send_head(const SubscriptionPtr& s) {
     if (s->pending.empty() || stopped_) {

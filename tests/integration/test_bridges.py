@@ -442,19 +442,40 @@ class BridgeTest(unittest.TestCase):
         self.assertIn("failed 2 times in a row", failed["error"])
 
     def test_subscriptions_courier_cannot_serve_are_refused(self):
-        for criteria, channel, why in [
-                ("ServiceRequest?colour=blue", "rest-hook", "cannot search ServiceRequest by 'colour'"),
-                ("Nonsense?status=active", "rest-hook", "'Nonsense' is not a FHIR R4 resource type"),
-                ("ServiceRequest?status=active", "websocket", "courier offers rest-hook"),
-                ("ServiceRequest?status=active", "rest-hook:self", "it would loop")]:
+        for criteria, channel, header, why in [
+                ("ServiceRequest?colour=blue", "rest-hook", None, "cannot search ServiceRequest by 'colour'"),
+                ("Nonsense?status=active", "rest-hook", None, "'Nonsense' is not a FHIR R4 resource type"),
+                ("ServiceRequest?status=active", "websocket", None, "courier offers rest-hook"),
+                ("ServiceRequest?status=active", "rest-hook:self", None, "it would loop"),
+                # A header may not smuggle in headers (or a request) of its own.
+                ("ServiceRequest?status=active", "rest-hook", "X-A: b\r\nX-Injected: 1", "must be one HTTP header"),
+                ("ServiceRequest?status=active", "rest-hook", "Bad Name: 1", "must be one HTTP header"),
+                ("ServiceRequest?status=active", "rest-hook", "Content-Length: 0", "courier writes it")]:
             endpoint = "http://127.0.0.1:9/fhir"
             if channel == "rest-hook:self":
                 channel, endpoint = "rest-hook", f"http://127.0.0.1:{self.engine.port}/fhir"
-            status, outcome, _ = call(self.engine.port, "POST", "Subscription", {
-                "resourceType": "Subscription", "status": "requested", "reason": "r", "criteria": criteria,
-                "channel": {"type": channel, "endpoint": endpoint}})
+            subscription = {"resourceType": "Subscription", "status": "requested", "reason": "r",
+                            "criteria": criteria, "channel": {"type": channel, "endpoint": endpoint}}
+            if header:
+                subscription["channel"]["header"] = [header]
+            status, outcome, _ = call(self.engine.port, "POST", "Subscription", subscription)
             self.assertEqual(status, 422, outcome)
             self.assertIn(why, outcome["issue"][0]["diagnostics"])
+
+    def test_a_subscription_past_its_end_is_turned_off(self):
+        hook = Peer(lambda b, q: (200, None))
+        try:
+            status, expired, _ = call(self.engine.port, "POST", "Subscription", {
+                "resourceType": "Subscription", "status": "requested", "reason": "r", "end": "2020-01-01T00:00:00Z",
+                "criteria": "ServiceRequest?identifier=" + ORDERS + "|C-END",
+                "channel": {"type": "rest-hook", "endpoint": hook.base}})
+            self.assertEqual(status, 201, expired)
+            wait_for(lambda: self.subscription(expired["id"])["status"] == "off", what="the subscription off")
+            self.assertEqual(self.send(order_message("order-c", "C-END", self.placer.base))[0], 200)
+            time.sleep(0.5)
+            self.assertEqual(hook.received, [])
+        finally:
+            hook.close()
 
     # ---- status and cancellation through Task ------------------------------
 

@@ -250,6 +250,14 @@ class RestTest(unittest.TestCase):
         newer = self.search("ServiceRequest?performer=poller&_lastUpdated=" + urllib.parse.quote("gt" + since))
         self.assertEqual(self.ids(newer), [second["id"]])
         self.assertEqual(len(self.ids(self.search("ServiceRequest?performer=poller&_lastUpdated=ge2020-01-01"))), 2)
+        # eq (or no prefix) names the whole day, second or millisecond written.
+        day, second = since[:10], since[:19] + since[23:]
+        for value in (day, "eq" + day, "eq" + since):
+            found = self.search("ServiceRequest?performer=poller&_lastUpdated=" + urllib.parse.quote(value))
+            self.assertIn(first["id"], self.ids(found), value)
+        self.assertEqual(self.search("ServiceRequest?performer=poller&_lastUpdated=eq2020-01-01")["total"], 0)
+        self.assertIn(first["id"], self.ids(self.search(
+            "ServiceRequest?performer=poller&_lastUpdated=" + urllib.parse.quote(second))))
         status, outcome, _ = self.call("GET", "ServiceRequest?_lastUpdated=gtyesterday")
         self.assertEqual((status, outcome["resourceType"]), (400, "OperationOutcome"))
 
