@@ -655,6 +655,17 @@ void run_transaction(ResourceStore& store, const RestRequest& r, std::vector<Bun
     if (!id.empty() && !e.full_url.empty()) ids[e.full_url] = type + "/" + id;
     if (!id.empty()) e.segments.resize(1), e.segments.push_back(id);
   }
+  // FHIR: a transaction that writes one resource twice fails.
+  std::map<std::string, std::size_t> written;  // Type/id → the entry writing it
+  for (const BundleEntry& e : entries) {
+    if (e.method != "POST" && e.method != "PUT" && e.method != "DELETE") continue;
+    const auto [at, fresh] = written.emplace(e.segments[0] + "/" + e.segments[1], e.index);
+    if (!fresh)
+      return done(bundle_failure(400, "processing", e.index,
+                                 "it writes " + at->first + ", as entry " + std::to_string(at->second) +
+                                     " does; a transaction writes each resource once",
+                                 format));
+  }
   // FHIR's order: deletes, then creates, then updates; reads after them all.
   std::vector<Write> writes;
   std::vector<std::size_t> write_entry;

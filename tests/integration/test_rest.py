@@ -309,6 +309,15 @@ class RestTest(unittest.TestCase):
         self.assertEqual(self.search("ServiceRequest?identifier=ORD-TX2")["entry"][0]["resource"]["subject"],
                          {"reference": "Patient/" + patient_id})
 
+        # One resource written twice: FHIR says the transaction fails.
+        twice = {"resourceType": "Patient", "id": "dup1"}
+        status, outcome, _ = self.transaction([
+            {"resource": twice, "request": {"method": "PUT", "url": "Patient/dup1"}},
+            {"resource": dict(twice, active=True), "request": {"method": "PUT", "url": "Patient/dup1"}}])
+        self.assertEqual(status, 400, outcome)
+        self.assertIn("writes Patient/dup1, as entry 0 does", outcome["issue"][0]["diagnostics"])
+        self.assertEqual(self.call("GET", "Patient/dup1")[0], 404)
+
         # A dangling urn, or a version conflict in a later entry: nothing is written.
         before = self.search("ServiceRequest?_count=0")["total"]
         dangling = dict(service_request("ORD-TX3"), subject={"reference": "urn:uuid:44444444-4444-4444-8444-444444444444"})
