@@ -14,7 +14,9 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 
+#include <array>
 #include <atomic>
+#include <tuple>
 
 #include "adapters/acceptor.h"
 #include "adapters/caller.h"
@@ -207,7 +209,9 @@ class HttpListener final : public Listener {
       tcp_layer.expires_after(first ? settings_.header_timeout : settings_.idle_timeout);
       first = false;
       auto [hec, hn] = co_await http::async_read_header(stream, buffer, parser, use_tuple);
-      if (hec) break;  // closed, timed out or malformed: nothing to answer
+      // A Content-Length over the limit fails here, once the header is read.
+      bool too_large = hec == http::error::body_limit;
+      if (hec && !too_large) break;  // closed, timed out or malformed: nothing to answer
       Response response;
       bool keep_alive = parser.get().keep_alive();
       if (over_limit) {
@@ -215,9 +219,13 @@ class HttpListener final : public Listener {
                                   "courier has too many connections open; try again shortly");
         keep_alive = false;
       } else {
-        tcp_layer.expires_after(settings_.body_timeout);
-        auto [bec, bn] = co_await http::async_read(stream, buffer, parser, use_tuple);
-        if (bec == http::error::body_limit) {
+        boost::system::error_code bec;
+        if (!too_large) {
+          tcp_layer.expires_after(settings_.body_timeout);
+          std::tie(bec, std::ignore) = co_await http::async_read(stream, buffer, parser, use_tuple);
+          too_large = bec == http::error::body_limit;
+        }
+        if (too_large) {
           response = error_response(parser.get(), http::status::payload_too_large, "too-costly",
                                     "the body is larger than this listener's limit of " +
                                         std::to_string(settings_.max_body) + " bytes");
@@ -244,7 +252,23 @@ class HttpListener final : public Listener {
       response.prepare_payload();
       tcp_layer.expires_after(settings_.body_timeout);
       auto [wec, wn] = co_await http::async_write(stream, response, use_tuple);
+      if (!wec && too_large) co_await drain(tcp_layer);
       if (wec || !keep_alive) break;
+    }
+  }
+
+  // After refusing a body mid-send: closing at once would discard the
+  // answer along with the unread body (a reset), so the peer's sending is
+  // read and dropped for a moment first.
+  static asio::awaitable<void> drain(beast::tcp_stream& tcp_layer) {
+    boost::system::error_code ignored;
+    tcp_layer.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    tcp_layer.expires_after(std::chrono::seconds(2));
+    std::array<char, 16 * 1024> scratch;
+    for (std::size_t total = 0; total < (64u << 20);) {
+      auto [ec, n] = co_await tcp_layer.async_read_some(asio::buffer(scratch), use_tuple);
+      if (ec) break;
+      total += n;
     }
   }
 
