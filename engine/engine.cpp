@@ -76,6 +76,12 @@ std::string conversation_state_for_report(std::string_view status) {
   return "in-progress";
 }
 
+// A conversation in one of these states is over: later reports are kept
+// and relayed, but do not change it, and its placer cannot cancel it.
+bool is_final_state(std::string_view state) {
+  return state == "completed" || state == "cancelled" || state == "rejected" || state == "failed";
+}
+
 // The FHIR store as REST clients reach it: a write of a conversation's Task
 // goes to `task_write` (the placer cancelling its request), since that Task
 // is made up from the conversation and is no stored resource.
@@ -564,11 +570,14 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     const std::string text =
         fhir::write(message::build_response(conversation->info, spec), conversation->format);
     const std::string message_id = "rest " + reference + "/_history/" + std::to_string(written.version);
+    const std::string state = is_final_state(conversation->state)
+                                  ? conversation->state  // an amended report, a late observation
+                                  : conversation_state_for_report(status);
     const bool fresh =
         record_response(conversation, text, conversation->format, message_id, "ok",
                         "report " + reference + (status.empty() ? std::string() : " (" + status + ")") +
                             " on courier's FHIR base",
-                        conversation_state_for_report(status), reference);
+                        state, reference);
     if (fresh) reply_to_placer(conversation, Reply{200, text, conversation->format}, "ok", nullptr);
   }
 
@@ -1560,6 +1569,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       return done({Outcome::refused, *current,
                    "courier keeps a conversation's Task itself: its placer may only set its status to "
                    "cancelled, to cancel the request"});
+    if (const std::string_view now = parsed.resource ? parsed.resource->child_value("status") : "";
+        is_final_state(now))
+      return done({Outcome::refused, *current,
+                   "the request is " + std::string(now) + " already: there is nothing left to cancel"});
     request_cancellation(message::conversation_of_task(write.id));
     store_->flush([self = shared_from_this(), id = write.id, done = std::move(done)]() mutable {
       asio::post(self->strand_, [self, id, done = std::move(done)] {

@@ -343,6 +343,18 @@ class BridgeTest(unittest.TestCase):
         self.assertTrue(all(r.startswith("DiagnosticReport/") for r in reports), reports)
         self.assertIn("(final)", task["businessStatus"]["text"])
 
+        # A late report is relayed, but a finished request stays finished,
+        # and its placer can no longer cancel it.
+        late = report("cancelled", {"identifier": {"system": ORDERS, "value": "B-1"}})
+        self.assertEqual(call(self.engine.port, "POST", "DiagnosticReport", late)[0], 201)
+        self.placer_got(message, 3)
+        task = wait_for(lambda: len((t := self.task_of(message))["output"]) == 3 and t, what="the late report")
+        self.assertEqual(task["status"], "completed")
+        task["status"] = "cancelled"
+        status, outcome, _ = call(self.engine.port, "PUT", "Task/" + task["id"], task)
+        self.assertEqual(status, 422, outcome)
+        self.assertIn("completed already", outcome["issue"][0]["diagnostics"])
+
     # ---- Option C ---------------------------------------------------------
 
     def test_option_c_queue_polled_by_the_filler(self):
