@@ -2,6 +2,7 @@
 
 #include "engine/fhir/bundle_index.h"
 #include "engine/rest/merging_sender.h"
+#include "engine/rest/search.h"
 #include "engine/util/text.h"
 
 namespace courier::rest {
@@ -61,8 +62,8 @@ std::string identifier_search(const fhir::Element& resource) {
     if (value.empty()) continue;
     const std::string_view system = identifier->child_value("system");
     return "identifier=" + util::percent_encode(system.empty()
-                                                    ? std::string(value)
-                                                    : std::string(system) + "|" + std::string(value));
+                                                    ? search_escaped(value)
+                                                    : search_escaped(system) + "|" + search_escaped(value));
   }
   return {};
 }
@@ -176,7 +177,8 @@ std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
       RestCall call{
           "POST",
           "Task",
-          {{"If-None-Exist", "identifier=" + util::percent_encode("urn:ietf:rfc:3986|" + target.full_url)}},
+          {{"If-None-Exist",
+            "identifier=" + util::percent_encode("urn:ietf:rfc:3986|" + search_escaped(target.full_url))}},
           fhir::write(task, format)};
       return call;
     }

@@ -108,14 +108,50 @@ void add_reference(std::string_view param, const fhir::Element& e, std::vector<I
   out.push_back(IndexEntry{std::string(param), std::string(type), std::string(id)});
 }
 
-std::vector<std::string> split_commas(std::string_view text) {
-  std::vector<std::string> out;
-  std::size_t at = 0;
+// FHIR's search escapes: "\," "\|" "\$" and "\\" stand for the character
+// itself, so that a value may hold one. The first `separator` in `text`
+// that is not escaped, or npos.
+std::size_t find_unescaped(std::string_view text, char separator) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\') {
+      ++i;
+    } else if (text[i] == separator) {
+      return i;
+    }
+  }
+  return std::string_view::npos;
+}
+
+std::string unescaped(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 1 < text.size()) ++i;
+    out += text[i];
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string search_escaped(std::string_view value) {
+  std::string out;
+  for (const char c : value) {
+    if (c == '\\' || c == ',' || c == '|' || c == '$') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+namespace {
+
+// The values of a parameter ("a,b" is a or b), still escaped within.
+std::vector<std::string_view> split_commas(std::string_view text) {
+  std::vector<std::string_view> out;
   for (;;) {
-    const std::size_t comma = text.find(',', at);
-    out.emplace_back(text.substr(at, comma - at));
+    const std::size_t comma = find_unescaped(text, ',');
+    out.push_back(text.substr(0, comma));
     if (comma == std::string_view::npos) break;
-    at = comma + 1;
+    text.remove_prefix(comma + 1);
   }
   return out;
 }
@@ -214,7 +250,7 @@ ParsedSearch parse_search(std::string_view type,
     }
     if (name == "_id" && modifier.empty()) {
       Criterion c{Criterion::Kind::id, "_id", {}, {}, 0};
-      for (std::string& v : split_commas(value)) c.values.push_back(TokenValue{false, {}, std::move(v)});
+      for (std::string_view v : split_commas(value)) c.values.push_back(TokenValue{false, {}, unescaped(v)});
       parsed.query.criteria.push_back(std::move(c));
       parsed.used.emplace_back(key, value);
       continue;
@@ -267,15 +303,16 @@ ParsedSearch parse_search(std::string_view type,
       continue;
     }
     Criterion c{Criterion::Kind::index, tag ? "_tag" : std::string((*param)->name), {}, {}, 0};
-    for (std::string& v : split_commas(value)) {
+    for (std::string_view escaped : split_commas(value)) {
       TokenValue t;
       if (kind == ParamType::token) {
-        if (const std::size_t bar = v.find('|'); bar != std::string::npos) {
-          t = TokenValue{true, v.substr(0, bar), v.substr(bar + 1)};
+        if (const std::size_t bar = find_unescaped(escaped, '|'); bar != std::string::npos) {
+          t = TokenValue{true, unescaped(escaped.substr(0, bar)), unescaped(escaped.substr(bar + 1))};
         } else {
-          t = TokenValue{false, {}, v};
+          t = TokenValue{false, {}, unescaped(escaped)};
         }
       } else if (kind == ParamType::reference) {
+        const std::string v = unescaped(escaped);
         if (type_modifier) {
           t = TokenValue{true, modifier, v};
         } else {
@@ -284,7 +321,7 @@ ParsedSearch parse_search(std::string_view type,
           t = TokenValue{!type.empty(), std::string(type), std::string(id)};
         }
       } else {
-        t = TokenValue{false, {}, v};
+        t = TokenValue{false, {}, unescaped(escaped)};
       }
       c.values.push_back(std::move(t));
     }

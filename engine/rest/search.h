@@ -40,6 +40,10 @@ std::string normalised_reference(std::string_view reference);
 // "Type/id", {"", text} for anything else.
 std::pair<std::string_view, std::string_view> split_reference(std::string_view normalised);
 
+// A value written into a search with FHIR's escapes ("\," "\|" "\$" "\\"),
+// so that "ORD,77" is one value and not two.
+std::string search_escaped(std::string_view value);
+
 // "2026-11-26T10:00:00Z" (any FHIR precision) → milliseconds since 1970,
 // the start (or with `upper`, the end) of the period it names. UTC when no
 // zone is given.

@@ -153,6 +153,11 @@ class RestTest(unittest.TestCase):
         self.assertEqual(sorted(set(statuses)), [200, 201], statuses)
         self.assertEqual(statuses.count(201), 1, statuses)
         self.assertEqual(self.search("ServiceRequest?identifier=ORD-RACE")["total"], 1)
+        # A value with a comma is one value when escaped, as FHIR escapes it.
+        escaped = "ServiceRequest?identifier=" + urllib.parse.quote("urn:oid:1.2.3|ORD\\,77")
+        for expected in (201, 200):
+            self.assertEqual(self.call("PUT", escaped, service_request("ORD,77"))[0], expected)
+        self.assertEqual(self.search(escaped)["total"], 1)
         # The same in transactions: one creates; any other that searched
         # before that create was written fails whole (409, to send again)
         # instead of making a second.

@@ -69,6 +69,16 @@ BOOST_AUTO_TEST_CASE(upsert_is_a_conditional_update_by_identifier_without_the_me
   BOOST_TEST(body["meta"]["source"] == "http://courier");  // how courier knows its own writes
 }
 
+BOOST_AUTO_TEST_CASE(identifiers_are_escaped_as_one_search_value) {
+  fhir::Element bundle = order_message();
+  fhir::Element& request = bundle.children()[3].children()[1];  // entry[1].resource
+  BOOST_REQUIRE(request.type().name == "ServiceRequest");
+  request.child("identifier")->child("value")->set_value("ORD,7|$\\");
+  const rest::RestCall c = call_for(bundle, destination(route::Pattern::rest, route::Interaction::upsert));
+  // "\," "\|" "\$" "\\", percent-encoded: one value, not a choice of two.
+  BOOST_TEST(c.path == "ServiceRequest?identifier=urn:oid:1.2|ORD%5C,7%5C|%5C%24%5C%5C");
+}
+
 BOOST_AUTO_TEST_CASE(upsert_falls_back_to_the_id_and_fails_without_either) {
   rest::RestCall c =
       call_for(order_message(false), destination(route::Pattern::rest, route::Interaction::upsert));
