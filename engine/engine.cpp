@@ -1115,7 +1115,9 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
                     const route::Destination& destination) {
     Queued& head = queues_[key].items.front();
     const ConversationPtr conversation = head.conversation;
-    const std::string written = rest::resource_of_location(outcome.location);
+    const std::string location_written =
+        rest::written_location(outcome.location, outcome.body, outcome.format);
+    const std::string written = rest::resource_of_location(location_written);
     const std::string detail =
         "HTTP " + std::to_string(outcome.status) + (written.empty() ? std::string() : ", " + written);
     if (destination.pattern == route::Pattern::operation) {
@@ -1133,7 +1135,7 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
       finish(key, DeliveryState::delivered, detail);
       return reply_to_placer(conversation, own_response(*conversation, "ok", {}), "ok", nullptr);
     }
-    std::string location = outcome.location;
+    std::string location = location_written;
     if (const std::size_t history = location.find("/_history/"); history != std::string::npos)
       location.resize(history);
     std::vector<std::string> keys;

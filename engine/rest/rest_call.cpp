@@ -12,6 +12,7 @@ namespace {
 struct Target {
   const fhir::Element* resource;
   std::string full_url;
+  bool referenced = false;  // not a focus: a resource a focus refers to
 };
 
 // How one resource is written: the request of a transaction entry, or the
@@ -41,6 +42,35 @@ std::vector<Target> focus_resources(const fhir::Element& bundle) {
       targets.push_back(Target{resource, full_url_of(index, resource)});
   }
   return targets;
+}
+
+void collect_references(const fhir::Element& e, std::vector<std::string_view>& out) {
+  if (e.type().name == "Reference")
+    if (const fhir::Element* reference = e.child("reference"); reference != nullptr && reference->has_value())
+      out.push_back(reference->value());
+  for (const fhir::Element& child : e.children()) collect_references(child, out);
+}
+
+// The resources of the message that the targets refer to, and those they
+// refer to in turn, appended as referenced targets: written with the
+// focus, they give its references something to point at on the server,
+// where a reference to a urn:uuid: would name nothing.
+void add_referenced(const fhir::Element& bundle, std::vector<Target>& targets) {
+  const fhir::BundleIndex index(bundle);
+  const fhir::Element* header =
+      bundle.child("entry") != nullptr ? bundle.child("entry")->child("resource") : nullptr;
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    std::vector<std::string_view> references;
+    collect_references(*targets[i].resource, references);
+    for (const std::string_view reference : references) {
+      const fhir::Element* resource = index.resolve(reference, targets[i].full_url);
+      if (resource == nullptr || resource == header) continue;
+      if (std::any_of(targets.begin(), targets.end(),
+                      [&](const Target& t) { return t.resource == resource; }))
+        continue;
+      targets.push_back(Target{resource, full_url_of(index, resource), true});
+    }
+  }
 }
 
 // Every resource of the message but its MessageHeader.
@@ -190,18 +220,23 @@ std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
   route::Interaction interaction =
       route::awaits_events(destination.pattern) ? route::Interaction::create : destination.interaction;
   if (cancelling && interaction == route::Interaction::create) interaction = route::Interaction::upsert;
-  const std::vector<Target> targets = whole_message ? message_resources(bundle) : focus_resources(bundle);
+  std::vector<Target> targets = whole_message ? message_resources(bundle) : focus_resources(bundle);
   if (targets.empty()) {
     return whole_message ? std::string("the message carries no resources besides its MessageHeader")
                          : std::string("the message's focus names no resource inside the Bundle");
   }
+  if (!whole_message && !cancelling) add_referenced(bundle, targets);
 
   std::vector<std::pair<fhir::Element, EntryRequest>> writes;
   for (const Target& target : targets) {
     if (cancelling && route::awaits_events(destination.pattern) &&
         identifier_search(*target.resource).empty())
       return "the " + target.resource->type().name + " has no identifier to find the filler's copy by";
-    auto request = entry_request(*target.resource, interaction);
+    // What a focus refers to is written as a transaction writes it: found
+    // by identifier or id when the server may have it, else created (and
+    // under `merge`, merged like the focus).
+    auto request =
+        entry_request(*target.resource, target.referenced ? route::Interaction::transaction : interaction);
     if (auto* why = std::get_if<std::string>(&request)) return *why;
     fhir::Element resource = *target.resource;
     // Only a merge clears what v2 nulled; any other write leaves it out anyway.
@@ -212,7 +247,7 @@ std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
       // conditional update refuses a different id): the message's is not theirs.
       std::erase_if(resource.children(), [](const fhir::Element& e) { return e.name() == "id"; });
     }
-    if (route::awaits_events(destination.pattern)) tag_actionable(resource);
+    if (route::awaits_events(destination.pattern) && !target.referenced) tag_actionable(resource);
     mark_written_by(resource, source);
     writes.emplace_back(std::move(resource), std::get<EntryRequest>(std::move(request)));
   }
@@ -243,6 +278,15 @@ std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
   call.path = "";
   call.body = fhir::write(transaction, format);
   return call;
+}
+
+std::string written_location(const std::string& location, const std::string& body, fhir::Format format) {
+  if (!location.empty() || body.empty()) return location;
+  const fhir::ParseResult parsed = fhir::parse_as(body, format);
+  if (!parsed.resource || parsed.resource->type().name != "Bundle") return {};
+  const fhir::Element* first = parsed.resource->child("entry");
+  const fhir::Element* response = first != nullptr ? first->child("response") : nullptr;
+  return response != nullptr ? std::string(response->child_value("location")) : std::string();
 }
 
 std::string resource_of_location(std::string_view location) {

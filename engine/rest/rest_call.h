@@ -1,8 +1,10 @@
 // What a message becomes at a destination that speaks plain FHIR REST
 // (route patterns rest, request and queue): one HTTP request on a FHIR
-// base, built from the message's focus resources. One request per message,
+// base, built from the message's focus resources and the resources of the
+// message they refer to (so that a ServiceRequest's subject names a Patient
+// the server has, not a urn:uuid: of the message). One request per message,
 // so that a retry can never half-apply it: several resources go as one
-// transaction Bundle.
+// transaction Bundle, the focus first.
 #pragma once
 
 #include <string>
@@ -46,6 +48,11 @@ std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
 void mark_written_by(fhir::Element& resource, const std::string& source);
 // True when meta.source names `source`: a resource courier wrote itself.
 bool written_by(const fhir::Element& resource, std::string_view source);
+
+// Where the call wrote its (first) focus resource: the Location header, or
+// for a transaction the location of its first entry in the server's
+// transaction-response (the focus comes first); "" when neither says.
+std::string written_location(const std::string& location, const std::string& body, fhir::Format format);
 
 // "Type/id" from a Location header or a reference URL (without
 // "/_history/n"); "" when it names no resource.

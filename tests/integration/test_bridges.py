@@ -270,7 +270,7 @@ class BridgeTest(unittest.TestCase):
         outcome = [e["resource"] for e in answer["entry"] if e["resource"]["resourceType"] == "OperationOutcome"][0]
         texts = " ".join(i.get("diagnostics", "") for i in outcome["issue"])
         self.assertIn("HTTP 412", texts)
-        self.assertIn("the search matches more than one resource", texts)  # the filler's own words
+        self.assertIn("its condition matches more than one", texts)  # the server's own words
         self.assertEqual(self.wait_state(message, "rejected")["state"], "rejected")
 
     def test_option_a_transaction_to_courier_own_store_rewrites_references(self):
@@ -372,6 +372,11 @@ class BridgeTest(unittest.TestCase):
                              "&_lastUpdated=gt" + poll_from + "&identifier=" + urllib.parse.quote(ORDERS + "|C-1"))
         self.assertEqual(len(queued), 1)
         reference = "ServiceRequest/" + queued[0]["id"]
+        # Its subject is the patient the message carried, stored with it.
+        subject = queued[0]["subject"]["reference"]
+        self.assertTrue(subject.startswith("Patient/"), subject)
+        status, patient, _ = call(self.engine.port, "GET", subject)
+        self.assertEqual((status, patient["identifier"]), (200, message["entry"][2]["resource"]["identifier"]))
 
         self.assertEqual(call(self.engine.port, "POST", "DiagnosticReport",
                               report("final", {"reference": reference}))[0], 201)

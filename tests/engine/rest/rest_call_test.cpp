@@ -13,12 +13,11 @@ using nlohmann::json;
 namespace {
 
 // A message: header, ServiceRequest (focus, with an identifier unless
-// told otherwise), Patient (referenced by urn:uuid).
-fhir::Element order_message(bool with_identifier = true, bool with_request_id = true) {
-  json request = {{"resourceType", "ServiceRequest"},
-                  {"status", "active"},
-                  {"intent", "order"},
-                  {"subject", {{"reference", "urn:uuid:pat"}}}};
+// told otherwise), Patient (its subject, by urn:uuid, when told so).
+fhir::Element order_message(bool with_identifier = true, bool with_request_id = true,
+                            bool with_subject = false) {
+  json request = {{"resourceType", "ServiceRequest"}, {"status", "active"}, {"intent", "order"}};
+  if (with_subject) request["subject"] = {{"reference", "urn:uuid:pat"}};
   if (with_request_id) request["id"] = "sr1";
   if (with_identifier) request["identifier"] = {{{"system", "urn:oid:1.2"}, {"value", "ORD 7"}}};
   const json bundle = {
@@ -101,8 +100,8 @@ BOOST_AUTO_TEST_CASE(create_is_conditional_when_there_is_an_identifier) {
 }
 
 BOOST_AUTO_TEST_CASE(transaction_carries_every_resource_but_the_header) {
-  const rest::RestCall c =
-      call_for(order_message(), destination(route::Pattern::rest, route::Interaction::transaction));
+  const rest::RestCall c = call_for(order_message(true, true, true),
+                                    destination(route::Pattern::rest, route::Interaction::transaction));
   BOOST_TEST(c.method == "POST");
   BOOST_TEST(c.path == "");
   const json body = json::parse(c.body);
@@ -124,6 +123,28 @@ BOOST_AUTO_TEST_CASE(merge_is_a_transaction_of_conditional_updates_even_for_one_
   BOOST_REQUIRE(body["entry"].size() == 1u);
   BOOST_TEST(body["entry"][0]["request"]["method"] == "PUT");
   BOOST_TEST(body["entry"][0]["request"]["url"] == "ServiceRequest?identifier=urn:oid:1.2|ORD%207");
+}
+
+BOOST_AUTO_TEST_CASE(what_the_focus_refers_to_is_written_with_it) {
+  // Its subject is a urn:uuid: of the message, which would name nothing on
+  // the server: the Patient goes too, in one transaction, the focus first.
+  for (route::Pattern pattern : {route::Pattern::rest, route::Pattern::request, route::Pattern::queue}) {
+    const rest::RestCall c =
+        call_for(order_message(true, true, true), destination(pattern, route::Interaction::upsert));
+    BOOST_TEST(c.method + " " + c.path == "POST ");
+    const json body = json::parse(c.body);
+    BOOST_REQUIRE(body["entry"].size() == 2u);
+    BOOST_TEST(body["entry"][0]["resource"]["resourceType"] == "ServiceRequest");
+    BOOST_TEST(body["entry"][0]["resource"]["subject"]["reference"] == "urn:uuid:pat");
+    BOOST_TEST(body["entry"][1]["fullUrl"] == "urn:uuid:pat");
+    BOOST_TEST(body["entry"][1]["request"]["method"] == "PUT");  // by its id: it has no identifier
+    BOOST_TEST(body["entry"][1]["request"]["url"] == "Patient/pat");
+    BOOST_TEST(!body["entry"][1]["resource"]["meta"].contains("tag"));  // only the request is work
+  }
+  BOOST_TEST(rest::written_location("", R"({"resourceType":"Bundle","type":"transaction-response","entry":[
+      {"response":{"status":"201 Created","location":"ServiceRequest/9/_history/1"}},
+      {"response":{"status":"200 OK","location":"Patient/pat/_history/2"}}]})",
+                                    fhir::Format::json) == "ServiceRequest/9/_history/1");
 }
 
 BOOST_AUTO_TEST_CASE(requests_for_fillers_are_tagged_actionable_and_created) {
