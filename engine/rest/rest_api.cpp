@@ -183,7 +183,12 @@ class Interaction {
     if (std::optional<std::string> why = scope_refusal(r_, r_.method, s)) return fail(403, "forbidden", *why);
     const std::string& m = r_.method;
     if (s.size() == 1 && m == "GET") return search(r_.query);
-    if (s.size() == 2 && s[1] == "_search" && m == "POST") return search(form_parameters());
+    if (s.size() == 2 && s[1] == "_search" && m == "POST") {
+      if (r_.body_format && !r_.body.empty())  // a resource, not search parameters
+        return fail(415, "not-supported",
+                    "send _search's parameters as application/x-www-form-urlencoded, such as status=active");
+      return search(form_parameters());
+    }
     if (s.size() == 1 && m == "POST") return create();
     if (s.size() == 1 && m == "PUT") return conditional_update();
     if (s.size() == 2 && m == "GET") return read(std::nullopt);

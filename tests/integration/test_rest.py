@@ -194,6 +194,9 @@ class RestTest(unittest.TestCase):
         status, body, _ = self.call("POST", "ServiceRequest/_search", "identifier=ORD-S1&performer=lab-s",
                                     content_type="application/x-www-form-urlencoded")
         self.assertEqual((status, self.ids(body)), (200, [ids[0]]))
+        # A FHIR body is no search: refused, not read as "everything".
+        status, body, _ = self.call("POST", "ServiceRequest/_search", {"resourceType": "Parameters"})
+        self.assertEqual(status, 415, body)
         # An update keeps the index to the new version: the old performer no
         # longer finds it, the new one does, the unchanged status still does.
         moved = dict(mine[0], performer=[{"reference": "Organization/lab-moved"}])
