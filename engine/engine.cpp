@@ -1423,9 +1423,10 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     if (conversation == nullptr || conversation->route == nullptr) return;
     const std::string& state = conversation->state;
     if (conversation->open_cancellations > 0) return;  // already under way
-    if (state == "completed" || state == "cancelled" || state == "rejected" || state == "failed") {
+    if (is_final_state(state)) {
       note(conversation,
            store::Event{0, "cancel", "cancellation refused: the request is already " + state, {}, 0}, state);
+      if (abort) set_task_status(abort->id, "rejected", "the request is already " + state);
       return;
     }
     conversation->cancel_refusals.clear();

@@ -194,11 +194,25 @@ std::variant<RestCall, std::string> rest_call_for(const fhir::Element& bundle,
     // Filler-owned cancellation: the filler owns its copy of the request;
     // it gets the Task asking to cancel it, named by its URL at courier
     // (where the filler answers by updating it).
-    for (const Target& target : focus_resources(bundle)) {
+    const std::vector<Target> focus = focus_resources(bundle);
+    for (const Target& target : focus) {
       if (target.resource->type().name != "Task") continue;
       fhir::Element task = *target.resource;
       std::erase_if(task.children(),
                     [](const fhir::Element& e) { return e.name() == "id" || e.name() == "meta"; });
+      // Its focus named the request as the placer knows it (or the
+      // conversation's Task at courier), which the filler does not: it
+      // names it by the identifier they share.
+      for (const Target& request : focus) {
+        const fhir::Element* identifier = request.resource->child("identifier");
+        if (request.resource == target.resource || identifier == nullptr) continue;
+        fhir::Element& reference = task.child_or_add("focus");
+        reference.children().clear();
+        reference.add_value("type", request.resource->type().name);
+        reference.add("identifier").children() = identifier->children();
+        reference.sort_children();
+        break;
+      }
       fhir::Element& identifier = task.add("identifier");
       identifier.add_value("system", "urn:ietf:rfc:3986");
       identifier.add_value("value", target.full_url);

@@ -714,11 +714,27 @@ class BridgeTest(unittest.TestCase):
                                                  urllib.parse.quote("urn:ietf:rfc:3986|" + courier_url)),
                              what="the Task at the filler")
         self.assertEqual(at_filler[0]["code"]["coding"][0]["code"], "abort")
+        # It names the request by the identifier the filler's copy has, not
+        # by the placer's id, which the filler never saw.
+        self.assertEqual(at_filler[0]["focus"], {"type": "ServiceRequest",
+                                                 "identifier": order["entry"][1]["resource"]["identifier"][0]})
         # The filler cancels its copy, and says so on courier's Task.
         done = self.task(abort["id"])
         done["status"] = "completed"
         self.assertEqual(call(self.engine.port, "PUT", "Task/" + abort["id"], done)[0], 200)
         self.wait_task(order, "cancelled")
+
+    def test_asking_to_cancel_a_finished_request_is_rejected_with_why(self):
+        order = order_message("order-b", "B-DONE", self.placer.base)
+        self.assertEqual(self.send(order)[0], 200)
+        self.wait_task(order, "accepted")
+        final = report("final", {"identifier": {"system": ORDERS, "value": "B-DONE"}})
+        self.assertEqual(call(self.engine.port, "POST", "DiagnosticReport", final)[0], 201)
+        self.wait_task(order, "completed")
+        abort = self.ask_to_cancel("ServiceRequest/" + order["entry"][1]["resource"]["id"])
+        rejected = wait_for(lambda: (t := self.task(abort["id"]))["status"] == "rejected" and t,
+                            what="the abort Task rejected")
+        self.assertIn("already completed", rejected["statusReason"]["text"])
 
     def test_reports_on_unknown_requests_are_just_stored(self):
         status, _, _ = call(self.engine.port, "POST", "DiagnosticReport",
