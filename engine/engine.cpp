@@ -82,6 +82,30 @@ bool is_final_state(std::string_view state) {
   return state == "completed" || state == "cancelled" || state == "rejected" || state == "failed";
 }
 
+bool same_element(const fhir::Element& a, const fhir::Element& b) {
+  return a.name() == b.name() && a.has_value() == b.has_value() && a.value() == b.value() &&
+         std::equal(a.children().begin(), a.children().end(), b.children().begin(), b.children().end(),
+                    same_element);
+}
+
+// The first element a client's version of a conversation's Task sets
+// otherwise than `current`, beside its status (and meta and narrative,
+// which are the server's); "" when none. Elements it leaves out are no
+// change: a client may send just the status.
+std::string changed_element(const fhir::Element& current, const fhir::Element& written) {
+  for (const fhir::Element& e : written.children()) {
+    const std::string_view name = e.name();
+    if (name == "status" || name == "meta" || name == "text" || name == "id") continue;
+    const std::vector<const fhir::Element*> mine = written.children_named(name);
+    const std::vector<const fhir::Element*> theirs = current.children_named(name);
+    const bool same =
+        std::equal(mine.begin(), mine.end(), theirs.begin(), theirs.end(),
+                   [](const fhir::Element* x, const fhir::Element* y) { return same_element(*x, *y); });
+    if (!same) return std::string(name);
+  }
+  return {};
+}
+
 // The FHIR store as REST clients reach it: a write of a conversation's Task
 // goes to `task_write` (the placer cancelling its request), since that Task
 // is made up from the conversation and is no stored resource.
@@ -1568,10 +1592,14 @@ class Engine::Impl : public std::enable_shared_from_this<Engine::Impl> {
     const std::string_view status = write.resource ? write.resource->child_value("status") : "";
     if (parsed.resource && status == parsed.resource->child_value("status"))
       return done({Outcome::unchanged, *current, {}});
-    if (status != "cancelled")
+    const std::string changed = parsed.resource && write.resource
+                                    ? changed_element(*parsed.resource, *write.resource)
+                                    : std::string();
+    if (status != "cancelled" || !changed.empty())
       return done({Outcome::refused, *current,
                    "courier keeps a conversation's Task itself: its placer may only set its status to "
-                   "cancelled, to cancel the request"});
+                   "cancelled, to cancel the request" +
+                       (changed.empty() ? std::string() : " (this version changes " + changed + " too)")});
     if (const std::string_view now = parsed.resource ? parsed.resource->child_value("status") : "";
         is_final_state(now))
       return done({Outcome::refused, *current,

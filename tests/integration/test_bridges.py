@@ -569,6 +569,11 @@ class BridgeTest(unittest.TestCase):
         changed = dict(task, priority="urgent", status="in-progress")
         status, outcome, _ = call(self.engine.port, "PUT", path, changed)
         self.assertEqual((status, outcome["issue"][0]["code"]), (422, "business-rule"), outcome)
+        # A cancellation that changes something else too is refused whole.
+        status, outcome, _ = call(self.engine.port, "PUT", path,
+                                  dict(task, status="cancelled", note=[{"text": "please hurry"}]))
+        self.assertEqual(status, 422, outcome)
+        self.assertIn("changes note too", outcome["issue"][0]["diagnostics"])
         status, outcome, _ = call(self.engine.port, "DELETE", path)
         self.assertEqual((status, outcome["issue"][0]["code"]), (422, "business-rule"), outcome)
         transaction = {"resourceType": "Bundle", "type": "transaction", "entry": [
