@@ -217,6 +217,10 @@ class Interaction {
 
   // The body as a valid resource of the URL's type, or an answer saying why not.
   std::optional<fhir::Element> body_resource() {
+    if (r_.body.empty()) {
+      fail(400, "required", "the request has no body: send the " + r_.segments[0] + " to write");
+      return std::nullopt;
+    }
     if (!r_.body_format) {
       fail(415, "not-supported", "send the resource as application/fhir+json or application/fhir+xml");
       return std::nullopt;

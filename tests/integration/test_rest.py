@@ -374,6 +374,7 @@ class RestTest(unittest.TestCase):
             ("POST", "NoSuchType", {"resourceType": "NoSuchType"}, 404),
             ("GET", "ServiceRequest/does-not-exist", None, 404),
             ("PATCH", "ServiceRequest/abc", "{}", 405),
+            ("POST", "ServiceRequest", "", 400),                                                   # no body at all
         ]
         for method, path, body, expected in cases:
             status, outcome, _ = self.call(method, path, body)
