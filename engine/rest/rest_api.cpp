@@ -191,6 +191,10 @@ class Interaction {
     }
     if (s.size() == 1 && m == "POST") return create();
     if (s.size() == 1 && m == "PUT") return conditional_update();
+    if (s.size() == 2 && s[1] == "_history")
+      return fail(405, "not-supported",
+                  "the history of a whole type is not kept for reading; ask for one resource's, " + s[0] +
+                      "/id/_history");
     if (s.size() == 2 && m == "GET") return read(std::nullopt);
     if (s.size() == 2 && m == "PUT") return update(s[1], etag_version(r_.if_match));
     if (s.size() == 2 && m == "DELETE") return remove();

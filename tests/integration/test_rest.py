@@ -375,6 +375,7 @@ class RestTest(unittest.TestCase):
             ("GET", "ServiceRequest/does-not-exist", None, 404),
             ("PATCH", "ServiceRequest/abc", "{}", 405),
             ("POST", "ServiceRequest", "", 400),                                                   # no body at all
+            ("GET", "ServiceRequest/_history", None, 405),                                     # only a resource's
         ]
         for method, path, body, expected in cases:
             status, outcome, _ = self.call(method, path, body)
