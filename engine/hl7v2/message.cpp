@@ -120,7 +120,7 @@ bool read_delimiters(std::string_view line, Delimiters& delimiters, ParseError& 
   delimiters.truncation = encoding.size() == 5 ? encoding[4] : 0;
   std::string all{delimiters.field, delimiters.component, delimiters.repetition, delimiters.escape,
                   delimiters.subcomponent};
-  if (encoding.size() == 5) all += encoding[4];
+  if (delimiters.truncation != 0) all += delimiters.truncation;
   for (std::size_t i = 0; i < all.size(); ++i) {
     const auto c = static_cast<unsigned char>(all[i]);
     if (std::isalnum(c) || c < 0x20 || c >= 0x7f || all.find(all[i], i + 1) != std::string::npos) {

@@ -625,10 +625,6 @@ std::string Converter::stable_id(const Made& made, std::size_t ordinal) const {
   return util::stable_uuid(bundle_id_ + "|" + made.type + "|" + std::to_string(ordinal));
 }
 
-// A primitive with a value, or an element with something worth writing in
-// it and all that FHIR requires of it: an element missing a required part
-// (a location without its Location, an extension without its url) is left
-// out whole.
 // Each element a field nulled that the message gives no value otherwise
 // (another field, another segment) is named in an extension of the
 // resource, for a merge to clear it.
@@ -645,6 +641,10 @@ void Converter::mark_nulled(Made& made) {
   }
 }
 
+// A primitive with a value, or an element with something worth writing in
+// it and all that FHIR requires of it: an element missing a required part
+// (a location without its Location, an extension without its url) is left
+// out whole.
 bool Converter::worth_writing(const Node& node) const {
   if (!node.worth) node.worth = judge_worth(node);
   return *node.worth;

@@ -131,19 +131,6 @@ std::string unescaped(std::string_view text) {
   return out;
 }
 
-}  // namespace
-
-std::string search_escaped(std::string_view value) {
-  std::string out;
-  for (const char c : value) {
-    if (c == '\\' || c == ',' || c == '|' || c == '$') out += '\\';
-    out += c;
-  }
-  return out;
-}
-
-namespace {
-
 // The values of a parameter ("a,b" is a or b), still escaped within.
 std::vector<std::string_view> split_commas(std::string_view text) {
   std::vector<std::string_view> out;
@@ -157,6 +144,15 @@ std::vector<std::string_view> split_commas(std::string_view text) {
 }
 
 }  // namespace
+
+std::string search_escaped(std::string_view value) {
+  std::string out;
+  for (const char c : value) {
+    if (c == '\\' || c == ',' || c == '|' || c == '$') out += '\\';
+    out += c;
+  }
+  return out;
+}
 
 std::optional<Millis> instant_millis(std::string_view text, bool upper) {
   auto t = fhirpath::Temporal::parse(text, fhirpath::Temporal::Kind::date_time);
